@@ -1,1 +1,30 @@
-//! placeholder
+//! SmartTracker wire protocol: records, messages, version negotiation and the
+//! length-prefixed bincode frame codec.
+//!
+//! Pure by design: no sockets, no async runtime, no clock. Transports and
+//! stores on both sides build on these types and functions.
+
+pub mod codec;
+pub mod message;
+pub mod record;
+
+#[cfg(test)]
+mod tests;
+
+pub use codec::{
+    body_len, decode_frame, encode_frame, DecodeError, EncodeError, WireMessage, HEADER_BYTES,
+    MAX_REQUEST_BODY_BYTES, MAX_RESPONSE_BODY_BYTES,
+};
+pub use message::{
+    negotiate_version, Ack, AckReply, ErrorCode, ErrorReply, Hello, HelloReply, Policy, Pull,
+    RecordBatch, RedactionRule, Request, Response, Retention, ScreenshotPolicy, VersionMismatch,
+    MAX_VERSION, MIN_VERSION,
+};
+pub use record::{
+    ActivitySpan, Cursor, DiskUsage, FrameMeta, GapMarker, GapReason, HealthLevel, HealthSample,
+    ImageFormat, Presence, ProcessUsage, Record, SeqRecord, SessionEvent, SessionEventKind,
+    StreamKind, UnixMillis, UsageSpan,
+};
+
+/// TLS application protocol name; a peer offering anything else is refused.
+pub const ALPN: &[u8] = b"smarttracker/1";

@@ -1,0 +1,240 @@
+//! Requests a console sends, responses an agent returns, the collection
+//! policy, and protocol version negotiation.
+//!
+//! One request and one response travel on one bidirectional QUIC stream.
+//! New variants are only ever appended, so older peers fail with a decode
+//! error on the stream instead of misreading a message.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::record::{Cursor, SeqRecord, StreamKind};
+
+/// Lowest protocol version this build speaks.
+pub const MIN_VERSION: u16 = 1;
+/// Highest protocol version this build speaks.
+pub const MAX_VERSION: u16 = 1;
+
+/// Chooses the highest version both ranges contain, if any.
+pub fn negotiate_version(
+    ours: (u16, u16),
+    theirs_min: u16,
+    theirs_max: u16,
+) -> Result<u16, VersionMismatch> {
+    let low = ours.0.max(theirs_min);
+    let high = ours.1.min(theirs_max);
+    if low <= high {
+        Ok(high)
+    } else {
+        Err(VersionMismatch {
+            ours_min: ours.0,
+            ours_max: ours.1,
+            theirs_min,
+            theirs_max,
+        })
+    }
+}
+
+/// The two sides share no protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no common protocol version: we speak {ours_min}..={ours_max}, the peer {theirs_min}..={theirs_max}; upgrade the older side")]
+pub struct VersionMismatch {
+    pub ours_min: u16,
+    pub ours_max: u16,
+    pub theirs_min: u16,
+    pub theirs_max: u16,
+}
+
+/// What a console asks of an agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub enum Request {
+    Hello(Hello),
+    Pull(Pull),
+    Ack(Ack),
+    GetPolicy,
+    SetPolicy(Policy),
+}
+
+impl Request {
+    /// Short stable name for logs and the access log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Hello(_) => "hello",
+            Request::Pull(_) => "pull",
+            Request::Ack(_) => "ack",
+            Request::GetPolicy => "get-policy",
+            Request::SetPolicy(_) => "set-policy",
+        }
+    }
+}
+
+/// What an agent answers; exactly one per request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub enum Response {
+    Hello(HelloReply),
+    Records(RecordBatch),
+    Acked(AckReply),
+    Policy(Policy),
+    Error(ErrorReply),
+}
+
+/// Opens a conversation: the console's supported version range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct Hello {
+    pub min_version: u16,
+    pub max_version: u16,
+    /// Human-readable console name, for the agent's access log.
+    pub console_name: String,
+}
+
+/// The agent's side of the handshake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct HelloReply {
+    pub version: u16,
+    #[cfg_attr(test, proptest(strategy = "crate::tests::any_uuid()"))]
+    pub agent_id: Uuid,
+    pub hostname: String,
+    /// True when the agent serves simulated demo data, never real data.
+    pub demo: bool,
+    /// Current epoch and last sequence of every stream, in
+    /// [`StreamKind::ALL`] order.
+    pub heads: Vec<(StreamKind, Cursor)>,
+}
+
+/// Asks for records of one stream after a cursor.
+///
+/// If `after.epoch` is not the agent's current epoch (a fresh console, or a
+/// wiped agent store), the agent answers from the start of its store and the
+/// reply carries the new epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct Pull {
+    pub stream: StreamKind,
+    pub after: Cursor,
+    pub max_records: u32,
+}
+
+/// A batch of consecutive records of one stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct RecordBatch {
+    pub stream: StreamKind,
+    pub epoch: u64,
+    pub records: Vec<SeqRecord>,
+    /// More records are ready after the last one in this batch.
+    pub more: bool,
+}
+
+/// The console has durably stored everything up to and including `upto`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct Ack {
+    pub stream: StreamKind,
+    pub upto: Cursor,
+}
+
+/// Confirms an ack; `acked_seq` is what the agent now holds as taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct AckReply {
+    pub stream: StreamKind,
+    pub acked: Cursor,
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub enum ErrorCode {
+    /// No common protocol version.
+    UnsupportedVersion,
+    /// The console's role does not allow this request.
+    Forbidden,
+    /// The request was malformed or out of range.
+    BadRequest,
+    /// An ack named an epoch the agent does not have.
+    StaleEpoch,
+    /// The agent is at a connection or stream limit; retry later.
+    Busy,
+    /// The agent failed internally; its log says why.
+    Internal,
+}
+
+/// A failed request: a machine code and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct ErrorReply {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// A redaction rule applied to window titles on the agent, before storage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct RedactionRule {
+    /// Regular expression matched against the title.
+    pub pattern: String,
+    /// Replacement text (regex replacement syntax).
+    pub replacement: String,
+}
+
+/// Retention per data class, in days, enforced on both sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct Retention {
+    pub usage_days: u16,
+    pub sessions_days: u16,
+    pub health_days: u16,
+    pub frames_days: u16,
+}
+
+/// Periodic screenshot settings; off by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct ScreenshotPolicy {
+    pub enabled: bool,
+    /// Between 120 and 1200 seconds when enabled.
+    pub interval_secs: u32,
+    pub blur: bool,
+}
+
+/// What an agent collects and how long it keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct Policy {
+    /// Monotonic revision; an agent ignores a policy older than its own.
+    pub revision: u64,
+    pub idle_threshold_secs: u32,
+    pub collect_titles: bool,
+    pub redaction_rules: Vec<RedactionRule>,
+    pub retention: Retention,
+    pub health_interval_secs: u32,
+    pub screenshots: ScreenshotPolicy,
+}
+
+impl Default for Policy {
+    /// Privacy by default: no titles, no screenshots, short retention.
+    fn default() -> Self {
+        Policy {
+            revision: 0,
+            idle_threshold_secs: 180,
+            collect_titles: false,
+            redaction_rules: Vec::new(),
+            retention: Retention {
+                usage_days: 30,
+                sessions_days: 30,
+                health_days: 14,
+                frames_days: 7,
+            },
+            health_interval_secs: 30,
+            screenshots: ScreenshotPolicy {
+                enabled: false,
+                interval_secs: 600,
+                blur: false,
+            },
+        }
+    }
+}
