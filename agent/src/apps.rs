@@ -1,0 +1,1 @@
+//! Application name normalisation (being written).

@@ -1,0 +1,8 @@
+//! SmartTracker agent: sensors, the pure tracker core, the durable local
+//! store and the authenticated QUIC service of one workstation.
+
+pub mod apps;
+pub mod health;
+pub mod sensors;
+pub mod store;
+pub mod tracker;

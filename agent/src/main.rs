@@ -1,0 +1,2 @@
+//! smarttracker-agent binary (being written).
+fn main() {}

@@ -1,0 +1,1 @@
+//! X11 window and idle sensors (being written).

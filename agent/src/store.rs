@@ -1,0 +1,1 @@
+//! Durable local record store (being written).
