@@ -200,7 +200,7 @@ impl HealthSensor for SysinfoHealth {
         let mut top = Vec::with_capacity(2 * TOP_PROCESSES);
         processes.sort_by(|a, b| b.cpu_pct.total_cmp(&a.cpu_pct));
         top.extend(processes.iter().take(TOP_PROCESSES).cloned());
-        processes.sort_by(|a, b| b.mem_bytes.cmp(&a.mem_bytes));
+        processes.sort_by_key(|process| std::cmp::Reverse(process.mem_bytes));
         for process in processes.into_iter().take(TOP_PROCESSES) {
             if !top.contains(&process) {
                 top.push(process);

@@ -1,1 +1,25 @@
-//! placeholder
+//! SmartTracker identity and trust: the offline site CA, console and agent
+//! identities and their files, rustls configurations for both ends of a
+//! QUIC connection, and the framed transport over it.
+//!
+//! See `ca` for the site directory layout, `identity` for the console
+//! directory and agent bundle formats, and `tls` for the handshake policy.
+
+pub mod ca;
+mod cert;
+mod files;
+pub mod identity;
+pub mod inspect;
+mod role;
+pub mod tls;
+pub mod transport;
+
+pub use ca::{
+    InitError, IssueError, NameError, OpenError, SiteCa, Validity, ValidityError,
+    AGENT_VALIDITY_DAYS, CA_VALIDITY_DAYS, CONSOLE_VALIDITY_DAYS, PASSPHRASE_ENV,
+};
+pub use cert::{agent_server_name, console_uri, fingerprint_der, spki_sha256, CertParseError};
+pub use files::{FileError, FileProblem};
+pub use identity::{AgentIdentity, ConsoleIdentity, IdentityFileError};
+pub use role::{ParseRoleError, Role};
+pub use rustls;

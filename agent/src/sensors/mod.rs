@@ -1,6 +1,7 @@
 //! Sensor seams: what the agent observes, behind traits so the tracker can be
 //! fed by real Linux sensors, the labelled demo source, or test fakes.
 
+pub mod session;
 pub mod x11;
 
 /// Why a sensor could not answer this time. Sensors are polled again on the
@@ -9,6 +10,9 @@ pub mod x11;
 pub enum SensorError {
     #[error("cannot connect to the X display {display}: {reason}; is DISPLAY set and the X server running?")]
     Connect { display: String, reason: String },
+    /// The connection broke (X server gone); reconnect before polling again.
+    #[error("lost the connection to the X display {display}: {reason}")]
+    Disconnected { display: String, reason: String },
     #[error("X11 request failed: {0}")]
     X11(String),
     #[error("the X server lacks the {0} extension")]
@@ -24,8 +28,8 @@ pub struct WindowSample {
     pub process_name: Option<String>,
     /// `WM_CLASS` class part (second string), when set.
     pub wm_class: Option<String>,
-    /// Window title (`_NET_WM_NAME` or `WM_NAME`); the tracker drops it
-    /// unless policy enables titles.
+    /// Window title (`_NET_WM_NAME` or `WM_NAME`); only read when the
+    /// sensor is told titles are on, and dropped unless policy enables them.
     pub title: Option<String>,
 }
 

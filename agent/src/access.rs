@@ -1,0 +1,167 @@
+//! Pure access rules: which console role may make which request, and
+//! validation of a policy a console wants to set.
+
+use certs::Role;
+use protocol::{Policy, Request};
+use regex::Regex;
+
+/// Whether `role` may make `request`. Viewers read usage, sessions and
+/// health; only admins change policy (and, later, see screens).
+pub fn authorize(role: Role, request: &Request) -> Result<(), String> {
+    let admin_only = match request {
+        Request::Hello(_) | Request::Pull(_) | Request::Ack(_) | Request::GetPolicy => false,
+        Request::SetPolicy(_) => true,
+    };
+    if admin_only && role != Role::Admin {
+        Err(format!("{} needs the admin role", request.kind()))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a policy before it is applied; the message says what to fix.
+pub fn validate_policy(policy: &Policy, current_revision: u64) -> Result<(), String> {
+    if policy.revision <= current_revision {
+        return Err(format!(
+            "policy revision {} is not newer than the agent's {current_revision}",
+            policy.revision
+        ));
+    }
+    if !(30..=3600).contains(&policy.idle_threshold_secs) {
+        return Err("idle threshold must be 30–3600 s".to_owned());
+    }
+    if !(5..=3600).contains(&policy.health_interval_secs) {
+        return Err("health interval must be 5–3600 s".to_owned());
+    }
+    if policy.screenshots.enabled && !(120..=1200).contains(&policy.screenshots.interval_secs) {
+        return Err("screenshot interval must be 120–1200 s (2–20 min)".to_owned());
+    }
+    let retention = policy.retention;
+    if [
+        retention.usage_days,
+        retention.sessions_days,
+        retention.health_days,
+        retention.frames_days,
+    ]
+    .contains(&0)
+    {
+        return Err("retention must be at least one day for every data class".to_owned());
+    }
+    if policy.redaction_rules.len() > 64 {
+        return Err("at most 64 redaction rules".to_owned());
+    }
+    for rule in &policy.redaction_rules {
+        Regex::new(&rule.pattern)
+            .map_err(|error| format!("redaction pattern {:?}: {error}", rule.pattern))?;
+    }
+    Ok(())
+}
+
+/// Compiled redaction rules, applied to window titles before storage.
+#[derive(Debug, Default)]
+pub struct Redactor {
+    rules: Vec<(Regex, String)>,
+}
+
+impl Redactor {
+    /// Compiles a validated policy's rules; a rule that fails to compile
+    /// is impossible after [`validate_policy`], and is skipped otherwise.
+    pub fn new(policy: &Policy) -> Self {
+        Redactor {
+            rules: policy
+                .redaction_rules
+                .iter()
+                .filter_map(|rule| {
+                    Regex::new(&rule.pattern)
+                        .ok()
+                        .map(|regex| (regex, rule.replacement.clone()))
+                })
+                .collect(),
+        }
+    }
+
+    pub fn apply(&self, title: &str) -> String {
+        self.rules
+            .iter()
+            .fold(title.to_owned(), |title, (regex, replacement)| {
+                regex.replace_all(&title, replacement.as_str()).into_owned()
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{Hello, RedactionRule};
+
+    #[test]
+    fn roles() {
+        let hello = Request::Hello(Hello {
+            min_version: 1,
+            max_version: 1,
+            console_name: "c".into(),
+        });
+        let set = Request::SetPolicy(Policy::default());
+        let cases = [
+            (Role::Admin, &hello, true),
+            (Role::Viewer, &hello, true),
+            (Role::Viewer, &Request::GetPolicy, true),
+            (Role::Admin, &set, true),
+            (Role::Viewer, &set, false),
+        ];
+        for (role, request, allowed) in cases {
+            assert_eq!(
+                authorize(role, request).is_ok(),
+                allowed,
+                "{role} {request:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn policy_validation() {
+        let good = Policy {
+            revision: 2,
+            ..Policy::default()
+        };
+        assert!(validate_policy(&good, 1).is_ok());
+        assert!(validate_policy(&good, 2).is_err(), "stale revision");
+        let bad_idle = Policy {
+            idle_threshold_secs: 5,
+            ..good.clone()
+        };
+        assert!(validate_policy(&bad_idle, 1).is_err());
+        let bad_regex = Policy {
+            redaction_rules: vec![RedactionRule {
+                pattern: "(".into(),
+                replacement: String::new(),
+            }],
+            ..good
+        };
+        assert!(validate_policy(&bad_regex, 1)
+            .unwrap_err()
+            .contains("redaction pattern"));
+    }
+
+    #[test]
+    fn redaction_runs_every_rule_in_order() {
+        let policy = Policy {
+            redaction_rules: vec![
+                RedactionRule {
+                    pattern: r"[\w.+-]+@[\w-]+\.[\w.]+".into(),
+                    replacement: "<email>".into(),
+                },
+                RedactionRule {
+                    pattern: r"\b\d{4,}\b".into(),
+                    replacement: "<n>".into(),
+                },
+            ],
+            ..Policy::default()
+        };
+        let redactor = Redactor::new(&policy);
+        assert_eq!(
+            redactor.apply("Inbox - ana.b@example.fr - order 123456"),
+            "Inbox - <email> - order <n>"
+        );
+    }
+}

@@ -1,0 +1,281 @@
+//! The recording loop: polls the sensors on their schedules, normalises and
+//! redacts, feeds the tracker and appends its records to the store.
+//!
+//! `Recorder::step` takes the time as an argument, so the same code records
+//! live (one step a second) and backfills simulated demo history.
+
+use std::sync::Arc;
+
+use protocol::{Policy, Record, StreamKind, UnixMillis};
+
+use crate::access::Redactor;
+use crate::apps::AppNames;
+use crate::demo::DemoWorkstation;
+use crate::health::{score, HealthSensor, Reading, SysinfoHealth, Thresholds};
+use crate::sensors::x11::X11Sensors;
+use crate::sensors::{IdleReading, IdleSensor, SensorError, WindowSample, WindowSensor};
+use crate::store::{Store, StoreError};
+use crate::tracker::{AppSample, Now, Tracker, TrackerConfig};
+
+/// How often the front window is sampled.
+pub const WINDOW_POLL_MS: u64 = 1_000;
+/// How often idle and lock state are sampled.
+pub const IDLE_POLL_MS: u64 = 5_000;
+
+/// Where samples come from: the real desktop or the labelled demo.
+pub trait Source: Send {
+    /// Simulated sources follow this time; real ones ignore it.
+    fn set_time(&mut self, _now_ms: UnixMillis) {}
+    /// Whether window titles may be read at all (policy).
+    fn set_read_titles(&mut self, _enabled: bool) {}
+    fn window(&mut self) -> Result<Option<WindowSample>, SensorError>;
+    fn idle(&mut self) -> Result<IdleReading, SensorError>;
+    fn health(&mut self, at_ms: UnixMillis) -> Reading;
+    /// True for simulated data.
+    fn is_demo(&self) -> bool;
+}
+
+/// The real workstation: X11 for windows and idle, sysinfo for health.
+#[derive(Debug)]
+pub struct DesktopSource {
+    pub x11: X11Sensors,
+    pub health: SysinfoHealth,
+}
+
+impl DesktopSource {
+    /// After the X server went away (logout, restart), connects again.
+    fn reconnect_after<T>(&mut self, result: Result<T, SensorError>) -> Result<T, SensorError> {
+        if let Err(SensorError::Disconnected { .. }) = &result {
+            let read_titles = self.x11.read_titles();
+            let mut x11 = X11Sensors::connect(Some(self.x11.display()))?;
+            x11.set_read_titles(read_titles);
+            self.x11 = x11;
+        }
+        result
+    }
+}
+
+impl Source for DesktopSource {
+    fn set_read_titles(&mut self, enabled: bool) {
+        self.x11.set_read_titles(enabled);
+    }
+    fn window(&mut self) -> Result<Option<WindowSample>, SensorError> {
+        let result = self.x11.active_window();
+        self.reconnect_after(result)
+    }
+    fn idle(&mut self) -> Result<IdleReading, SensorError> {
+        let result = self.x11.idle();
+        self.reconnect_after(result)
+    }
+    fn health(&mut self, at_ms: UnixMillis) -> Reading {
+        self.health.read(at_ms)
+    }
+    fn is_demo(&self) -> bool {
+        false
+    }
+}
+
+impl Source for DemoWorkstation {
+    fn set_time(&mut self, now_ms: UnixMillis) {
+        DemoWorkstation::set_time(self, now_ms);
+    }
+    fn window(&mut self) -> Result<Option<WindowSample>, SensorError> {
+        self.active_window()
+    }
+    fn idle(&mut self) -> Result<IdleReading, SensorError> {
+        IdleSensor::idle(self)
+    }
+    fn health(&mut self, at_ms: UnixMillis) -> Reading {
+        self.read(at_ms)
+    }
+    fn is_demo(&self) -> bool {
+        true
+    }
+}
+
+/// Tracker configuration that follows from a policy.
+pub fn tracker_config(policy: &Policy) -> TrackerConfig {
+    TrackerConfig {
+        idle_threshold_ms: u64::from(policy.idle_threshold_secs) * 1000,
+        ..TrackerConfig::default()
+    }
+}
+
+/// Which stream a record belongs to.
+pub fn stream_of(record: &Record) -> StreamKind {
+    match record {
+        Record::Usage(_) => StreamKind::Usage,
+        Record::Activity(_) | Record::Session(_) => StreamKind::Sessions,
+        Record::Health(_) => StreamKind::Health,
+        Record::Frame(_) => StreamKind::Frames,
+        Record::Gap(gap) => gap.stream,
+    }
+}
+
+/// Sensor schedules, tracker and policy of one recording agent.
+#[derive(Debug)]
+pub struct Recorder {
+    tracker: Tracker,
+    apps: AppNames,
+    redactor: Redactor,
+    policy: Policy,
+    thresholds: Thresholds,
+    store: Arc<Store>,
+    next_window_ms: u64,
+    next_idle_ms: u64,
+    next_health_ms: u64,
+    /// Last sensor error, shown by `status`; cleared by a good read.
+    pub last_sensor_error: Option<String>,
+}
+
+impl Recorder {
+    pub fn new(store: Arc<Store>, policy: Policy, user: &str, now: Now) -> Self {
+        Recorder {
+            tracker: Tracker::new(tracker_config(&policy), user, now),
+            apps: AppNames::builtin(),
+            redactor: Redactor::new(&policy),
+            policy,
+            thresholds: Thresholds::default(),
+            store,
+            next_window_ms: now.steady_ms,
+            next_idle_ms: now.steady_ms,
+            next_health_ms: now.steady_ms,
+            last_sensor_error: None,
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Applies a new (validated) policy from the next sample on.
+    pub fn apply_policy(&mut self, policy: Policy) {
+        self.tracker.set_config(tracker_config(&policy));
+        self.redactor = Redactor::new(&policy);
+        self.policy = policy;
+    }
+
+    /// Polls whatever is due at `now` and appends closed records to the
+    /// store's buffer (durable at the next flush).
+    pub fn step(&mut self, now: Now, source: &mut dyn Source) {
+        source.set_time(now.wall_ms);
+        source.set_read_titles(self.policy.collect_titles);
+        if now.steady_ms >= self.next_idle_ms {
+            self.next_idle_ms = now.steady_ms + IDLE_POLL_MS;
+            match source.idle() {
+                Ok(reading) => {
+                    self.tracker
+                        .handle_idle(now, reading.idle_ms, reading.locked);
+                    self.last_sensor_error = None;
+                }
+                Err(sensor_error) => self.sensor_failed(&sensor_error),
+            }
+        }
+        if now.steady_ms >= self.next_window_ms {
+            self.next_window_ms = now.steady_ms + WINDOW_POLL_MS;
+            match source.window() {
+                Ok(window) => {
+                    let sample = window.and_then(|window| self.app_sample(&window));
+                    self.tracker.handle_window(now, sample);
+                }
+                Err(sensor_error) => self.sensor_failed(&sensor_error),
+            }
+        }
+        if now.steady_ms >= self.next_health_ms {
+            self.next_health_ms =
+                now.steady_ms + u64::from(self.policy.health_interval_secs) * 1000;
+            let sample = score(source.health(now.wall_ms), &self.thresholds);
+            self.store
+                .append(StreamKind::Health, Record::Health(sample), now.wall_ms);
+        }
+        self.tracker.handle_tick(now);
+        self.drain();
+    }
+
+    /// Closes open spans and records the agent stop.
+    pub fn finish(&mut self, now: Now) {
+        self.tracker.shutdown(now);
+        self.drain();
+    }
+
+    fn app_sample(&self, window: &WindowSample) -> Option<AppSample> {
+        let raw_app = window.raw_app()?.to_owned();
+        let app = self.apps.normalise(window)?;
+        let title = if self.policy.collect_titles {
+            window
+                .title
+                .as_deref()
+                .map(|title| self.redactor.apply(title))
+        } else {
+            None
+        };
+        Some(AppSample {
+            app,
+            raw_app,
+            title,
+        })
+    }
+
+    fn sensor_failed(&mut self, sensor_error: &SensorError) {
+        let message = sensor_error.to_string();
+        if self.last_sensor_error.as_deref() != Some(message.as_str()) {
+            tracing::warn!(%sensor_error, "sensor read failed");
+        }
+        self.last_sensor_error = Some(message);
+    }
+
+    fn drain(&mut self) {
+        while let Some(record) = self.tracker.poll_record() {
+            let at_ms = record_time_ms(&record);
+            self.store.append(stream_of(&record), record, at_ms);
+        }
+    }
+}
+
+fn record_time_ms(record: &Record) -> UnixMillis {
+    match record {
+        Record::Usage(span) => span.end_ms,
+        Record::Activity(span) => span.end_ms,
+        Record::Session(event) => event.at_ms,
+        Record::Health(sample) => sample.at_ms,
+        Record::Frame(frame) => frame.at_ms,
+        Record::Gap(_) => 0,
+    }
+}
+
+/// Records `days` of simulated history ending at `end_ms` into the store,
+/// stepping simulated time by 10 s; flushes once per simulated day and
+/// tells `on_flush` what became durable.
+pub fn backfill_demo(
+    store: &Arc<Store>,
+    demo: &mut DemoWorkstation,
+    policy: &Policy,
+    user: &str,
+    days: u32,
+    end_ms: UnixMillis,
+    on_flush: &mut dyn FnMut(),
+) -> Result<(), StoreError> {
+    const STEP_MS: i64 = 10_000;
+    const DAY_MS: i64 = 86_400_000;
+    let start_ms = end_ms - i64::from(days) * DAY_MS;
+    let at = |wall_ms: i64| Now {
+        wall_ms,
+        steady_ms: u64::try_from(wall_ms - start_ms).unwrap_or(0),
+    };
+    let mut recorder = Recorder::new(store.clone(), policy.clone(), user, at(start_ms));
+    let mut wall_ms = start_ms;
+    let mut next_flush_ms = start_ms + DAY_MS;
+    while wall_ms < end_ms {
+        recorder.step(at(wall_ms), demo);
+        if wall_ms >= next_flush_ms {
+            store.flush()?;
+            on_flush();
+            next_flush_ms += DAY_MS;
+        }
+        wall_ms += STEP_MS;
+    }
+    recorder.finish(at(end_ms));
+    store.flush()?;
+    on_flush();
+    Ok(())
+}

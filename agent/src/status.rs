@@ -1,0 +1,211 @@
+//! The employee's transparency view: what the agent collects under the
+//! current policy, what it holds, and which console read what and when.
+//!
+//! The running agent writes a snapshot file atomically after each flush, so
+//! `status` works while the agent holds its store open.
+
+use std::path::{Path, PathBuf};
+
+use protocol::{Policy, UnixMillis};
+use serde::{Deserialize, Serialize};
+
+use crate::store::AccessEntry;
+
+/// File name of the snapshot inside the data directory.
+pub const STATUS_FILE: &str = "status.json";
+
+/// Per-stream counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamStatus {
+    pub stream: String,
+    /// Last durable sequence number.
+    pub durable_seq: u64,
+    /// Highest sequence a console has acknowledged.
+    pub acked_seq: u64,
+    /// Records still held locally.
+    pub held_records: u64,
+    pub held_bytes: u64,
+}
+
+/// Everything `status` shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusSnapshot {
+    pub written_at_ms: UnixMillis,
+    pub pid: u32,
+    pub agent_id: String,
+    pub hostname: String,
+    /// Simulated demo data, not a real workstation.
+    pub demo: bool,
+    pub listen: String,
+    pub epoch: u64,
+    pub policy: Policy,
+    pub streams: Vec<StreamStatus>,
+    pub last_sensor_error: Option<String>,
+    /// Newest first.
+    pub recent_access: Vec<AccessEntry>,
+}
+
+/// Why the snapshot could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("no status at {0}: the agent has not run with this data directory yet; start it with `smarttracker-agent run --data DIR`")]
+    Missing(PathBuf),
+    #[error("cannot read status {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "status {path} is corrupt ({source}); it is rewritten every second while the agent runs"
+    )]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("cannot write status {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl StatusSnapshot {
+    /// Writes the snapshot atomically (temporary file, then rename).
+    pub fn write(&self, data_dir: &Path) -> Result<(), StatusError> {
+        let path = data_dir.join(STATUS_FILE);
+        let tmp = data_dir.join(format!("{STATUS_FILE}.tmp"));
+        let write_error = |source| StatusError::Write {
+            path: path.clone(),
+            source,
+        };
+        let json = serde_json::to_vec_pretty(self).map_err(|error| write_error(error.into()))?;
+        std::fs::write(&tmp, json).map_err(write_error)?;
+        std::fs::rename(&tmp, &path).map_err(write_error)
+    }
+
+    pub fn read(data_dir: &Path) -> Result<StatusSnapshot, StatusError> {
+        let path = data_dir.join(STATUS_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(source) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StatusError::Missing(path))
+            }
+            Err(source) => return Err(StatusError::Read { path, source }),
+        };
+        serde_json::from_slice(&bytes).map_err(|source| StatusError::Corrupt { path, source })
+    }
+
+    /// What is collected under the current policy, in plain words.
+    pub fn collected(&self) -> Vec<String> {
+        let policy = &self.policy;
+        let mut lines = vec![
+            "name of the application in front, and for how long".to_owned(),
+            format!(
+                "active / idle / locked time (idle after {} s without input); login and logout",
+                policy.idle_threshold_secs
+            ),
+            format!(
+                "system health (CPU, memory, disks, uptime) every {} s",
+                policy.health_interval_secs
+            ),
+        ];
+        lines.push(if policy.collect_titles {
+            format!(
+                "window titles, after {} redaction rule(s)",
+                policy.redaction_rules.len()
+            )
+        } else {
+            "window titles: not collected".to_owned()
+        });
+        lines.push(if policy.screenshots.enabled {
+            format!(
+                "periodic screenshots every {} min{}",
+                policy.screenshots.interval_secs / 60,
+                if policy.screenshots.blur {
+                    ", blurred"
+                } else {
+                    ""
+                }
+            )
+        } else {
+            "periodic screenshots: off".to_owned()
+        });
+        lines.push("never: keystroke content".to_owned());
+        lines
+    }
+
+    /// The human-readable report.
+    pub fn render(&self, now_ms: UnixMillis) -> String {
+        let mut out = String::new();
+        let age_secs = (now_ms - self.written_at_ms) / 1000;
+        let state = if age_secs <= 10 {
+            "running".to_owned()
+        } else {
+            format!("not running (last seen {age_secs} s ago)")
+        };
+        out.push_str(&format!(
+            "SmartTracker agent {} on {}\n",
+            self.agent_id, self.hostname
+        ));
+        if self.demo {
+            out.push_str("DEMO: this agent records a SIMULATED workstation, not real activity\n");
+        }
+        out.push_str(&format!(
+            "state: {state}; listening on {}; policy revision {}\n",
+            self.listen, self.policy.revision
+        ));
+        if let Some(sensor_error) = &self.last_sensor_error {
+            out.push_str(&format!("sensor problem: {sensor_error}\n"));
+        }
+        out.push_str("\nCollected under the current policy:\n");
+        for line in self.collected() {
+            out.push_str(&format!("  - {line}\n"));
+        }
+        out.push_str(&format!(
+            "\nKept here until a console takes it (store epoch {:016x}):\n",
+            self.epoch
+        ));
+        for stream in &self.streams {
+            out.push_str(&format!(
+                "  {:<9} {:>8} records held, {:>9} bytes; recorded up to #{}, taken up to #{}\n",
+                stream.stream,
+                stream.held_records,
+                stream.held_bytes,
+                stream.durable_seq,
+                stream.acked_seq
+            ));
+        }
+        out.push_str("\nWho read what (newest first):\n");
+        if self.recent_access.is_empty() {
+            out.push_str("  no console has connected yet\n");
+        }
+        for entry in &self.recent_access {
+            out.push_str(&format!(
+                "  {} {} ({}) {}{} {}\n",
+                format_utc(entry.at_ms),
+                entry.console_id,
+                entry.role,
+                entry.request,
+                if entry.allowed { "" } else { " REFUSED" },
+                entry.detail
+            ));
+        }
+        out
+    }
+}
+
+/// `2026-03-02 14:05:09 UTC`, without a time-zone database.
+pub fn format_utc(at_ms: UnixMillis) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(at_ms.div_euclid(1000)) {
+        Ok(at) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        ),
+        Err(_) => format!("{at_ms} ms"),
+    }
+}

@@ -1,1 +1,0 @@
-//! Durable local record store (being written).

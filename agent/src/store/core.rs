@@ -1,0 +1,581 @@
+//! Per-stream bookkeeping and write planning (pure: no I/O, no clock).
+//!
+//! A [`StreamCore`] mirrors what one stream has on disk (an index of its
+//! blocks and the records of its open tail block) plus the records appended
+//! since the last flush. Planning a flush or a prune returns the exact key
+//! writes and deletes plus a commit to apply once the shell's sled batch has
+//! succeeded; until then the core is unchanged, so a failed write loses
+//! nothing that was buffered.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use protocol::{GapMarker, GapReason, Record, SeqRecord, StreamKind};
+
+use super::block::{encode_block, RECORDS_PER_BLOCK};
+
+/// Bytes kept free under a quota for the gap marker appended after a drop.
+/// A block holding only a worst-case gap record is 50 bytes; appending one
+/// to an open block adds at most 33 (checked by a unit test).
+pub(crate) const GAP_RESERVE_BYTES: u64 = 64;
+
+/// What the index knows about one stored block without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BlockInfo {
+    pub(crate) last_seq: u64,
+    pub(crate) value_bytes: u64,
+    pub(crate) max_at_ms: i64,
+}
+
+/// The last block of a stream while it has room: its records are kept in
+/// memory so appending to it never reads the disk.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Tail {
+    pub(crate) first_seq: u64,
+    pub(crate) records: Vec<SeqRecord>,
+    pub(crate) min_at_ms: i64,
+    pub(crate) max_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Pending {
+    record: SeqRecord,
+    at_ms: i64,
+}
+
+/// One stream's index, tail, buffer and sequence counters.
+#[derive(Debug)]
+pub(crate) struct StreamCore {
+    stream: StreamKind,
+    /// Every stored block, by first sequence number.
+    blocks: BTreeMap<u64, BlockInfo>,
+    tail: Option<Tail>,
+    pending: Vec<Pending>,
+    /// Sequence number the next appended record gets.
+    next_seq: u64,
+    /// Highest sequence number written to sled (not necessarily flushed).
+    written_seq: u64,
+    /// Highest sequence number known flushed to disk.
+    durable_seq: u64,
+    /// Highest sequence number any console acked.
+    acked_seq: u64,
+    /// Sum of the value sizes of `blocks`.
+    stored_bytes: u64,
+}
+
+/// A block to write: its key's first sequence number and encoded value.
+#[derive(Debug)]
+pub(crate) struct BlockWrite {
+    pub(crate) first_seq: u64,
+    pub(crate) value: Vec<u8>,
+}
+
+/// The sled operations of one stream's flush and what to commit after.
+#[derive(Debug)]
+pub(crate) struct FlushPlan {
+    pub(crate) writes: Vec<BlockWrite>,
+    /// First sequence numbers of blocks to delete.
+    pub(crate) deletes: Vec<u64>,
+    pub(crate) commit: FlushCommit,
+}
+
+/// Core state after a flush plan's batch is applied.
+#[derive(Debug)]
+pub(crate) struct FlushCommit {
+    removed: Vec<u64>,
+    added: Vec<(u64, BlockInfo)>,
+    tail: Option<Tail>,
+    next_seq: u64,
+    pub(crate) written_seq: u64,
+    stored_bytes: u64,
+    /// The records the quota dropped, if any (already part of the writes).
+    pub(crate) gap: Option<GapMarker>,
+}
+
+/// Blocks a prune deletes from one stream.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct PrunePlan {
+    pub(crate) first_seqs: Vec<u64>,
+    pub(crate) records: u64,
+    pub(crate) value_bytes: u64,
+}
+
+/// A block being assembled from borrowed records.
+struct Chunk<'a> {
+    first_seq: u64,
+    records: Vec<&'a SeqRecord>,
+    min_at_ms: i64,
+    max_at_ms: i64,
+}
+
+impl<'a> Chunk<'a> {
+    fn new(record: &'a SeqRecord, at_ms: i64) -> Self {
+        Chunk {
+            first_seq: record.seq,
+            records: vec![record],
+            min_at_ms: at_ms,
+            max_at_ms: at_ms,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.records.len() >= RECORDS_PER_BLOCK
+    }
+
+    fn push(&mut self, record: &'a SeqRecord, at_ms: i64) {
+        self.records.push(record);
+        self.min_at_ms = self.min_at_ms.min(at_ms);
+        self.max_at_ms = self.max_at_ms.max(at_ms);
+    }
+
+    fn last_seq(&self) -> u64 {
+        self.first_seq + self.records.len() as u64 - 1
+    }
+
+    fn encode(&self) -> Result<Vec<u8>, bincode::error::EncodeError> {
+        encode_block(&self.records, self.min_at_ms, self.max_at_ms)
+    }
+}
+
+/// Appends to the last chunk, or starts a new one when it is full.
+fn push_record<'a>(chunks: &mut Vec<Chunk<'a>>, record: &'a SeqRecord, at_ms: i64) {
+    match chunks.last_mut() {
+        Some(chunk) if !chunk.is_full() => chunk.push(record, at_ms),
+        _ => chunks.push(Chunk::new(record, at_ms)),
+    }
+}
+
+fn widen(range: &mut Option<(u64, u64)>, first_seq: u64, last_seq: u64) {
+    *range = Some(match *range {
+        Some((first, last)) => (first.min(first_seq), last.max(last_seq)),
+        None => (first_seq, last_seq),
+    });
+}
+
+impl StreamCore {
+    /// A stream whose last written sequence number is `head_seq`.
+    pub(crate) fn new(stream: StreamKind, head_seq: u64, acked_seq: u64) -> Self {
+        StreamCore {
+            stream,
+            blocks: BTreeMap::new(),
+            tail: None,
+            pending: Vec::new(),
+            next_seq: head_seq + 1,
+            written_seq: head_seq,
+            durable_seq: head_seq,
+            acked_seq,
+            stored_bytes: 0,
+        }
+    }
+
+    /// Registers a block found on disk; blocks come in key order. Returns
+    /// false when it overlaps the previous block.
+    pub(crate) fn load_block(&mut self, first_seq: u64, info: BlockInfo) -> bool {
+        if let Some((_, previous)) = self.blocks.last_key_value() {
+            if previous.last_seq >= first_seq {
+                return false;
+            }
+        }
+        self.blocks.insert(first_seq, info);
+        self.stored_bytes += info.value_bytes;
+        if info.last_seq > self.written_seq {
+            self.written_seq = info.last_seq;
+            self.durable_seq = info.last_seq;
+            self.next_seq = info.last_seq + 1;
+        }
+        true
+    }
+
+    /// The last loaded block, if it ends at the head and still has room
+    /// for more records (appends must continue its sequence).
+    pub(crate) fn open_tail_candidate(&self) -> Option<u64> {
+        self.blocks
+            .last_key_value()
+            .filter(|(first_seq, info)| {
+                info.last_seq == self.written_seq
+                    && info.last_seq - **first_seq + 1 < RECORDS_PER_BLOCK as u64
+            })
+            .map(|(first_seq, _)| *first_seq)
+    }
+
+    /// Makes a decoded open last block the tail appends go to.
+    pub(crate) fn set_tail(&mut self, tail: Tail) {
+        self.tail = Some(tail);
+    }
+
+    /// Buffers a record and gives it the next sequence number.
+    pub(crate) fn append(&mut self, record: Record, at_ms: i64) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.pending.push(Pending {
+            record: SeqRecord { seq, record },
+            at_ms,
+        });
+        seq
+    }
+
+    pub(crate) fn pending_records(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub(crate) fn written_seq(&self) -> u64 {
+        self.written_seq
+    }
+
+    pub(crate) fn durable_seq(&self) -> u64 {
+        self.durable_seq
+    }
+
+    pub(crate) fn acked_seq(&self) -> u64 {
+        self.acked_seq
+    }
+
+    pub(crate) fn stored_bytes(&self) -> u64 {
+        self.stored_bytes
+    }
+
+    pub(crate) fn stored_records(&self) -> u64 {
+        self.blocks
+            .iter()
+            .map(|(first_seq, info)| info.last_seq - first_seq + 1)
+            .sum()
+    }
+
+    /// Records up to `seq` are on disk.
+    pub(crate) fn mark_durable(&mut self, seq: u64) {
+        self.durable_seq = self.durable_seq.max(seq.min(self.written_seq));
+    }
+
+    /// A console acked up to `seq` (already persisted by the shell).
+    pub(crate) fn mark_acked(&mut self, seq: u64) {
+        self.acked_seq = self.acked_seq.max(seq);
+    }
+
+    /// Stored blocks that may hold records after `after_seq`, in order.
+    pub(crate) fn blocks_after(
+        &self,
+        after_seq: u64,
+    ) -> impl Iterator<Item = (u64, BlockInfo)> + '_ {
+        let start = after_seq.saturating_add(1);
+        let containing = self
+            .blocks
+            .range(..=start)
+            .next_back()
+            .filter(|(first_seq, info)| **first_seq < start && info.last_seq >= start);
+        containing
+            .into_iter()
+            .chain(
+                self.blocks
+                    .range((Bound::Included(start), Bound::Unbounded)),
+            )
+            .map(|(first_seq, info)| (*first_seq, *info))
+    }
+
+    /// Some durable record has a sequence number above `after_seq`.
+    pub(crate) fn has_durable_after(&self, after_seq: u64) -> bool {
+        let start = after_seq.saturating_add(1);
+        start <= self.durable_seq
+            && self
+                .blocks_after(after_seq)
+                .next()
+                .is_some_and(|(first_seq, _)| first_seq <= self.durable_seq)
+    }
+
+    /// Plans writing every buffered record: the open tail is rewritten with
+    /// its new records, full blocks are sealed, and if the stream then
+    /// exceeds `quota_bytes` its oldest blocks are dropped and a
+    /// [`GapReason::QuotaExceeded`] marker is appended, all in one plan.
+    /// `None` when nothing is buffered.
+    pub(crate) fn plan_flush(
+        &self,
+        quota_bytes: u64,
+    ) -> Result<Option<FlushPlan>, bincode::error::EncodeError> {
+        let Some(last_pending) = self.pending.last() else {
+            return Ok(None);
+        };
+        let gap_at_ms = self
+            .pending
+            .iter()
+            .map(|pending| pending.at_ms)
+            .max()
+            .unwrap_or(last_pending.at_ms);
+        let tail_first_seq = self.tail.as_ref().map(|tail| tail.first_seq);
+        // Declared before the chunks so a gap record can be borrowed by them.
+        let mut gap_slot: Option<SeqRecord> = None;
+
+        let mut chunks: Vec<Chunk<'_>> = Vec::new();
+        let mut bytes_after = self.stored_bytes;
+        if let Some(tail) = &self.tail {
+            chunks.push(Chunk {
+                first_seq: tail.first_seq,
+                records: tail.records.iter().collect(),
+                min_at_ms: tail.min_at_ms,
+                max_at_ms: tail.max_at_ms,
+            });
+            let old_tail_bytes = self
+                .blocks
+                .get(&tail.first_seq)
+                .map_or(0, |info| info.value_bytes);
+            bytes_after -= old_tail_bytes;
+        }
+        for pending in &self.pending {
+            push_record(&mut chunks, &pending.record, pending.at_ms);
+        }
+        let mut values = chunks
+            .iter()
+            .map(Chunk::encode)
+            .collect::<Result<Vec<_>, _>>()?;
+        bytes_after += values.iter().map(|value| value.len() as u64).sum::<u64>();
+
+        let mut deletes = Vec::new();
+        let mut next_seq = self.next_seq;
+        let mut gap = None;
+        if bytes_after > quota_bytes {
+            let target_bytes = quota_bytes.saturating_sub(GAP_RESERVE_BYTES);
+            let mut dropped: Option<(u64, u64)> = None;
+            for (first_seq, info) in &self.blocks {
+                if bytes_after <= target_bytes || Some(*first_seq) == tail_first_seq {
+                    break;
+                }
+                deletes.push(*first_seq);
+                bytes_after -= info.value_bytes;
+                widen(&mut dropped, *first_seq, info.last_seq);
+            }
+            let mut dropped_chunks = 0;
+            while bytes_after > target_bytes && dropped_chunks < chunks.len() {
+                let chunk = &chunks[dropped_chunks];
+                bytes_after -= values[dropped_chunks].len() as u64;
+                widen(&mut dropped, chunk.first_seq, chunk.last_seq());
+                if Some(chunk.first_seq) == tail_first_seq {
+                    deletes.push(chunk.first_seq);
+                }
+                dropped_chunks += 1;
+            }
+            chunks.drain(..dropped_chunks);
+            values.drain(..dropped_chunks);
+            if let Some((first_seq, last_seq)) = dropped {
+                let marker = GapMarker {
+                    stream: self.stream,
+                    first_seq,
+                    last_seq,
+                    reason: GapReason::QuotaExceeded,
+                };
+                gap = Some(marker.clone());
+                let gap_record = gap_slot.insert(SeqRecord {
+                    seq: next_seq,
+                    record: Record::Gap(marker),
+                });
+                next_seq += 1;
+                let reuse_last = chunks.last().is_some_and(|chunk| !chunk.is_full());
+                if reuse_last {
+                    if let Some(old) = values.pop() {
+                        bytes_after -= old.len() as u64;
+                    }
+                }
+                push_record(&mut chunks, gap_record, gap_at_ms);
+                if let Some(chunk) = chunks.last() {
+                    let value = chunk.encode()?;
+                    bytes_after += value.len() as u64;
+                    values.push(value);
+                }
+            }
+        }
+
+        let mut added = Vec::with_capacity(chunks.len());
+        let mut writes = Vec::with_capacity(chunks.len());
+        for (chunk, value) in chunks.iter().zip(values) {
+            added.push((
+                chunk.first_seq,
+                BlockInfo {
+                    last_seq: chunk.last_seq(),
+                    value_bytes: value.len() as u64,
+                    max_at_ms: chunk.max_at_ms,
+                },
+            ));
+            writes.push(BlockWrite {
+                first_seq: chunk.first_seq,
+                value,
+            });
+        }
+        let tail = chunks
+            .last()
+            .filter(|chunk| !chunk.is_full())
+            .map(|chunk| Tail {
+                first_seq: chunk.first_seq,
+                records: chunk
+                    .records
+                    .iter()
+                    .map(|record| (*record).clone())
+                    .collect(),
+                min_at_ms: chunk.min_at_ms,
+                max_at_ms: chunk.max_at_ms,
+            });
+        Ok(Some(FlushPlan {
+            writes,
+            commit: FlushCommit {
+                removed: deletes.clone(),
+                added,
+                tail,
+                next_seq,
+                written_seq: next_seq - 1,
+                stored_bytes: bytes_after,
+                gap,
+            },
+            deletes,
+        }))
+    }
+
+    /// Applies a flush plan whose batch was written.
+    pub(crate) fn commit_flush(&mut self, commit: FlushCommit) {
+        for first_seq in &commit.removed {
+            self.blocks.remove(first_seq);
+        }
+        self.blocks.extend(commit.added);
+        self.tail = commit.tail;
+        self.next_seq = commit.next_seq;
+        self.written_seq = commit.written_seq;
+        self.stored_bytes = commit.stored_bytes;
+        self.pending.clear();
+    }
+
+    /// Blocks whose records are all durable, all acked and whose newest
+    /// record is older than `cutoff_ms`.
+    pub(crate) fn plan_prune(&self, cutoff_ms: i64) -> PrunePlan {
+        let taken_seq = self.acked_seq.min(self.durable_seq);
+        let mut plan = PrunePlan::default();
+        for (first_seq, info) in self.blocks.range(..=taken_seq) {
+            if info.last_seq <= taken_seq && info.max_at_ms < cutoff_ms {
+                plan.first_seqs.push(*first_seq);
+                plan.records += info.last_seq - first_seq + 1;
+                plan.value_bytes += info.value_bytes;
+            }
+        }
+        plan
+    }
+
+    /// Applies a prune plan whose deletes were written.
+    pub(crate) fn commit_prune(&mut self, plan: &PrunePlan) {
+        for first_seq in &plan.first_seqs {
+            if let Some(info) = self.blocks.remove(first_seq) {
+                self.stored_bytes -= info.value_bytes;
+            }
+            if self.tail.as_ref().map(|tail| tail.first_seq) == Some(*first_seq) {
+                self.tail = None;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{UnixMillis, UsageSpan};
+
+    fn usage(at_ms: UnixMillis) -> Record {
+        Record::Usage(UsageSpan {
+            start_ms: at_ms,
+            end_ms: at_ms + 1_000,
+            app: "Firefox".into(),
+            raw_app: "firefox-esr".into(),
+            title: None,
+        })
+    }
+
+    /// Plans and commits a flush; returns the block writes and any gap.
+    fn flush(core: &mut StreamCore, quota_bytes: u64) -> (Vec<BlockWrite>, Option<GapMarker>) {
+        let plan = core.plan_flush(quota_bytes).unwrap().unwrap();
+        let gap = plan.commit.gap.clone();
+        core.commit_flush(plan.commit);
+        (plan.writes, gap)
+    }
+
+    #[test]
+    fn gap_reserve_covers_worst_case_gap() {
+        let gap = SeqRecord {
+            seq: u64::MAX,
+            record: Record::Gap(GapMarker {
+                stream: StreamKind::Frames,
+                first_seq: u64::MAX,
+                last_seq: u64::MAX,
+                reason: GapReason::RetentionExpired,
+            }),
+        };
+        let alone = encode_block(&[&gap], i64::MIN, i64::MAX).unwrap();
+        assert!(alone.len() as u64 <= GAP_RESERVE_BYTES, "{}", alone.len());
+        let full: Vec<SeqRecord> = (0..RECORDS_PER_BLOCK as u64 - 1)
+            .map(|seq| SeqRecord {
+                seq,
+                record: usage(0),
+            })
+            .collect();
+        let mut refs: Vec<&SeqRecord> = full.iter().collect();
+        let before = encode_block(&refs, 0, 0).unwrap().len();
+        refs.push(&gap);
+        let after = encode_block(&refs, 0, 0).unwrap().len();
+        assert!((after - before) as u64 <= GAP_RESERVE_BYTES);
+    }
+
+    #[test]
+    fn tail_is_rewritten_then_sealed() {
+        let mut core = StreamCore::new(StreamKind::Usage, 0, 0);
+        for at_ms in 0..10 {
+            core.append(usage(at_ms), at_ms);
+        }
+        let (writes, _) = flush(&mut core, u64::MAX);
+        assert_eq!(writes.len(), 1);
+        assert_eq!(writes[0].first_seq, 1);
+        for at_ms in 10..300 {
+            core.append(usage(at_ms), at_ms);
+        }
+        let (writes, _) = flush(&mut core, u64::MAX);
+        let firsts: Vec<u64> = writes.iter().map(|write| write.first_seq).collect();
+        assert_eq!(firsts, vec![1, 257]);
+        assert_eq!(core.written_seq(), 300);
+        assert_eq!(core.stored_records(), 300);
+        let stored: u64 = writes.iter().map(|w| w.value.len() as u64).sum();
+        assert_eq!(core.stored_bytes(), stored);
+    }
+
+    #[test]
+    fn quota_drops_oldest_and_appends_gap() {
+        let mut core = StreamCore::new(StreamKind::Usage, 0, 0);
+        for at_ms in 0..1_000 {
+            core.append(usage(at_ms), at_ms);
+        }
+        let unlimited_bytes = {
+            let plan = core.plan_flush(u64::MAX).unwrap().unwrap();
+            plan.commit.stored_bytes
+        };
+        let quota_bytes = unlimited_bytes / 2;
+        let (_, gap) = flush(&mut core, quota_bytes);
+        let gap = gap.unwrap();
+        assert_eq!(gap.first_seq, 1);
+        assert_eq!(gap.last_seq % RECORDS_PER_BLOCK as u64, 0);
+        assert!(core.stored_bytes() <= quota_bytes);
+        assert_eq!(core.written_seq(), 1_001);
+        let first_kept = core.blocks_after(0).next().unwrap().0;
+        assert_eq!(first_kept, gap.last_seq + 1);
+    }
+
+    #[test]
+    fn prune_needs_ack_and_age() {
+        let mut core = StreamCore::new(StreamKind::Usage, 0, 0);
+        for at_ms in 0..300 {
+            core.append(usage(at_ms), at_ms);
+        }
+        flush(&mut core, u64::MAX);
+        core.mark_durable(300);
+        assert!(core.plan_prune(1_000).first_seqs.is_empty());
+        core.mark_acked(299);
+        assert_eq!(core.plan_prune(1_000).first_seqs, vec![1]);
+        assert!(core.plan_prune(200).first_seqs.is_empty());
+        core.mark_acked(300);
+        let plan = core.plan_prune(1_000);
+        assert_eq!(plan.first_seqs, vec![1, 257]);
+        core.commit_prune(&plan);
+        assert_eq!(core.stored_bytes(), 0);
+        core.append(usage(5), 5);
+        let (writes, _) = flush(&mut core, u64::MAX);
+        assert_eq!(writes[0].first_seq, 301);
+    }
+}
