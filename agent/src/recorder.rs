@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use protocol::{Policy, Record, StreamKind, UnixMillis};
+use protocol::{Policy, Presence, Record, StreamKind, UnixMillis};
 
 use crate::access::Redactor;
 use crate::apps::AppNames;
@@ -19,8 +19,11 @@ use crate::tracker::{AppSample, Now, Tracker, TrackerConfig};
 
 /// How often the front window is sampled.
 pub const WINDOW_POLL_MS: u64 = 1_000;
-/// How often idle and lock state are sampled.
+/// How often idle and lock state are sampled while the user is active.
 pub const IDLE_POLL_MS: u64 = 5_000;
+/// How often while idle or locked, so the return of input is dated to
+/// within a second.
+pub const AWAY_IDLE_POLL_MS: u64 = 1_000;
 
 /// Where samples come from: the real desktop or the labelled demo.
 pub trait Source: Send {
@@ -161,7 +164,6 @@ impl Recorder {
         source.set_time(now.wall_ms);
         source.set_read_titles(self.policy.collect_titles);
         if now.steady_ms >= self.next_idle_ms {
-            self.next_idle_ms = now.steady_ms + IDLE_POLL_MS;
             match source.idle() {
                 Ok(reading) => {
                     self.tracker
@@ -170,6 +172,11 @@ impl Recorder {
                 }
                 Err(sensor_error) => self.sensor_failed(&sensor_error),
             }
+            let interval_ms = match self.tracker.presence() {
+                Presence::Active => IDLE_POLL_MS,
+                Presence::Idle | Presence::Locked => AWAY_IDLE_POLL_MS,
+            };
+            self.next_idle_ms = now.steady_ms + interval_ms;
         }
         if now.steady_ms >= self.next_window_ms {
             self.next_window_ms = now.steady_ms + WINDOW_POLL_MS;

@@ -117,6 +117,11 @@ impl Tracker {
         self.config = config;
     }
 
+    /// Current presence state.
+    pub fn presence(&self) -> Presence {
+        self.presence.presence
+    }
+
     /// The next closed record, oldest first.
     pub fn poll_record(&mut self) -> Option<Record> {
         self.ready.pop_front()
@@ -160,7 +165,9 @@ impl Tracker {
             let last_input_ms = now_ms.saturating_sub(to_signed(idle_ms));
             (Presence::Idle, last_input_ms.max(self.presence.start_ms))
         } else {
-            (Presence::Active, now_ms)
+            // Input came back `idle_ms` ago: active from then on.
+            let last_input_ms = now_ms.saturating_sub(to_signed(idle_ms));
+            (Presence::Active, last_input_ms.max(self.presence.start_ms))
         };
         if presence == self.presence.presence {
             return;
@@ -173,7 +180,7 @@ impl Tracker {
             start_ms: since_ms,
         };
         if presence == Presence::Active {
-            self.open_usage(now_ms);
+            self.open_usage(since_ms);
         }
     }
 

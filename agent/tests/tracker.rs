@@ -151,7 +151,7 @@ fn cases() -> Vec<Case> {
     steps.push(at(
         100_000,
         Step::Idle {
-            idle_ms: 500,
+            idle_ms: 0,
             locked: false,
         },
     ));

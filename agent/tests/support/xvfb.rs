@@ -2,8 +2,10 @@
 //! window manager, external X programs, windows made by the test itself,
 //! and processes with chosen names. Everything started is killed on drop.
 //!
-//! Included by path (`#[path = "support/xvfb.rs"]`), apart from the QUIC
-//! helpers in `support/mod.rs`.
+//! Included by path (`#[path = "support/xvfb.rs"]`) from several test
+//! crates, each using a subset.
+
+#![allow(dead_code)]
 
 use std::io::{BufRead as _, BufReader};
 use std::os::unix::fs::symlink;
