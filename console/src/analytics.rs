@@ -1,0 +1,1 @@
+//! Pure analytics over stored records (being written).

@@ -1,0 +1,1 @@
+//! Application categories: manager rules, then a trained model (being written).

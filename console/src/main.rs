@@ -1,0 +1,2 @@
+//! smarttracker-console binary (being written).
+fn main() {}

@@ -1,0 +1,1 @@
+//! The console store (being written).
