@@ -166,11 +166,38 @@ pub fn agent_server_config(
     Ok(config)
 }
 
+/// Finds the pinned key (SHA-256 of the SubjectPublicKeyInfo) of an agent
+/// in the console's inventory; `None` for an agent it does not know.
+pub type PinLookup = Arc<dyn Fn(Uuid) -> Option<[u8; 32]> + Send + Sync>;
+
 /// The console's client configuration for connecting to the agent `pin`
 /// names; connect with server name [`agent_server_name`]`(pin.agent_id)`.
 pub fn console_client_config(
     console: &ConsoleIdentity,
     pin: AgentPin,
+) -> Result<ClientConfig, TlsConfigError> {
+    let pins: PinLookup = Arc::new(move |agent_id| {
+        (agent_id == pin.agent_id).then_some(pin.spki_sha256)
+    });
+    client_config_with(console, pins, Some(pin.agent_id))
+}
+
+/// The console's client configuration for an address whose agent is not
+/// known in advance (a static peer, an mDNS advert): whichever agent
+/// answers must chain to the site CA *and* be in the inventory with the key
+/// pinned there, or the handshake fails. The server name passed to connect
+/// is not used for identity.
+pub fn console_inventory_config(
+    console: &ConsoleIdentity,
+    pins: PinLookup,
+) -> Result<ClientConfig, TlsConfigError> {
+    client_config_with(console, pins, None)
+}
+
+fn client_config_with(
+    console: &ConsoleIdentity,
+    pins: PinLookup,
+    expected: Option<Uuid>,
 ) -> Result<ClientConfig, TlsConfigError> {
     let provider = provider();
     let inner = WebPkiServerVerifier::builder_with_provider(
@@ -178,7 +205,11 @@ pub fn console_client_config(
         provider.clone(),
     )
     .build()?;
-    let verifier = Arc::new(PinnedAgentVerifier { inner, pin });
+    let verifier = Arc::new(PinnedAgentVerifier {
+        inner,
+        pins,
+        expected,
+    });
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(TlsConfigError::Versions)?
@@ -195,12 +226,19 @@ pub fn console_client_config(
     Ok(config)
 }
 
+/// Text every "agent not in the inventory" handshake error carries (rustls
+/// shows our refusal by its debug name), so a console can tell an unknown
+/// agent from an unreachable one.
+pub const UNKNOWN_AGENT_MARKER: &str = "UnknownAgent";
+
 /// Reasons our verifiers add to the WebPKI checks, carried to the peer's
 /// handshake error.
 #[derive(Debug, thiserror::Error)]
 enum Refusal {
     #[error("agent {agent_id} presented a key that does not match its pin")]
     KeyNotPinned { agent_id: Uuid },
+    #[error("agent {agent_id} is not in this console's inventory")]
+    UnknownAgent { agent_id: Uuid },
     #[error("expected agent {expected}, the certificate is for agent {presented}")]
     WrongAgent { expected: Uuid, presented: Uuid },
     #[error("{0}")]
@@ -281,10 +319,19 @@ impl ClientCertVerifier for ConsoleCertVerifier {
 }
 
 /// Site-CA server verification plus the key pin and the agent-id check.
-#[derive(Debug)]
 struct PinnedAgentVerifier {
     inner: Arc<WebPkiServerVerifier>,
-    pin: AgentPin,
+    pins: PinLookup,
+    /// The agent the caller meant to reach, when it knew.
+    expected: Option<Uuid>,
+}
+
+impl fmt::Debug for PinnedAgentVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PinnedAgentVerifier")
+            .field("expected", &self.expected)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ServerCertVerifier for PinnedAgentVerifier {
@@ -292,32 +339,39 @@ impl ServerCertVerifier for PinnedAgentVerifier {
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
+        _server_name: &ServerName<'_>,
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        )?;
+        let presented = agent_peer(std::slice::from_ref(end_entity))
+            .map_err(|err| refuse(Refusal::NotAgent(err)))?;
+        if let Some(expected) = self.expected {
+            if presented != expected {
+                return Err(refuse(Refusal::WrongAgent {
+                    expected,
+                    presented,
+                }));
+            }
+        }
+        // Chain, validity and serverAuth, against the name the certificate
+        // must carry for the agent it claims to be.
+        let name = ServerName::try_from(agent_server_name(presented))
+            .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &name, ocsp_response, now)?;
+        let pinned = (self.pins)(presented).ok_or_else(|| {
+            refuse(Refusal::UnknownAgent {
+                agent_id: presented,
+            })
+        })?;
         let spki = spki_sha256(end_entity)
             .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
-        if spki != self.pin.spki_sha256 {
+        if spki != pinned {
             return Err(refuse(Refusal::KeyNotPinned {
-                agent_id: self.pin.agent_id,
+                agent_id: presented,
             }));
         }
-        match agent_peer(std::slice::from_ref(end_entity)) {
-            Ok(agent_id) if agent_id == self.pin.agent_id => Ok(ServerCertVerified::assertion()),
-            Ok(presented) => Err(refuse(Refusal::WrongAgent {
-                expected: self.pin.agent_id,
-                presented,
-            })),
-            Err(err) => Err(refuse(Refusal::NotAgent(err))),
-        }
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -455,6 +509,40 @@ mod tests {
     }
 
     #[test]
+    fn inventory_config_admits_only_inventoried_agents_with_their_pinned_key() {
+        let site = site();
+        let known = site.ca.issue_agent(Some("known"), valid()).expect("agent");
+        let stranger = site.ca.issue_agent(Some("stranger"), valid()).expect("agent");
+        let console = site
+            .ca
+            .issue_console(Role::Viewer, "viewer", valid())
+            .expect("console");
+        let known_pin = pin(&known);
+        let inventory: PinLookup = Arc::new(move |agent_id| {
+            (agent_id == known_pin.agent_id).then_some(known_pin.spki_sha256)
+        });
+        // Whatever name the caller guessed, identity comes from the chain.
+        let any_name = "address-only.agent.smarttracker";
+        handshake(
+            agent_server_config(&known, Vec::new()).expect("server config"),
+            console_inventory_config(&console, inventory.clone()).expect("client config"),
+            any_name,
+        )
+        .expect("the inventoried agent is admitted");
+        let err = handshake(
+            agent_server_config(&stranger, Vec::new()).expect("server config"),
+            console_inventory_config(&console, inventory).expect("client config"),
+            any_name,
+        )
+        .expect_err("a stranger of the same site is refused");
+        assert!(
+            matches!(refusal(&err), Some(Refusal::UnknownAgent { agent_id }) if *agent_id == stranger.agent_id),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(UNKNOWN_AGENT_MARKER), "{err}");
+    }
+
+    #[test]
     fn configs_refuse_resumption_and_early_data() {
         let site = site();
         let agent = site.ca.issue_agent(None, valid()).expect("agent");
@@ -568,13 +656,8 @@ mod tests {
         )
         .expect_err("impostor refused");
         assert!(
-            matches!(
-                err,
-                rustls::Error::InvalidCertificate(CertificateError::NotValidForName)
-                    | rustls::Error::InvalidCertificate(
-                        CertificateError::NotValidForNameContext { .. }
-                    )
-            ),
+            matches!(refusal(&err), Some(Refusal::WrongAgent { expected, presented })
+                if *expected == agent.agent_id && *presented == impostor.agent_id),
             "{err:?}"
         );
 

@@ -25,8 +25,9 @@ use x11rb::wrapper::ConnectionExt as _;
 use x11rb::COPY_DEPTH_FROM_PARENT;
 
 /// How long a helper waits for the X server, a window manager, a window or
-/// a helper program.
-pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
+/// a helper program: generous, since CI runs tests side by side on two
+/// busy cores; only a hang should ever reach it.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Panics, naming the fix, when a program the X tests need is missing.
 pub fn require(program: &str) -> PathBuf {
