@@ -7,7 +7,8 @@ set -euo pipefail
 # Build: C toolchain and headers for -sys crates (xcap needs clang and
 # pipewire headers; x11rb and the X screensaver sensors need libxcb).
 # Run/test: Xvfb with a window manager and X tools for the sensor tests,
-# imagemagick for screenshots, iproute2 for network-namespace LAN tests,
+# imagemagick for screenshots, iproute2 and nftables (packet loss; this
+# kernel has no netem) for network-namespace LAN tests,
 # mesa for the egui window under Xvfb.
 packages=(
   build-essential pkg-config clang libclang-dev
@@ -15,7 +16,7 @@ packages=(
   libxrandr-dev libxkbcommon-dev libxkbcommon-x11-0 libdbus-1-dev
   libpipewire-0.3-dev libspa-0.2-dev libegl-dev libgbm-dev libgl1-mesa-dri
   xvfb xauth x11-utils x11-xserver-utils xdotool openbox imagemagick
-  iproute2 iputils-ping procps
+  iproute2 iputils-ping procps nftables
 )
 
 missing=()

@@ -253,6 +253,7 @@ async fn run(options: RunOptions) -> Result<()> {
             hostname,
             demo: source.is_demo(),
             listen: local_addr.to_string(),
+            backfilling: false,
             epoch: store.epoch(),
             policy: policy.clone(),
             streams: Vec::new(),
@@ -276,7 +277,7 @@ async fn run(options: RunOptions) -> Result<()> {
                     &user,
                     backfill_days,
                     clock::wall_now_ms(),
-                    &mut || status.write(&policy, None),
+                    &mut || status.write(&policy, None, true),
                 )?;
             }
             let mut recorder = Recorder::new(recorder_store.clone(), policy, &user, clock::now());
@@ -286,7 +287,7 @@ async fn run(options: RunOptions) -> Result<()> {
                 }
                 recorder.step(clock::now(), source.as_mut());
                 recorder_store.flush()?;
-                status.write(recorder.policy(), recorder.last_sensor_error.clone());
+                status.write(recorder.policy(), recorder.last_sensor_error.clone(), false);
                 match stop_rx.recv_timeout(Duration::from_secs(1)) {
                     Err(mpsc::RecvTimeoutError::Timeout) => {}
                     Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -294,7 +295,7 @@ async fn run(options: RunOptions) -> Result<()> {
             }
             recorder.finish(clock::now());
             recorder_store.flush()?;
-            status.write(recorder.policy(), recorder.last_sensor_error.clone());
+            status.write(recorder.policy(), recorder.last_sensor_error.clone(), false);
             Ok(())
         })
         .context("cannot start the recorder thread")?;
@@ -334,7 +335,7 @@ struct StatusWriter {
 }
 
 impl StatusWriter {
-    fn write(&self, policy: &Policy, last_sensor_error: Option<String>) {
+    fn write(&self, policy: &Policy, last_sensor_error: Option<String>, backfilling: bool) {
         let counts = self.store.counts();
         let snapshot = StatusSnapshot {
             written_at_ms: clock::wall_now_ms(),
@@ -353,6 +354,7 @@ impl StatusWriter {
                 })
                 .collect(),
             last_sensor_error,
+            backfilling,
             recent_access: self.store.access_log(50).unwrap_or_default(),
             ..self.base.clone()
         };

@@ -37,6 +37,8 @@ pub struct StatusSnapshot {
     /// Simulated demo data, not a real workstation.
     pub demo: bool,
     pub listen: String,
+    /// Still recording simulated demo history (before live recording).
+    pub backfilling: bool,
     pub epoch: u64,
     pub policy: Policy,
     pub streams: Vec<StreamStatus>,
@@ -154,6 +156,9 @@ impl StatusSnapshot {
             "state: {state}; listening on {}; policy revision {}\n",
             self.listen, self.policy.revision
         ));
+        if self.backfilling {
+            out.push_str("recording simulated demo history…\n");
+        }
         if let Some(sensor_error) = &self.last_sensor_error {
             out.push_str(&format!("sensor problem: {sensor_error}\n"));
         }

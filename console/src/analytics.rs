@@ -1,1 +1,0 @@
-//! Pure analytics over stored records (being written).

@@ -1,0 +1,43 @@
+//! Durations as people read them: `2 h 05`, `45 min`, `30 s`, and the
+//! session tracker's `2h 30m 45s`.
+
+/// Splits a duration into a sign and whole hours, minutes and seconds
+/// (sub-second remainders are dropped, never rounded up).
+fn parts(ms: i64) -> (&'static str, u64, u64, u64) {
+    let total_secs = ms.unsigned_abs() / 1000;
+    let sign = if ms < 0 && total_secs > 0 { "-" } else { "" };
+    (
+        sign,
+        total_secs / 3600,
+        total_secs / 60 % 60,
+        total_secs % 60,
+    )
+}
+
+/// A duration the way the dashboards show it: `2 h 05` from one hour on,
+/// `45 min` under an hour, `30 s` under a minute. Truncates (59.9 s is
+/// `59 s`); a negative duration gets a leading `-`.
+pub fn format_duration_ms(ms: i64) -> String {
+    let (sign, hours, minutes, seconds) = parts(ms);
+    if hours > 0 {
+        format!("{sign}{hours} h {minutes:02}")
+    } else if minutes > 0 {
+        format!("{sign}{minutes} min")
+    } else {
+        format!("{sign}{seconds} s")
+    }
+}
+
+/// A session length in the session tracker's style: `2h 30m 45s`,
+/// `30m 45s` under an hour, `45s` under a minute. Truncates like
+/// [`format_duration_ms`].
+pub fn format_hms(ms: i64) -> String {
+    let (sign, hours, minutes, seconds) = parts(ms);
+    if hours > 0 {
+        format!("{sign}{hours}h {minutes}m {seconds}s")
+    } else if minutes > 0 {
+        format!("{sign}{minutes}m {seconds}s")
+    } else {
+        format!("{sign}{seconds}s")
+    }
+}
