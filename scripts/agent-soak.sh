@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration_secs="${1:-600}"
 
-cargo build --release --locked --bins
+cargo build --release --locked -p smarttracker-agent -p smarttracker-certs
 bin="$PWD/target/release"
 work="$(mktemp -d -t smarttracker-soak.XXXXXX)"
 pids=()

@@ -161,6 +161,9 @@ struct RunOptions {
     demo_history_days: u32,
 }
 
+/// How often acked records past retention are deleted.
+const PRUNE_INTERVAL_MS: u64 = 10 * 60 * 1000;
+
 /// Meta key recording which source a store holds data from.
 const SOURCE_META: &str = "source";
 
@@ -196,7 +199,12 @@ async fn run(options: RunOptions) -> Result<()> {
     };
     let policy = agent::settings::load_policy(&store)?;
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
-    let hostname = sysinfo::System::host_name().unwrap_or_else(|| "unknown".to_owned());
+    // A demo agent stands for a simulated workstation: its enrolment name,
+    // not the real machine's.
+    let hostname = match (options.sensors, &identity.name) {
+        (Sensors::Demo, Some(name)) => name.clone(),
+        _ => sysinfo::System::host_name().unwrap_or_else(|| "unknown".to_owned()),
+    };
     let mut source: Box<dyn Source> = match options.sensors {
         Sensors::X11 => Box::new(DesktopSource {
             x11: X11Sensors::connect(None)?,
@@ -281,12 +289,20 @@ async fn run(options: RunOptions) -> Result<()> {
                 )?;
             }
             let mut recorder = Recorder::new(recorder_store.clone(), policy, &user, clock::now());
+            let mut next_prune_ms = clock::steady_now_ms();
             loop {
                 if policy_rx.has_changed().unwrap_or(false) {
                     recorder.apply_policy(policy_rx.borrow_and_update().clone());
                 }
-                recorder.step(clock::now(), source.as_mut());
+                let now = clock::now();
+                recorder.step(now, source.as_mut());
                 recorder_store.flush()?;
+                if now.steady_ms >= next_prune_ms {
+                    // Only what a console acked and what is past retention.
+                    let pruned = recorder_store.prune(now.wall_ms, &recorder.policy().retention)?;
+                    tracing::debug!(?pruned, "pruned");
+                    next_prune_ms = now.steady_ms + PRUNE_INTERVAL_MS;
+                }
                 status.write(recorder.policy(), recorder.last_sensor_error.clone(), false);
                 match stop_rx.recv_timeout(Duration::from_secs(1)) {
                     Err(mpsc::RecvTimeoutError::Timeout) => {}

@@ -176,9 +176,8 @@ pub fn console_client_config(
     console: &ConsoleIdentity,
     pin: AgentPin,
 ) -> Result<ClientConfig, TlsConfigError> {
-    let pins: PinLookup = Arc::new(move |agent_id| {
-        (agent_id == pin.agent_id).then_some(pin.spki_sha256)
-    });
+    let pins: PinLookup =
+        Arc::new(move |agent_id| (agent_id == pin.agent_id).then_some(pin.spki_sha256));
     client_config_with(console, pins, Some(pin.agent_id))
 }
 
@@ -512,7 +511,10 @@ mod tests {
     fn inventory_config_admits_only_inventoried_agents_with_their_pinned_key() {
         let site = site();
         let known = site.ca.issue_agent(Some("known"), valid()).expect("agent");
-        let stranger = site.ca.issue_agent(Some("stranger"), valid()).expect("agent");
+        let stranger = site
+            .ca
+            .issue_agent(Some("stranger"), valid())
+            .expect("agent");
         let console = site
             .ca
             .issue_console(Role::Viewer, "viewer", valid())

@@ -1,2 +1,448 @@
-//! smarttracker-console binary (being written).
-fn main() {}
+//! `smarttracker-console`: the manager's console, headless commands for
+//! scripts (sync, agents, export, report).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use certs::{AgentIdentity, ConsoleIdentity};
+use clap::{Parser, Subcommand, ValueEnum};
+use console::analytics::Range;
+use console::categories::Categoriser;
+use console::discovery::{self, Candidate, CandidateSource};
+use console::export::{Format, Table};
+use console::store::ConsoleStore;
+use console::sync::{inventory_record, Outcome, SyncConfig, Syncer};
+use console::{clock, IDENTITY_DIR, STORE_DIR};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "smarttracker-console",
+    version,
+    about = "SmartTracker manager console"
+)]
+struct Cli {
+    /// The console's data directory (identity, store, settings).
+    #[arg(long, global = true, default_value = "smarttracker-console")]
+    data: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Pulls every record from every reachable inventoried agent.
+    Sync {
+        /// One pass, then exit (otherwise: keep syncing).
+        #[arg(long)]
+        once: bool,
+        /// An agent address to try besides mDNS (repeatable).
+        #[arg(long = "peer")]
+        peers: Vec<SocketAddr>,
+        /// Do not browse mDNS.
+        #[arg(long)]
+        no_mdns: bool,
+        /// How long to browse mDNS per pass.
+        #[arg(long, default_value_t = 3)]
+        browse_secs: u64,
+        /// Pause between passes when not --once.
+        #[arg(long, default_value_t = 30)]
+        interval_secs: u64,
+    },
+    /// Lists the agents of the inventory and their state.
+    Agents {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Adds an agent to the inventory from its enrolment bundle or
+    /// certificate (only the public key is kept).
+    AddAgent {
+        file: PathBuf,
+        /// Display name (default: the name in the bundle).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Writes a table of stored data (the audit log is verified first).
+    Export {
+        #[arg(value_enum)]
+        table: TableArg,
+        /// First day included (YYYY-MM-DD, site time); default: everything.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day included (YYYY-MM-DD, site time); default: today.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: FormatArg,
+        /// Output file; default: standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Prints the organisation's report for a period.
+    Report {
+        #[arg(long, value_enum, default_value = "7d")]
+        range: RangeArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TableArg {
+    Usage,
+    Sessions,
+    Attendance,
+    Health,
+    Audit,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RangeArg {
+    #[value(name = "24h")]
+    Day,
+    #[value(name = "7d")]
+    Week,
+    #[value(name = "30d")]
+    Month,
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SMARTTRACKER_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn open_store(data: &Path) -> Result<Arc<ConsoleStore>> {
+    Ok(Arc::new(ConsoleStore::open(
+        &data.join(STORE_DIR),
+        console::model::DayClock::UTC,
+    )?))
+}
+
+fn identity(data: &Path) -> Result<ConsoleIdentity> {
+    let dir = data.join(IDENTITY_DIR);
+    ConsoleIdentity::read(&dir).with_context(|| {
+        format!(
+            "no console identity in {}: create one with `smarttracker-certs console --site SITE --role admin --name NAME --out {}`",
+            dir.display(),
+            dir.display()
+        )
+    })
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::AddAgent { file, name } => add_agent(&cli.data, &file, name),
+        Command::Agents { json } => list_agents(&cli.data, json),
+        Command::Export {
+            table,
+            from,
+            to,
+            format,
+            out,
+        } => export(&cli.data, table, from, to, format, out),
+        Command::Report { range } => report(&cli.data, range),
+        Command::Sync {
+            once,
+            peers,
+            no_mdns,
+            browse_secs,
+            interval_secs,
+        } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(sync(SyncOptions {
+                data: cli.data,
+                once,
+                peers,
+                mdns: !no_mdns,
+                browse: Duration::from_secs(browse_secs),
+                interval: Duration::from_secs(interval_secs),
+            }))
+        }
+    }
+}
+
+fn add_agent(data: &Path, file: &Path, name: Option<String>) -> Result<()> {
+    let store = open_store(data)?;
+    let (cert_der, bundle_name) = match AgentIdentity::read_bundle(file) {
+        Ok(bundle) => (bundle.cert_der.to_vec(), bundle.name),
+        Err(bundle_error) => {
+            let pem =
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let cert = rustls_pemfile_cert(&pem).with_context(|| {
+                format!("{} is neither an agent bundle ({bundle_error}) nor a certificate PEM; give the file smarttracker-certs agent wrote", file.display())
+            })?;
+            (cert, None)
+        }
+    };
+    let display_name = name
+        .or(bundle_name)
+        .unwrap_or_else(|| "unnamed agent".to_owned());
+    let record = inventory_record(&display_name, &cert_der, clock::wall_now_ms())
+        .with_context(|| format!("{} does not hold an agent certificate", file.display()))?;
+    store.upsert_agent(&record)?;
+    store.audit(console::store::AuditEntry {
+        at_ms: clock::wall_now_ms(),
+        actor: "cli".to_owned(),
+        action: "add-agent".to_owned(),
+        target: record.agent.to_string(),
+        detail: display_name.clone(),
+    })?;
+    println!("added agent {} ({display_name})", record.agent);
+    Ok(())
+}
+
+/// Parses `YYYY-MM-DD` as a day number of the site's calendar.
+fn parse_day(text: &str) -> Result<console::model::DayNumber> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(text, &format)
+        .with_context(|| format!("{text:?} is not a date; write it as YYYY-MM-DD"))?;
+    Ok(date.to_julian_day() - 2_440_588)
+}
+
+fn export(
+    data: &Path,
+    table: TableArg,
+    from: Option<String>,
+    to: Option<String>,
+    format: FormatArg,
+    out: Option<PathBuf>,
+) -> Result<()> {
+    let store = open_store(data)?;
+    let clock = store.day_clock();
+    let now_ms = clock::wall_now_ms();
+    let from_ms = match &from {
+        Some(day) => clock.day_start_ms(parse_day(day)?),
+        None => i64::MIN,
+    };
+    let to_ms = match &to {
+        Some(day) => clock.day_start_ms(parse_day(day)?.saturating_add(1)),
+        None => clock.day_start_ms(clock.day_of(now_ms).saturating_add(1)),
+    };
+    if from_ms >= to_ms {
+        bail!("--from is after --to: nothing to export");
+    }
+    let range = Range::custom(from_ms, to_ms);
+    let table = match table {
+        TableArg::Usage => Table::Usage,
+        TableArg::Sessions => Table::Sessions,
+        TableArg::Attendance => Table::Attendance,
+        TableArg::Health => Table::Health,
+        TableArg::Audit => Table::Audit,
+    };
+    let format = match format {
+        FormatArg::Csv => Format::Csv,
+        FormatArg::Jsonl => Format::Jsonl,
+    };
+    let categoriser = Categoriser::builtin()?;
+    let rows = match &out {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            console::export::export(&store, &categoriser, table, format, range, file)?
+        }
+        None => console::export::export(
+            &store,
+            &categoriser,
+            table,
+            format,
+            range,
+            std::io::stdout().lock(),
+        )?,
+    };
+    store.audit(console::store::AuditEntry {
+        at_ms: now_ms,
+        actor: "cli".to_owned(),
+        action: "export".to_owned(),
+        target: format!("{table:?}").to_lowercase(),
+        detail: format!(
+            "{rows} rows to {}",
+            out.as_deref()
+                .map_or("standard output".to_owned(), |path| path
+                    .display()
+                    .to_string())
+        ),
+    })?;
+    if let Some(path) = out {
+        eprintln!("wrote {rows} rows to {}", path.display());
+    }
+    Ok(())
+}
+
+fn report(data: &Path, range: RangeArg) -> Result<()> {
+    let store = open_store(data)?;
+    let now_ms = clock::wall_now_ms();
+    let clock = store.day_clock();
+    let (range, label) = match range {
+        RangeArg::Day => (Range::last_24h(now_ms), "last 24 hours"),
+        RangeArg::Week => (Range::last_days(now_ms, clock, 7), "last 7 days"),
+        RangeArg::Month => (Range::last_days(now_ms, clock, 30), "last 30 days"),
+    };
+    let categoriser = Categoriser::builtin()?;
+    print!(
+        "{}",
+        console::report::render(&store, &categoriser, range, label, now_ms)?
+    );
+    Ok(())
+}
+
+fn rustls_pemfile_cert(pem: &[u8]) -> Option<Vec<u8>> {
+    let mut reader = std::io::BufReader::new(pem);
+    let first = rustls_pemfile::certs(&mut reader).next()?;
+    first.ok().map(|cert| cert.to_vec())
+}
+
+fn list_agents(data: &Path, json: bool) -> Result<()> {
+    let store = open_store(data)?;
+    let agents = store.agents()?;
+    let now_ms = clock::wall_now_ms();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&agents)?);
+        return Ok(());
+    }
+    if agents.is_empty() {
+        println!(
+            "no agents yet: add one with `smarttracker-console --data {} add-agent BUNDLE`",
+            data.display()
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    for agent in agents {
+        let state = match agent.last_seen_ms {
+            Some(seen_ms) if now_ms - seen_ms < 120_000 => "online".to_owned(),
+            Some(seen_ms) => format!(
+                "offline, last seen {} ago",
+                console::analytics::format_duration_ms(now_ms - seen_ms)
+            ),
+            None => "never seen".to_owned(),
+        };
+        writeln!(
+            out,
+            "{} {:<20} {:<30} {}{}{}",
+            agent.agent,
+            agent.name,
+            state,
+            agent.addresses.first().map(String::as_str).unwrap_or("-"),
+            if agent.demo { " DEMO" } else { "" },
+            agent
+                .last_error
+                .as_deref()
+                .map(|error| format!(" (last error: {error})"))
+                .unwrap_or_default()
+        )?;
+    }
+    Ok(())
+}
+
+#[derive(Debug)]
+struct SyncOptions {
+    data: PathBuf,
+    once: bool,
+    peers: Vec<SocketAddr>,
+    mdns: bool,
+    browse: Duration,
+    interval: Duration,
+}
+
+async fn sync(options: SyncOptions) -> Result<()> {
+    let store = open_store(&options.data)?;
+    let identity = identity(&options.data)?;
+    if store.agents()?.is_empty() {
+        bail!(
+            "the inventory is empty: add agents with `smarttracker-console --data {} add-agent BUNDLE`",
+            options.data.display()
+        );
+    }
+    let syncer = Arc::new(Syncer::new(identity, store.clone(), SyncConfig::default()));
+    loop {
+        let mut candidates: Vec<Candidate> = options
+            .peers
+            .iter()
+            .map(|addr| Candidate {
+                addr: *addr,
+                claimed_agent: None,
+                source: CandidateSource::Static,
+            })
+            .collect();
+        for agent in store.agents()? {
+            for addr in agent.addresses.iter().filter_map(|addr| addr.parse().ok()) {
+                candidates.push(Candidate {
+                    addr,
+                    claimed_agent: Some(agent.agent),
+                    source: CandidateSource::Remembered,
+                });
+            }
+        }
+        if options.mdns {
+            let browse = options.browse;
+            match tokio::task::spawn_blocking(move || discovery::browse(browse)).await? {
+                Ok(found) => candidates.extend(found),
+                Err(discovery_error) => eprintln!("warning: {discovery_error}"),
+            }
+        }
+        let outcomes = syncer.sync_all(discovery::merge(candidates)).await;
+        report_outcomes(&outcomes);
+        if options.once {
+            return Ok(());
+        }
+        tokio::time::sleep(options.interval).await;
+    }
+}
+
+fn report_outcomes(outcomes: &[Outcome]) {
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Synced {
+                addr,
+                agent,
+                hostname,
+                demo,
+                streams,
+            } => {
+                let detail: Vec<String> = streams
+                    .iter()
+                    .map(|report| format!("{} +{}", report.stream.name(), report.stored_records))
+                    .collect();
+                println!(
+                    "synced {agent} ({hostname}{}) at {addr}: {}",
+                    if *demo { ", DEMO data" } else { "" },
+                    detail.join(", ")
+                );
+            }
+            Outcome::Unknown {
+                addr,
+                claimed_agent,
+                reason,
+            } => println!(
+                "unknown agent at {addr}{}: not in the inventory or key mismatch; nothing ingested ({reason})",
+                claimed_agent.map(|id| format!(" (claims {id})")).unwrap_or_default()
+            ),
+            Outcome::Refused { addr, reason } => {
+                println!("refused {addr}: not an agent of this site ({reason})")
+            }
+            Outcome::Unreachable { addr, reason } => println!("unreachable {addr}: {reason}"),
+        }
+    }
+}

@@ -1,0 +1,630 @@
+//! The console window: UI state, the logic step that drains engine events
+//! and turns the UI's [`Action`]s into engine [`Command`]s, and the frame
+//! that lays out the screens of `ui/`. Screens only draw and push actions;
+//! all store work happens in the [`Engine`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use protocol::{Policy, UnixMillis};
+
+use crate::categories::{Categorisation, Rule};
+use crate::engine::{Command, Engine, Event, SyncSummary};
+use crate::i18n::{trf, Lang};
+use crate::model::{AgentId, DayClock};
+use crate::settings::{ConsoleSettings, SmtpSettings};
+use crate::ui;
+use crate::views::{FleetRow, Period, Status, ViewData, ViewRequest};
+
+/// The screens, in navigation order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Screen {
+    Fleet,
+    Employee,
+    Organisation,
+    Attendance,
+    Health,
+    Settings,
+    Audit,
+}
+
+impl Screen {
+    pub const ALL: [Screen; 7] = [
+        Screen::Fleet,
+        Screen::Employee,
+        Screen::Organisation,
+        Screen::Attendance,
+        Screen::Health,
+        Screen::Settings,
+        Screen::Audit,
+    ];
+
+    /// Message key of the screen's name.
+    pub fn key(self) -> &'static str {
+        match self {
+            Screen::Fleet => "nav.fleet",
+            Screen::Employee => "nav.employee",
+            Screen::Organisation => "nav.organisation",
+            Screen::Attendance => "nav.attendance",
+            Screen::Health => "nav.health",
+            Screen::Settings => "nav.settings",
+            Screen::Audit => "nav.audit",
+        }
+    }
+
+    /// `fleet`, `employee`… for `--screen`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Screen::Fleet => "fleet",
+            Screen::Employee => "employee",
+            Screen::Organisation => "organisation",
+            Screen::Attendance => "attendance",
+            Screen::Health => "health",
+            Screen::Settings => "settings",
+            Screen::Audit => "audit",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Screen> {
+        Screen::ALL.into_iter().find(|screen| screen.name() == name)
+    }
+}
+
+/// Fleet table columns that sort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortColumn {
+    Status,
+    Name,
+    LastSeen,
+    Address,
+    User,
+    Health,
+}
+
+/// Search, filter and sort of the fleet table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetQuery {
+    pub search: String,
+    pub status: Option<Status>,
+    pub sort: SortColumn,
+    pub ascending: bool,
+}
+
+impl Default for FleetQuery {
+    fn default() -> Self {
+        FleetQuery {
+            search: String::new(),
+            status: None,
+            sort: SortColumn::Status,
+            ascending: true,
+        }
+    }
+}
+
+/// Which agents a policy goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyTarget {
+    Agent,
+    Group(String),
+    All,
+}
+
+/// The policy editor.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PolicyEditor {
+    pub agent: Option<AgentId>,
+    pub loading: bool,
+    pub draft: Option<Policy>,
+    pub error: Option<String>,
+    pub target: Option<PolicyTarget>,
+    pub group_draft: String,
+}
+
+/// A new category rule being typed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RuleDraft {
+    pub pattern: String,
+    pub regex: bool,
+    pub category: String,
+}
+
+/// A message at the bottom of the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub text: String,
+    pub error: bool,
+}
+
+/// Sync status shown in the top bar.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyncState {
+    pub running: bool,
+    pub last: Option<SyncSummary>,
+    /// Where the missing identity was expected, when sync cannot run.
+    pub unavailable: Option<String>,
+}
+
+/// Everything the screens draw from.
+#[derive(Debug, Clone)]
+pub struct UiState {
+    pub lang: Lang,
+    pub screen: Screen,
+    pub clock: DayClock,
+    pub now_ms: UnixMillis,
+    pub settings: ConsoleSettings,
+    pub smtp_draft: SmtpSettings,
+    pub categories: Vec<String>,
+    pub sync: SyncState,
+    pub fleet_query: FleetQuery,
+    /// Indices into the fleet view's rows, filtered and sorted.
+    pub fleet_visible: Vec<usize>,
+    pub employee_agent: Option<AgentId>,
+    pub employee_period: Period,
+    pub organisation_period: Period,
+    pub attendance_agent: Option<AgentId>,
+    pub attendance_period: Period,
+    pub health_agent: Option<AgentId>,
+    pub policy: PolicyEditor,
+    pub rule_draft: RuleDraft,
+    pub peer_draft: String,
+    pub try_app: String,
+    pub categorised: Option<(String, Categorisation)>,
+    pub notices: Vec<Notice>,
+    /// Latest data received per request.
+    pub views: HashMap<ViewRequest, Arc<ViewData>>,
+}
+
+/// What a screen asks for; applied by the logic step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Navigate(Screen),
+    OpenEmployee(AgentId),
+    SetEmployeeAgent(AgentId),
+    SetEmployeePeriod(Period),
+    SetOrganisationPeriod(Period),
+    SetAttendanceAgent(Option<AgentId>),
+    SetAttendancePeriod(Period),
+    ExportAttendance,
+    SelectHealthAgent(Option<AgentId>),
+    FleetQuery(FleetQuery),
+    SetLanguage(Lang),
+    SyncNow,
+    SaveSettings(ConsoleSettings),
+    EditSmtp(SmtpSettings),
+    PolicyAgent(AgentId),
+    EditPolicy(Policy),
+    PolicyTarget(PolicyTarget),
+    EditGroup(String),
+    ApplyPolicy,
+    EditRuleDraft(RuleDraft),
+    AddRule,
+    Retrain,
+    EditPeerDraft(String),
+    AddPeer,
+    EditTryApp(String),
+    DismissNotice(usize),
+}
+
+/// The console application: state, engine handle, pending actions.
+#[derive(Debug)]
+pub struct ConsoleApp {
+    pub state: UiState,
+    engine: Engine,
+    actions: Vec<Action>,
+    /// The requests sent and not yet answered or superseded.
+    requested: Vec<ViewRequest>,
+    stale: bool,
+    fonts_installed: bool,
+}
+
+impl ConsoleApp {
+    pub fn new(engine: Engine, clock: DayClock, screen: Screen) -> ConsoleApp {
+        let settings = ConsoleSettings::default();
+        ConsoleApp {
+            state: UiState {
+                lang: settings.language,
+                screen,
+                clock,
+                now_ms: crate::clock::wall_now_ms(),
+                smtp_draft: settings.smtp.clone(),
+                settings,
+                categories: Vec::new(),
+                sync: SyncState::default(),
+                fleet_query: FleetQuery::default(),
+                fleet_visible: Vec::new(),
+                employee_agent: None,
+                employee_period: Period::Week,
+                organisation_period: Period::Week,
+                attendance_agent: None,
+                attendance_period: Period::Week,
+                health_agent: None,
+                policy: PolicyEditor::default(),
+                rule_draft: RuleDraft::default(),
+                peer_draft: String::new(),
+                try_app: String::new(),
+                categorised: None,
+                notices: Vec::new(),
+                views: HashMap::new(),
+            },
+            engine,
+            actions: Vec::new(),
+            requested: Vec::new(),
+            stale: true,
+            fonts_installed: false,
+        }
+    }
+
+    /// Sends a command to the engine directly (scripts, tests).
+    pub fn send_command(&self, command: Command) {
+        self.engine.send(command);
+    }
+
+    /// One frame: the logic step, then the UI.
+    pub fn frame(&mut self, ui: &mut egui::Ui) {
+        self.logic(ui.ctx());
+        self.ui(ui);
+    }
+
+    /// Drains engine events, applies pending actions, asks for the views
+    /// the current screen needs. Draws nothing.
+    pub fn logic(&mut self, ctx: &egui::Context) {
+        self.engine.set_context(ctx);
+        if !self.fonts_installed {
+            ui::install_fonts(ctx);
+            self.fonts_installed = true;
+        }
+        self.state.now_ms = crate::clock::wall_now_ms();
+        while let Some(event) = self.engine.try_recv() {
+            self.apply_event(event);
+        }
+        for action in std::mem::take(&mut self.actions) {
+            self.apply_action(action);
+        }
+        self.request_views();
+    }
+
+    /// Draws the window; screens push actions, applied next logic step.
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        ui::window_ui(ui, &self.state, &mut self.actions);
+        if !self.actions.is_empty() {
+            ui.ctx().request_repaint();
+        }
+    }
+
+    /// The requests the current screen needs (the fleet view always: it
+    /// also names agents for every picker).
+    pub fn wanted_views(&self) -> Vec<ViewRequest> {
+        let state = &self.state;
+        let mut wanted = vec![ViewRequest::Fleet];
+        match state.screen {
+            Screen::Fleet | Screen::Settings => {}
+            Screen::Employee => {
+                if let Some(agent) = state.employee_agent.or_else(|| first_agent(state)) {
+                    wanted.push(ViewRequest::Employee {
+                        agent,
+                        period: state.employee_period,
+                    });
+                }
+            }
+            Screen::Organisation => wanted.push(ViewRequest::Organisation {
+                period: state.organisation_period,
+            }),
+            Screen::Attendance => wanted.push(ViewRequest::Attendance {
+                agent: state.attendance_agent,
+                period: state.attendance_period,
+            }),
+            Screen::Health => wanted.push(ViewRequest::Health {
+                agent: state.health_agent,
+            }),
+            Screen::Audit => wanted.push(ViewRequest::Audit),
+        }
+        wanted
+    }
+
+    fn request_views(&mut self) {
+        let wanted = self.wanted_views();
+        if self.stale {
+            self.requested.clear();
+            self.stale = false;
+        }
+        for request in wanted {
+            if !self.requested.contains(&request) {
+                self.engine.send(Command::View(request.clone()));
+                self.requested.push(request);
+            }
+        }
+    }
+
+    fn notice(&mut self, text: String, error: bool) {
+        self.state.notices.push(Notice { text, error });
+        if self.state.notices.len() > 5 {
+            self.state.notices.remove(0);
+        }
+    }
+
+    fn apply_event(&mut self, event: Event) {
+        let lang = self.state.lang;
+        match event {
+            Event::Settings(settings) => {
+                self.state.lang = settings.language;
+                self.state.smtp_draft = settings.smtp.clone();
+                self.state.settings = settings;
+                self.refresh_fleet_visible();
+            }
+            Event::Categories(categories) => self.state.categories = categories,
+            Event::SyncUnavailable(dir) => self.state.sync.unavailable = Some(dir),
+            Event::SyncStarted => self.state.sync.running = true,
+            Event::SyncFinished(summary) => {
+                self.state.sync.running = false;
+                self.state.sync.last = Some(summary);
+            }
+            Event::DataChanged => self.stale = true,
+            Event::View { request, data } => {
+                let is_fleet = request == ViewRequest::Fleet;
+                self.state.views.insert(request, data);
+                if is_fleet {
+                    self.refresh_fleet_visible();
+                }
+            }
+            Event::Policy { agent, result } => {
+                if self.state.policy.agent == Some(agent) {
+                    self.state.policy.loading = false;
+                    match result {
+                        Ok(policy) => {
+                            self.state.policy.draft = Some(policy);
+                            self.state.policy.error = None;
+                        }
+                        Err(error) => self.state.policy.error = Some(error),
+                    }
+                }
+            }
+            Event::PolicyApplied {
+                name,
+                result,
+                agent: _,
+            } => match result {
+                Ok(revision) => {
+                    let revision = revision.to_string();
+                    let text = trf(
+                        lang,
+                        "settings.applied",
+                        &[("revision", &revision), ("name", &name)],
+                    );
+                    self.notice(text, false);
+                }
+                Err(error) => {
+                    let text = trf(
+                        lang,
+                        "settings.apply_failed",
+                        &[("name", &name), ("error", &error)],
+                    );
+                    self.notice(text, true);
+                }
+            },
+            Event::Exported { path, rows } => {
+                let rows = rows.to_string();
+                let path = path.display().to_string();
+                let text = trf(
+                    lang,
+                    "attendance.exported",
+                    &[("rows", &rows), ("path", &path)],
+                );
+                self.notice(text, false);
+            }
+            Event::ExportCancelled => {
+                let text = trf(lang, "attendance.export.cancelled", &[]);
+                self.notice(text, false);
+            }
+            Event::Retrained { labelled_rows } => {
+                let rows = labelled_rows.to_string();
+                let text = trf(lang, "settings.retrained", &[("rows", &rows)]);
+                self.notice(text, false);
+            }
+            Event::Categorised { app, result } => {
+                if app == self.state.try_app {
+                    self.state.categorised = Some((app, result));
+                }
+            }
+            Event::Error(error) => self.notice(error, true),
+        }
+    }
+
+    fn apply_action(&mut self, action: Action) {
+        let state = &mut self.state;
+        match action {
+            Action::Navigate(screen) => state.screen = screen,
+            Action::OpenEmployee(agent) => {
+                state.employee_agent = Some(agent);
+                state.screen = Screen::Employee;
+            }
+            Action::SetEmployeeAgent(agent) => state.employee_agent = Some(agent),
+            Action::SetEmployeePeriod(period) => state.employee_period = period,
+            Action::SetOrganisationPeriod(period) => state.organisation_period = period,
+            Action::SetAttendanceAgent(agent) => state.attendance_agent = agent,
+            Action::SetAttendancePeriod(period) => state.attendance_period = period,
+            Action::ExportAttendance => self.engine.send(Command::ExportAttendance {
+                agent: state.attendance_agent,
+                period: state.attendance_period,
+                path: None,
+            }),
+            Action::SelectHealthAgent(agent) => state.health_agent = agent,
+            Action::FleetQuery(query) => {
+                state.fleet_query = query;
+                self.refresh_fleet_visible();
+            }
+            Action::SetLanguage(lang) => {
+                state.lang = lang;
+                let settings = ConsoleSettings {
+                    language: lang,
+                    ..state.settings.clone()
+                };
+                state.settings = settings.clone();
+                self.engine.send(Command::SaveSettings(settings));
+            }
+            Action::SyncNow => self.engine.send(Command::Sync),
+            Action::SaveSettings(settings) => {
+                state.settings = settings.clone();
+                self.engine.send(Command::SaveSettings(settings));
+            }
+            Action::EditSmtp(smtp) => state.smtp_draft = smtp,
+            Action::PolicyAgent(agent) => {
+                state.policy = PolicyEditor {
+                    agent: Some(agent),
+                    loading: true,
+                    group_draft: state
+                        .settings
+                        .groups
+                        .get(&agent)
+                        .cloned()
+                        .unwrap_or_default(),
+                    ..PolicyEditor::default()
+                };
+                self.engine.send(Command::FetchPolicy(agent));
+            }
+            Action::EditPolicy(policy) => state.policy.draft = Some(policy),
+            Action::PolicyTarget(target) => state.policy.target = Some(target),
+            Action::EditGroup(group) => state.policy.group_draft = group,
+            Action::ApplyPolicy => {
+                if let (Some(agent), Some(policy)) = (state.policy.agent, &state.policy.draft) {
+                    let targets = policy_targets(state, agent);
+                    self.engine.send(Command::ApplyPolicy {
+                        targets,
+                        policy: policy.clone(),
+                    });
+                }
+            }
+            Action::EditRuleDraft(draft) => state.rule_draft = draft,
+            Action::AddRule => {
+                let draft = std::mem::take(&mut state.rule_draft);
+                let id = state
+                    .settings
+                    .category_rules
+                    .iter()
+                    .map(|rule| rule.id)
+                    .max()
+                    .unwrap_or(0)
+                    + 1;
+                let rule = if draft.regex {
+                    Rule::regex(id, draft.pattern.trim(), draft.category.trim())
+                } else {
+                    Rule::exact(id, draft.pattern.trim(), draft.category.trim())
+                };
+                let mut settings = state.settings.clone();
+                settings.category_rules.push(rule);
+                state.settings = settings.clone();
+                self.engine.send(Command::SaveSettings(settings));
+            }
+            Action::Retrain => self.engine.send(Command::Retrain),
+            Action::EditPeerDraft(peer) => state.peer_draft = peer,
+            Action::AddPeer => {
+                let peer = std::mem::take(&mut state.peer_draft).trim().to_owned();
+                let mut settings = state.settings.clone();
+                if !settings.static_peers.contains(&peer) {
+                    settings.static_peers.push(peer);
+                }
+                state.settings = settings.clone();
+                self.engine.send(Command::SaveSettings(settings));
+            }
+            Action::EditTryApp(app) => {
+                state.try_app = app.clone();
+                if !app.trim().is_empty() {
+                    self.engine.send(Command::Categorise(app));
+                }
+            }
+            Action::DismissNotice(index) => {
+                if index < state.notices.len() {
+                    state.notices.remove(index);
+                }
+            }
+        }
+    }
+
+    fn refresh_fleet_visible(&mut self) {
+        let visible = match self.state.views.get(&ViewRequest::Fleet).map(Arc::as_ref) {
+            Some(ViewData::Fleet(view)) => fleet_visible(&view.rows, &self.state.fleet_query),
+            _ => Vec::new(),
+        };
+        self.state.fleet_visible = visible;
+    }
+}
+
+/// The agents a policy goes to, from the editor's target.
+fn policy_targets(state: &UiState, agent: AgentId) -> Vec<AgentId> {
+    let all = fleet_rows(state)
+        .iter()
+        .map(|row| row.agent)
+        .collect::<Vec<_>>();
+    match &state.policy.target {
+        None | Some(PolicyTarget::Agent) => vec![agent],
+        Some(PolicyTarget::All) => all,
+        Some(PolicyTarget::Group(group)) => all
+            .into_iter()
+            .filter(|agent| state.settings.groups.get(agent) == Some(group))
+            .collect(),
+    }
+}
+
+/// The fleet view's rows, if it has arrived.
+pub fn fleet_rows(state: &UiState) -> &[FleetRow] {
+    match state.views.get(&ViewRequest::Fleet).map(Arc::as_ref) {
+        Some(ViewData::Fleet(view)) => &view.rows,
+        _ => &[],
+    }
+}
+
+fn first_agent(state: &UiState) -> Option<AgentId> {
+    fleet_rows(state).first().map(|row| row.agent)
+}
+
+/// Indices of the rows matching `query`, in its order.
+pub fn fleet_visible(rows: &[FleetRow], query: &FleetQuery) -> Vec<usize> {
+    let needle = query.search.trim().to_lowercase();
+    let matches = |row: &FleetRow| {
+        needle.is_empty()
+            || [
+                Some(row.name.as_str()),
+                row.address.as_deref(),
+                row.user.as_deref(),
+                row.current_app.as_deref(),
+                row.group.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .any(|field| field.to_lowercase().contains(&needle))
+    };
+    let mut visible: Vec<usize> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, row)| query.status.is_none_or(|status| row.status == status))
+        .filter(|(_, row)| matches(row))
+        .map(|(index, _)| index)
+        .collect();
+    visible.sort_by(|&a, &b| {
+        let (a, b) = (&rows[a], &rows[b]);
+        let order = match query.sort {
+            SortColumn::Status => a.status.cmp(&b.status),
+            SortColumn::Name => a.name.cmp(&b.name),
+            SortColumn::LastSeen => b.last_seen_ms.cmp(&a.last_seen_ms),
+            SortColumn::Address => a.address.cmp(&b.address),
+            SortColumn::User => a.user.cmp(&b.user),
+            SortColumn::Health => b.health.cmp(&a.health),
+        }
+        .then_with(|| a.name.cmp(&b.name));
+        if query.ascending {
+            order
+        } else {
+            order.reverse()
+        }
+    });
+    visible
+}
+
+impl eframe::App for ConsoleApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        ConsoleApp::logic(self, ctx);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        ConsoleApp::ui(self, ui);
+    }
+}

@@ -1,1 +1,0 @@
-//! Application categories: manager rules, then a trained model (being written).

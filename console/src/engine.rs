@@ -1,0 +1,749 @@
+//! The GUI's engine: a tokio runtime (two workers) that owns the store, the
+//! syncer and the categoriser, syncs in the background (every
+//! [`EngineConfig::sync_interval`] and on demand), computes each screen's
+//! [`ViewData`] off the UI thread, and talks to the window only through
+//! channels: [`Command`]s in, [`Event`]s out, with a repaint request each
+//! time an event lands. Nothing here draws; nothing in the UI does I/O.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use certs::ConsoleIdentity;
+use protocol::{Policy, Request, Response, UnixMillis};
+use tokio::sync::mpsc;
+
+use crate::analytics::format_duration_ms;
+use crate::categories::{parse_training_csv, Categorisation, Categoriser, RulePattern};
+use crate::discovery::{self, Candidate, CandidateSource};
+use crate::export::{columns, day_text, Table};
+use crate::i18n::time_label;
+use crate::model::AgentId;
+use crate::settings::ConsoleSettings;
+use crate::store::{AuditEntry, ConsoleStore, StoreError};
+use crate::sync::{Outcome, SyncConfig, SyncError, Syncer};
+use crate::views::{self, AttendanceView, Period, ViewContext, ViewData, ViewRequest};
+
+/// How long one mDNS browse of a sync pass lasts.
+pub const MDNS_BROWSE: Duration = Duration::from_secs(2);
+/// A cached view is recomputed after this long even without new data
+/// (online states and "ago" texts move with time).
+pub const VIEW_MAX_AGE: Duration = Duration::from_secs(30);
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot start the engine's runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How the engine runs.
+#[derive(Debug)]
+pub struct EngineConfig {
+    pub store: Arc<ConsoleStore>,
+    /// Without an identity the console shows what it stored but cannot sync.
+    pub identity: Option<ConsoleIdentity>,
+    /// Browse mDNS on each sync pass.
+    pub mdns: bool,
+    pub sync_interval: Duration,
+    /// Shown in messages (e.g. where the identity is expected).
+    pub data_dir: PathBuf,
+}
+
+/// What the window asks of the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Runs a sync pass now (unless one is running).
+    Sync,
+    /// Computes (or returns the cached) data of a screen.
+    View(ViewRequest),
+    /// Stores the settings that changed, audited; rebuilds the categoriser
+    /// if its rules or labels changed.
+    SaveSettings(ConsoleSettings),
+    /// Adds the exact rules to the labelled examples and retrains.
+    Retrain,
+    /// Tells how an app name is categorised and by what.
+    Categorise(String),
+    /// Reads an agent's current policy over QUIC.
+    FetchPolicy(AgentId),
+    /// Sends `policy` (with the next revision of each) to every target.
+    ApplyPolicy {
+        targets: Vec<AgentId>,
+        policy: Policy,
+    },
+    /// Writes the attendance lines to `path`, or asks where with a native
+    /// save dialog when `path` is `None`.
+    ExportAttendance {
+        agent: Option<AgentId>,
+        period: Period,
+        path: Option<PathBuf>,
+    },
+}
+
+/// The result of one sync pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncSummary {
+    pub finished_ms: UnixMillis,
+    pub synced_agents: usize,
+    pub stored_records: u64,
+    /// One line per address that did not sync.
+    pub problems: Vec<String>,
+}
+
+/// What the engine tells the window.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The settings as stored (at start and after each save).
+    Settings(ConsoleSettings),
+    /// Categories the categoriser can give.
+    Categories(Vec<String>),
+    /// Sync cannot run: no identity.
+    SyncUnavailable(String),
+    SyncStarted,
+    SyncFinished(SyncSummary),
+    /// Stored data or settings changed: views shown are stale.
+    DataChanged,
+    View {
+        request: ViewRequest,
+        data: Arc<ViewData>,
+    },
+    Policy {
+        agent: AgentId,
+        result: Result<Policy, String>,
+    },
+    PolicyApplied {
+        agent: AgentId,
+        name: String,
+        result: Result<u64, String>,
+    },
+    Exported {
+        path: PathBuf,
+        rows: u64,
+    },
+    ExportCancelled,
+    Retrained {
+        labelled_rows: usize,
+    },
+    Categorised {
+        app: String,
+        result: Categorisation,
+    },
+    Error(String),
+}
+
+/// Whom to wake when an event lands.
+#[derive(Debug, Default)]
+struct Repaint(Mutex<Option<egui::Context>>);
+
+impl Repaint {
+    fn request(&self) {
+        if let Some(ctx) = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            ctx.request_repaint();
+        }
+    }
+}
+
+/// The engine's handle, held by the window.
+#[derive(Debug)]
+pub struct Engine {
+    runtime: Option<tokio::runtime::Runtime>,
+    commands: mpsc::UnboundedSender<Command>,
+    events: std::sync::mpsc::Receiver<Event>,
+    repaint: Arc<Repaint>,
+}
+
+struct CachedView {
+    generation: u64,
+    computed: Instant,
+    data: Arc<ViewData>,
+}
+
+struct Shared {
+    store: Arc<ConsoleStore>,
+    syncer: Option<Arc<Syncer>>,
+    actor: String,
+    mdns: bool,
+    categoriser: RwLock<Option<Arc<Categoriser>>>,
+    settings: Mutex<ConsoleSettings>,
+    events: std::sync::mpsc::Sender<Event>,
+    repaint: Arc<Repaint>,
+    generation: AtomicU64,
+    syncing: AtomicBool,
+    cache: Mutex<HashMap<ViewRequest, CachedView>>,
+}
+
+impl Engine {
+    /// Starts the runtime and the background loop.
+    pub fn start(config: EngineConfig) -> Result<Engine, EngineError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("console-engine")
+            .enable_all()
+            .build()?;
+        let settings = ConsoleSettings::load(&config.store)?;
+        let (command_tx, command_rx) = mpsc::unbounded_channel();
+        let (event_tx, event_rx) = std::sync::mpsc::channel();
+        let repaint = Arc::new(Repaint::default());
+        let (actor, syncer) = match config.identity {
+            Some(identity) => {
+                let actor = format!("{} ({})", identity.name, identity.console_id);
+                let syncer = Syncer::new(identity, config.store.clone(), SyncConfig::default());
+                (actor, Some(Arc::new(syncer)))
+            }
+            None => ("console".to_owned(), None),
+        };
+        let shared = Arc::new(Shared {
+            store: config.store,
+            syncer,
+            actor,
+            mdns: config.mdns,
+            categoriser: RwLock::new(None),
+            settings: Mutex::new(settings),
+            events: event_tx,
+            repaint: repaint.clone(),
+            generation: AtomicU64::new(0),
+            syncing: AtomicBool::new(false),
+            cache: Mutex::new(HashMap::new()),
+        });
+        if shared.syncer.is_none() {
+            shared.emit(Event::SyncUnavailable(
+                config
+                    .data_dir
+                    .join(crate::IDENTITY_DIR)
+                    .display()
+                    .to_string(),
+            ));
+        }
+        runtime.spawn(run(shared, command_rx, config.sync_interval));
+        Ok(Engine {
+            runtime: Some(runtime),
+            commands: command_tx,
+            events: event_rx,
+            repaint,
+        })
+    }
+
+    /// Wakes this context whenever an event lands.
+    pub fn set_context(&self, ctx: &egui::Context) {
+        let mut slot = self
+            .repaint
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(ctx.clone());
+        }
+    }
+
+    pub fn send(&self, command: Command) {
+        // The loop lives as long as the runtime, which lives as long as self.
+        let _ = self.commands.send(command);
+    }
+
+    /// The next event, if one is waiting.
+    pub fn try_recv(&self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}
+
+impl Shared {
+    fn emit(&self, event: Event) {
+        let _ = self.events.send(event);
+        self.repaint.request();
+    }
+
+    fn settings(&self) -> ConsoleSettings {
+        self.settings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn categoriser(&self) -> Option<Arc<Categoriser>> {
+        self.categoriser
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Marks every cached view stale and tells the window.
+    fn data_changed(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.emit(Event::DataChanged);
+    }
+
+    fn audit(&self, action: &str, target: &str, detail: String) {
+        let entry = AuditEntry {
+            at_ms: crate::clock::wall_now_ms(),
+            actor: self.actor.clone(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            detail,
+        };
+        if let Err(error) = self.store.audit(entry) {
+            self.emit(Event::Error(format!("cannot write the audit log: {error}")));
+        }
+    }
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    sync_interval: Duration,
+) {
+    shared.emit(Event::Settings(shared.settings()));
+    rebuild_categoriser(&shared).await;
+    let mut ticker = tokio::time::interval(sync_interval.max(Duration::from_secs(1)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let can_sync = shared.syncer.is_some();
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                Some(command) => handle(&shared, command),
+                None => break,
+            },
+            _ = ticker.tick(), if can_sync => start_sync(&shared),
+        }
+    }
+}
+
+fn handle(shared: &Arc<Shared>, command: Command) {
+    let shared = shared.clone();
+    match command {
+        Command::Sync => start_sync(&shared),
+        Command::View(request) => {
+            tokio::spawn(async move { view(&shared, request).await });
+        }
+        Command::SaveSettings(settings) => {
+            tokio::spawn(async move { save_settings(&shared, settings).await });
+        }
+        Command::Retrain => {
+            tokio::spawn(async move {
+                let mut settings = shared.settings();
+                for rule in &settings.category_rules {
+                    if let RulePattern::Exact(app) = &rule.pattern {
+                        let label = (app.clone(), rule.category.clone());
+                        if !settings.category_labels.contains(&label) {
+                            settings.category_labels.push(label);
+                        }
+                    }
+                }
+                let labelled_rows = settings.category_labels.len();
+                save_settings(&shared, settings).await;
+                rebuild_categoriser(&shared).await;
+                shared.emit(Event::Retrained { labelled_rows });
+            });
+        }
+        Command::Categorise(app) => {
+            if let Some(categoriser) = shared.categoriser() {
+                let result = categoriser.categorise(&app);
+                shared.emit(Event::Categorised { app, result });
+            }
+        }
+        Command::FetchPolicy(agent) => {
+            tokio::spawn(async move {
+                let result = fetch_policy(&shared, agent).await.map(|(policy, _)| policy);
+                shared.emit(Event::Policy { agent, result });
+            });
+        }
+        Command::ApplyPolicy { targets, policy } => {
+            tokio::spawn(async move {
+                for agent in targets {
+                    apply_policy(&shared, agent, policy.clone()).await;
+                }
+                shared.data_changed();
+            });
+        }
+        Command::ExportAttendance {
+            agent,
+            period,
+            path,
+        } => {
+            tokio::spawn(async move { export_attendance(&shared, agent, period, path).await });
+        }
+    }
+}
+
+/// Runs `work` on a blocking thread; a panic there becomes an error text.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|join_error| Err(format!("background task failed: {join_error}")))
+}
+
+async fn rebuild_categoriser(shared: &Arc<Shared>) {
+    let settings = shared.settings();
+    let built = blocking(move || {
+        let mut rows = parse_training_csv(
+            crate::categories::BUILTIN_TRAINING_CSV,
+            "assets/app_categories.csv",
+        )
+        .map_err(|error| error.to_string())?;
+        rows.extend(settings.category_labels.iter().cloned());
+        Categoriser::train(&rows, settings.category_rules.clone())
+            .map_err(|error| error.to_string())
+    })
+    .await;
+    match built {
+        Ok(categoriser) => {
+            shared.emit(Event::Categories(categoriser.categories()));
+            *shared
+                .categoriser
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(categoriser));
+            shared.data_changed();
+        }
+        Err(error) => shared.emit(Event::Error(format!("categories: {error}"))),
+    }
+}
+
+async fn view(shared: &Arc<Shared>, request: ViewRequest) {
+    let generation = shared.generation.load(Ordering::SeqCst);
+    let cached = shared
+        .cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&request)
+        .filter(|cached| {
+            cached.generation == generation && cached.computed.elapsed() < VIEW_MAX_AGE
+        })
+        .map(|cached| cached.data.clone());
+    if let Some(data) = cached {
+        shared.emit(Event::View { request, data });
+        return;
+    }
+    // Views wait for the categoriser (trained once at start).
+    let Some(categoriser) = shared.categoriser() else {
+        return;
+    };
+    let settings = shared.settings();
+    let store = shared.store.clone();
+    let task_request = request.clone();
+    let computed = blocking(move || {
+        let context = ViewContext {
+            categoriser: &categoriser,
+            settings: &settings,
+            now_ms: crate::clock::wall_now_ms(),
+        };
+        views::compute(&store, &task_request, context).map_err(|error| error.to_string())
+    })
+    .await;
+    match computed {
+        Ok(data) => {
+            let data = Arc::new(data);
+            shared
+                .cache
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(
+                    request.clone(),
+                    CachedView {
+                        generation,
+                        computed: Instant::now(),
+                        data: data.clone(),
+                    },
+                );
+            shared.emit(Event::View { request, data });
+        }
+        Err(error) => shared.emit(Event::Error(error)),
+    }
+}
+
+async fn save_settings(shared: &Arc<Shared>, settings: ConsoleSettings) {
+    let before = shared.settings();
+    let store = shared.store.clone();
+    let to_save = settings.clone();
+    let saved = blocking(move || {
+        to_save
+            .save_changes(&before, &store)
+            .map_err(|error| error.to_string())
+    })
+    .await;
+    match saved {
+        Ok(changed) => {
+            *shared
+                .settings
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = settings.clone();
+            if changed.is_empty() {
+                return;
+            }
+            shared.audit("settings", &changed.join(","), "changed".to_owned());
+            shared.emit(Event::Settings(settings));
+            if changed.iter().any(|key| {
+                *key == crate::settings::CATEGORY_RULES_KEY
+                    || *key == crate::settings::CATEGORY_LABELS_KEY
+            }) {
+                rebuild_categoriser(shared).await;
+            } else {
+                shared.data_changed();
+            }
+        }
+        Err(error) => shared.emit(Event::Error(error)),
+    }
+}
+
+fn start_sync(shared: &Arc<Shared>) {
+    let Some(syncer) = shared.syncer.clone() else {
+        return;
+    };
+    if shared.syncing.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        shared.emit(Event::SyncStarted);
+        let summary = sync_pass(&shared, &syncer).await;
+        shared.syncing.store(false, Ordering::SeqCst);
+        shared.emit(Event::SyncFinished(summary));
+        shared.data_changed();
+    });
+}
+
+async fn sync_pass(shared: &Arc<Shared>, syncer: &Arc<Syncer>) -> SyncSummary {
+    let settings = shared.settings();
+    let mut problems = Vec::new();
+    let mut candidates: Vec<Candidate> = settings
+        .peer_addrs()
+        .into_iter()
+        .map(|addr| Candidate {
+            addr,
+            claimed_agent: None,
+            source: CandidateSource::Static,
+        })
+        .collect();
+    let store = shared.store.clone();
+    match blocking(move || store.agents().map_err(|error| error.to_string())).await {
+        Ok(agents) => {
+            for agent in agents {
+                for addr in agent
+                    .addresses
+                    .iter()
+                    .filter_map(|addr| addr.parse::<SocketAddr>().ok())
+                {
+                    candidates.push(Candidate {
+                        addr,
+                        claimed_agent: Some(agent.agent),
+                        source: CandidateSource::Remembered,
+                    });
+                }
+            }
+        }
+        Err(error) => problems.push(error),
+    }
+    if shared.mdns {
+        match blocking(|| discovery::browse(MDNS_BROWSE).map_err(|error| error.to_string())).await {
+            Ok(found) => candidates.extend(found),
+            Err(error) => problems.push(error),
+        }
+    }
+    let outcomes = syncer.sync_all(discovery::merge(candidates)).await;
+    let mut summary = SyncSummary {
+        finished_ms: crate::clock::wall_now_ms(),
+        synced_agents: 0,
+        stored_records: 0,
+        problems,
+    };
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Synced { streams, .. } => {
+                summary.synced_agents += 1;
+                summary.stored_records += streams
+                    .iter()
+                    .map(|report| report.stored_records)
+                    .sum::<u64>();
+            }
+            Outcome::Unknown { addr, reason, .. }
+            | Outcome::Refused { addr, reason }
+            | Outcome::Unreachable { addr, reason } => {
+                summary.problems.push(format!("{addr}: {reason}"));
+            }
+        }
+    }
+    summary
+}
+
+/// The agent's policy and the address that answered.
+async fn fetch_policy(
+    shared: &Arc<Shared>,
+    agent: AgentId,
+) -> Result<(Policy, SocketAddr), String> {
+    let Some(syncer) = shared.syncer.clone() else {
+        return Err("no console identity: policies cannot be read".to_owned());
+    };
+    let store = shared.store.clone();
+    let record = blocking(move || store.agent(agent).map_err(|error| error.to_string()))
+        .await?
+        .ok_or_else(|| format!("agent {agent} is not in the inventory"))?;
+    let mut last_error = "no known address yet: wait for a sync".to_owned();
+    for addr in record
+        .addresses
+        .iter()
+        .filter_map(|addr| addr.parse::<SocketAddr>().ok())
+    {
+        match syncer.request_agent(agent, addr, &Request::GetPolicy).await {
+            Ok(Response::Policy(policy)) => return Ok((policy, addr)),
+            Ok(_) => last_error = SyncError::Unexpected("get-policy").to_string(),
+            Err(error) => last_error = error.to_string(),
+        }
+    }
+    Err(last_error)
+}
+
+async fn apply_policy(shared: &Arc<Shared>, agent: AgentId, mut policy: Policy) {
+    let store = shared.store.clone();
+    let name = blocking(move || store.agent(agent).map_err(|error| error.to_string()))
+        .await
+        .ok()
+        .flatten()
+        .map_or_else(|| agent.to_string(), |record| record.name);
+    let result = async {
+        let (current, addr) = fetch_policy(shared, agent).await?;
+        let Some(syncer) = shared.syncer.clone() else {
+            return Err("no console identity".to_owned());
+        };
+        policy.revision = current.revision.saturating_add(1);
+        match syncer
+            .request_agent(agent, addr, &Request::SetPolicy(policy))
+            .await
+        {
+            Ok(Response::Policy(applied)) => Ok(applied.revision),
+            Ok(_) => Err(SyncError::Unexpected("set-policy").to_string()),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+    .await;
+    let detail = match &result {
+        Ok(revision) => format!("revision {revision}"),
+        Err(error) => format!("refused: {error}"),
+    };
+    shared.audit("set-policy", &agent.to_string(), detail);
+    shared.emit(Event::PolicyApplied {
+        agent,
+        name,
+        result,
+    });
+}
+
+async fn export_attendance(
+    shared: &Arc<Shared>,
+    agent: Option<AgentId>,
+    period: Period,
+    path: Option<PathBuf>,
+) {
+    let path = match path {
+        Some(path) => Some(path),
+        None => {
+            let chosen = tokio::task::spawn_blocking(|| {
+                rfd::FileDialog::new()
+                    .set_file_name("attendance.csv")
+                    .add_filter("CSV", &["csv"])
+                    .save_file()
+            })
+            .await;
+            chosen.ok().flatten()
+        }
+    };
+    let Some(path) = path else {
+        shared.emit(Event::ExportCancelled);
+        return;
+    };
+    let Some(categoriser) = shared.categoriser() else {
+        shared.emit(Event::Error("categories are still loading".to_owned()));
+        return;
+    };
+    let settings = shared.settings();
+    let store = shared.store.clone();
+    let out_path = path.clone();
+    let written = blocking(move || {
+        let context = ViewContext {
+            categoriser: &categoriser,
+            settings: &settings,
+            now_ms: crate::clock::wall_now_ms(),
+        };
+        let request = ViewRequest::Attendance { agent, period };
+        let ViewData::Attendance(view) =
+            views::compute(&store, &request, context).map_err(|error| error.to_string())?
+        else {
+            return Err("attendance view expected".to_owned());
+        };
+        let file = std::fs::File::create(&out_path)
+            .map_err(|error| format!("cannot create {}: {error}", out_path.display()))?;
+        write_attendance_csv(&view, store.day_clock(), file)
+            .map_err(|error| format!("cannot write {}: {error}", out_path.display()))
+    })
+    .await;
+    match written {
+        Ok(rows) => {
+            shared.audit(
+                "export",
+                "attendance",
+                format!("{rows} rows to {}", path.display()),
+            );
+            shared.emit(Event::Exported { path, rows });
+            shared.data_changed();
+        }
+        Err(error) => shared.emit(Event::Error(error)),
+    }
+}
+
+/// Writes attendance lines as CSV with the columns of
+/// `smarttracker-console export attendance`; returns the row count.
+pub fn write_attendance_csv(
+    view: &AttendanceView,
+    clock: crate::model::DayClock,
+    out: impl Write,
+) -> Result<u64, csv::Error> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(columns(Table::Attendance))?;
+    let clock_time = |at_ms: Option<UnixMillis>| {
+        at_ms
+            .map(|at_ms| time_label(clock, at_ms))
+            .unwrap_or_default()
+    };
+    for line in &view.lines {
+        let day = &line.day;
+        writer.write_record([
+            day.agent.to_string(),
+            line.agent_name.clone(),
+            day.user.clone(),
+            day_text(day.day),
+            clock_time(day.arrival_ms),
+            clock_time(day.departure_ms),
+            format_duration_ms(day.active_ms),
+            format_duration_ms(day.idle_ms),
+            format_duration_ms(day.locked_ms),
+            format_duration_ms(day.net_ms),
+            format_duration_ms(day.effective_ms),
+            day.active_ms.to_string(),
+            day.idle_ms.to_string(),
+            day.locked_ms.to_string(),
+            day.net_ms.to_string(),
+            day.effective_ms.to_string(),
+            day.sessions.len().to_string(),
+        ])?;
+    }
+    writer.flush()?;
+    Ok(view.lines.len() as u64)
+}

@@ -1,0 +1,454 @@
+//! The console's languages: message keys to French, English, Spanish and
+//! Russian text (French and English complete; a missing Spanish or Russian
+//! text falls back to English), `{name}` parameters, and dates in each
+//! language's usual style (`lun. 2 mars`, `Mon 2 Mar`).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use crate::analytics::{format_duration_ms, Param, Recommendation};
+use crate::model::{DayClock, DayNumber};
+
+/// A language of the user interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Lang {
+    #[serde(rename = "fr")]
+    Fr,
+    #[serde(rename = "en")]
+    En,
+    #[serde(rename = "es")]
+    Es,
+    #[serde(rename = "ru")]
+    Ru,
+}
+
+impl Lang {
+    pub const ALL: [Lang; 4] = [Lang::Fr, Lang::En, Lang::Es, Lang::Ru];
+
+    /// The language's own name, shown in the language picker.
+    pub fn native_name(self) -> &'static str {
+        match self {
+            Lang::Fr => "Français",
+            Lang::En => "English",
+            Lang::Es => "Español",
+            Lang::Ru => "Русский",
+        }
+    }
+
+    /// ISO 639-1 code, as stored in the `language` setting.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Fr => "fr",
+            Lang::En => "en",
+            Lang::Es => "es",
+            Lang::Ru => "ru",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Lang> {
+        Lang::ALL.into_iter().find(|lang| lang.code() == code)
+    }
+
+    fn column(self) -> usize {
+        match self {
+            Lang::En => 0,
+            Lang::Fr => 1,
+            Lang::Es => 2,
+            Lang::Ru => 3,
+        }
+    }
+}
+
+/// Key, then English, French, Spanish, Russian ("" falls back to English).
+type Entry = (&'static str, [&'static str; 4]);
+
+const MESSAGES: &[Entry] = &[
+    // Navigation and frame.
+    ("app.title", ["SmartTracker console", "Console SmartTracker", "Consola SmartTracker", "Консоль SmartTracker"]),
+    ("nav.fleet", ["Fleet", "Parc", "Equipos", "Парк"]),
+    ("nav.employee", ["Employee", "Employé", "Empleado", "Сотрудник"]),
+    ("nav.organisation", ["Organisation", "Organisation", "Organización", "Организация"]),
+    ("nav.attendance", ["Attendance", "Présence", "Asistencia", "Посещаемость"]),
+    ("nav.health", ["Health", "Santé", "Salud", "Состояние"]),
+    ("nav.settings", ["Settings", "Réglages", "Ajustes", "Настройки"]),
+    ("nav.audit", ["Audit log", "Journal d'audit", "Registro de auditoría", "Журнал аудита"]),
+    ("sync.now", ["Sync now", "Synchroniser", "Sincronizar", "Синхронизировать"]),
+    ("sync.running", ["Syncing…", "Synchronisation…", "Sincronizando…", "Синхронизация…"]),
+    ("sync.last", ["Last sync {time}: {synced} agent(s), {records} new record(s)", "Dernière synchro {time} : {synced} agent(s), {records} nouvel(s) enregistrement(s)", "", ""]),
+    ("sync.problems", ["{count} agent(s) not reached", "{count} agent(s) injoignable(s)", "", ""]),
+    ("sync.disabled", ["Sync is off: no console identity in {dir}", "Synchronisation désactivée : pas d'identité de console dans {dir}", "", ""]),
+    ("sync.never", ["Not synced yet", "Pas encore synchronisé", "", ""]),
+    ("demo.banner", ["DEMO data: simulated workstations", "Données de DÉMONSTRATION : postes simulés", "Datos de DEMOSTRACIÓN: equipos simulados", "ДЕМО-данные: имитация рабочих мест"]),
+    ("loading", ["Loading…", "Chargement…", "Cargando…", "Загрузка…"]),
+    ("error.prefix", ["Error", "Erreur", "Error", "Ошибка"]),
+    ("dismiss", ["Dismiss", "Fermer", "Cerrar", "Закрыть"]),
+    ("period", ["Period", "Période", "Período", "Период"]),
+    ("period.day", ["24 h", "24 h", "24 h", "24 ч"]),
+    ("period.week", ["7 days", "7 jours", "7 días", "7 дней"]),
+    ("period.month", ["30 days", "30 jours", "30 días", "30 дней"]),
+    ("person", ["Person", "Personne", "Persona", "Сотрудник"]),
+    ("everyone", ["Everyone", "Tout le monde", "Todos", "Все"]),
+    ("unit.hours", ["hours", "heures", "horas", "часы"]),
+    ("unit.minutes", ["minutes", "minutes", "minutos", "минуты"]),
+    ("unit.percent", ["%", "%", "%", "%"]),
+    ("axis.hours_before_now", ["hours (0 = now)", "heures (0 = maintenant)", "horas (0 = ahora)", "часы (0 = сейчас)"]),
+    ("none", ["none", "aucun", "ninguno", "нет"]),
+    // Fleet.
+    ("fleet.title", ["Fleet", "Parc", "Equipos", "Парк"]),
+    ("fleet.counts", ["{online} online · {offline} offline · {unknown} never seen", "{online} en ligne · {offline} hors ligne · {unknown} jamais vus", "{online} en línea · {offline} sin conexión · {unknown} nunca vistos", "{online} в сети · {offline} не в сети · {unknown} не видели"]),
+    ("fleet.search", ["Search", "Rechercher", "Buscar", "Поиск"]),
+    ("fleet.search.hint", ["name, user, address, app", "nom, utilisateur, adresse, appli", "nombre, usuario, dirección, app", "имя, пользователь, адрес"]),
+    ("fleet.filter", ["Show", "Afficher", "Mostrar", "Показать"]),
+    ("fleet.filter.all", ["All", "Tous", "Todos", "Все"]),
+    ("fleet.shown", ["{shown} of {total} agents", "{shown} agents sur {total}", "{shown} de {total} equipos", "{shown} из {total}"]),
+    ("status.online", ["online", "en ligne", "en línea", "в сети"]),
+    ("status.offline", ["offline", "hors ligne", "sin conexión", "не в сети"]),
+    ("status.unknown", ["unknown", "inconnu", "desconocido", "неизвестно"]),
+    ("col.status", ["Status", "État", "Estado", "Статус"]),
+    ("col.name", ["Agent", "Agent", "Equipo", "Агент"]),
+    ("col.last_seen", ["Last seen", "Vu pour la dernière fois", "Visto por última vez", "Последний раз"]),
+    ("col.address", ["Address", "Adresse", "Dirección", "Адрес"]),
+    ("col.user", ["User", "Utilisateur", "Usuario", "Пользователь"]),
+    ("col.current_app", ["Current app", "Appli en cours", "App actual", "Текущее приложение"]),
+    ("col.health", ["Health", "Santé", "Salud", "Состояние"]),
+    ("col.group", ["Group", "Groupe", "Grupo", "Группа"]),
+    ("current_app.hidden", ["hidden (Settings)", "masquée (Réglages)", "oculta (Ajustes)", "скрыто"]),
+    ("seen.never", ["never", "jamais", "nunca", "никогда"]),
+    ("seen.ago", ["{ago} ago", "il y a {ago}", "hace {ago}", "{ago} назад"]),
+    ("health.ok", ["OK", "OK", "OK", "ОК"]),
+    ("health.warn", ["warning", "alerte", "aviso", "внимание"]),
+    ("health.critical", ["critical", "critique", "crítico", "критично"]),
+    ("health.none", ["no data", "pas de données", "sin datos", "нет данных"]),
+    ("fleet.empty", ["No agents yet. To enrol a first workstation: `smarttracker-certs agent --site SITE --out pc.bundle --name pc-01`, then on the workstation `smarttracker-agent enroll --bundle pc.bundle --data DIR` and `smarttracker-agent run --data DIR`, then here `smarttracker-console --data DATA add-agent pc.bundle`. Or try `smarttracker-console demo`.", "Aucun agent pour l'instant. Pour inscrire un premier poste : `smarttracker-certs agent --site SITE --out pc.bundle --name pc-01`, puis sur le poste `smarttracker-agent enroll --bundle pc.bundle --data DIR` et `smarttracker-agent run --data DIR`, puis ici `smarttracker-console --data DATA add-agent pc.bundle`. Ou essayez `smarttracker-console demo`.", "", ""]),
+    ("fleet.no_match", ["No agent matches the search or filter.", "Aucun agent ne correspond à la recherche ou au filtre.", "Ningún equipo coincide.", "Нет совпадений."]),
+    ("fleet.open", ["Open", "Ouvrir", "Abrir", "Открыть"]),
+    ("fleet.demo", ["demo", "démo", "demo", "демо"]),
+    // Employee.
+    ("employee.pick", ["Choose a person in the Fleet screen or here:", "Choisissez une personne dans l'écran Parc ou ici :", "Elija una persona:", "Выберите сотрудника:"]),
+    ("employee.none", ["No agents yet: enrol one first (see the Fleet screen).", "Aucun agent : inscrivez-en un d'abord (voir l'écran Parc).", "", ""]),
+    ("employee.today", ["Today's timeline", "Chronologie du jour", "Cronología de hoy", "Сегодня"]),
+    ("employee.today.empty", ["Nothing recorded today yet.", "Rien d'enregistré aujourd'hui pour l'instant.", "Nada registrado hoy.", "Сегодня ничего не записано."]),
+    ("timeline.apps", ["Apps", "Applis", "Apps", "Приложения"]),
+    ("timeline.presence", ["Presence", "Présence", "Presencia", "Присутствие"]),
+    ("timeline.sessions", ["Sessions", "Sessions", "Sesiones", "Сеансы"]),
+    ("presence.active", ["active", "actif", "activo", "активен"]),
+    ("presence.idle", ["idle", "inactif", "inactivo", "бездействие"]),
+    ("presence.locked", ["locked", "verrouillé", "bloqueado", "заблокирован"]),
+    ("top_apps", ["Top applications", "Applications les plus utilisées", "Aplicaciones principales", "Основные приложения"]),
+    ("categories", ["Categories", "Catégories", "Categorías", "Категории"]),
+    ("trend", ["Trend", "Tendance", "Tendencia", "Динамика"]),
+    ("trend.active", ["Active", "Actif", "Activo", "Активно"]),
+    ("trend.idle", ["Idle", "Inactif", "Inactivo", "Бездействие"]),
+    ("trend.hour", ["hour", "heure", "hora", "час"]),
+    ("trend.day", ["day", "jour", "día", "день"]),
+    ("active_time", ["Active time", "Temps actif", "Tiempo activo", "Активное время"]),
+    ("idle_time", ["Idle time", "Temps inactif", "Tiempo inactivo", "Время бездействия"]),
+    ("vs_previous", ["{pct} vs previous period", "{pct} par rapport à la période précédente", "{pct} frente al período anterior", "{pct} к прошлому периоду"]),
+    ("no_usage", ["No application use recorded in this period.", "Aucune utilisation d'application enregistrée sur cette période.", "Sin uso registrado en este período.", "Нет данных за период."]),
+    ("health_history", ["Health history", "Historique de santé", "Historial de salud", "История состояния"]),
+    ("series.cpu", ["CPU", "Processeur", "CPU", "ЦП"]),
+    ("series.mem", ["Memory", "Mémoire", "Memoria", "Память"]),
+    ("series.disk", ["Disk", "Disque", "Disco", "Диск"]),
+    ("series.score", ["Health score", "Score de santé", "Puntuación", "Оценка"]),
+    ("no_health", ["No health samples in this period.", "Aucune mesure de santé sur cette période.", "Sin mediciones.", "Нет измерений."]),
+    ("points_shown", ["{shown} of {raw} samples plotted (peaks kept)", "{shown} mesures tracées sur {raw} (pics conservés)", "", ""]),
+    // Attendance.
+    ("attendance.title", ["Attendance", "Présence", "Asistencia", "Посещаемость"]),
+    ("attendance.note", ["Net time is active time. Idle time is shown as idle: it is not deducted from anything.", "Le temps net est le temps actif. Le temps inactif est affiché comme tel : il n'est déduit de rien.", "", ""]),
+    ("attendance.export", ["Export CSV…", "Exporter en CSV…", "Exportar CSV…", "Экспорт CSV…"]),
+    ("attendance.exported", ["Exported {rows} row(s) to {path}", "{rows} ligne(s) exportée(s) vers {path}", "", ""]),
+    ("attendance.export.cancelled", ["Export cancelled", "Export annulé", "Exportación cancelada", "Экспорт отменён"]),
+    ("attendance.empty", ["No attendance in this period. Agents record presence while they run; sync to fetch it.", "Aucune présence sur cette période. Les agents enregistrent la présence pendant qu'ils tournent ; synchronisez pour la récupérer.", "", ""]),
+    ("col.day", ["Day", "Jour", "Día", "День"]),
+    ("col.arrival", ["Arrival", "Arrivée", "Llegada", "Приход"]),
+    ("col.departure", ["Departure", "Départ", "Salida", "Уход"]),
+    ("col.active", ["Active", "Actif", "Activo", "Активно"]),
+    ("col.idle", ["Idle", "Inactif", "Inactivo", "Бездействие"]),
+    ("col.locked", ["Locked", "Verrouillé", "Bloqueado", "Заблок."]),
+    ("col.net", ["Net", "Net", "Neto", "Чистое"]),
+    ("col.effective", ["Effective", "Effectif", "Efectivo", "Эффективное"]),
+    ("col.sessions", ["Sessions", "Sessions", "Sesiones", "Сеансы"]),
+    ("total", ["Total", "Total", "Total", "Итого"]),
+    // Organisation.
+    ("org.agents", ["Agents", "Agents", "Equipos", "Агенты"]),
+    ("org.online_now", ["Online now", "En ligne maintenant", "En línea ahora", "Сейчас в сети"]),
+    ("org.left_recently", ["Left recently", "Partis récemment", "Salieron hace poco", "Недавно ушли"]),
+    ("org.nobody_online", ["Nobody online.", "Personne en ligne.", "Nadie en línea.", "Никого нет в сети."]),
+    ("org.nobody_left", ["Nobody left in the last 2 hours.", "Personne n'est parti ces 2 dernières heures.", "", ""]),
+    ("org.recommendations", ["Recommendations", "Recommandations", "Recomendaciones", "Рекомендации"]),
+    ("org.alerts", ["Alerts", "Alertes", "Alertas", "Оповещения"]),
+    ("org.no_recommendations", ["Nothing to recommend.", "Rien à recommander.", "Nada que recomendar.", "Рекомендаций нет."]),
+    ("org.no_alerts", ["No alerts.", "Aucune alerte.", "Sin alertas.", "Оповещений нет."]),
+    ("org.empty", ["No data yet: enrol agents and sync (see the Fleet screen).", "Pas encore de données : inscrivez des agents et synchronisez (voir l'écran Parc).", "", ""]),
+    ("severity.info", ["info", "info", "info", "инфо"]),
+    ("severity.warn", ["warning", "alerte", "aviso", "внимание"]),
+    ("severity.critical", ["critical", "critique", "crítico", "критично"]),
+    ("rec.app_limit.near", ["{app}: {used} used of the {limit} daily limit ({pct}).", "{app} : {used} utilisées sur la limite quotidienne de {limit} ({pct}).", "{app}: {used} de {limit} al día ({pct}).", ""]),
+    ("rec.app_limit.exceeded", ["{app}: daily limit of {limit} reached ({used} used).", "{app} : limite quotidienne de {limit} atteinte ({used} utilisées).", "{app}: límite diario de {limit} alcanzado ({used}).", ""]),
+    ("rec.long_stretch", ["{user}: {duration} of continuous activity from {start} without a {break} break; suggest regular breaks.", "{user} : {duration} d'activité continue depuis {start} sans pause de {break} ; suggérez des pauses régulières.", "", ""]),
+    ("rec.late_work", ["{user}: {outside} of activity before {work_start} or after {work_end}; mind the right to disconnect.", "{user} : {outside} d'activité avant {work_start} ou après {work_end} ; attention au droit à la déconnexion.", "", ""]),
+    ("rec.weekend_work", ["{user}: {active} of activity at the weekend; mind the weekly rest.", "{user} : {active} d'activité le week-end ; attention au repos hebdomadaire.", "", ""]),
+    ("rec.health.critical", ["System health is critical (score {score}/100).", "La santé du système est critique (score {score}/100).", "La salud del sistema es crítica ({score}/100).", "Критическое состояние системы ({score}/100)."]),
+    ("rec.disk.almost_full", ["Disk almost full ({disk} used); free space or add storage.", "Disque presque plein ({disk} utilisés) ; libérez de l'espace ou ajoutez du stockage.", "Disco casi lleno ({disk}).", "Диск почти заполнен ({disk})."]),
+    // Health.
+    ("health.fleet", ["Fleet health", "Santé du parc", "Salud de los equipos", "Состояние парка"]),
+    ("health.counts", ["{ok} OK · {warn} warning · {critical} critical · {none} no data", "{ok} OK · {warn} en alerte · {critical} critiques · {none} sans données", "", ""]),
+    ("health.select", ["Select an agent to see its CPU, memory and disk charts.", "Sélectionnez un agent pour voir ses courbes processeur, mémoire et disque.", "", ""]),
+    ("health.alerts", ["Health alerts", "Alertes de santé", "Alertas de salud", "Оповещения"]),
+    ("col.score", ["Score", "Score", "Puntuación", "Оценка"]),
+    ("col.cpu", ["CPU %", "Processeur %", "CPU %", "ЦП %"]),
+    ("col.mem", ["Memory %", "Mémoire %", "Memoria %", "Память %"]),
+    ("col.disk", ["Disk %", "Disque %", "Disco %", "Диск %"]),
+    ("col.worst_24h", ["Worst (24 h)", "Pire (24 h)", "Peor (24 h)", "Худшее (24 ч)"]),
+    ("col.sampled", ["Sampled", "Mesuré", "Medido", "Измерено"]),
+    ("health.empty", ["No health data yet: agents send CPU, memory and disk samples once synced.", "Pas encore de données de santé : les agents envoient processeur, mémoire et disque une fois synchronisés.", "", ""]),
+    // Settings.
+    ("settings.language", ["Language", "Langue", "Idioma", "Язык"]),
+    ("settings.policy", ["Policy", "Politique", "Política", "Политика"]),
+    ("settings.policy.agent", ["Agent", "Agent", "Equipo", "Агент"]),
+    ("settings.policy.load", ["Read from agent", "Lire depuis l'agent", "Leer del equipo", "Прочитать"]),
+    ("settings.policy.loading", ["Reading the agent's policy…", "Lecture de la politique de l'agent…", "", ""]),
+    ("settings.policy.pick", ["Choose an agent to read and edit its policy.", "Choisissez un agent pour lire et modifier sa politique.", "", ""]),
+    ("settings.idle_threshold", ["Idle after (seconds without input)", "Inactif après (secondes sans saisie)", "Inactivo tras (segundos)", "Бездействие после (с)"]),
+    ("settings.titles", ["Record window titles", "Enregistrer les titres de fenêtre", "Registrar títulos", "Записывать заголовки окон"]),
+    ("settings.titles.note", ["Off by default; titles are redacted on the agent before storage.", "Désactivé par défaut ; les titres sont expurgés sur l'agent avant stockage.", "", ""]),
+    ("settings.redaction", ["Redaction rules (regex → replacement)", "Règles d'expurgation (regex → remplacement)", "Reglas de redacción", "Правила скрытия"]),
+    ("settings.redaction.add", ["Add rule", "Ajouter une règle", "Añadir regla", "Добавить"]),
+    ("settings.remove", ["Remove", "Supprimer", "Quitar", "Удалить"]),
+    ("settings.retention", ["Retention (days)", "Conservation (jours)", "Retención (días)", "Хранение (дни)"]),
+    ("settings.retention.usage", ["Usage", "Utilisation", "Uso", "Использование"]),
+    ("settings.retention.sessions", ["Sessions", "Sessions", "Sesiones", "Сеансы"]),
+    ("settings.retention.health", ["Health", "Santé", "Salud", "Состояние"]),
+    ("settings.retention.frames", ["Screenshots", "Captures", "Capturas", "Снимки"]),
+    ("settings.health_interval", ["Health sample every (seconds)", "Mesure de santé toutes les (secondes)", "Medición cada (s)", "Замер каждые (с)"]),
+    ("settings.apply_to", ["Apply to", "Appliquer à", "Aplicar a", "Применить к"]),
+    ("settings.apply.agent", ["This agent", "Cet agent", "Este equipo", "Этот агент"]),
+    ("settings.apply.group", ["Group {group}", "Groupe {group}", "Grupo {group}", "Группа {group}"]),
+    ("settings.apply.all", ["All agents", "Tous les agents", "Todos", "Все агенты"]),
+    ("settings.apply", ["Send policy", "Envoyer la politique", "Enviar política", "Отправить"]),
+    ("settings.applied", ["Policy revision {revision} applied to {name}", "Politique révision {revision} appliquée à {name}", "", ""]),
+    ("settings.apply_failed", ["{name}: policy not applied ({error})", "{name} : politique non appliquée ({error})", "", ""]),
+    ("settings.group", ["Group of this agent", "Groupe de cet agent", "Grupo", "Группа"]),
+    ("settings.save", ["Save", "Enregistrer", "Guardar", "Сохранить"]),
+    ("settings.saved", ["Saved", "Enregistré", "Guardado", "Сохранено"]),
+    ("settings.categories", ["Categories and rules", "Catégories et règles", "Categorías y reglas", "Категории и правила"]),
+    ("settings.rules.none", ["No rules: the trained model decides every category.", "Aucune règle : le modèle entraîné décide de chaque catégorie.", "", ""]),
+    ("settings.rule.exact", ["exact", "exact", "exacta", "точно"]),
+    ("settings.rule.regex", ["regex", "regex", "regex", "regex"]),
+    ("settings.rule.pattern", ["App or pattern", "Appli ou motif", "App o patrón", "Приложение или шаблон"]),
+    ("settings.rule.category", ["Category", "Catégorie", "Categoría", "Категория"]),
+    ("settings.rule.add", ["Add rule", "Ajouter la règle", "Añadir regla", "Добавить правило"]),
+    ("settings.retrain", ["Retrain with rules", "Réentraîner avec les règles", "Reentrenar", "Переобучить"]),
+    ("settings.retrain.note", ["Retraining adds the exact rules as labelled examples, so similar app names follow them.", "Le réentraînement ajoute les règles exactes comme exemples étiquetés : les noms d'applis proches les suivent.", "", ""]),
+    ("settings.retrained", ["Model retrained ({rows} labelled row(s))", "Modèle réentraîné ({rows} ligne(s) étiquetée(s))", "", ""]),
+    ("settings.try", ["Try an app name", "Essayer un nom d'appli", "Probar un nombre", "Проверить"]),
+    ("settings.decided.rule", ["rule {id}", "règle {id}", "regla {id}", "правило {id}"]),
+    ("settings.decided.model", ["model, {pct} confidence", "modèle, confiance {pct}", "modelo, confianza {pct}", "модель, {pct}"]),
+    ("settings.peers", ["Static peers (host:port, for networks without multicast)", "Pairs statiques (hôte:port, pour les réseaux sans multicast)", "Pares estáticos (host:puerto)", "Статические адреса (host:port)"]),
+    ("settings.peers.add", ["Add peer", "Ajouter", "Añadir", "Добавить"]),
+    ("settings.peers.invalid", ["Not an address: write host:port, e.g. 10.0.0.7:47100", "Adresse invalide : écrivez hôte:port, ex. 10.0.0.7:47100", "", ""]),
+    ("settings.show_current_app", ["Show each person's current application in the Fleet screen", "Afficher l'application en cours de chaque personne dans l'écran Parc", "", ""]),
+    ("settings.smtp", ["E-mail alerts (SMTP)", "Alertes par e-mail (SMTP)", "Alertas por correo (SMTP)", "Оповещения по почте (SMTP)"]),
+    ("settings.smtp.note", ["Saved for the alerts feature; no e-mail is sent yet.", "Enregistré pour la fonction d'alertes ; aucun e-mail n'est encore envoyé.", "", ""]),
+    ("settings.smtp.host", ["Server", "Serveur", "Servidor", "Сервер"]),
+    ("settings.smtp.port", ["Port", "Port", "Puerto", "Порт"]),
+    ("settings.smtp.from", ["From", "Expéditeur", "Remitente", "От"]),
+    ("settings.smtp.to", ["To", "Destinataire", "Destinatario", "Кому"]),
+    ("settings.smtp.starttls", ["STARTTLS", "STARTTLS", "STARTTLS", "STARTTLS"]),
+    // Audit.
+    ("audit.verified", ["Hash chain verified: {count} entries intact.", "Chaîne de hachage vérifiée : {count} entrées intactes.", "Cadena verificada: {count} entradas.", "Цепочка проверена: {count} записей."]),
+    ("audit.broken", ["The audit log does NOT verify: {error}", "Le journal d'audit NE se vérifie PAS : {error}", "", ""]),
+    ("audit.empty", ["The audit log is empty: every sync, export and policy change will be listed here.", "Le journal d'audit est vide : chaque synchro, export et changement de politique y figurera.", "", ""]),
+    ("col.when", ["When", "Quand", "Cuándo", "Когда"]),
+    ("col.who", ["Who", "Qui", "Quién", "Кто"]),
+    ("col.action", ["Action", "Action", "Acción", "Действие"]),
+    ("col.target", ["On", "Sur", "Sobre", "Объект"]),
+    ("col.detail", ["Detail", "Détail", "Detalle", "Подробности"]),
+    ("audit.shown", ["Newest {count} entries", "{count} entrées les plus récentes", "", ""]),
+];
+
+fn table() -> &'static HashMap<&'static str, [&'static str; 4]> {
+    static TABLE: OnceLock<HashMap<&'static str, [&'static str; 4]>> = OnceLock::new();
+    TABLE.get_or_init(|| MESSAGES.iter().copied().collect())
+}
+
+/// Whether `key` has a message (any language).
+pub fn has_key(key: &str) -> bool {
+    table().contains_key(key)
+}
+
+/// Every key with its English and French texts, for completeness checks.
+pub fn entries() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
+    MESSAGES
+        .iter()
+        .map(|(key, texts)| (*key, texts[0], texts[1]))
+}
+
+/// The text of `key` in `lang` (English if that language lacks it; the key
+/// itself if no language has it, so a missing text is visible).
+pub fn tr(lang: Lang, key: &'static str) -> &'static str {
+    match table().get(key) {
+        Some(texts) => match texts[lang.column()] {
+            "" => texts[0],
+            text => text,
+        },
+        None => key,
+    }
+}
+
+/// [`tr`] with `{name}` parameters replaced.
+pub fn trf(lang: Lang, key: &'static str, params: &[(&str, &str)]) -> String {
+    let mut text = tr(lang, key).to_owned();
+    for (name, value) in params {
+        text = text.replace(&format!("{{{name}}}"), value);
+    }
+    text
+}
+
+/// A recommendation in `lang`, from its stable key and typed parameters.
+pub fn recommendation_text(lang: Lang, recommendation: &Recommendation) -> String {
+    let params: Vec<(&str, String)> = recommendation
+        .params()
+        .into_iter()
+        .map(|(name, value)| (name, param_text(&value)))
+        .collect();
+    let borrowed: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    trf(lang, recommendation.key(), &borrowed)
+}
+
+fn param_text(param: &Param) -> String {
+    match param {
+        Param::DurationMs(ms) => format_duration_ms(*ms),
+        other => other.to_string(),
+    }
+}
+
+const WEEKDAYS: [[&str; 7]; 4] = [
+    ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+    ["lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."],
+    ["lun.", "mar.", "mié.", "jue.", "vie.", "sáb.", "dom."],
+    ["пн", "вт", "ср", "чт", "пт", "сб", "вс"],
+];
+
+const MONTHS: [[&str; 12]; 4] = [
+    [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ],
+    [
+        "janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.",
+        "déc.",
+    ],
+    [
+        "ene.", "feb.", "mar.", "abr.", "may.", "jun.", "jul.", "ago.", "sept.", "oct.", "nov.",
+        "dic.",
+    ],
+    [
+        "янв.",
+        "февр.",
+        "мар.",
+        "апр.",
+        "мая",
+        "июн.",
+        "июл.",
+        "авг.",
+        "сент.",
+        "окт.",
+        "нояб.",
+        "дек.",
+    ],
+];
+
+/// A day as people of `lang` write it: `Mon 2 Mar`, `lun. 2 mars`,
+/// `lun. 2 mar.`, `пн, 2 мар.`.
+pub fn day_label(lang: Lang, day: DayNumber) -> String {
+    let Ok(date) = time::Date::from_julian_day(day + 2_440_588) else {
+        return day.to_string();
+    };
+    let weekday = usize::from(date.weekday().number_days_from_monday());
+    let month = usize::from(u8::from(date.month()) - 1);
+    let column = lang.column();
+    let (weekday, month) = (WEEKDAYS[column][weekday], MONTHS[column][month]);
+    match lang {
+        Lang::Ru => format!("{weekday}, {} {month}", date.day()),
+        _ => format!("{weekday} {} {month}", date.day()),
+    }
+}
+
+/// `14:05` on the site's clock.
+pub fn time_label(clock: DayClock, at_ms: i64) -> String {
+    let since_midnight_ms = at_ms - clock.day_start_ms(clock.day_of(at_ms));
+    let minutes = since_midnight_ms / 60_000;
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
+/// `Mon 2 Mar 14:05` on the site's clock.
+pub fn date_time_label(lang: Lang, clock: DayClock, at_ms: i64) -> String {
+    format!(
+        "{} {}",
+        day_label(lang, clock.day_of(at_ms)),
+        time_label(clock, at_ms)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn french_and_english_are_complete() {
+        for (key, english, french) in entries() {
+            assert!(!english.is_empty(), "{key} has no English text");
+            assert!(!french.is_empty(), "{key} has no French text");
+        }
+        assert_eq!(MESSAGES.len(), table().len(), "a key is listed twice");
+    }
+
+    #[test]
+    fn missing_translations_fall_back_to_english() {
+        assert_eq!(tr(Lang::Es, "sync.disabled"), tr(Lang::En, "sync.disabled"));
+        assert_eq!(tr(Lang::Fr, "nav.fleet"), "Parc");
+        assert_eq!(tr(Lang::Ru, "no.such.key"), "no.such.key");
+    }
+
+    #[test]
+    fn dates_follow_each_language() {
+        // 2026-03-02 was a Monday.
+        let day = 20_514;
+        assert_eq!(day_label(Lang::En, day), "Mon 2 Mar");
+        assert_eq!(day_label(Lang::Fr, day), "lun. 2 mars");
+        assert_eq!(day_label(Lang::Es, day), "lun. 2 mar.");
+        assert_eq!(day_label(Lang::Ru, day), "пн, 2 мар.");
+        assert_eq!(
+            date_time_label(Lang::Fr, DayClock::UTC, 1_772_460_300_000),
+            "lun. 2 mars 14:05"
+        );
+    }
+
+    #[test]
+    fn every_recommendation_key_has_texts() {
+        for key in [
+            "rec.app_limit.near",
+            "rec.app_limit.exceeded",
+            "rec.long_stretch",
+            "rec.late_work",
+            "rec.weekend_work",
+            "rec.health.critical",
+            "rec.disk.almost_full",
+        ] {
+            assert!(has_key(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn parameters_are_filled_in() {
+        assert_eq!(
+            trf(Lang::Fr, "seen.ago", &[("ago", "5 min")]),
+            "il y a 5 min"
+        );
+    }
+}

@@ -1,0 +1,107 @@
+//! Store errors: each names the store directory and what to do about it.
+
+use std::path::PathBuf;
+
+use protocol::StreamKind;
+
+use crate::model::AgentId;
+
+use super::block::BlockError;
+use super::RecordKind;
+
+/// What to do when the store itself is damaged.
+const CORRUPT_FIX: &str = "restore the directory from a backup, or run \
+     `smarttracker-console export` to save what still reads and move the directory aside \
+     (agents resend every record they still hold)";
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {path} is in use by another smarttracker-console; stop it first")]
+    Locked { path: PathBuf },
+    #[error(
+        "store {path} has schema version {found}, this smarttracker-console reads version \
+         {supported}; run the smarttracker-console that wrote it (or a newer one), or move \
+         the directory aside to start an empty store"
+    )]
+    UnknownSchema {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error(
+        "{path} holds data but is not a smarttracker-console store (it may be an agent's \
+         store); point the console at its own, empty or console-made, directory"
+    )]
+    NotAConsoleStore { path: PathBuf },
+    #[error("store {path} is corrupt: {detail}; {CORRUPT_FIX}")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "store {path} is corrupt: the {} block of agent {agent} starting at {start_ms} ms: \
+         {source}; {CORRUPT_FIX}",
+        .kind.name()
+    )]
+    CorruptBlock {
+        path: PathBuf,
+        kind: RecordKind,
+        agent: AgentId,
+        start_ms: i64,
+        source: BlockError,
+    },
+    #[error("store {path}: {source}; check that the directory exists, is writable and has space")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("store {path}: database error: {source}; check disk space and permissions")]
+    Sled { path: PathBuf, source: sled::Error },
+    #[error("store {path}: cannot encode {what}: {source}; shorten it")]
+    Encode {
+        path: PathBuf,
+        what: String,
+        source: bincode::error::EncodeError,
+    },
+    #[error(
+        "store {path}: the {} batch of agent {agent} continues at seq {found_seq} of epoch \
+         {epoch:#018x}, but the next record this store needs is seq {expected_seq}; nothing \
+         was stored: pull again after seq {}",
+        .stream.name(),
+        .expected_seq.saturating_sub(1)
+    )]
+    Hole {
+        path: PathBuf,
+        agent: AgentId,
+        stream: StreamKind,
+        epoch: u64,
+        expected_seq: u64,
+        found_seq: u64,
+    },
+    #[error(
+        "store {path}: the {} batch of agent {agent} is from epoch {epoch:#018x}, which this \
+         store already left for a newer epoch; nothing was stored: pull again (if the agent's \
+         store was restored from a backup, reset it so it starts a new epoch)",
+        .stream.name()
+    )]
+    StaleEpoch {
+        path: PathBuf,
+        agent: AgentId,
+        stream: StreamKind,
+        epoch: u64,
+    },
+    #[error(
+        "exporting store {path}: cannot write the output: {source}; check that the \
+         destination is writable and has space"
+    )]
+    Export {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "store {path}: setting {key:?} cannot be stored or read as JSON: {source}; set it again"
+    )]
+    Setting {
+        path: PathBuf,
+        key: String,
+        source: serde_json::Error,
+    },
+}

@@ -1,0 +1,272 @@
+//! Key encodings of the `data` tree (pure): big-endian, sign-flipped
+//! integers so that byte order is numeric order.
+//!
+//! See the [module documentation](super) for the full layout.
+
+use std::ops::Bound;
+
+use protocol::StreamKind;
+
+use crate::model::{AgentId, DayNumber};
+
+use super::RecordKind;
+
+/// Bytes of an agent id inside keys.
+pub(crate) const AGENT_BYTES: usize = 16;
+/// `[kind][agent][start_ms][first_index]`.
+pub(crate) const BLOCK_KEY_BYTES: usize = 1 + AGENT_BYTES + 8 + 8;
+/// Prefix of a per-(agent, kind) state key.
+pub(crate) const KIND_STATE_PREFIX: u8 = b'K';
+/// Prefix of a cursor key.
+pub(crate) const CURSOR_PREFIX: u8 = b'C';
+/// Prefix of a retired-epoch key.
+pub(crate) const RETIRED_EPOCH_PREFIX: u8 = b'E';
+/// Prefix of an app-day rollup key.
+pub(crate) const APP_DAY_PREFIX: u8 = b'A';
+/// Prefix of a presence-day rollup key.
+pub(crate) const PRESENCE_DAY_PREFIX: u8 = b'P';
+
+/// An `i64` whose big-endian bytes sort like the signed number.
+pub(crate) fn flip_i64(value: i64) -> [u8; 8] {
+    ((value as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn unflip_i64(bytes: [u8; 8]) -> i64 {
+    (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64
+}
+
+/// A day number whose big-endian bytes sort like the signed number.
+pub(crate) fn flip_day(day: DayNumber) -> [u8; 4] {
+    ((day as u32) ^ (1 << 31)).to_be_bytes()
+}
+
+fn unflip_day(bytes: [u8; 4]) -> DayNumber {
+    (u32::from_be_bytes(bytes) ^ (1 << 31)) as i32
+}
+
+/// Tag byte of a stream inside cursor keys (the agent store's numbering).
+pub(crate) fn stream_tag(stream: StreamKind) -> u8 {
+    match stream {
+        StreamKind::Usage => 0,
+        StreamKind::Sessions => 1,
+        StreamKind::Health => 2,
+        StreamKind::Frames => 3,
+    }
+}
+
+fn with_agent(prefix: u8, agent: AgentId, extra: usize) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + AGENT_BYTES + extra);
+    key.push(prefix);
+    key.extend_from_slice(agent.as_bytes());
+    key
+}
+
+/// `[kind][agent]`: every block of one agent and kind.
+pub(crate) fn block_prefix(kind: RecordKind, agent: AgentId) -> Vec<u8> {
+    with_agent(kind.tag(), agent, 16)
+}
+
+/// `[kind][agent][start_ms]`: where blocks starting at `start_ms` begin.
+pub(crate) fn block_start_bound(kind: RecordKind, agent: AgentId, start_ms: i64) -> Vec<u8> {
+    let mut key = block_prefix(kind, agent);
+    key.extend_from_slice(&flip_i64(start_ms));
+    key
+}
+
+/// Key of a block of `agent` whose earliest record starts at `start_ms` and
+/// whose first record got the per-(agent, kind) ordinal `first_index`.
+pub(crate) fn block_key(
+    kind: RecordKind,
+    agent: AgentId,
+    start_ms: i64,
+    first_index: u64,
+) -> Vec<u8> {
+    let mut key = block_start_bound(kind, agent, start_ms);
+    key.extend_from_slice(&first_index.to_be_bytes());
+    key
+}
+
+/// The parts of a block key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BlockKey {
+    pub(crate) agent: AgentId,
+    pub(crate) start_ms: i64,
+}
+
+/// Parses a block key of `kind`; `None` if it is not one.
+pub(crate) fn parse_block_key(kind: RecordKind, key: &[u8]) -> Option<BlockKey> {
+    let key = <&[u8; BLOCK_KEY_BYTES]>::try_from(key).ok()?;
+    if key[0] != kind.tag() {
+        return None;
+    }
+    let agent = agent_at(key, 1)?;
+    let start_ms = unflip_i64(key[17..25].try_into().ok()?);
+    Some(BlockKey { agent, start_ms })
+}
+
+/// The agent id stored at `key[offset..offset + 16]`.
+pub(crate) fn agent_at(key: &[u8], offset: usize) -> Option<AgentId> {
+    let bytes: [u8; AGENT_BYTES] = key.get(offset..offset + AGENT_BYTES)?.try_into().ok()?;
+    Some(AgentId::from_bytes(bytes))
+}
+
+/// `[K][agent][kind]` → next record ordinal and widest block extent.
+pub(crate) fn kind_state_key(agent: AgentId, kind: RecordKind) -> Vec<u8> {
+    let mut key = with_agent(KIND_STATE_PREFIX, agent, 1);
+    key.push(kind.tag());
+    key
+}
+
+/// `[C][agent][stream]` → cursor.
+pub(crate) fn cursor_key(agent: AgentId, stream: StreamKind) -> Vec<u8> {
+    let mut key = with_agent(CURSOR_PREFIX, agent, 1);
+    key.push(stream_tag(stream));
+    key
+}
+
+/// `[E][agent][stream][epoch]` → last seq held of an epoch the agent left.
+pub(crate) fn retired_epoch_key(agent: AgentId, stream: StreamKind, epoch: u64) -> Vec<u8> {
+    let mut key = with_agent(RETIRED_EPOCH_PREFIX, agent, 9);
+    key.push(stream_tag(stream));
+    key.extend_from_slice(&epoch.to_be_bytes());
+    key
+}
+
+/// `[A][agent][day]`: every app total of one agent-day.
+pub(crate) fn app_day_prefix(agent: AgentId, day: DayNumber) -> Vec<u8> {
+    let mut key = with_agent(APP_DAY_PREFIX, agent, 4 + 32);
+    key.extend_from_slice(&flip_day(day));
+    key
+}
+
+/// `[A][agent][day][app]` → active milliseconds.
+pub(crate) fn app_day_key(agent: AgentId, day: DayNumber, app: &str) -> Vec<u8> {
+    let mut key = app_day_prefix(agent, day);
+    key.extend_from_slice(app.as_bytes());
+    key
+}
+
+/// Agent, day and app of an app-day key; `None` if it is not one.
+pub(crate) fn parse_app_day_key(key: &[u8]) -> Option<(AgentId, DayNumber, String)> {
+    if key.first() != Some(&APP_DAY_PREFIX) {
+        return None;
+    }
+    let agent = agent_at(key, 1)?;
+    let day = unflip_day(key.get(17..21)?.try_into().ok()?);
+    let app = std::str::from_utf8(key.get(21..)?).ok()?.to_owned();
+    Some((agent, day, app))
+}
+
+/// `[P][agent][day]` → active, idle and locked milliseconds.
+pub(crate) fn presence_day_key(agent: AgentId, day: DayNumber) -> Vec<u8> {
+    let mut key = with_agent(PRESENCE_DAY_PREFIX, agent, 4);
+    key.extend_from_slice(&flip_day(day));
+    key
+}
+
+/// Agent and day of a presence-day key; `None` if it is not one.
+pub(crate) fn parse_presence_day_key(key: &[u8]) -> Option<(AgentId, DayNumber)> {
+    if key.len() != 1 + AGENT_BYTES + 4 || key[0] != PRESENCE_DAY_PREFIX {
+        return None;
+    }
+    Some((agent_at(key, 1)?, unflip_day(key[17..21].try_into().ok()?)))
+}
+
+/// `[prefix][agent]`.
+pub(crate) fn agent_prefix(prefix: u8, agent: AgentId) -> Vec<u8> {
+    with_agent(prefix, agent, 0)
+}
+
+/// The smallest key above every key that starts with `prefix`, as a range
+/// end; unbounded if `prefix` is all `0xFF`.
+pub(crate) fn prefix_end(prefix: &[u8]) -> Bound<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Bound::Excluded(end);
+        }
+    }
+    Bound::Unbounded
+}
+
+/// Keys from `[prefix][first day]` up to and including every key of
+/// `[prefix][last day]`.
+pub(crate) fn day_range(
+    prefix: u8,
+    agent: AgentId,
+    first_day: DayNumber,
+    last_day: DayNumber,
+) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let mut start = agent_prefix(prefix, agent);
+    start.extend_from_slice(&flip_day(first_day));
+    let mut last = agent_prefix(prefix, agent);
+    last.extend_from_slice(&flip_day(last_day));
+    (Bound::Included(start), prefix_end(&last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flipped_integers_sort_numerically() {
+        let mut times = [i64::MAX, -1, 0, i64::MIN, 1_772_490_600_000, -86_400_000];
+        let mut keys: Vec<[u8; 8]> = times.iter().map(|t| flip_i64(*t)).collect();
+        keys.sort();
+        times.sort();
+        let back: Vec<i64> = keys.into_iter().map(unflip_i64).collect();
+        assert_eq!(back, times);
+
+        let mut days = [i32::MAX, -3, 0, i32::MIN, 20_514];
+        let mut keys: Vec<[u8; 4]> = days.iter().map(|d| flip_day(*d)).collect();
+        keys.sort();
+        days.sort();
+        let back: Vec<DayNumber> = keys.into_iter().map(unflip_day).collect();
+        assert_eq!(back, days);
+    }
+
+    #[test]
+    fn block_keys_sort_by_agent_then_time_and_parse_back() {
+        let a = AgentId::from_u128(1);
+        let b = AgentId::from_u128(2);
+        let mut keys = [
+            block_key(RecordKind::Usage, b, -5, 0),
+            block_key(RecordKind::Usage, a, 1_000, 7),
+            block_key(RecordKind::Usage, a, -1_000, 9),
+            block_key(RecordKind::Usage, a, 1_000, 3),
+        ];
+        keys.sort();
+        let parsed: Vec<BlockKey> = keys
+            .iter()
+            .map(|key| parse_block_key(RecordKind::Usage, key).unwrap())
+            .collect();
+        let order: Vec<(AgentId, i64)> = parsed.iter().map(|k| (k.agent, k.start_ms)).collect();
+        assert_eq!(order, vec![(a, -1_000), (a, 1_000), (a, 1_000), (b, -5)]);
+        assert!(keys[1] < keys[2], "same start: first index breaks the tie");
+        assert!(parse_block_key(RecordKind::Health, &keys[0]).is_none());
+        assert!(parse_block_key(RecordKind::Usage, &keys[0][..20]).is_none());
+    }
+
+    #[test]
+    fn rollup_keys_parse_back_and_prefix_ends() {
+        let agent = AgentId::from_u128(u128::MAX);
+        let key = app_day_key(agent, -2, "Visual Studio Code");
+        assert_eq!(
+            parse_app_day_key(&key),
+            Some((agent, -2, "Visual Studio Code".to_owned()))
+        );
+        assert_eq!(
+            parse_presence_day_key(&presence_day_key(agent, 9)),
+            Some((agent, 9))
+        );
+        assert_eq!(prefix_end(&[1, 0xFF]), Bound::Excluded(vec![2]));
+        assert_eq!(prefix_end(&[0xFF, 0xFF]), Bound::Unbounded);
+        let (_, end) = day_range(APP_DAY_PREFIX, agent, 0, 3);
+        let Bound::Excluded(end) = end else {
+            panic!("bounded")
+        };
+        assert!(app_day_key(agent, 3, "\u{10FFFF}").as_slice() < end.as_slice());
+        assert!(app_day_key(agent, 4, "").as_slice() >= end.as_slice());
+    }
+}

@@ -1,0 +1,438 @@
+//! Exactly-once sync: for each agent, pull every record stream by cursor,
+//! write the records *and* the new cursor in one atomic store batch, flush,
+//! and only then acknowledge, so nothing is lost or duplicated across
+//! console crashes, agent restarts, agent store resets and network loss.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use certs::tls::{console_inventory_config, PinLookup, UNKNOWN_AGENT_MARKER};
+use certs::transport::{client_config, client_endpoint, connect, request, Limits, TransportError};
+use certs::ConsoleIdentity;
+use protocol::{
+    Ack, Cursor, ErrorReply, Hello, HelloReply, Pull, Request, Response, StreamKind, MAX_VERSION,
+    MIN_VERSION,
+};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use crate::discovery::Candidate;
+use crate::model::AgentId;
+use crate::store::{AgentRecord, AuditEntry, ConsoleStore, StoreError};
+
+/// Streams the console pulls, in order.
+pub const SYNCED_STREAMS: [StreamKind; 3] =
+    [StreamKind::Usage, StreamKind::Sessions, StreamKind::Health];
+
+/// Tuning of a sync run.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// Records asked for per pull.
+    pub batch_records: u32,
+    /// Agents synced at once.
+    pub fan_out: usize,
+    /// A connection attempt is abandoned after this long.
+    pub connect_timeout: Duration,
+    /// One request is abandoned after this long.
+    pub request_timeout: Duration,
+    pub limits: Limits,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            batch_records: 2_000,
+            fan_out: 8,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(20),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// What one stream contributed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamReport {
+    pub stream: StreamKind,
+    pub stored_records: u64,
+    pub skipped_duplicates: u64,
+    pub cursor: Cursor,
+}
+
+/// The result of syncing one address.
+#[derive(Debug)]
+pub enum Outcome {
+    /// An inventoried agent answered and everything it had is stored.
+    Synced {
+        addr: SocketAddr,
+        agent: AgentId,
+        hostname: String,
+        demo: bool,
+        streams: Vec<StreamReport>,
+    },
+    /// An agent of this site that is not in the inventory (or whose key
+    /// does not match its pin): nothing was ingested.
+    Unknown {
+        addr: SocketAddr,
+        claimed_agent: Option<Uuid>,
+        reason: String,
+    },
+    /// The handshake failed for another reason (another site's CA, an
+    /// expired certificate, wrong protocol): nothing was ingested.
+    Refused { addr: SocketAddr, reason: String },
+    /// Nobody answered, or the connection broke; records already stored
+    /// stay stored and the next sync resumes from the stored cursor.
+    Unreachable { addr: SocketAddr, reason: String },
+}
+
+impl Outcome {
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Outcome::Synced { addr, .. }
+            | Outcome::Unknown { addr, .. }
+            | Outcome::Refused { addr, .. }
+            | Outcome::Unreachable { addr, .. } => *addr,
+        }
+    }
+}
+
+/// Why a sync of a known agent stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("transport: {0}")]
+    Transport(#[from] TransportError),
+    #[error("the agent did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the agent refused: {0:?} {1}")]
+    Agent(protocol::ErrorCode, String),
+    #[error("unexpected answer to {0}")]
+    Unexpected(&'static str),
+    #[error("console store: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[from] certs::tls::TlsConfigError),
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    #[error("agent {found} answered where {expected} was expected")]
+    WrongAgent { expected: AgentId, found: AgentId },
+}
+
+/// Syncs agents into the store with one identity and one UDP endpoint.
+#[derive(Debug)]
+pub struct Syncer {
+    identity: ConsoleIdentity,
+    console_name: String,
+    store: Arc<ConsoleStore>,
+    config: SyncConfig,
+}
+
+impl Syncer {
+    pub fn new(identity: ConsoleIdentity, store: Arc<ConsoleStore>, config: SyncConfig) -> Self {
+        let console_name = identity.name.clone();
+        Syncer {
+            identity,
+            console_name,
+            store,
+            config,
+        }
+    }
+
+    fn pins(&self) -> Result<PinLookup, StoreError> {
+        let pins: HashMap<Uuid, [u8; 32]> = self
+            .store
+            .agents()?
+            .into_iter()
+            .map(|agent| (agent.agent, agent.spki_sha256))
+            .collect();
+        Ok(Arc::new(move |agent_id| pins.get(&agent_id).copied()))
+    }
+
+    /// Syncs every candidate, at most `fan_out` at once; outcomes sorted by
+    /// address.
+    pub async fn sync_all(self: &Arc<Self>, candidates: Vec<Candidate>) -> Vec<Outcome> {
+        let slots = Arc::new(Semaphore::new(self.config.fan_out.max(1)));
+        let mut tasks = JoinSet::new();
+        for candidate in candidates {
+            let syncer = self.clone();
+            let slots = slots.clone();
+            tasks.spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                syncer.sync_candidate(&candidate).await
+            });
+        }
+        let mut outcomes = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(join_error) => tracing::error!(%join_error, "sync task failed"),
+            }
+        }
+        outcomes.sort_by_key(Outcome::addr);
+        outcomes
+    }
+
+    /// Connects to `addr` with the same TLS, pins and timeouts as a sync,
+    /// checks that `agent` answers there, and sends one `request` (policy
+    /// get or set).
+    pub async fn request_agent(
+        &self,
+        agent: AgentId,
+        addr: SocketAddr,
+        req: &Request,
+    ) -> Result<Response, SyncError> {
+        let connection = self.connect(addr).await.map_err(SyncError::Connect)?;
+        let hello = Request::Hello(Hello {
+            min_version: MIN_VERSION,
+            max_version: MAX_VERSION,
+            console_name: self.console_name.clone(),
+        });
+        let result = match self.ask(&connection, &hello).await {
+            Ok(Response::Hello(reply)) if reply.agent_id == agent => {
+                self.ask(&connection, req).await
+            }
+            Ok(Response::Hello(reply)) => Err(SyncError::WrongAgent {
+                expected: agent,
+                found: reply.agent_id,
+            }),
+            Ok(_) => Err(SyncError::Unexpected("hello")),
+            Err(error) => Err(error),
+        };
+        connection.close(0u32.into(), b"request done");
+        result
+    }
+
+    /// Connects to one address and, if an inventoried agent answers there,
+    /// pulls everything it has.
+    pub async fn sync_candidate(&self, candidate: &Candidate) -> Outcome {
+        let addr = candidate.addr;
+        let connection = match self.connect(addr).await {
+            Ok(connection) => connection,
+            Err(reason) => return self.classify_failure(candidate, reason),
+        };
+        let result = self.pull_everything(&connection, addr).await;
+        connection.close(0u32.into(), b"sync done");
+        match result {
+            Ok(outcome) => outcome,
+            Err((agent, sync_error)) => {
+                let reason = sync_error.to_string();
+                if let Some(agent) = agent {
+                    self.note_error(agent, &reason);
+                }
+                Outcome::Unreachable { addr, reason }
+            }
+        }
+    }
+
+    async fn connect(&self, addr: SocketAddr) -> Result<quinn::Connection, String> {
+        let pins = self.pins().map_err(|error| error.to_string())?;
+        let tls =
+            console_inventory_config(&self.identity, pins).map_err(|error| error.to_string())?;
+        let config = client_config(tls, &self.config.limits).map_err(|error| error.to_string())?;
+        let endpoint = client_endpoint(addr).map_err(|error| error.to_string())?;
+        // Identity is checked by the verifier against the inventory, not
+        // by this name.
+        let attempt = connect(&endpoint, config, addr, "agent.smarttracker");
+        match tokio::time::timeout(self.config.connect_timeout, attempt).await {
+            Ok(Ok(connection)) => Ok(connection),
+            Ok(Err(error)) => Err(format!("{error:?}")),
+            Err(_) => Err(format!(
+                "no answer within {:?}",
+                self.config.connect_timeout
+            )),
+        }
+    }
+
+    fn classify_failure(&self, candidate: &Candidate, reason: String) -> Outcome {
+        let addr = candidate.addr;
+        if reason.contains(UNKNOWN_AGENT_MARKER) || reason.contains("KeyNotPinned") {
+            Outcome::Unknown {
+                addr,
+                claimed_agent: candidate.claimed_agent,
+                reason,
+            }
+        } else if reason.contains("invalid peer certificate")
+            || reason.contains("peer doesn't support any known protocol")
+            || reason.contains("certificate")
+        {
+            Outcome::Refused { addr, reason }
+        } else {
+            if let Some(agent) = candidate.claimed_agent {
+                self.note_error(agent, &reason);
+            }
+            Outcome::Unreachable { addr, reason }
+        }
+    }
+
+    fn note_error(&self, agent: AgentId, reason: &str) {
+        if let Ok(Some(mut record)) = self.store.agent(agent) {
+            record.last_error = Some(reason.to_owned());
+            let _ = self.store.upsert_agent(&record);
+        }
+    }
+
+    async fn ask(
+        &self,
+        connection: &quinn::Connection,
+        req: &Request,
+    ) -> Result<Response, SyncError> {
+        match tokio::time::timeout(self.config.request_timeout, request(connection, req)).await {
+            Ok(Ok(Response::Error(ErrorReply { code, message }))) => {
+                Err(SyncError::Agent(code, message))
+            }
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(error)) => Err(error.into()),
+            Err(_) => Err(SyncError::Timeout(self.config.request_timeout)),
+        }
+    }
+
+    async fn pull_everything(
+        &self,
+        connection: &quinn::Connection,
+        addr: SocketAddr,
+    ) -> Result<Outcome, (Option<AgentId>, SyncError)> {
+        let hello = Request::Hello(Hello {
+            min_version: MIN_VERSION,
+            max_version: MAX_VERSION,
+            console_name: self.console_name.clone(),
+        });
+        let reply: HelloReply = match self.ask(connection, &hello).await {
+            Ok(Response::Hello(reply)) => reply,
+            Ok(_) => return Err((None, SyncError::Unexpected("hello"))),
+            Err(error) => return Err((None, error)),
+        };
+        let agent = reply.agent_id;
+        let mut streams = Vec::new();
+        for stream in SYNCED_STREAMS {
+            let report = self
+                .pull_stream(connection, agent, stream)
+                .await
+                .map_err(|error| (Some(agent), error))?;
+            streams.push(report);
+        }
+        let now_ms = crate::clock::wall_now_ms();
+        let stored: u64 = streams.iter().map(|report| report.stored_records).sum();
+        let seen = self
+            .store
+            .agent(agent)
+            .map_err(|error| (Some(agent), error.into()))?;
+        if let Some(mut record) = seen {
+            record.last_seen_ms = Some(now_ms);
+            record.hostname = Some(reply.hostname.clone());
+            record.demo = reply.demo;
+            record.last_error = None;
+            let addr_text = addr.to_string();
+            if !record.addresses.contains(&addr_text) {
+                record.addresses.insert(0, addr_text);
+                record.addresses.truncate(4);
+            }
+            self.store
+                .upsert_agent(&record)
+                .map_err(|error| (Some(agent), error.into()))?;
+        }
+        self.store
+            .audit(AuditEntry {
+                at_ms: now_ms,
+                actor: self.identity.console_id.to_string(),
+                action: "pull".to_owned(),
+                target: agent.to_string(),
+                detail: format!(
+                    "{stored} records ({})",
+                    streams
+                        .iter()
+                        .map(|report| format!("{} {}", report.stream.name(), report.stored_records))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+            .map_err(|error| (Some(agent), error.into()))?;
+        Ok(Outcome::Synced {
+            addr,
+            agent,
+            hostname: reply.hostname,
+            demo: reply.demo,
+            streams,
+        })
+    }
+
+    /// Pulls one stream to its end: store (atomically with the cursor),
+    /// flush, then ack, batch after batch.
+    async fn pull_stream(
+        &self,
+        connection: &quinn::Connection,
+        agent: AgentId,
+        stream: StreamKind,
+    ) -> Result<StreamReport, SyncError> {
+        let mut cursor = self
+            .store
+            .cursor(agent, stream)?
+            .unwrap_or(Cursor { epoch: 0, seq: 0 });
+        let mut report = StreamReport {
+            stream,
+            stored_records: 0,
+            skipped_duplicates: 0,
+            cursor,
+        };
+        loop {
+            let pull = Request::Pull(Pull {
+                stream,
+                after: cursor,
+                max_records: self.config.batch_records,
+            });
+            let batch = match self.ask(connection, &pull).await? {
+                Response::Records(batch) if batch.stream == stream => batch,
+                _ => return Err(SyncError::Unexpected("pull")),
+            };
+            let more = batch.more;
+            if batch.records.is_empty() && batch.epoch == cursor.epoch {
+                break;
+            }
+            let ingested = self
+                .store
+                .ingest(agent, &batch, crate::clock::wall_now_ms())?;
+            report.stored_records += ingested.stored_records;
+            report.skipped_duplicates += ingested.skipped_duplicates;
+            cursor = ingested.new_cursor;
+            report.cursor = cursor;
+            // Durable on our side: now the agent may forget it.
+            let ack = Request::Ack(Ack {
+                stream,
+                upto: cursor,
+            });
+            match self.ask(connection, &ack).await {
+                Ok(Response::Acked(_)) => {}
+                // The agent's store was reset between pull and ack: our
+                // records are stored; the next pull starts the new epoch.
+                Err(SyncError::Agent(protocol::ErrorCode::StaleEpoch, _)) => break,
+                Ok(_) => return Err(SyncError::Unexpected("ack")),
+                Err(error) => return Err(error),
+            }
+            if !more {
+                break;
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// Adds an agent to the inventory from its certificate (bundle or PEM).
+pub fn inventory_record(
+    name: &str,
+    cert_der: &[u8],
+    now_ms: i64,
+) -> Result<AgentRecord, certs::tls::PeerError> {
+    let pin = certs::tls::AgentPin::of_certificate(cert_der)?;
+    Ok(AgentRecord {
+        agent: pin.agent_id,
+        name: name.to_owned(),
+        spki_sha256: pin.spki_sha256,
+        added_ms: now_ms,
+        addresses: Vec::new(),
+        last_seen_ms: None,
+        last_error: None,
+        hostname: None,
+        demo: false,
+    })
+}

@@ -1,0 +1,154 @@
+//! Health: the fleet's current health, one agent's CPU, memory and disk
+//! over 30 days (decimated before it reaches the plot), and health alerts.
+
+use std::sync::Arc;
+
+use egui_extras::{Column, TableBuilder};
+
+use super::charts::health_chart;
+use super::organisation::advice_list;
+use super::{ago_text, empty_state, level_text};
+use crate::app::{Action, UiState};
+use crate::i18n::{tr, trf};
+use crate::model::HealthLevel;
+use crate::views::{ViewData, ViewRequest};
+
+pub fn health_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
+    let lang = state.lang;
+    ui.heading(tr(lang, "health.fleet"));
+    let request = ViewRequest::Health {
+        agent: state.health_agent,
+    };
+    let Some(ViewData::Health(view)) = state.views.get(&request).map(Arc::as_ref) else {
+        ui.label(tr(lang, "loading"));
+        return;
+    };
+    if view.rows.iter().all(|row| row.current.is_none()) && view.selected.is_none() {
+        empty_state(ui, tr(lang, "health.empty"));
+        return;
+    }
+    let count = |level: Option<HealthLevel>| {
+        view.rows
+            .iter()
+            .filter(|row| row.current.as_ref().map(|point| point.level) == level)
+            .count()
+            .to_string()
+    };
+    let (ok, warn, critical, none) = (
+        count(Some(HealthLevel::Ok)),
+        count(Some(HealthLevel::Warn)),
+        count(Some(HealthLevel::Critical)),
+        count(None),
+    );
+    ui.label(trf(
+        lang,
+        "health.counts",
+        &[
+            ("ok", &ok),
+            ("warn", &warn),
+            ("critical", &critical),
+            ("none", &none),
+        ],
+    ));
+    egui::Panel::bottom("health_details")
+        .resizable(true)
+        .default_size(ui.available_height() * 0.55)
+        .show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                match &view.selected {
+                    Some((agent, charts)) => {
+                        let name = view
+                            .rows
+                            .iter()
+                            .find(|row| row.agent == *agent)
+                            .map_or_else(|| agent.to_string(), |row| row.name.clone());
+                        ui.strong(format!("{} — {}", tr(lang, "health_history"), name));
+                        if charts.raw_samples == 0 {
+                            empty_state(ui, tr(lang, "no_health"));
+                        } else {
+                            health_chart(ui, "health_chart", lang, charts);
+                            let shown = charts.cpu_pct.len().to_string();
+                            let raw = charts.raw_samples.to_string();
+                            ui.weak(trf(
+                                lang,
+                                "points_shown",
+                                &[("shown", &shown), ("raw", &raw)],
+                            ));
+                        }
+                    }
+                    None => {
+                        ui.weak(tr(lang, "health.select"));
+                    }
+                }
+                ui.separator();
+                ui.strong(tr(lang, "health.alerts"));
+                advice_list(ui, lang, &view.alerts, "org.no_alerts");
+            });
+        });
+    TableBuilder::new(ui)
+        .id_salt("health_table")
+        .striped(true)
+        .resizable(true)
+        .column(Column::initial(180.0).clip(true))
+        .columns(Column::initial(100.0), 6)
+        .column(Column::remainder())
+        .header(24.0, |mut header| {
+            for key in [
+                "col.name",
+                "col.health",
+                "col.score",
+                "col.cpu",
+                "col.mem",
+                "col.disk",
+                "col.worst_24h",
+                "col.sampled",
+            ] {
+                header.col(|ui| {
+                    ui.strong(tr(lang, key));
+                });
+            }
+        })
+        .body(|body| {
+            body.rows(20.0, view.rows.len(), |mut table_row| {
+                let Some(row) = view.rows.get(table_row.index()) else {
+                    return;
+                };
+                let selected = state.health_agent == Some(row.agent);
+                table_row.col(|ui| {
+                    if ui.selectable_label(selected, &row.name).clicked() {
+                        actions.push(Action::SelectHealthAgent(if selected {
+                            None
+                        } else {
+                            Some(row.agent)
+                        }));
+                    }
+                });
+                let current = row.current.as_ref();
+                table_row.col(|ui| {
+                    ui.label(level_text(lang, current.map(|point| point.level)));
+                });
+                let number = |value: Option<String>| value.unwrap_or_else(|| "—".to_owned());
+                let cells = [
+                    number(current.map(|point| point.score.to_string())),
+                    number(current.map(|point| format!("{:.0}", point.cpu_pct))),
+                    number(current.map(|point| format!("{:.0}", point.mem_pct))),
+                    number(current.map(|point| format!("{:.0}", point.disk_pct))),
+                ];
+                for cell in cells {
+                    table_row.col(|ui| {
+                        ui.label(cell);
+                    });
+                }
+                table_row.col(|ui| {
+                    ui.label(level_text(lang, row.worst_level_24h));
+                });
+                table_row.col(|ui| {
+                    ui.label(ago_text(
+                        lang,
+                        state.now_ms,
+                        current.map(|point| point.at_ms),
+                    ));
+                });
+            });
+        });
+}

@@ -1,0 +1,282 @@
+//! The screens. Every `*_ui` function draws from `&UiState` and pushes
+//! [`Action`]s; none reads the store or touches the network.
+
+mod attendance;
+mod audit;
+pub mod charts;
+mod employee;
+pub mod fleet;
+mod health;
+mod organisation;
+mod settings;
+
+use egui::{Color32, RichText};
+
+use crate::app::{Action, Screen, UiState};
+use crate::i18n::{tr, trf, Lang};
+use crate::model::{AgentId, HealthLevel};
+use crate::views::{Period, Status};
+
+pub const OK_COLOR: Color32 = Color32::from_rgb(0x2e, 0x9e, 0x4f);
+pub const WARN_COLOR: Color32 = Color32::from_rgb(0xd9, 0x8c, 0x1a);
+pub const CRITICAL_COLOR: Color32 = Color32::from_rgb(0xd0, 0x3b, 0x3b);
+pub const MUTED_COLOR: Color32 = Color32::from_rgb(0x8a, 0x8a, 0x8a);
+
+/// egui's fonts with Hack behind Ubuntu for the proportional family, so
+/// symbols Ubuntu lacks (`●`, `→`, `▲`) draw; both cover Latin and
+/// Cyrillic, nothing is loaded at run time.
+pub fn install_fonts(ctx: &egui::Context) {
+    let mut fonts = egui::FontDefinitions::default();
+    if let Some(family) = fonts.families.get_mut(&egui::FontFamily::Proportional) {
+        family.insert(1, "Hack".to_owned());
+    }
+    ctx.set_fonts(fonts);
+}
+
+/// The whole window: top bar, notices, the current screen.
+pub fn window_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
+    let lang = state.lang;
+    egui::Panel::top("top_bar").show(ui, |ui| {
+        ui.add_space(4.0);
+        ui.horizontal_wrapped(|ui| {
+            ui.heading(tr(lang, "app.title"));
+            ui.separator();
+            for screen in Screen::ALL {
+                if ui
+                    .selectable_label(state.screen == screen, tr(lang, screen.key()))
+                    .clicked()
+                {
+                    actions.push(Action::Navigate(screen));
+                }
+            }
+        });
+        ui.horizontal_wrapped(|ui| {
+            sync_status_ui(ui, state, actions);
+        });
+        ui.add_space(2.0);
+    });
+    if !state.notices.is_empty() {
+        egui::Panel::bottom("notices").show(ui, |ui| {
+            for (index, notice) in state.notices.iter().enumerate() {
+                ui.horizontal(|ui| {
+                    let color = if notice.error {
+                        CRITICAL_COLOR
+                    } else {
+                        OK_COLOR
+                    };
+                    ui.colored_label(color, &notice.text);
+                    if ui.small_button(tr(lang, "dismiss")).clicked() {
+                        actions.push(Action::DismissNotice(index));
+                    }
+                });
+            }
+        });
+    }
+    egui::CentralPanel::default().show(ui, |ui| match state.screen {
+        Screen::Fleet => fleet::fleet_ui(ui, state, actions),
+        Screen::Employee => employee::employee_ui(ui, state, actions),
+        Screen::Organisation => organisation::organisation_ui(ui, state, actions),
+        Screen::Attendance => attendance::attendance_ui(ui, state, actions),
+        Screen::Health => health::health_ui(ui, state, actions),
+        Screen::Settings => settings::settings_ui(ui, state, actions),
+        Screen::Audit => audit::audit_ui(ui, state, actions),
+    });
+}
+
+fn sync_status_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
+    let lang = state.lang;
+    if let Some(dir) = &state.sync.unavailable {
+        ui.colored_label(WARN_COLOR, trf(lang, "sync.disabled", &[("dir", dir)]));
+    } else {
+        let button = ui.add_enabled(!state.sync.running, egui::Button::new(tr(lang, "sync.now")));
+        if button.clicked() {
+            actions.push(Action::SyncNow);
+        }
+        if state.sync.running {
+            ui.label(tr(lang, "sync.running"));
+        }
+        match &state.sync.last {
+            Some(summary) => {
+                let time = crate::i18n::time_label(state.clock, summary.finished_ms);
+                let synced = summary.synced_agents.to_string();
+                let records = summary.stored_records.to_string();
+                ui.label(trf(
+                    lang,
+                    "sync.last",
+                    &[("time", &time), ("synced", &synced), ("records", &records)],
+                ));
+                if !summary.problems.is_empty() {
+                    let count = summary.problems.len().to_string();
+                    ui.colored_label(WARN_COLOR, trf(lang, "sync.problems", &[("count", &count)]))
+                        .on_hover_text(summary.problems.join("\n"));
+                }
+            }
+            None if !state.sync.running => {
+                ui.weak(tr(lang, "sync.never"));
+            }
+            None => {}
+        }
+    }
+    if crate::app::fleet_rows(state).iter().any(|row| row.demo) {
+        ui.separator();
+        ui.label(
+            RichText::new(tr(lang, "demo.banner"))
+                .color(Color32::WHITE)
+                .background_color(WARN_COLOR),
+        );
+    }
+}
+
+/// `24 h | 7 days | 30 days` as selectable labels.
+pub fn period_picker(
+    ui: &mut egui::Ui,
+    lang: Lang,
+    current: Period,
+    mut on_pick: impl FnMut(Period) -> Action,
+    actions: &mut Vec<Action>,
+) {
+    ui.label(tr(lang, "period"));
+    for period in Period::ALL {
+        if ui
+            .selectable_label(current == period, tr(lang, period_key(period)))
+            .clicked()
+            && current != period
+        {
+            actions.push(on_pick(period));
+        }
+    }
+}
+
+pub fn period_key(period: Period) -> &'static str {
+    match period {
+        Period::Day => "period.day",
+        Period::Week => "period.week",
+        Period::Month => "period.month",
+    }
+}
+
+/// A labelled combo box of the fleet's agents (optionally with "Everyone").
+pub fn agent_picker(
+    ui: &mut egui::Ui,
+    state: &UiState,
+    label: &str,
+    selected: Option<AgentId>,
+    allow_everyone: bool,
+    mut on_pick: impl FnMut(Option<AgentId>) -> Action,
+    actions: &mut Vec<Action>,
+) {
+    let lang = state.lang;
+    let rows = crate::app::fleet_rows(state);
+    let selected_text = match selected {
+        Some(agent) => rows
+            .iter()
+            .find(|row| row.agent == agent)
+            .map_or_else(|| agent.to_string(), |row| row.name.clone()),
+        None => tr(lang, "everyone").to_owned(),
+    };
+    let name = ui.label(label);
+    egui::ComboBox::from_id_salt(("agent_picker", label))
+        .selected_text(selected_text)
+        .show_ui(ui, |ui| {
+            if allow_everyone
+                && ui
+                    .selectable_label(selected.is_none(), tr(lang, "everyone"))
+                    .clicked()
+            {
+                actions.push(on_pick(None));
+            }
+            for row in rows {
+                if ui
+                    .selectable_label(selected == Some(row.agent), &row.name)
+                    .clicked()
+                {
+                    actions.push(on_pick(Some(row.agent)));
+                }
+            }
+        })
+        .response
+        .labelled_by(name.id);
+}
+
+pub fn status_text(lang: Lang, status: Status) -> RichText {
+    let (key, color) = match status {
+        Status::Online => ("status.online", OK_COLOR),
+        Status::Offline => ("status.offline", MUTED_COLOR),
+        Status::Unknown => ("status.unknown", WARN_COLOR),
+    };
+    RichText::new(format!("● {}", tr(lang, key))).color(color)
+}
+
+pub fn level_text(lang: Lang, level: Option<HealthLevel>) -> RichText {
+    let (key, color) = match level {
+        Some(HealthLevel::Ok) => ("health.ok", OK_COLOR),
+        Some(HealthLevel::Warn) => ("health.warn", WARN_COLOR),
+        Some(HealthLevel::Critical) => ("health.critical", CRITICAL_COLOR),
+        None => ("health.none", MUTED_COLOR),
+    };
+    RichText::new(tr(lang, key)).color(color)
+}
+
+/// A named figure: `Active time  2 h 05`.
+pub fn figure(ui: &mut egui::Ui, name: &str, value: &str) {
+    ui.label(name);
+    ui.strong(value);
+}
+
+/// A hint for an empty screen: what to do next.
+pub fn empty_state(ui: &mut egui::Ui, text: &str) {
+    ui.add_space(12.0);
+    ui.label(RichText::new(text).italics());
+}
+
+/// `il y a 5 min` / `5 min ago` / `never`.
+pub fn ago_text(lang: Lang, now_ms: i64, at_ms: Option<i64>) -> String {
+    match at_ms {
+        Some(at_ms) => {
+            let ago = crate::analytics::format_duration_ms((now_ms - at_ms).max(0));
+            trf(lang, "seen.ago", &[("ago", &ago)])
+        }
+        None => tr(lang, "seen.never").to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every key a screen asks for has texts (a missing key would show as
+    /// the key itself).
+    #[test]
+    fn every_key_used_by_the_screens_exists() {
+        let sources = [
+            include_str!("mod.rs"),
+            include_str!("fleet.rs"),
+            include_str!("employee.rs"),
+            include_str!("organisation.rs"),
+            include_str!("attendance.rs"),
+            include_str!("health.rs"),
+            include_str!("settings.rs"),
+            include_str!("audit.rs"),
+            include_str!("charts.rs"),
+            include_str!("../app.rs"),
+        ];
+        let pattern = regex::Regex::new(r#"\btrf?\(\s*(?:lang|state\.lang),\s*"([a-z0-9_.]+)""#)
+            .expect("regex");
+        let mut checked = 0;
+        for source in sources {
+            for captures in pattern.captures_iter(source) {
+                let key = &captures[1];
+                assert!(crate::i18n::has_key(key), "no text for key {key:?}");
+                checked += 1;
+            }
+        }
+        assert!(
+            checked > 50,
+            "only {checked} keys found: pattern out of date"
+        );
+        for screen in crate::app::Screen::ALL {
+            assert!(crate::i18n::has_key(screen.key()));
+        }
+        for period in crate::views::Period::ALL {
+            assert!(crate::i18n::has_key(super::period_key(period)));
+        }
+    }
+}

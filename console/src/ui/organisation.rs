@@ -1,0 +1,153 @@
+//! Organisation: totals against the previous period, top applications and
+//! categories, the active/idle trend, who is online and who left recently,
+//! alerts and recommendations.
+
+use std::sync::Arc;
+
+use egui::RichText;
+
+use super::charts::{category_color, ranked_bars, trend_chart};
+use super::{ago_text, empty_state, figure, period_picker, CRITICAL_COLOR, OK_COLOR, WARN_COLOR};
+use crate::analytics::{format_duration_ms, Severity};
+use crate::app::{Action, UiState};
+use crate::i18n::{day_label, recommendation_text, tr, trf, Lang};
+use crate::views::{Advice, ViewData, ViewRequest};
+
+pub fn organisation_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
+    let lang = state.lang;
+    ui.horizontal(|ui| {
+        ui.heading(tr(lang, "nav.organisation"));
+        ui.separator();
+        period_picker(
+            ui,
+            lang,
+            state.organisation_period,
+            Action::SetOrganisationPeriod,
+            actions,
+        );
+    });
+    let request = ViewRequest::Organisation {
+        period: state.organisation_period,
+    };
+    let Some(ViewData::Organisation(view)) = state.views.get(&request).map(Arc::as_ref) else {
+        ui.label(tr(lang, "loading"));
+        return;
+    };
+    if view.agents == 0 {
+        empty_state(ui, tr(lang, "org.empty"));
+        return;
+    }
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        ui.horizontal_wrapped(|ui| {
+            figure(ui, tr(lang, "org.agents"), &view.agents.to_string());
+            ui.separator();
+            figure(
+                ui,
+                tr(lang, "active_time"),
+                &format_duration_ms(view.summary.total_active_ms),
+            );
+            if let Some(change) = view.change_pct {
+                let pct = format!("{change:+.0} %");
+                ui.weak(trf(lang, "vs_previous", &[("pct", &pct)]));
+            }
+            ui.separator();
+            figure(ui, tr(lang, "idle_time"), &format_duration_ms(view.idle_ms));
+            ui.separator();
+            figure(
+                ui,
+                tr(lang, "org.online_now"),
+                &view.presence.online.len().to_string(),
+            );
+        });
+        ui.separator();
+        ui.columns(2, |columns| {
+            columns[0].strong(tr(lang, "org.alerts"));
+            advice_list(&mut columns[0], lang, &view.alerts, "org.no_alerts");
+            columns[1].strong(tr(lang, "org.recommendations"));
+            advice_list(
+                &mut columns[1],
+                lang,
+                &view.recommendations,
+                "org.no_recommendations",
+            );
+        });
+        ui.separator();
+        if view.summary.top_apps.is_empty() {
+            empty_state(ui, tr(lang, "no_usage"));
+        } else {
+            ui.columns(2, |columns| {
+                columns[0].strong(tr(lang, "top_apps"));
+                ranked_bars(
+                    &mut columns[0],
+                    "org_top_apps",
+                    &view.summary.top_apps,
+                    10,
+                    |_| OK_COLOR,
+                );
+                columns[1].strong(tr(lang, "categories"));
+                ranked_bars(
+                    &mut columns[1],
+                    "org_categories",
+                    &view.summary.by_category,
+                    10,
+                    category_color,
+                );
+            });
+        }
+        ui.separator();
+        ui.strong(tr(lang, "trend"));
+        trend_chart(ui, "org_trend", lang, state.clock, &view.trend);
+        ui.separator();
+        ui.columns(2, |columns| {
+            columns[0].strong(tr(lang, "org.online_now"));
+            if view.presence.online.is_empty() {
+                columns[0].weak(tr(lang, "org.nobody_online"));
+            }
+            for seen in view.presence.online.iter().take(50) {
+                if columns[0].link(&seen.name).clicked() {
+                    actions.push(Action::OpenEmployee(seen.agent));
+                }
+            }
+            columns[1].strong(tr(lang, "org.left_recently"));
+            if view.presence.left_recently.is_empty() {
+                columns[1].weak(tr(lang, "org.nobody_left"));
+            }
+            for seen in view.presence.left_recently.iter().take(50) {
+                columns[1].horizontal(|ui| {
+                    if ui.link(&seen.name).clicked() {
+                        actions.push(Action::OpenEmployee(seen.agent));
+                    }
+                    ui.weak(ago_text(lang, state.now_ms, seen.last_seen_ms));
+                });
+            }
+        });
+    });
+}
+
+/// Recommendations with severity, day and agent, newest first.
+pub fn advice_list(ui: &mut egui::Ui, lang: Lang, items: &[Advice], empty_key: &'static str) {
+    if items.is_empty() {
+        ui.weak(tr(lang, empty_key));
+        return;
+    }
+    for advice in items.iter().take(30) {
+        let recommendation = &advice.recommendation;
+        let (key, color) = match recommendation.severity {
+            Severity::Info => ("severity.info", OK_COLOR),
+            Severity::Warn => ("severity.warn", WARN_COLOR),
+            Severity::Critical => ("severity.critical", CRITICAL_COLOR),
+        };
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new(tr(lang, key)).color(color).strong());
+            ui.weak(format!(
+                "{} · {}",
+                day_label(lang, recommendation.day),
+                advice.agent_name
+            ));
+            ui.label(recommendation_text(lang, recommendation));
+        });
+    }
+    if items.len() > 30 {
+        ui.weak(format!("+{}", items.len() - 30));
+    }
+}

@@ -1,0 +1,489 @@
+//! Settings: language, the policy of an agent or a group (idle threshold,
+//! titles, redaction, retention, health interval), category rules and
+//! retraining, static peers, fleet display, and the SMTP placeholder of
+//! the alerts work (nothing is sent from here).
+
+use egui::RichText;
+use protocol::{Policy, RedactionRule};
+
+use super::{agent_picker, CRITICAL_COLOR, MUTED_COLOR, WARN_COLOR};
+use crate::app::{Action, PolicyTarget, RuleDraft, UiState};
+use crate::categories::{DecidedBy, RulePattern};
+use crate::i18n::{tr, trf, Lang};
+use crate::settings::ConsoleSettings;
+
+/// Sets one retention field of a policy.
+type SetDays = fn(&mut Policy, u16);
+/// Sets one text field of the SMTP settings.
+type SetText = fn(&mut crate::settings::SmtpSettings, String);
+
+pub fn settings_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
+    let lang = state.lang;
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        ui.heading(tr(lang, "settings.language"));
+        ui.horizontal(|ui| {
+            for candidate in Lang::ALL {
+                if ui
+                    .selectable_label(lang == candidate, candidate.native_name())
+                    .clicked()
+                    && lang != candidate
+                {
+                    actions.push(Action::SetLanguage(candidate));
+                }
+            }
+        });
+        ui.separator();
+        policy_ui(ui, state, actions);
+        ui.separator();
+        categories_ui(ui, state, actions);
+        ui.separator();
+        peers_ui(ui, state, actions);
+        ui.separator();
+        let mut show = state.settings.show_current_app;
+        if ui
+            .checkbox(&mut show, tr(lang, "settings.show_current_app"))
+            .changed()
+        {
+            actions.push(Action::SaveSettings(ConsoleSettings {
+                show_current_app: show,
+                ..state.settings.clone()
+            }));
+        }
+        ui.separator();
+        smtp_ui(ui, state, actions);
+    });
+}
+
+/// A labelled number field; pushes the new value when changed.
+fn number_field(
+    ui: &mut egui::Ui,
+    label: &str,
+    value: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Option<u32> {
+    ui.horizontal(|ui| {
+        let name = ui.label(label);
+        let mut edited = value;
+        let changed = ui
+            .add(egui::DragValue::new(&mut edited).range(range))
+            .labelled_by(name.id)
+            .changed();
+        (changed && edited != value).then_some(edited)
+    })
+    .inner
+}
+
+fn policy_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
+    let lang = state.lang;
+    let editor = &state.policy;
+    ui.heading(tr(lang, "settings.policy"));
+    ui.horizontal(|ui| {
+        let current = editor.agent;
+        agent_picker(
+            ui,
+            state,
+            tr(lang, "settings.policy.agent"),
+            current,
+            false,
+            |picked| match (picked, current) {
+                (Some(agent), _) | (None, Some(agent)) => Action::PolicyAgent(agent),
+                (None, None) => Action::Navigate(crate::app::Screen::Settings),
+            },
+            actions,
+        );
+        if let Some(agent) = current {
+            if ui.button(tr(lang, "settings.policy.load")).clicked() {
+                actions.push(Action::PolicyAgent(agent));
+            }
+        }
+    });
+    let Some(agent) = editor.agent else {
+        ui.weak(tr(lang, "settings.policy.pick"));
+        return;
+    };
+    if editor.loading {
+        ui.label(tr(lang, "settings.policy.loading"));
+    }
+    if let Some(error) = &editor.error {
+        ui.colored_label(CRITICAL_COLOR, error);
+    }
+    ui.horizontal(|ui| {
+        let name = ui.label(tr(lang, "settings.group"));
+        let mut group = editor.group_draft.clone();
+        if ui
+            .text_edit_singleline(&mut group)
+            .labelled_by(name.id)
+            .changed()
+        {
+            actions.push(Action::EditGroup(group));
+        }
+        let stored = state
+            .settings
+            .groups
+            .get(&agent)
+            .cloned()
+            .unwrap_or_default();
+        if ui
+            .add_enabled(
+                stored != editor.group_draft.trim(),
+                egui::Button::new(tr(lang, "settings.save")),
+            )
+            .clicked()
+        {
+            let mut settings = state.settings.clone();
+            match editor.group_draft.trim() {
+                "" => settings.groups.remove(&agent),
+                group => settings.groups.insert(agent, group.to_owned()),
+            };
+            actions.push(Action::SaveSettings(settings));
+        }
+    });
+    let Some(policy) = &editor.draft else {
+        return;
+    };
+    let edit = |change: &dyn Fn(&mut Policy)| {
+        let mut edited = policy.clone();
+        change(&mut edited);
+        Action::EditPolicy(edited)
+    };
+    if let Some(secs) = number_field(
+        ui,
+        tr(lang, "settings.idle_threshold"),
+        policy.idle_threshold_secs,
+        30..=3600,
+    ) {
+        actions.push(edit(&|policy| policy.idle_threshold_secs = secs));
+    }
+    let mut titles = policy.collect_titles;
+    if ui
+        .checkbox(&mut titles, tr(lang, "settings.titles"))
+        .changed()
+    {
+        actions.push(edit(&|policy| policy.collect_titles = titles));
+    }
+    ui.weak(tr(lang, "settings.titles.note"));
+    ui.label(tr(lang, "settings.redaction"));
+    for (index, rule) in policy.redaction_rules.iter().enumerate() {
+        ui.horizontal(|ui| {
+            let mut pattern = rule.pattern.clone();
+            let mut replacement = rule.replacement.clone();
+            let pattern_changed = ui
+                .add(egui::TextEdit::singleline(&mut pattern).desired_width(220.0))
+                .on_hover_text("regex")
+                .changed();
+            ui.label("→");
+            let replacement_changed = ui
+                .add(egui::TextEdit::singleline(&mut replacement).desired_width(160.0))
+                .on_hover_text("replacement")
+                .changed();
+            if pattern_changed || replacement_changed {
+                actions.push(edit(&|policy| {
+                    if let Some(rule) = policy.redaction_rules.get_mut(index) {
+                        rule.pattern = pattern.clone();
+                        rule.replacement = replacement.clone();
+                    }
+                }));
+            }
+            if ui.small_button(tr(lang, "settings.remove")).clicked() {
+                actions.push(edit(&|policy| {
+                    if index < policy.redaction_rules.len() {
+                        policy.redaction_rules.remove(index);
+                    }
+                }));
+            }
+        });
+    }
+    if ui.button(tr(lang, "settings.redaction.add")).clicked() {
+        actions.push(edit(&|policy| {
+            policy.redaction_rules.push(RedactionRule {
+                pattern: String::new(),
+                replacement: "[…]".to_owned(),
+            })
+        }));
+    }
+    ui.label(tr(lang, "settings.retention"));
+    ui.horizontal_wrapped(|ui| {
+        let retention = policy.retention;
+        let fields: [(&'static str, u16, SetDays); 4] = [
+            (
+                "settings.retention.usage",
+                retention.usage_days,
+                |policy, days| policy.retention.usage_days = days,
+            ),
+            (
+                "settings.retention.sessions",
+                retention.sessions_days,
+                |policy, days| policy.retention.sessions_days = days,
+            ),
+            (
+                "settings.retention.health",
+                retention.health_days,
+                |policy, days| policy.retention.health_days = days,
+            ),
+            (
+                "settings.retention.frames",
+                retention.frames_days,
+                |policy, days| policy.retention.frames_days = days,
+            ),
+        ];
+        for (key, days, set) in fields {
+            if let Some(edited) = number_field(ui, tr(lang, key), u32::from(days), 1..=3650) {
+                let days = u16::try_from(edited).unwrap_or(u16::MAX);
+                actions.push(edit(&|policy| set(policy, days)));
+            }
+        }
+    });
+    if let Some(secs) = number_field(
+        ui,
+        tr(lang, "settings.health_interval"),
+        policy.health_interval_secs,
+        5..=3600,
+    ) {
+        actions.push(edit(&|policy| policy.health_interval_secs = secs));
+    }
+    ui.horizontal(|ui| {
+        ui.label(tr(lang, "settings.apply_to"));
+        let target = editor.target.clone().unwrap_or(PolicyTarget::Agent);
+        let mut choices = vec![(
+            PolicyTarget::Agent,
+            tr(lang, "settings.apply.agent").to_owned(),
+        )];
+        if let Some(group) = state.settings.groups.get(&agent) {
+            choices.push((
+                PolicyTarget::Group(group.clone()),
+                trf(lang, "settings.apply.group", &[("group", group)]),
+            ));
+        }
+        choices.push((PolicyTarget::All, tr(lang, "settings.apply.all").to_owned()));
+        for (choice, label) in choices {
+            if ui.radio(target == choice, label).clicked() {
+                actions.push(Action::PolicyTarget(choice));
+            }
+        }
+        if ui.button(tr(lang, "settings.apply")).clicked() {
+            actions.push(Action::ApplyPolicy);
+        }
+    });
+}
+
+fn categories_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
+    let lang = state.lang;
+    ui.heading(tr(lang, "settings.categories"));
+    let rules = &state.settings.category_rules;
+    if rules.is_empty() {
+        ui.weak(tr(lang, "settings.rules.none"));
+    }
+    egui::Grid::new("category_rules")
+        .striped(true)
+        .show(ui, |ui| {
+            for rule in rules {
+                let (kind, pattern) = match &rule.pattern {
+                    RulePattern::Exact(app) => (tr(lang, "settings.rule.exact"), app),
+                    RulePattern::Regex(regex) => (tr(lang, "settings.rule.regex"), regex),
+                };
+                ui.label(format!("#{}", rule.id));
+                ui.label(RichText::new(kind).color(MUTED_COLOR));
+                ui.monospace(pattern);
+                ui.label("→");
+                ui.strong(&rule.category);
+                if ui.small_button(tr(lang, "settings.remove")).clicked() {
+                    let mut settings = state.settings.clone();
+                    settings.category_rules.retain(|kept| kept.id != rule.id);
+                    actions.push(Action::SaveSettings(settings));
+                }
+                ui.end_row();
+            }
+        });
+    let draft = &state.rule_draft;
+    ui.horizontal_wrapped(|ui| {
+        let name = ui.label(tr(lang, "settings.rule.pattern"));
+        let mut pattern = draft.pattern.clone();
+        if ui
+            .text_edit_singleline(&mut pattern)
+            .labelled_by(name.id)
+            .changed()
+        {
+            actions.push(Action::EditRuleDraft(RuleDraft {
+                pattern,
+                ..draft.clone()
+            }));
+        }
+        let mut regex = draft.regex;
+        if ui
+            .checkbox(&mut regex, tr(lang, "settings.rule.regex"))
+            .changed()
+        {
+            actions.push(Action::EditRuleDraft(RuleDraft {
+                regex,
+                ..draft.clone()
+            }));
+        }
+        let name = ui.label(tr(lang, "settings.rule.category"));
+        let mut category = draft.category.clone();
+        egui::ComboBox::from_id_salt("rule_category")
+            .selected_text(if category.is_empty() {
+                "…"
+            } else {
+                category.as_str()
+            })
+            .show_ui(ui, |ui| {
+                for known in &state.categories {
+                    if ui.selectable_label(*known == category, known).clicked() {
+                        category = known.clone();
+                    }
+                }
+            })
+            .response
+            .labelled_by(name.id);
+        if category != draft.category {
+            actions.push(Action::EditRuleDraft(RuleDraft {
+                category,
+                ..draft.clone()
+            }));
+        }
+        let ready = !draft.pattern.trim().is_empty() && !draft.category.trim().is_empty();
+        if ui
+            .add_enabled(ready, egui::Button::new(tr(lang, "settings.rule.add")))
+            .clicked()
+        {
+            actions.push(Action::AddRule);
+        }
+    });
+    ui.horizontal(|ui| {
+        if ui.button(tr(lang, "settings.retrain")).clicked() {
+            actions.push(Action::Retrain);
+        }
+        ui.weak(tr(lang, "settings.retrain.note"));
+    });
+    ui.horizontal(|ui| {
+        let name = ui.label(tr(lang, "settings.try"));
+        let mut app = state.try_app.clone();
+        if ui
+            .text_edit_singleline(&mut app)
+            .labelled_by(name.id)
+            .changed()
+        {
+            actions.push(Action::EditTryApp(app));
+        }
+        if let Some((app, result)) = &state.categorised {
+            if *app == state.try_app {
+                let decided = match result.decided_by {
+                    DecidedBy::Rule { rule_id } => trf(
+                        lang,
+                        "settings.decided.rule",
+                        &[("id", &rule_id.to_string())],
+                    ),
+                    DecidedBy::Model => {
+                        let pct = format!("{:.0} %", result.confidence * 100.0);
+                        trf(lang, "settings.decided.model", &[("pct", &pct)])
+                    }
+                };
+                ui.strong(&result.category);
+                ui.weak(decided);
+            }
+        }
+    });
+}
+
+fn peers_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
+    let lang = state.lang;
+    ui.heading(tr(lang, "settings.peers"));
+    for peer in &state.settings.static_peers {
+        ui.horizontal(|ui| {
+            ui.monospace(peer);
+            if ui.small_button(tr(lang, "settings.remove")).clicked() {
+                let mut settings = state.settings.clone();
+                settings.static_peers.retain(|kept| kept != peer);
+                actions.push(Action::SaveSettings(settings));
+            }
+        });
+    }
+    ui.horizontal(|ui| {
+        let mut peer = state.peer_draft.clone();
+        let edit = ui.add(egui::TextEdit::singleline(&mut peer).hint_text("10.0.0.7:47100"));
+        let edit = edit.on_hover_text(tr(lang, "settings.peers"));
+        if edit.changed() {
+            actions.push(Action::EditPeerDraft(peer));
+        }
+        let valid = state
+            .peer_draft
+            .trim()
+            .parse::<std::net::SocketAddr>()
+            .is_ok();
+        if ui
+            .add_enabled(valid, egui::Button::new(tr(lang, "settings.peers.add")))
+            .clicked()
+        {
+            actions.push(Action::AddPeer);
+        }
+        if !state.peer_draft.trim().is_empty() && !valid {
+            ui.colored_label(WARN_COLOR, tr(lang, "settings.peers.invalid"));
+        }
+    });
+}
+
+fn smtp_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
+    let lang = state.lang;
+    ui.heading(tr(lang, "settings.smtp"));
+    ui.weak(tr(lang, "settings.smtp.note"));
+    let draft = &state.smtp_draft;
+    egui::Grid::new("smtp").num_columns(2).show(ui, |ui| {
+        let text_fields: [(&'static str, &String, SetText); 3] = [
+            ("settings.smtp.host", &draft.host, |smtp, value| {
+                smtp.host = value
+            }),
+            ("settings.smtp.from", &draft.from, |smtp, value| {
+                smtp.from = value
+            }),
+            ("settings.smtp.to", &draft.to, |smtp, value| smtp.to = value),
+        ];
+        for (key, value, set) in text_fields {
+            let name = ui.label(tr(lang, key));
+            let mut edited = value.clone();
+            if ui
+                .text_edit_singleline(&mut edited)
+                .labelled_by(name.id)
+                .changed()
+            {
+                let mut smtp = draft.clone();
+                set(&mut smtp, edited);
+                actions.push(Action::EditSmtp(smtp));
+            }
+            ui.end_row();
+        }
+        let name = ui.label(tr(lang, "settings.smtp.port"));
+        let mut port = draft.port;
+        if ui
+            .add(egui::DragValue::new(&mut port).range(1..=65535))
+            .labelled_by(name.id)
+            .changed()
+        {
+            actions.push(Action::EditSmtp(crate::settings::SmtpSettings {
+                port,
+                ..draft.clone()
+            }));
+        }
+        ui.end_row();
+        let mut starttls = draft.starttls;
+        if ui
+            .checkbox(&mut starttls, tr(lang, "settings.smtp.starttls"))
+            .changed()
+        {
+            actions.push(Action::EditSmtp(crate::settings::SmtpSettings {
+                starttls,
+                ..draft.clone()
+            }));
+        }
+        ui.end_row();
+    });
+    let changed = *draft != state.settings.smtp;
+    if ui
+        .add_enabled(changed, egui::Button::new(tr(lang, "settings.save")))
+        .clicked()
+    {
+        actions.push(Action::SaveSettings(ConsoleSettings {
+            smtp: draft.clone(),
+            ..state.settings.clone()
+        }));
+    }
+}

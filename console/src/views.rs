@@ -1,0 +1,774 @@
+//! What each screen shows, computed from the store off the UI thread: one
+//! [`ViewData`] per [`ViewRequest`], read from rollups where possible and
+//! from raw records only for the short windows that need them (today's
+//! timeline, the last 24 h). Health series are decimated here, so a long
+//! series never reaches a plot whole.
+
+use std::collections::BTreeMap;
+
+use egui_plot::PlotPoint;
+use protocol::UnixMillis;
+
+use crate::analytics::{
+    attendance, change_pct, decimate, health_summary, presence_now, recommendations, usage_summary,
+    usage_summary_from_spans, AgentSeen, AttendanceDay, FleetPresence, Range, Recommendation,
+    RecommendationInput, RecommendationRules, SeriesPoint, Severity, UsageSummary, HOUR_MS,
+    MINUTE_MS,
+};
+use crate::categories::Categoriser;
+use crate::model::{
+    AgentId, DayClock, DayNumber, HealthLevel, HealthPoint, Presence, SessionKind, DAY_MS,
+};
+use crate::settings::ConsoleSettings;
+use crate::store::{AgentRecord, AuditRecord, ConsoleStore, StoreError};
+
+/// A connection within this long counts as online.
+pub const ONLINE_WITHIN_MS: i64 = crate::report::ONLINE_WITHIN_MS;
+/// Most points of one plotted series (min/max pairs per bucket).
+pub const MAX_PLOT_POINTS: usize = 1_000;
+/// Newest audit entries shown.
+pub const AUDIT_PAGE: usize = 500;
+/// A usage span that ended this recently is the current application.
+const CURRENT_APP_WITHIN_MS: i64 = 30 * MINUTE_MS;
+
+/// The time window of a dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Period {
+    /// The last 24 hours.
+    Day,
+    /// The last 7 local days, today included.
+    Week,
+    /// The last 30 local days, today included.
+    Month,
+}
+
+impl Period {
+    pub const ALL: [Period; 3] = [Period::Day, Period::Week, Period::Month];
+
+    pub fn range(self, now_ms: UnixMillis, clock: DayClock) -> Range {
+        match self {
+            Period::Day => Range::last_24h(now_ms),
+            Period::Week => Range::last_days(now_ms, clock, 7),
+            Period::Month => Range::last_days(now_ms, clock, 30),
+        }
+    }
+}
+
+/// Which screen's data is wanted, with its parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ViewRequest {
+    Fleet,
+    Employee {
+        agent: AgentId,
+        period: Period,
+    },
+    Organisation {
+        period: Period,
+    },
+    Attendance {
+        agent: Option<AgentId>,
+        period: Period,
+    },
+    Health {
+        agent: Option<AgentId>,
+    },
+    Audit,
+}
+
+/// Whether an agent answered lately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Status {
+    Online,
+    Offline,
+    /// Never synced.
+    Unknown,
+}
+
+/// One agent of the fleet screen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetRow {
+    pub agent: AgentId,
+    pub name: String,
+    pub status: Status,
+    pub last_seen_ms: Option<UnixMillis>,
+    pub address: Option<String>,
+    pub user: Option<String>,
+    /// Only when the console's settings allow it.
+    pub current_app: Option<String>,
+    pub health: Option<HealthLevel>,
+    pub health_score: Option<u8>,
+    pub group: Option<String>,
+    pub demo: bool,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetView {
+    pub rows: Vec<FleetRow>,
+    pub show_current_app: bool,
+}
+
+/// A span of the day timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineSpan {
+    pub start_ms: UnixMillis,
+    pub end_ms: UnixMillis,
+    pub label: String,
+}
+
+/// A presence span of the day timeline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PresenceSpan {
+    pub start_ms: UnixMillis,
+    pub end_ms: UnixMillis,
+    pub presence: Presence,
+}
+
+/// A session event on the day timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionMark {
+    pub at_ms: UnixMillis,
+    pub kind: String,
+}
+
+/// Today, from local midnight to now.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Timeline {
+    pub from_ms: UnixMillis,
+    pub to_ms: UnixMillis,
+    /// Apps with their category, in time order.
+    pub apps: Vec<(TimelineSpan, String)>,
+    pub presence: Vec<PresenceSpan>,
+    pub sessions: Vec<SessionMark>,
+}
+
+/// Active and idle time per bucket (hour or day).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Trend {
+    /// Bucket width: an hour for 24 h, a day otherwise.
+    pub bucket_ms: i64,
+    /// Bucket start, active ms, idle ms.
+    pub buckets: Vec<(UnixMillis, i64, i64)>,
+}
+
+/// Plot-ready health series of one agent, decimated.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HealthCharts {
+    /// x = hours relative to now (negative), y = percent.
+    pub cpu_pct: Vec<PlotPoint>,
+    pub mem_pct: Vec<PlotPoint>,
+    pub disk_pct: Vec<PlotPoint>,
+    pub score: Vec<PlotPoint>,
+    /// Samples before decimation.
+    pub raw_samples: usize,
+    pub current: Option<HealthPoint>,
+    pub worst_level_24h: Option<HealthLevel>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmployeeView {
+    pub agent: AgentId,
+    pub name: String,
+    pub period: Period,
+    pub today: Timeline,
+    pub summary: UsageSummary,
+    pub idle_ms: i64,
+    pub trend: Trend,
+    pub attendance: Vec<AttendanceDay>,
+    pub health: HealthCharts,
+}
+
+/// A recommendation with the name of its agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Advice {
+    pub agent_name: String,
+    pub recommendation: Recommendation,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrganisationView {
+    pub period: Period,
+    pub agents: usize,
+    pub summary: UsageSummary,
+    pub previous_active_ms: i64,
+    pub change_pct: Option<f64>,
+    pub idle_ms: i64,
+    pub trend: Trend,
+    pub presence: FleetPresence,
+    /// Warnings and critical ones.
+    pub alerts: Vec<Advice>,
+    /// Advice (info).
+    pub recommendations: Vec<Advice>,
+}
+
+/// One attendance line, with the agent's name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttendanceLine {
+    pub agent_name: String,
+    pub day: AttendanceDay,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttendanceView {
+    pub agent: Option<AgentId>,
+    pub period: Period,
+    pub lines: Vec<AttendanceLine>,
+}
+
+/// One agent of the fleet health table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthRow {
+    pub agent: AgentId,
+    pub name: String,
+    pub current: Option<HealthPoint>,
+    pub worst_level_24h: Option<HealthLevel>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthView {
+    pub rows: Vec<HealthRow>,
+    pub selected: Option<(AgentId, HealthCharts)>,
+    pub alerts: Vec<Advice>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditView {
+    /// Newest first.
+    pub entries: Vec<AuditRecord>,
+    /// Entries in a verified chain, or why it does not verify.
+    pub verified: Result<u64, String>,
+}
+
+/// What a screen shows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ViewData {
+    Fleet(FleetView),
+    Employee(Box<EmployeeView>),
+    Organisation(Box<OrganisationView>),
+    Attendance(AttendanceView),
+    Health(Box<HealthView>),
+    Audit(AuditView),
+}
+
+/// What computing a view needs besides the store.
+#[derive(Debug, Clone, Copy)]
+pub struct ViewContext<'a> {
+    pub categoriser: &'a Categoriser,
+    pub settings: &'a ConsoleSettings,
+    pub now_ms: UnixMillis,
+}
+
+/// Computes the data of one screen. Blocking (store reads).
+pub fn compute(
+    store: &ConsoleStore,
+    request: &ViewRequest,
+    context: ViewContext<'_>,
+) -> Result<ViewData, StoreError> {
+    Ok(match request {
+        ViewRequest::Fleet => ViewData::Fleet(fleet(store, context)?),
+        ViewRequest::Employee { agent, period } => {
+            ViewData::Employee(Box::new(employee(store, *agent, *period, context)?))
+        }
+        ViewRequest::Organisation { period } => {
+            ViewData::Organisation(Box::new(organisation(store, *period, context)?))
+        }
+        ViewRequest::Attendance { agent, period } => {
+            ViewData::Attendance(attendance_view(store, *agent, *period, context)?)
+        }
+        ViewRequest::Health { agent } => {
+            ViewData::Health(Box::new(health(store, *agent, context)?))
+        }
+        ViewRequest::Audit => ViewData::Audit(audit(store)?),
+    })
+}
+
+pub fn status_of(record: &AgentRecord, now_ms: UnixMillis) -> Status {
+    match record.last_seen_ms {
+        Some(seen_ms) if now_ms - seen_ms < ONLINE_WITHIN_MS => Status::Online,
+        Some(_) => Status::Offline,
+        None => Status::Unknown,
+    }
+}
+
+fn fleet(store: &ConsoleStore, context: ViewContext<'_>) -> Result<FleetView, StoreError> {
+    let now_ms = context.now_ms;
+    let show_current_app = context.settings.show_current_app;
+    let mut rows = Vec::new();
+    for record in store.agents()? {
+        let agent = record.agent;
+        let status = status_of(&record, now_ms);
+        let user = store
+            .activity_spans(agent, now_ms - DAY_MS, now_ms + MINUTE_MS)?
+            .pop()
+            .map(|span| span.user);
+        let current_app = if show_current_app && status == Status::Online {
+            store
+                .usage_spans(agent, now_ms - CURRENT_APP_WITHIN_MS, now_ms + MINUTE_MS)?
+                .pop()
+                .map(|span| span.app)
+        } else {
+            None
+        };
+        let latest_health = store
+            .health_points(agent, now_ms - HOUR_MS, now_ms + MINUTE_MS)?
+            .pop();
+        rows.push(FleetRow {
+            agent,
+            name: record.name.clone(),
+            status,
+            last_seen_ms: record.last_seen_ms,
+            address: record.addresses.first().cloned(),
+            user,
+            current_app,
+            health: latest_health.as_ref().map(|point| point.level),
+            health_score: latest_health.as_ref().map(|point| point.score),
+            group: context.settings.groups.get(&agent).cloned(),
+            demo: record.demo,
+            last_error: record.last_error.clone(),
+        });
+    }
+    Ok(FleetView {
+        rows,
+        show_current_app,
+    })
+}
+
+fn names(store: &ConsoleStore) -> Result<BTreeMap<AgentId, String>, StoreError> {
+    Ok(store
+        .agents()?
+        .into_iter()
+        .map(|record| (record.agent, record.name))
+        .collect())
+}
+
+/// The usage summary of `agent` (or everyone) over `period`: raw spans for
+/// 24 h, day rollups otherwise.
+fn period_summary(
+    store: &ConsoleStore,
+    agents: &[AgentId],
+    everyone: bool,
+    range: Range,
+    period: Period,
+    categoriser: &Categoriser,
+) -> Result<UsageSummary, StoreError> {
+    let clock = store.day_clock();
+    let category_of = |app: &str| categoriser.categorise(app).category;
+    match period {
+        Period::Day => {
+            let mut spans = Vec::new();
+            for agent in agents {
+                spans.extend(store.usage_spans(*agent, range.from_ms, range.to_ms)?);
+            }
+            Ok(usage_summary_from_spans(&spans, range, clock, &category_of))
+        }
+        Period::Week | Period::Month => {
+            let days = range.days(clock);
+            let (first, last) = (days.start, days.end - 1);
+            let totals = if everyone {
+                store.app_day_totals(None, first, last)?
+            } else {
+                let mut totals = Vec::new();
+                for agent in agents {
+                    totals.extend(store.app_day_totals(Some(*agent), first, last)?);
+                }
+                totals
+            };
+            Ok(usage_summary(&totals, &category_of))
+        }
+    }
+}
+
+/// Active and idle time per hour (24 h) or per day (from rollups).
+fn trend(
+    store: &ConsoleStore,
+    agents: &[AgentId],
+    everyone: bool,
+    range: Range,
+    period: Period,
+) -> Result<(Trend, i64), StoreError> {
+    let clock = store.day_clock();
+    match period {
+        Period::Day => {
+            let first_hour_ms = range.from_ms - range.from_ms.rem_euclid(HOUR_MS);
+            let hours = ((range.to_ms - first_hour_ms) / HOUR_MS + 1).max(1) as usize;
+            let mut buckets: Vec<(UnixMillis, i64, i64)> = (0..hours)
+                .map(|hour| (first_hour_ms + hour as i64 * HOUR_MS, 0, 0))
+                .collect();
+            let mut idle_total_ms = 0;
+            for agent in agents {
+                for span in store.activity_spans(*agent, range.from_ms, range.to_ms)? {
+                    let mut from_ms = span.start_ms;
+                    while from_ms < span.end_ms {
+                        let index = ((from_ms - first_hour_ms) / HOUR_MS) as usize;
+                        let bucket_end_ms = first_hour_ms + (index as i64 + 1) * HOUR_MS;
+                        let to_ms = span.end_ms.min(bucket_end_ms);
+                        if let Some(bucket) = buckets.get_mut(index) {
+                            match span.presence {
+                                Presence::Active => bucket.1 += to_ms - from_ms,
+                                Presence::Idle => {
+                                    bucket.2 += to_ms - from_ms;
+                                    idle_total_ms += to_ms - from_ms;
+                                }
+                                Presence::Locked => {}
+                            }
+                        }
+                        from_ms = to_ms;
+                    }
+                }
+            }
+            Ok((
+                Trend {
+                    bucket_ms: HOUR_MS,
+                    buckets,
+                },
+                idle_total_ms,
+            ))
+        }
+        Period::Week | Period::Month => {
+            let days = range.days(clock);
+            let (first, last) = (days.start, days.end - 1);
+            let totals = if everyone {
+                store.presence_day_totals(None, first, last)?
+            } else {
+                let mut totals = Vec::new();
+                for agent in agents {
+                    totals.extend(store.presence_day_totals(Some(*agent), first, last)?);
+                }
+                totals
+            };
+            let mut by_day: BTreeMap<DayNumber, (i64, i64)> =
+                days.clone().map(|day| (day, (0, 0))).collect();
+            for total in &totals {
+                let entry = by_day.entry(total.day).or_default();
+                entry.0 += total.active_ms;
+                entry.1 += total.idle_ms;
+            }
+            let idle_total_ms = by_day.values().map(|(_, idle_ms)| idle_ms).sum();
+            Ok((
+                Trend {
+                    bucket_ms: DAY_MS,
+                    buckets: by_day
+                        .into_iter()
+                        .map(|(day, (active_ms, idle_ms))| {
+                            (clock.day_start_ms(day), active_ms, idle_ms)
+                        })
+                        .collect(),
+                },
+                idle_total_ms,
+            ))
+        }
+    }
+}
+
+fn today(
+    store: &ConsoleStore,
+    agent: AgentId,
+    categoriser: &Categoriser,
+    now_ms: UnixMillis,
+) -> Result<Timeline, StoreError> {
+    let clock = store.day_clock();
+    let from_ms = clock.day_start_ms(clock.day_of(now_ms));
+    let apps = store
+        .usage_spans(agent, from_ms, now_ms)?
+        .into_iter()
+        .map(|span| {
+            let category = categoriser.categorise(&span.app).category;
+            (
+                TimelineSpan {
+                    start_ms: span.start_ms,
+                    end_ms: span.end_ms,
+                    label: span.app,
+                },
+                category,
+            )
+        })
+        .collect();
+    let presence = store
+        .activity_spans(agent, from_ms, now_ms)?
+        .into_iter()
+        .map(|span| PresenceSpan {
+            start_ms: span.start_ms,
+            end_ms: span.end_ms,
+            presence: span.presence,
+        })
+        .collect();
+    let sessions = store
+        .session_events(agent, from_ms, now_ms)?
+        .into_iter()
+        .filter_map(|event| {
+            let kind = match event.kind {
+                SessionKind::Login => "login",
+                SessionKind::Logout => "logout",
+                SessionKind::Lock => "lock",
+                SessionKind::Unlock => "unlock",
+                _ => return None,
+            };
+            Some(SessionMark {
+                at_ms: event.at_ms,
+                kind: kind.to_owned(),
+            })
+        })
+        .collect();
+    Ok(Timeline {
+        from_ms,
+        to_ms: now_ms,
+        apps,
+        presence,
+        sessions,
+    })
+}
+
+fn to_plot(points: &[SeriesPoint], now_ms: UnixMillis) -> Vec<PlotPoint> {
+    points
+        .iter()
+        .map(|point| {
+            PlotPoint::new(
+                (point.at_ms - now_ms) as f64 / HOUR_MS as f64,
+                f64::from(point.value),
+            )
+        })
+        .collect()
+}
+
+/// Decimated health charts of `points` (sorted or not).
+pub fn health_charts(points: &[HealthPoint], now_ms: UnixMillis) -> HealthCharts {
+    let summary = health_summary(points, now_ms, MAX_PLOT_POINTS);
+    HealthCharts {
+        cpu_pct: to_plot(&summary.cpu_pct, now_ms),
+        mem_pct: to_plot(&summary.mem_pct, now_ms),
+        disk_pct: to_plot(&summary.disk_pct, now_ms),
+        score: to_plot(&summary.score, now_ms),
+        raw_samples: points.len(),
+        current: summary.current,
+        worst_level_24h: summary.worst_level_24h,
+    }
+}
+
+/// Raw points decimated for one plot (used by the benchmark too).
+pub fn decimated_plot(points: &[SeriesPoint], now_ms: UnixMillis) -> Vec<PlotPoint> {
+    to_plot(&decimate(points, MAX_PLOT_POINTS), now_ms)
+}
+
+fn employee(
+    store: &ConsoleStore,
+    agent: AgentId,
+    period: Period,
+    context: ViewContext<'_>,
+) -> Result<EmployeeView, StoreError> {
+    let now_ms = context.now_ms;
+    let clock = store.day_clock();
+    let range = period.range(now_ms, clock);
+    let name = store
+        .agent(agent)?
+        .map(|record| record.name)
+        .unwrap_or_else(|| agent.to_string());
+    let summary = period_summary(store, &[agent], false, range, period, context.categoriser)?;
+    let (trend, idle_ms) = trend(store, &[agent], false, range, period)?;
+    let activity = store.activity_spans(agent, range.from_ms, range.to_ms)?;
+    let sessions = store.session_events(agent, range.from_ms, range.to_ms)?;
+    let mut days = attendance(&activity, &sessions, clock, range);
+    days.reverse();
+    let health_points = store.health_points(agent, range.from_ms, range.to_ms.max(now_ms + 1))?;
+    Ok(EmployeeView {
+        agent,
+        name,
+        period,
+        today: today(store, agent, context.categoriser, now_ms)?,
+        summary,
+        idle_ms,
+        trend,
+        attendance: days,
+        health: health_charts(&health_points, now_ms),
+    })
+}
+
+fn advice(
+    names: &BTreeMap<AgentId, String>,
+    found: Vec<Recommendation>,
+) -> (Vec<Advice>, Vec<Advice>) {
+    let (alerts, advice): (Vec<Recommendation>, Vec<Recommendation>) = found
+        .into_iter()
+        .partition(|recommendation| recommendation.severity >= Severity::Warn);
+    let name = |recommendation: Recommendation| Advice {
+        agent_name: names
+            .get(&recommendation.agent)
+            .cloned()
+            .unwrap_or_else(|| recommendation.agent.to_string()),
+        recommendation,
+    };
+    (
+        alerts.into_iter().map(name).collect(),
+        advice.into_iter().map(name).collect(),
+    )
+}
+
+/// Recommendations over the last 7 days of activity and today's usage.
+fn fleet_recommendations(
+    store: &ConsoleStore,
+    agents: &[AgentId],
+    now_ms: UnixMillis,
+) -> Result<Vec<Recommendation>, StoreError> {
+    let clock = store.day_clock();
+    let week = Range::last_days(now_ms, clock, 7);
+    let today = clock.day_of(now_ms);
+    let app_totals = store.app_day_totals(None, today, today)?;
+    let mut activity = Vec::new();
+    let mut health = Vec::new();
+    let rules = RecommendationRules::default();
+    for agent in agents {
+        activity.extend(store.activity_spans(*agent, week.from_ms, week.to_ms)?);
+        health.extend(store.health_points(
+            *agent,
+            now_ms - rules.health_max_age_ms,
+            now_ms + MINUTE_MS,
+        )?);
+    }
+    Ok(recommendations(
+        &RecommendationInput {
+            app_totals: &app_totals,
+            activity: &activity,
+            health: &health,
+        },
+        &rules,
+        now_ms,
+        clock,
+    ))
+}
+
+fn organisation(
+    store: &ConsoleStore,
+    period: Period,
+    context: ViewContext<'_>,
+) -> Result<OrganisationView, StoreError> {
+    let now_ms = context.now_ms;
+    let clock = store.day_clock();
+    let records = store.agents()?;
+    let agents: Vec<AgentId> = records.iter().map(|record| record.agent).collect();
+    let range = period.range(now_ms, clock);
+    let summary = period_summary(store, &agents, true, range, period, context.categoriser)?;
+    let previous = period_summary(
+        store,
+        &agents,
+        true,
+        range.previous(),
+        period,
+        context.categoriser,
+    )?;
+    let (trend, idle_ms) = trend(store, &agents, true, range, period)?;
+    let seen: Vec<AgentSeen> = records
+        .iter()
+        .map(|record| AgentSeen {
+            agent: record.agent,
+            name: record.name.clone(),
+            last_seen_ms: record.last_seen_ms,
+            connected: status_of(record, now_ms) == Status::Online,
+            last_activity: None,
+        })
+        .collect();
+    let names = records
+        .iter()
+        .map(|record| (record.agent, record.name.clone()))
+        .collect();
+    let (alerts, recommendations) = advice(&names, fleet_recommendations(store, &agents, now_ms)?);
+    Ok(OrganisationView {
+        period,
+        agents: records.len(),
+        change_pct: change_pct(summary.total_active_ms, previous.total_active_ms),
+        previous_active_ms: previous.total_active_ms,
+        summary,
+        idle_ms,
+        trend,
+        presence: presence_now(&seen, now_ms),
+        alerts,
+        recommendations,
+    })
+}
+
+fn attendance_view(
+    store: &ConsoleStore,
+    agent: Option<AgentId>,
+    period: Period,
+    context: ViewContext<'_>,
+) -> Result<AttendanceView, StoreError> {
+    let clock = store.day_clock();
+    let range = period.range(context.now_ms, clock);
+    let mut lines = Vec::new();
+    for record in store.agents()? {
+        if agent.is_some_and(|wanted| wanted != record.agent) {
+            continue;
+        }
+        let activity = store.activity_spans(record.agent, range.from_ms, range.to_ms)?;
+        let sessions = store.session_events(record.agent, range.from_ms, range.to_ms)?;
+        lines.extend(
+            attendance(&activity, &sessions, clock, range)
+                .into_iter()
+                .map(|day| AttendanceLine {
+                    agent_name: record.name.clone(),
+                    day,
+                }),
+        );
+    }
+    lines.sort_by(|a, b| {
+        b.day
+            .day
+            .cmp(&a.day.day)
+            .then_with(|| a.agent_name.cmp(&b.agent_name))
+    });
+    Ok(AttendanceView {
+        agent,
+        period,
+        lines,
+    })
+}
+
+fn health(
+    store: &ConsoleStore,
+    selected: Option<AgentId>,
+    context: ViewContext<'_>,
+) -> Result<HealthView, StoreError> {
+    let now_ms = context.now_ms;
+    let records = store.agents()?;
+    let mut rows = Vec::new();
+    for record in &records {
+        let last_day = store.health_points(record.agent, now_ms - DAY_MS, now_ms + MINUTE_MS)?;
+        rows.push(HealthRow {
+            agent: record.agent,
+            name: record.name.clone(),
+            current: last_day.last().cloned(),
+            worst_level_24h: last_day.iter().map(|point| point.level).max(),
+        });
+    }
+    let selected = match selected {
+        Some(agent) => {
+            let range = Period::Month.range(now_ms, store.day_clock());
+            let points = store.health_points(agent, range.from_ms, now_ms + MINUTE_MS)?;
+            Some((agent, health_charts(&points, now_ms)))
+        }
+        None => None,
+    };
+    let agents: Vec<AgentId> = records.iter().map(|record| record.agent).collect();
+    let names = names(store)?;
+    let mut found = fleet_recommendations(store, &agents, now_ms)?;
+    found.retain(|recommendation| {
+        matches!(
+            recommendation.kind,
+            crate::analytics::RecommendationKind::HealthCritical { .. }
+                | crate::analytics::RecommendationKind::DiskAlmostFull { .. }
+        )
+    });
+    let (alerts, _) = advice(&names, found);
+    Ok(HealthView {
+        rows,
+        selected,
+        alerts,
+    })
+}
+
+fn audit(store: &ConsoleStore) -> Result<AuditView, StoreError> {
+    let verified = store.verify_audit().map_err(|error| error.to_string());
+    let total = *verified.as_ref().unwrap_or(&0);
+    let from_index = total.saturating_sub(AUDIT_PAGE as u64);
+    let mut entries = store.audit_log(from_index, AUDIT_PAGE)?;
+    entries.reverse();
+    Ok(AuditView { entries, verified })
+}
