@@ -10,7 +10,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::health::{HealthSensor, Reading};
+use crate::sensors::session::{SessionSensor, UserSession};
 use crate::sensors::{IdleReading, IdleSensor, SensorError, WindowSample, WindowSensor};
+
+/// The simulated employee's login name.
+pub const DEMO_USER: &str = "demo";
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 60 * MINUTE_MS;
@@ -233,6 +237,25 @@ impl IdleSensor for DemoWorkstation {
             idle_ms: u64::try_from(idle_ms).unwrap_or(0),
             locked,
         })
+    }
+}
+
+impl SessionSensor for DemoWorkstation {
+    /// One desktop session from arrival to departure.
+    fn sessions(&mut self) -> Result<Vec<UserSession>, SensorError> {
+        let (Some(first), Some(last)) = (self.plan.stretches.first(), self.plan.stretches.last())
+        else {
+            return Ok(Vec::new());
+        };
+        if self.now_ms < first.start_ms || self.now_ms >= last.end_ms {
+            return Ok(Vec::new());
+        }
+        Ok(vec![UserSession {
+            user: DEMO_USER.to_owned(),
+            line: ":0".to_owned(),
+            host: None,
+            login_ms: first.start_ms,
+        }])
     }
 }
 

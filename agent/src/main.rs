@@ -10,6 +10,7 @@ use agent::demo::DemoWorkstation;
 use agent::health::SysinfoHealth;
 use agent::mdns::Advert;
 use agent::recorder::{backfill_demo, DesktopSource, Recorder, Source};
+use agent::sensors::session::UtmpSessions;
 use agent::sensors::x11::X11Sensors;
 use agent::server::{serve, AgentInfo, Service};
 use agent::status::{StatusSnapshot, StreamStatus};
@@ -198,7 +199,10 @@ async fn run(options: RunOptions) -> Result<()> {
         ),
     };
     let policy = agent::settings::load_policy(&store)?;
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+    let user = match options.sensors {
+        Sensors::Demo => agent::demo::DEMO_USER.to_owned(),
+        Sensors::X11 => std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned()),
+    };
     // A demo agent stands for a simulated workstation: its enrolment name,
     // not the real machine's.
     let hostname = match (options.sensors, &identity.name) {
@@ -209,6 +213,7 @@ async fn run(options: RunOptions) -> Result<()> {
         Sensors::X11 => Box::new(DesktopSource {
             x11: X11Sensors::connect(None)?,
             health: SysinfoHealth::default(),
+            sessions: UtmpSessions::system(),
         }),
         Sensors::Demo => Box::new(DemoWorkstation::new(options.demo_seed)),
     };

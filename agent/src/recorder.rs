@@ -4,14 +4,16 @@
 //! `Recorder::step` takes the time as an argument, so the same code records
 //! live (one step a second) and backfills simulated demo history.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use protocol::{Policy, Presence, Record, StreamKind, UnixMillis};
+use protocol::{Policy, Presence, Record, SessionEventKind, StreamKind, UnixMillis};
 
 use crate::access::Redactor;
 use crate::apps::AppNames;
 use crate::demo::DemoWorkstation;
 use crate::health::{score, HealthSensor, Reading, SysinfoHealth, Thresholds};
+use crate::sensors::session::{SessionSensor, UserSession, UtmpSessions};
 use crate::sensors::x11::X11Sensors;
 use crate::sensors::{IdleReading, IdleSensor, SensorError, WindowSample, WindowSensor};
 use crate::store::{Store, StoreError};
@@ -24,6 +26,8 @@ pub const IDLE_POLL_MS: u64 = 5_000;
 /// How often while idle or locked, so the return of input is dated to
 /// within a second.
 pub const AWAY_IDLE_POLL_MS: u64 = 1_000;
+/// How often login sessions are listed.
+pub const SESSION_POLL_MS: u64 = 10_000;
 
 /// Where samples come from: the real desktop or the labelled demo.
 pub trait Source: Send {
@@ -34,6 +38,8 @@ pub trait Source: Send {
     fn window(&mut self) -> Result<Option<WindowSample>, SensorError>;
     fn idle(&mut self) -> Result<IdleReading, SensorError>;
     fn health(&mut self, at_ms: UnixMillis) -> Reading;
+    /// User sessions open now (login records).
+    fn sessions(&mut self) -> Result<Vec<UserSession>, SensorError>;
     /// True for simulated data.
     fn is_demo(&self) -> bool;
 }
@@ -43,6 +49,7 @@ pub trait Source: Send {
 pub struct DesktopSource {
     pub x11: X11Sensors,
     pub health: SysinfoHealth,
+    pub sessions: UtmpSessions,
 }
 
 impl DesktopSource {
@@ -73,6 +80,9 @@ impl Source for DesktopSource {
     fn health(&mut self, at_ms: UnixMillis) -> Reading {
         self.health.read(at_ms)
     }
+    fn sessions(&mut self) -> Result<Vec<UserSession>, SensorError> {
+        self.sessions.sessions()
+    }
     fn is_demo(&self) -> bool {
         false
     }
@@ -90,6 +100,9 @@ impl Source for DemoWorkstation {
     }
     fn health(&mut self, at_ms: UnixMillis) -> Reading {
         self.read(at_ms)
+    }
+    fn sessions(&mut self) -> Result<Vec<UserSession>, SensorError> {
+        SessionSensor::sessions(self)
     }
     fn is_demo(&self) -> bool {
         true
@@ -127,6 +140,10 @@ pub struct Recorder {
     next_window_ms: u64,
     next_idle_ms: u64,
     next_health_ms: u64,
+    next_sessions_ms: u64,
+    /// Sessions seen at the last poll (user, line); `None` before the
+    /// first poll, whose sessions were opened before the agent started.
+    open_sessions: Option<BTreeSet<(String, String)>>,
     /// Last sensor error, shown by `status`; cleared by a good read.
     pub last_sensor_error: Option<String>,
 }
@@ -143,6 +160,8 @@ impl Recorder {
             next_window_ms: now.steady_ms,
             next_idle_ms: now.steady_ms,
             next_health_ms: now.steady_ms,
+            next_sessions_ms: now.steady_ms,
+            open_sessions: None,
             last_sensor_error: None,
         }
     }
@@ -195,8 +214,35 @@ impl Recorder {
             self.store
                 .append(StreamKind::Health, Record::Health(sample), now.wall_ms);
         }
+        if now.steady_ms >= self.next_sessions_ms {
+            self.next_sessions_ms = now.steady_ms + SESSION_POLL_MS;
+            match source.sessions() {
+                Ok(sessions) => self.handle_sessions(now, sessions),
+                Err(sensor_error) => self.sensor_failed(&sensor_error),
+            }
+        }
         self.tracker.handle_tick(now);
         self.drain();
+    }
+
+    /// Logins and logouts since the last poll; sessions open before the
+    /// agent started are a baseline, not logins.
+    fn handle_sessions(&mut self, now: Now, sessions: Vec<UserSession>) {
+        let current: BTreeSet<(String, String)> = sessions
+            .into_iter()
+            .map(|session| (session.user, session.line))
+            .collect();
+        if let Some(previous) = &self.open_sessions {
+            for (user, _) in current.difference(previous) {
+                self.tracker
+                    .handle_session(now, SessionEventKind::Login, user);
+            }
+            for (user, _) in previous.difference(&current) {
+                self.tracker
+                    .handle_session(now, SessionEventKind::Logout, user);
+            }
+        }
+        self.open_sessions = Some(current);
     }
 
     /// Closes open spans and records the agent stop.

@@ -13,6 +13,7 @@ use std::time::Duration;
 use agent::clock;
 use agent::health::SysinfoHealth;
 use agent::recorder::{DesktopSource, Recorder};
+use agent::sensors::session::UtmpSessions;
 use agent::sensors::x11::X11Sensors;
 use agent::store::{Quotas, Store};
 use protocol::{Cursor, Policy, Presence, Record, StreamKind, UnixMillis};
@@ -50,6 +51,7 @@ fn source(xvfb: &Xvfb) -> DesktopSource {
     DesktopSource {
         x11: X11Sensors::connect(Some(xvfb.display())).expect("connect"),
         health: SysinfoHealth::default(),
+        sessions: UtmpSessions::system(),
     }
 }
 

@@ -436,3 +436,99 @@ pub fn inventory_record(
         demo: false,
     })
 }
+
+/// First retry delay after a failed address; doubles per failure.
+pub const BACKOFF_FIRST_MS: i64 = 5_000;
+/// Longest delay between retries of an address.
+pub const BACKOFF_MAX_MS: i64 = 300_000;
+
+/// Retry schedule of addresses whose last sync failed (pure; time passed
+/// in): 5 s, 10 s, 20 s … up to 5 min, reset by a success.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    /// Consecutive failures and the earliest next attempt, per address.
+    failing: HashMap<SocketAddr, (u32, i64)>,
+}
+
+impl Backoff {
+    /// The candidates worth trying at `now_ms`.
+    pub fn due(&self, candidates: Vec<Candidate>, now_ms: i64) -> Vec<Candidate> {
+        candidates
+            .into_iter()
+            .filter(|candidate| {
+                self.failing
+                    .get(&candidate.addr)
+                    .is_none_or(|(_, next_ms)| *next_ms <= now_ms)
+            })
+            .collect()
+    }
+
+    /// Learns from a pass: successes reset, failures push the address back.
+    pub fn record(&mut self, outcomes: &[Outcome], now_ms: i64) {
+        for outcome in outcomes {
+            let addr = outcome.addr();
+            match outcome {
+                Outcome::Synced { .. } => {
+                    self.failing.remove(&addr);
+                }
+                Outcome::Unknown { .. } | Outcome::Refused { .. } | Outcome::Unreachable { .. } => {
+                    let failures = self.failing.get(&addr).map_or(0, |(count, _)| *count) + 1;
+                    let delay_ms = BACKOFF_FIRST_MS
+                        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+                        .min(BACKOFF_MAX_MS);
+                    self.failing.insert(addr, (failures, now_ms + delay_ms));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discovery::CandidateSource;
+
+    #[test]
+    fn failing_addresses_back_off_and_recover() {
+        let addr: SocketAddr = "10.0.0.5:47100".parse().expect("addr");
+        let candidate = Candidate {
+            addr,
+            claimed_agent: None,
+            source: CandidateSource::Static,
+        };
+        let unreachable = Outcome::Unreachable {
+            addr,
+            reason: "timeout".into(),
+        };
+        let mut backoff = Backoff::default();
+        assert_eq!(backoff.due(vec![candidate.clone()], 0).len(), 1);
+        // Delays 5, 10, 20, 40 … seconds, capped at 5 minutes.
+        let mut now_ms = 0;
+        for expected_delay_ms in [
+            5_000, 10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000,
+        ] {
+            backoff.record(std::slice::from_ref(&unreachable), now_ms);
+            assert!(backoff
+                .due(vec![candidate.clone()], now_ms + expected_delay_ms - 1)
+                .is_empty());
+            now_ms += expected_delay_ms;
+            assert_eq!(backoff.due(vec![candidate.clone()], now_ms).len(), 1);
+        }
+        backoff.record(
+            &[Outcome::Synced {
+                addr,
+                agent: Uuid::nil(),
+                hostname: String::new(),
+                demo: false,
+                streams: Vec::new(),
+            }],
+            now_ms,
+        );
+        backoff.record(std::slice::from_ref(&unreachable), now_ms);
+        assert_eq!(
+            backoff.due(vec![candidate], now_ms + 5_000).len(),
+            1,
+            "reset by success"
+        );
+    }
+}
