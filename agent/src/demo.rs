@@ -277,8 +277,11 @@ impl HealthSensor for DemoWorkstation {
         let disk_used_bytes =
             (disk_total_bytes as f64 * disk_fill) as u64 + ((minute % 1000) << 20);
         let mem_total_bytes = 16 * GIB;
-        let mem_used_bytes = if busy {
-            rng.gen_range(6 * GIB..(14 * GIB + (self.seed % 2) * GIB))
+        // Mostly comfortable, now and then (1 minute in 120) short of memory.
+        let mem_used_bytes = if busy && rng.gen_ratio(1, 120) {
+            rng.gen_range(14 * GIB..15 * GIB)
+        } else if busy {
+            rng.gen_range(5 * GIB..(11 * GIB + (self.seed % 2) * GIB))
         } else {
             rng.gen_range(2 * GIB..4 * GIB)
         };

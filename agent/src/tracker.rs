@@ -84,6 +84,8 @@ pub struct Tracker {
     /// Last app seen, kept while idle so usage resumes when input returns.
     front_app: Option<AppSample>,
     locked: bool,
+    /// False between the user's logout and next login: nothing is present.
+    signed_in: bool,
     /// Closed usage spans younger than the idle threshold: idle is only
     /// noticed a threshold after the last input, and is then backdated, so
     /// these may still be trimmed.
@@ -105,6 +107,7 @@ impl Tracker {
             },
             front_app: None,
             locked: false,
+            signed_in: true,
             pending_usage: VecDeque::new(),
             ready: VecDeque::new(),
         };
@@ -131,7 +134,7 @@ impl Tracker {
     pub fn handle_window(&mut self, now: Now, sample: Option<AppSample>) {
         let now_ms = self.advance(now);
         self.front_app = sample;
-        if self.presence.presence != Presence::Active {
+        if !self.signed_in || self.presence.presence != Presence::Active {
             return;
         }
         let unchanged = match (&self.usage, &self.front_app) {
@@ -148,6 +151,9 @@ impl Tracker {
     /// An idle/lock reading.
     pub fn handle_idle(&mut self, now: Now, idle_ms: u64, locked: bool) {
         let now_ms = self.advance(now);
+        if !self.signed_in {
+            return;
+        }
         if locked != self.locked {
             self.locked = locked;
             let kind = if locked {
@@ -195,6 +201,28 @@ impl Tracker {
             kind,
             user: user.to_owned(),
         }));
+    }
+
+    /// The user's desktop session ended (`false`) or began (`true`): no
+    /// presence at all is recorded while signed out, so a machine left on
+    /// overnight after logout is not "idle" all night.
+    pub fn handle_signed_in(&mut self, now: Now, signed_in: bool) {
+        let now_ms = self.advance(now);
+        if signed_in == self.signed_in {
+            return;
+        }
+        self.signed_in = signed_in;
+        if signed_in {
+            self.presence = OpenPresence {
+                presence: Presence::Active,
+                start_ms: now_ms,
+            };
+            self.open_usage(now_ms);
+        } else {
+            self.close_usage(now_ms);
+            self.release_usage(UnixMillis::MAX);
+            self.close_presence(now_ms);
+        }
     }
 
     /// A timer tick with no new sample: closes spans past `max_span_ms` and
@@ -252,7 +280,7 @@ impl Tracker {
 
     /// After a gap or step closed everything, open fresh spans at `now_ms`.
     fn reopen_after_break(&mut self, now_ms: UnixMillis) {
-        if self.presence.start_ms == UnixMillis::MIN {
+        if self.signed_in && self.presence.start_ms == UnixMillis::MIN {
             self.presence.start_ms = now_ms;
             if self.presence.presence == Presence::Active {
                 self.open_usage(now_ms);

@@ -70,12 +70,18 @@ fn a_week_of_history_has_one_login_and_logout_per_working_day() {
     assert_eq!(logins.len(), 5, "Monday to Friday: {logins:?}");
     assert_eq!(logouts.len(), 5);
     for (day, (login_ms, logout_ms)) in logins.iter().zip(&logouts).enumerate() {
-        let plan = DayPlan::new(seed, MONDAY_MS + i64::try_from(day).expect("small") * DAY_MS);
+        let plan = DayPlan::new(
+            seed,
+            MONDAY_MS + i64::try_from(day).expect("small") * DAY_MS,
+        );
         let arrival_ms = plan.stretches.first().expect("weekday").start_ms;
         let departure_ms = plan.stretches.last().expect("weekday").end_ms;
         // Sessions are polled every 10 s; backfill steps 10 s.
         assert!((0..=20_000).contains(&(login_ms - arrival_ms)), "day {day}");
-        assert!((0..=20_000).contains(&(logout_ms - departure_ms)), "day {day}");
+        assert!(
+            (0..=20_000).contains(&(logout_ms - departure_ms)),
+            "day {day}"
+        );
     }
     assert!(events.iter().all(|event| event.user == DEMO_USER));
 
@@ -87,5 +93,8 @@ fn a_week_of_history_has_one_login_and_logout_per_working_day() {
         })
         .sum();
     let hours = usage_ms as f64 / 3_600_000.0;
-    assert!((15.0..45.0).contains(&hours), "5 working days of use: {hours:.1} h");
+    assert!(
+        (15.0..45.0).contains(&hours),
+        "5 working days of use: {hours:.1} h"
+    );
 }

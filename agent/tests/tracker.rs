@@ -12,6 +12,7 @@ enum Step {
     Window(Option<&'static str>),
     Idle { idle_ms: u64, locked: bool },
     Tick,
+    SignedIn(bool),
     Shutdown,
 }
 
@@ -53,6 +54,7 @@ fn run(config: TrackerConfig, steps: &[At]) -> Vec<Record> {
             Step::Window(name) => tracker.handle_window(now, name.map(app)),
             Step::Idle { idle_ms, locked } => tracker.handle_idle(now, *idle_ms, *locked),
             Step::Tick => tracker.handle_tick(now),
+            Step::SignedIn(signed_in) => tracker.handle_signed_in(now, *signed_in),
             Step::Shutdown => tracker.shutdown(now),
         }
         while let Some(record) = tracker.poll_record() {
@@ -268,6 +270,32 @@ fn cases() -> Vec<Case> {
             "usage Firefox -3589..-3580",
             "Active -3589..-3580",
             "AgentStop -3580",
+        ],
+    });
+
+    // Logged out from 10 s to 30 s: the machine stays on, samples keep
+    // coming, but nothing is present (not even idle) until the next login.
+    let mut steps = polls(0, 40, Some("Firefox"));
+    steps.push(at(10_000, Step::SignedIn(false)));
+    steps.push(at(
+        20_000,
+        Step::Idle {
+            idle_ms: 600_000,
+            locked: false,
+        },
+    ));
+    steps.push(at(30_000, Step::SignedIn(true)));
+    cases.push(Case {
+        name: "signed out overnight",
+        config: config(),
+        steps: with_shutdown(steps, 40_000),
+        expected: vec![
+            "AgentStart 0",
+            "usage Firefox 0..10",
+            "Active 0..10",
+            "usage Firefox 30..40",
+            "Active 30..40",
+            "AgentStop 40",
         ],
     });
 

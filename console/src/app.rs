@@ -185,7 +185,7 @@ pub enum Action {
     SetAttendanceAgent(Option<AgentId>),
     SetAttendancePeriod(Period),
     ExportAttendance,
-    SelectHealthAgent(Option<AgentId>),
+    SelectHealthAgent(AgentId),
     FleetQuery(FleetQuery),
     SetLanguage(Lang),
     SyncNow,
@@ -280,6 +280,12 @@ impl ConsoleApp {
         for action in std::mem::take(&mut self.actions) {
             self.apply_action(action);
         }
+        // The policy editor starts on the first agent.
+        if self.state.screen == Screen::Settings && self.state.policy.agent.is_none() {
+            if let Some(agent) = first_agent(&self.state) {
+                self.apply_action(Action::PolicyAgent(agent));
+            }
+        }
         self.request_views();
     }
 
@@ -299,7 +305,7 @@ impl ConsoleApp {
         match state.screen {
             Screen::Fleet | Screen::Settings => {}
             Screen::Employee => {
-                if let Some(agent) = state.employee_agent.or_else(|| first_agent(state)) {
+                if let Some(agent) = employee_agent(state) {
                     wanted.push(ViewRequest::Employee {
                         agent,
                         period: state.employee_period,
@@ -314,7 +320,7 @@ impl ConsoleApp {
                 period: state.attendance_period,
             }),
             Screen::Health => wanted.push(ViewRequest::Health {
-                agent: state.health_agent,
+                agent: health_agent(state),
             }),
             Screen::Audit => wanted.push(ViewRequest::Audit),
         }
@@ -447,7 +453,7 @@ impl ConsoleApp {
                 period: state.attendance_period,
                 path: None,
             }),
-            Action::SelectHealthAgent(agent) => state.health_agent = agent,
+            Action::SelectHealthAgent(agent) => state.health_agent = Some(agent),
             Action::FleetQuery(query) => {
                 state.fleet_query = query;
                 self.refresh_fleet_visible();
@@ -574,6 +580,17 @@ pub fn fleet_rows(state: &UiState) -> &[FleetRow] {
 
 fn first_agent(state: &UiState) -> Option<AgentId> {
     fleet_rows(state).first().map(|row| row.agent)
+}
+
+/// The person the employee screen shows: the chosen one, else the first.
+pub fn employee_agent(state: &UiState) -> Option<AgentId> {
+    state.employee_agent.or_else(|| first_agent(state))
+}
+
+/// The agent whose charts the health screen shows: the chosen one, else
+/// the first.
+pub fn health_agent(state: &UiState) -> Option<AgentId> {
+    state.health_agent.or_else(|| first_agent(state))
 }
 
 /// Indices of the rows matching `query`, in its order.

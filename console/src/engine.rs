@@ -25,7 +25,7 @@ use crate::i18n::time_label;
 use crate::model::AgentId;
 use crate::settings::ConsoleSettings;
 use crate::store::{AuditEntry, ConsoleStore, StoreError};
-use crate::sync::{Outcome, SyncConfig, SyncError, Syncer};
+use crate::sync::{Backoff, Outcome, SyncConfig, SyncError, Syncer};
 use crate::views::{self, AttendanceView, Period, ViewContext, ViewData, ViewRequest};
 
 /// How long one mDNS browse of a sync pass lasts.
@@ -180,6 +180,9 @@ struct Shared {
     repaint: Arc<Repaint>,
     generation: AtomicU64,
     syncing: AtomicBool,
+    /// Addresses that failed are retried later and later (periodic passes
+    /// only; "Sync now" tries everything).
+    backoff: Mutex<Backoff>,
     cache: Mutex<HashMap<ViewRequest, CachedView>>,
 }
 
@@ -214,6 +217,7 @@ impl Engine {
             repaint: repaint.clone(),
             generation: AtomicU64::new(0),
             syncing: AtomicBool::new(false),
+            backoff: Mutex::new(Backoff::default()),
             cache: Mutex::new(HashMap::new()),
         });
         if shared.syncer.is_none() {
@@ -321,7 +325,7 @@ async fn run(
                 Some(command) => handle(&shared, command),
                 None => break,
             },
-            _ = ticker.tick(), if can_sync => start_sync(&shared),
+            _ = ticker.tick(), if can_sync => start_sync(&shared, true),
         }
     }
 }
@@ -329,7 +333,7 @@ async fn run(
 fn handle(shared: &Arc<Shared>, command: Command) {
     let shared = shared.clone();
     match command {
-        Command::Sync => start_sync(&shared),
+        Command::Sync => start_sync(&shared, false),
         Command::View(request) => {
             tokio::spawn(async move { view(&shared, request).await });
         }
@@ -504,7 +508,7 @@ async fn save_settings(shared: &Arc<Shared>, settings: ConsoleSettings) {
     }
 }
 
-fn start_sync(shared: &Arc<Shared>) {
+fn start_sync(shared: &Arc<Shared>, periodic: bool) {
     let Some(syncer) = shared.syncer.clone() else {
         return;
     };
@@ -514,14 +518,14 @@ fn start_sync(shared: &Arc<Shared>) {
     let shared = shared.clone();
     tokio::spawn(async move {
         shared.emit(Event::SyncStarted);
-        let summary = sync_pass(&shared, &syncer).await;
+        let summary = sync_pass(&shared, &syncer, periodic).await;
         shared.syncing.store(false, Ordering::SeqCst);
         shared.emit(Event::SyncFinished(summary));
         shared.data_changed();
     });
 }
 
-async fn sync_pass(shared: &Arc<Shared>, syncer: &Arc<Syncer>) -> SyncSummary {
+async fn sync_pass(shared: &Arc<Shared>, syncer: &Arc<Syncer>, periodic: bool) -> SyncSummary {
     let settings = shared.settings();
     let mut problems = Vec::new();
     let mut candidates: Vec<Candidate> = settings
@@ -558,7 +562,20 @@ async fn sync_pass(shared: &Arc<Shared>, syncer: &Arc<Syncer>) -> SyncSummary {
             Err(error) => problems.push(error),
         }
     }
-    let outcomes = syncer.sync_all(discovery::merge(candidates)).await;
+    let mut candidates = discovery::merge(candidates);
+    if periodic {
+        let backoff = shared
+            .backoff
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        candidates = backoff.due(candidates, crate::clock::wall_now_ms());
+    }
+    let outcomes = syncer.sync_all(candidates).await;
+    shared
+        .backoff
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .record(&outcomes, crate::clock::wall_now_ms());
     let mut summary = SyncSummary {
         finished_ms: crate::clock::wall_now_ms(),
         synced_agents: 0,

@@ -93,7 +93,7 @@ const MESSAGES: &[Entry] = &[
     ("unit.hours", ["hours", "heures", "horas", "часы"]),
     ("unit.minutes", ["minutes", "minutes", "minutos", "минуты"]),
     ("unit.percent", ["%", "%", "%", "%"]),
-    ("axis.hours_before_now", ["hours (0 = now)", "heures (0 = maintenant)", "horas (0 = ahora)", "часы (0 = сейчас)"]),
+    ("axis.date", ["date", "date", "fecha", "дата"]),
     ("none", ["none", "aucun", "ninguno", "нет"]),
     // Fleet.
     ("fleet.title", ["Fleet", "Parc", "Equipos", "Парк"]),
@@ -177,6 +177,7 @@ const MESSAGES: &[Entry] = &[
     ("org.left_recently", ["Left recently", "Partis récemment", "Salieron hace poco", "Недавно ушли"]),
     ("org.nobody_online", ["Nobody online.", "Personne en ligne.", "Nadie en línea.", "Никого нет в сети."]),
     ("org.nobody_left", ["Nobody left in the last 2 hours.", "Personne n'est parti ces 2 dernières heures.", "", ""]),
+    ("more", ["… and {count} more", "… et {count} de plus", "… y {count} más", "… и ещё {count}"]),
     ("org.recommendations", ["Recommendations", "Recommandations", "Recomendaciones", "Рекомендации"]),
     ("org.alerts", ["Alerts", "Alertes", "Alertas", "Оповещения"]),
     ("org.no_recommendations", ["Nothing to recommend.", "Rien à recommander.", "Nada que recomendar.", "Рекомендаций нет."]),

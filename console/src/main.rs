@@ -1,5 +1,8 @@
-//! `smarttracker-console`: the manager's console, headless commands for
-//! scripts (sync, agents, export, report).
+//! `smarttracker-console`: the manager's console window (`gui`, `demo`) and
+//! headless commands for scripts (sync, agents, export, report).
+
+#[path = "cli/demo.rs"]
+mod demo;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -7,12 +10,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use certs::{AgentIdentity, ConsoleIdentity};
 use clap::{Parser, Subcommand, ValueEnum};
 use console::analytics::Range;
+use console::app::{ConsoleApp, Screen};
 use console::categories::Categoriser;
 use console::discovery::{self, Candidate, CandidateSource};
+use console::engine::{Engine, EngineConfig};
 use console::export::{Format, Table};
 use console::store::ConsoleStore;
 use console::sync::{inventory_record, Outcome, SyncConfig, Syncer};
@@ -34,6 +39,34 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Opens the console window on --data (sync runs in the background).
+    Gui {
+        /// Do not browse mDNS (static peers and remembered addresses only).
+        #[arg(long)]
+        no_mdns: bool,
+        /// Screen shown first.
+        #[arg(long, value_parser = parse_screen, default_value = "fleet")]
+        screen: Screen,
+        /// Pause between background syncs.
+        #[arg(long, default_value_t = 30)]
+        sync_interval_secs: u64,
+    },
+    /// Creates a temporary demo site, starts demo agents with labelled
+    /// simulated history on loopback and opens the console on them.
+    Demo {
+        /// Number of demo agents.
+        #[arg(long, default_value_t = 3)]
+        agents: u32,
+        /// Days of simulated history each agent records first.
+        #[arg(long, default_value_t = 30)]
+        history_days: u32,
+        /// Keep the site in this directory instead of a temporary one.
+        #[arg(long)]
+        keep: Option<PathBuf>,
+        /// Screen shown first.
+        #[arg(long, value_parser = parse_screen, default_value = "fleet")]
+        screen: Screen,
+    },
     /// Pulls every record from every reachable inventoried agent.
     Sync {
         /// One pass, then exit (otherwise: keep syncing).
@@ -148,8 +181,66 @@ fn identity(data: &Path) -> Result<ConsoleIdentity> {
     })
 }
 
+fn parse_screen(name: &str) -> Result<Screen, String> {
+    Screen::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Screen::ALL.iter().map(|screen| screen.name()).collect();
+        format!("unknown screen {name:?}; one of: {}", names.join(", "))
+    })
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Gui {
+            no_mdns,
+            screen,
+            sync_interval_secs,
+        } => {
+            let store = open_store(&cli.data)?;
+            let identity = match identity(&cli.data) {
+                Ok(identity) => Some(identity),
+                Err(error) => {
+                    eprintln!("warning: {error:#}; the window opens without sync");
+                    None
+                }
+            };
+            gui(GuiOptions {
+                store,
+                identity,
+                data: cli.data,
+                mdns: !no_mdns,
+                screen,
+                sync_interval: Duration::from_secs(sync_interval_secs),
+            })
+        }
+        Command::Demo {
+            agents,
+            history_days,
+            keep,
+            screen,
+        } => {
+            let options = demo::DemoOptions {
+                agents: agents.max(1),
+                history_days,
+                keep,
+                screen,
+            };
+            let running = Arc::new(demo::Agents::default());
+            let (site, store) = demo::prepare(&options, &running)?;
+            demo::stop_on_signal(running.clone(), site.path.clone(), options.keep.is_none())?;
+            let data = site.path.join("console");
+            let identity = identity(&data)?;
+            let shown = gui(GuiOptions {
+                store,
+                identity: Some(identity),
+                data,
+                mdns: false,
+                screen: options.screen,
+                sync_interval: Duration::from_secs(30),
+            });
+            running.stop();
+            drop(site);
+            shown
+        }
         Command::AddAgent { file, name } => add_agent(&cli.data, &file, name),
         Command::Agents { json } => list_agents(&cli.data, json),
         Command::Export {
@@ -182,6 +273,41 @@ fn run(cli: Cli) -> Result<()> {
             }))
         }
     }
+}
+
+#[derive(Debug)]
+struct GuiOptions {
+    store: Arc<ConsoleStore>,
+    identity: Option<ConsoleIdentity>,
+    data: PathBuf,
+    mdns: bool,
+    screen: Screen,
+    sync_interval: Duration,
+}
+
+/// Opens the window; returns when it is closed.
+fn gui(options: GuiOptions) -> Result<()> {
+    let clock = options.store.day_clock();
+    let engine = Engine::start(EngineConfig {
+        store: options.store,
+        identity: options.identity,
+        mdns: options.mdns,
+        sync_interval: options.sync_interval,
+        data_dir: options.data,
+    })?;
+    let screen = options.screen;
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("SmartTracker")
+            .with_inner_size([1600.0, 1000.0]),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "SmartTracker console",
+        native,
+        Box::new(move |_creation| Ok(Box::new(ConsoleApp::new(engine, clock, screen)))),
+    )
+    .map_err(|error| anyhow!("cannot open the console window: {error}"))
 }
 
 fn add_agent(data: &Path, file: &Path, name: Option<String>) -> Result<()> {

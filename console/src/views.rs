@@ -154,7 +154,9 @@ pub struct Trend {
 /// Plot-ready health series of one agent, decimated.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct HealthCharts {
-    /// x = hours relative to now (negative), y = percent.
+    /// The instant x = 0 stands for (now when computed).
+    pub origin_ms: UnixMillis,
+    /// x = hours relative to `origin_ms` (negative), y = percent.
     pub cpu_pct: Vec<PlotPoint>,
     pub mem_pct: Vec<PlotPoint>,
     pub disk_pct: Vec<PlotPoint>,
@@ -534,6 +536,7 @@ fn to_plot(points: &[SeriesPoint], now_ms: UnixMillis) -> Vec<PlotPoint> {
 pub fn health_charts(points: &[HealthPoint], now_ms: UnixMillis) -> HealthCharts {
     let summary = health_summary(points, now_ms, MAX_PLOT_POINTS);
     HealthCharts {
+        origin_ms: now_ms,
         cpu_pct: to_plot(&summary.cpu_pct, now_ms),
         mem_pct: to_plot(&summary.mem_pct, now_ms),
         disk_pct: to_plot(&summary.disk_pct, now_ms),

@@ -32,6 +32,7 @@ pub fn audit_ui(ui: &mut egui::Ui, state: &UiState, _actions: &mut Vec<Action>) 
         empty_state(ui, tr(lang, "audit.empty"));
         return;
     }
+    let rows = crate::app::fleet_rows(state);
     let count = view.entries.len().to_string();
     ui.weak(trf(lang, "audit.shown", &[("count", &count)]));
     TableBuilder::new(ui)
@@ -64,12 +65,20 @@ pub fn audit_ui(ui: &mut egui::Ui, state: &UiState, _actions: &mut Vec<Action>) 
                     return;
                 };
                 let entry = &record.entry;
+                // Agent ids read better as the agent's name.
+                let target = rows
+                    .iter()
+                    .find(|row| row.agent.to_string() == entry.target)
+                    .map_or_else(
+                        || entry.target.clone(),
+                        |row| format!("{} ({})", row.name, entry.target),
+                    );
                 let cells = [
                     record.index.to_string(),
                     date_time_label(lang, state.clock, entry.at_ms),
                     entry.actor.clone(),
                     entry.action.clone(),
-                    entry.target.clone(),
+                    target,
                     entry.detail.clone(),
                 ];
                 for cell in cells {

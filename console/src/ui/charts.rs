@@ -174,9 +174,14 @@ pub fn timeline(ui: &mut egui::Ui, lang: Lang, clock: DayClock, day: &Timeline) 
             [egui::pos2(x, axis_y), egui::pos2(x, axis_y + 4.0)],
             Stroke::new(1.0, MUTED_COLOR),
         );
+        let align = if hour == 24 {
+            egui::Align2::RIGHT_TOP
+        } else {
+            egui::Align2::CENTER_TOP
+        };
         painter.text(
             egui::pos2(x, axis_y + 5.0),
-            egui::Align2::CENTER_TOP,
+            align,
             format!("{hour:02}:00"),
             font.clone(),
             MUTED_COLOR,
@@ -274,9 +279,17 @@ pub fn trend_chart(ui: &mut egui::Ui, id_salt: &str, lang: Lang, clock: DayClock
         });
 }
 
-/// CPU, memory and disk percent over time, already decimated.
-pub fn health_chart(ui: &mut egui::Ui, id_salt: &str, lang: Lang, charts: &HealthCharts) {
-    let series: [(&[PlotPoint], &str, Color32); 3] = [
+/// CPU, memory and disk percent and the health score (0–100) over time,
+/// already decimated.
+pub fn health_chart(
+    ui: &mut egui::Ui,
+    id_salt: &str,
+    lang: Lang,
+    clock: DayClock,
+    charts: &HealthCharts,
+) {
+    let origin_ms = charts.origin_ms;
+    let series: [(&[PlotPoint], &str, Color32); 4] = [
         (
             &charts.cpu_pct,
             "series.cpu",
@@ -292,13 +305,22 @@ pub fn health_chart(ui: &mut egui::Ui, id_salt: &str, lang: Lang, charts: &Healt
             "series.disk",
             Color32::from_rgb(0xf2, 0x8e, 0x2b),
         ),
+        (&charts.score, "series.score", OK_COLOR),
     ];
     Plot::new(id_salt)
         .height(220.0)
         .legend(Legend::default())
         .include_y(0.0)
         .include_y(100.0)
-        .x_axis_label(tr(lang, "axis.hours_before_now"))
+        .x_axis_label(tr(lang, "axis.date"))
+        .x_axis_formatter(move |mark, range| {
+            let at_ms = origin_ms + (mark.value * HOUR_MS as f64) as i64;
+            if range.end() - range.start() > 48.0 {
+                day_label(lang, clock.day_of(at_ms))
+            } else {
+                crate::i18n::date_time_label(lang, clock, at_ms)
+            }
+        })
         .y_axis_label(tr(lang, "unit.percent"))
         .show(ui, |plot| {
             for (points, key, color) in series {

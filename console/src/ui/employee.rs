@@ -7,18 +7,14 @@ use std::sync::Arc;
 use super::charts::{category_color, health_chart, ranked_bars, timeline, trend_chart};
 use super::{agent_picker, empty_state, period_picker, OK_COLOR};
 use crate::analytics::{format_duration_ms, AttendanceDay};
-use crate::app::{fleet_rows, Action, UiState};
+use crate::app::{employee_agent, Action, UiState};
 use crate::i18n::{day_label, time_label, tr, trf, Lang};
 use crate::model::DayClock;
 use crate::views::{ViewData, ViewRequest};
 
 pub fn employee_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
     let lang = state.lang;
-    let rows = fleet_rows(state);
-    let Some(agent) = state
-        .employee_agent
-        .or_else(|| rows.first().map(|row| row.agent))
-    else {
+    let Some(agent) = employee_agent(state) else {
         ui.heading(tr(lang, "nav.employee"));
         empty_state(ui, tr(lang, "employee.none"));
         return;
@@ -108,7 +104,7 @@ pub fn employee_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>
         if view.health.raw_samples == 0 {
             empty_state(ui, tr(lang, "no_health"));
         } else {
-            health_chart(ui, "employee_health", lang, &view.health);
+            health_chart(ui, "employee_health", lang, state.clock, &view.health);
             let shown = view.health.cpu_pct.len().to_string();
             let raw = view.health.raw_samples.to_string();
             ui.weak(trf(

@@ -11,7 +11,7 @@ use crate::i18n::{tr, trf, Lang};
 use crate::views::{FleetRow, Status};
 
 /// Row height of the fleet table, in points.
-pub const ROW_HEIGHT: f32 = 22.0;
+pub const ROW_HEIGHT_POINTS: f32 = 22.0;
 
 pub fn fleet_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
     let lang = state.lang;
@@ -171,7 +171,7 @@ pub fn fleet_table(ui: &mut egui::Ui, table: &FleetTable<'_>, actions: &mut Vec<
         .column(Column::initial(170.0).at_least(90.0).clip(true))
         .column(Column::initial(110.0).at_least(70.0))
         .column(Column::remainder().at_least(60.0).clip(true))
-        .header(ROW_HEIGHT + 4.0, |mut header| {
+        .header(ROW_HEIGHT_POINTS + 4.0, |mut header| {
             let columns = [
                 ("col.status", Some(SortColumn::Status)),
                 ("col.name", Some(SortColumn::Name)),
@@ -192,7 +192,7 @@ pub fn fleet_table(ui: &mut egui::Ui, table: &FleetTable<'_>, actions: &mut Vec<
             }
         })
         .body(|body| {
-            body.rows(ROW_HEIGHT, visible.len(), |mut table_row| {
+            body.rows(ROW_HEIGHT_POINTS, visible.len(), |mut table_row| {
                 let Some(row) = visible
                     .get(table_row.index())
                     .and_then(|&index| rows.get(index))

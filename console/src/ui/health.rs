@@ -8,7 +8,7 @@ use egui_extras::{Column, TableBuilder};
 use super::charts::health_chart;
 use super::organisation::advice_list;
 use super::{ago_text, empty_state, level_text};
-use crate::app::{Action, UiState};
+use crate::app::{health_agent, Action, UiState};
 use crate::i18n::{tr, trf};
 use crate::model::HealthLevel;
 use crate::views::{ViewData, ViewRequest};
@@ -16,8 +16,9 @@ use crate::views::{ViewData, ViewRequest};
 pub fn health_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
     let lang = state.lang;
     ui.heading(tr(lang, "health.fleet"));
+    let selected_agent = health_agent(state);
     let request = ViewRequest::Health {
-        agent: state.health_agent,
+        agent: selected_agent,
     };
     let Some(ViewData::Health(view)) = state.views.get(&request).map(Arc::as_ref) else {
         ui.label(tr(lang, "loading"));
@@ -50,45 +51,11 @@ pub fn health_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) 
             ("none", &none),
         ],
     ));
-    egui::Panel::bottom("health_details")
-        .resizable(true)
-        .default_size(ui.available_height() * 0.55)
-        .show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| {
-                match &view.selected {
-                    Some((agent, charts)) => {
-                        let name = view
-                            .rows
-                            .iter()
-                            .find(|row| row.agent == *agent)
-                            .map_or_else(|| agent.to_string(), |row| row.name.clone());
-                        ui.strong(format!("{} — {}", tr(lang, "health_history"), name));
-                        if charts.raw_samples == 0 {
-                            empty_state(ui, tr(lang, "no_health"));
-                        } else {
-                            health_chart(ui, "health_chart", lang, charts);
-                            let shown = charts.cpu_pct.len().to_string();
-                            let raw = charts.raw_samples.to_string();
-                            ui.weak(trf(
-                                lang,
-                                "points_shown",
-                                &[("shown", &shown), ("raw", &raw)],
-                            ));
-                        }
-                    }
-                    None => {
-                        ui.weak(tr(lang, "health.select"));
-                    }
-                }
-                ui.separator();
-                ui.strong(tr(lang, "health.alerts"));
-                advice_list(ui, lang, &view.alerts, "org.no_alerts");
-            });
-        });
     TableBuilder::new(ui)
         .id_salt("health_table")
         .striped(true)
-        .resizable(true)
+        .max_scroll_height(260.0)
+        .auto_shrink([false, true])
         .column(Column::initial(180.0).clip(true))
         .columns(Column::initial(100.0), 6)
         .column(Column::remainder())
@@ -113,14 +80,10 @@ pub fn health_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) 
                 let Some(row) = view.rows.get(table_row.index()) else {
                     return;
                 };
-                let selected = state.health_agent == Some(row.agent);
+                let selected = selected_agent == Some(row.agent);
                 table_row.col(|ui| {
-                    if ui.selectable_label(selected, &row.name).clicked() {
-                        actions.push(Action::SelectHealthAgent(if selected {
-                            None
-                        } else {
-                            Some(row.agent)
-                        }));
+                    if ui.selectable_label(selected, &row.name).clicked() && !selected {
+                        actions.push(Action::SelectHealthAgent(row.agent));
                     }
                 });
                 let current = row.current.as_ref();
@@ -150,5 +113,38 @@ pub fn health_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) 
                     ));
                 });
             });
+        });
+    ui.separator();
+    egui::ScrollArea::vertical()
+        .id_salt("health_details")
+        .show(ui, |ui| {
+            match &view.selected {
+                Some((agent, charts)) => {
+                    let name = view
+                        .rows
+                        .iter()
+                        .find(|row| row.agent == *agent)
+                        .map_or_else(|| agent.to_string(), |row| row.name.clone());
+                    ui.strong(format!("{} — {}", tr(lang, "health_history"), name));
+                    if charts.raw_samples == 0 {
+                        empty_state(ui, tr(lang, "no_health"));
+                    } else {
+                        health_chart(ui, "health_chart", lang, state.clock, charts);
+                        let shown = charts.cpu_pct.len().to_string();
+                        let raw = charts.raw_samples.to_string();
+                        ui.weak(trf(
+                            lang,
+                            "points_shown",
+                            &[("shown", &shown), ("raw", &raw)],
+                        ));
+                    }
+                }
+                None => {
+                    ui.weak(tr(lang, "health.select"));
+                }
+            }
+            ui.separator();
+            ui.strong(tr(lang, "health.alerts"));
+            advice_list(ui, lang, &view.alerts, "org.no_alerts");
         });
 }

@@ -172,7 +172,8 @@ pub fn agent_picker(
             .iter()
             .find(|row| row.agent == agent)
             .map_or_else(|| agent.to_string(), |row| row.name.clone()),
-        None => tr(lang, "everyone").to_owned(),
+        None if allow_everyone => tr(lang, "everyone").to_owned(),
+        None => "…".to_owned(),
     };
     let name = ui.label(label);
     egui::ComboBox::from_id_salt(("agent_picker", label))

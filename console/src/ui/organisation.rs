@@ -47,7 +47,12 @@ pub fn organisation_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Act
                 &format_duration_ms(view.summary.total_active_ms),
             );
             if let Some(change) = view.change_pct {
-                let pct = format!("{change:+.0} %");
+                let rounded = change.round();
+                let pct = if rounded.abs() < 0.5 {
+                    "0 %".to_owned()
+                } else {
+                    format!("{rounded:+.0} %")
+                };
                 ui.weak(trf(lang, "vs_previous", &[("pct", &pct)]));
             }
             ui.separator();
@@ -57,18 +62,6 @@ pub fn organisation_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Act
                 ui,
                 tr(lang, "org.online_now"),
                 &view.presence.online.len().to_string(),
-            );
-        });
-        ui.separator();
-        ui.columns(2, |columns| {
-            columns[0].strong(tr(lang, "org.alerts"));
-            advice_list(&mut columns[0], lang, &view.alerts, "org.no_alerts");
-            columns[1].strong(tr(lang, "org.recommendations"));
-            advice_list(
-                &mut columns[1],
-                lang,
-                &view.recommendations,
-                "org.no_recommendations",
             );
         });
         ui.separator();
@@ -121,8 +114,23 @@ pub fn organisation_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Act
                 });
             }
         });
+        ui.separator();
+        ui.columns(2, |columns| {
+            columns[0].strong(tr(lang, "org.alerts"));
+            advice_list(&mut columns[0], lang, &view.alerts, "org.no_alerts");
+            columns[1].strong(tr(lang, "org.recommendations"));
+            advice_list(
+                &mut columns[1],
+                lang,
+                &view.recommendations,
+                "org.no_recommendations",
+            );
+        });
     });
 }
+
+/// Most recommendations listed; the rest are counted.
+pub const ADVICE_SHOWN: usize = 8;
 
 /// Recommendations with severity, day and agent, newest first.
 pub fn advice_list(ui: &mut egui::Ui, lang: Lang, items: &[Advice], empty_key: &'static str) {
@@ -130,7 +138,7 @@ pub fn advice_list(ui: &mut egui::Ui, lang: Lang, items: &[Advice], empty_key: &
         ui.weak(tr(lang, empty_key));
         return;
     }
-    for advice in items.iter().take(30) {
+    for advice in items.iter().take(ADVICE_SHOWN) {
         let recommendation = &advice.recommendation;
         let (key, color) = match recommendation.severity {
             Severity::Info => ("severity.info", OK_COLOR),
@@ -147,7 +155,8 @@ pub fn advice_list(ui: &mut egui::Ui, lang: Lang, items: &[Advice], empty_key: &
             ui.label(recommendation_text(lang, recommendation));
         });
     }
-    if items.len() > 30 {
-        ui.weak(format!("+{}", items.len() - 30));
+    if items.len() > ADVICE_SHOWN {
+        let count = (items.len() - ADVICE_SHOWN).to_string();
+        ui.weak(trf(lang, "more", &[("count", &count)]));
     }
 }

@@ -272,28 +272,29 @@ fn categories_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) 
     let rules = &state.settings.category_rules;
     if rules.is_empty() {
         ui.weak(tr(lang, "settings.rules.none"));
-    }
-    egui::Grid::new("category_rules")
-        .striped(true)
-        .show(ui, |ui| {
-            for rule in rules {
-                let (kind, pattern) = match &rule.pattern {
-                    RulePattern::Exact(app) => (tr(lang, "settings.rule.exact"), app),
-                    RulePattern::Regex(regex) => (tr(lang, "settings.rule.regex"), regex),
-                };
-                ui.label(format!("#{}", rule.id));
-                ui.label(RichText::new(kind).color(MUTED_COLOR));
-                ui.monospace(pattern);
-                ui.label("→");
-                ui.strong(&rule.category);
-                if ui.small_button(tr(lang, "settings.remove")).clicked() {
-                    let mut settings = state.settings.clone();
-                    settings.category_rules.retain(|kept| kept.id != rule.id);
-                    actions.push(Action::SaveSettings(settings));
+    } else {
+        egui::Grid::new("category_rules")
+            .striped(true)
+            .show(ui, |ui| {
+                for rule in rules {
+                    let (kind, pattern) = match &rule.pattern {
+                        RulePattern::Exact(app) => (tr(lang, "settings.rule.exact"), app),
+                        RulePattern::Regex(regex) => (tr(lang, "settings.rule.regex"), regex),
+                    };
+                    ui.label(format!("#{}", rule.id));
+                    ui.label(RichText::new(kind).color(MUTED_COLOR));
+                    ui.monospace(pattern);
+                    ui.label("→");
+                    ui.strong(&rule.category);
+                    if ui.small_button(tr(lang, "settings.remove")).clicked() {
+                        let mut settings = state.settings.clone();
+                        settings.category_rules.retain(|kept| kept.id != rule.id);
+                        actions.push(Action::SaveSettings(settings));
+                    }
+                    ui.end_row();
                 }
-                ui.end_row();
-            }
-        });
+            });
+    }
     let draft = &state.rule_draft;
     ui.horizontal_wrapped(|ui| {
         let name = ui.label(tr(lang, "settings.rule.pattern"));
