@@ -132,6 +132,8 @@ pub fn stream_of(record: &Record) -> StreamKind {
 #[derive(Debug)]
 pub struct Recorder {
     tracker: Tracker,
+    /// The user whose sessions decide presence.
+    user: String,
     apps: AppNames,
     redactor: Redactor,
     policy: Policy,
@@ -152,6 +154,7 @@ impl Recorder {
     pub fn new(store: Arc<Store>, policy: Policy, user: &str, now: Now) -> Self {
         Recorder {
             tracker: Tracker::new(tracker_config(&policy), user, now),
+            user: user.to_owned(),
             apps: AppNames::builtin(),
             redactor: Redactor::new(&policy),
             policy,
@@ -240,6 +243,14 @@ impl Recorder {
             for (user, _) in previous.difference(&current) {
                 self.tracker
                     .handle_session(now, SessionEventKind::Logout, user);
+            }
+            // Presence follows the tracked user's own sessions, but only once
+            // one was seen: desktops that write no login records are never
+            // taken for signed out.
+            let had_session = previous.iter().any(|(user, _)| *user == self.user);
+            let has_session = current.iter().any(|(user, _)| *user == self.user);
+            if had_session != has_session {
+                self.tracker.handle_signed_in(now, has_session);
             }
         }
         self.open_sessions = Some(current);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use agent::demo::{DayPlan, DemoWorkstation, DEMO_USER};
 use agent::recorder::backfill_demo;
 use agent::store::{Quotas, Store};
-use protocol::{Cursor, Policy, Record, SessionEventKind, StreamKind};
+use protocol::{Cursor, Policy, Presence, Record, SessionEventKind, StreamKind};
 
 /// Monday 2026-03-02 00:00 UTC.
 const MONDAY_MS: i64 = 1_772_409_600_000;
@@ -84,6 +84,23 @@ fn a_week_of_history_has_one_login_and_logout_per_working_day() {
         );
     }
     assert!(events.iter().all(|event| event.user == DEMO_USER));
+
+    // Nothing is present between logout and the next login: no idle night.
+    let idle_ms: i64 = records(&store, StreamKind::Sessions)
+        .into_iter()
+        .filter_map(|record| match record {
+            Record::Activity(span) if span.presence == Presence::Idle => {
+                Some(span.end_ms - span.start_ms)
+            }
+            _ => None,
+        })
+        .sum();
+    let idle_hours = idle_ms as f64 / 3_600_000.0;
+    assert!(
+        // Seen: 11.2 h (8 h before Monday's first login, idle gaps at the desk).
+        idle_hours < 20.0,
+        "idle only before the first login and at the desk: {idle_hours:.1} h"
+    );
 
     let usage_ms: i64 = records(&store, StreamKind::Usage)
         .into_iter()
