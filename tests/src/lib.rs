@@ -2,6 +2,7 @@
 //! workspace, a throw-away site (CA, console identity, enrolled agents),
 //! agent processes with the demo sensor source, and console commands.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -217,4 +218,42 @@ pub fn agent_records(data: &Path, stream: protocol::StreamKind) -> Vec<protocol:
             return records;
         }
     }
+}
+
+/// A usage span as compared across agent and console: (start, end, app).
+pub type Span = (i64, i64, String);
+
+/// Every usage span of a stopped agent's store, sorted.
+pub fn recorded_usage(data: &Path) -> Vec<Span> {
+    let mut spans: Vec<Span> = agent_records(data, protocol::StreamKind::Usage)
+        .into_iter()
+        .filter_map(|record| match record.record {
+            protocol::Record::Usage(span) => Some((span.start_ms, span.end_ms, span.app)),
+            _ => None,
+        })
+        .collect();
+    spans.sort();
+    spans
+}
+
+/// Runs `export usage --format jsonl` and returns the spans per agent id,
+/// sorted.
+pub fn exported_usage(export: &mut Command) -> BTreeMap<String, Vec<Span>> {
+    let output = run_ok(export.args(["export", "usage", "--format", "jsonl"]));
+    let mut by_agent: BTreeMap<String, Vec<Span>> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let row: serde_json::Value = serde_json::from_str(line).expect("one JSON object a line");
+        by_agent
+            .entry(row["agent"].as_str().expect("agent").to_owned())
+            .or_default()
+            .push((
+                row["start_ms"].as_i64().expect("start_ms"),
+                row["end_ms"].as_i64().expect("end_ms"),
+                row["app"].as_str().expect("app").to_owned(),
+            ));
+    }
+    for spans in by_agent.values_mut() {
+        spans.sort();
+    }
+    by_agent
 }

@@ -3,47 +3,10 @@
 //! wiped (a new epoch). In the end the console holds every record the
 //! agents recorded up to its last sync, each exactly once.
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use harness::{agent_records, run_ok, Agent, Site};
-use protocol::{Record, StreamKind};
-
-type Span = (i64, i64, String);
-
-fn recorded_usage(data: &Path) -> Vec<Span> {
-    let mut spans: Vec<Span> = agent_records(data, StreamKind::Usage)
-        .into_iter()
-        .filter_map(|record| match record.record {
-            Record::Usage(span) => Some((span.start_ms, span.end_ms, span.app)),
-            _ => None,
-        })
-        .collect();
-    spans.sort();
-    spans
-}
-
-fn exported_usage(site: &Site) -> BTreeMap<String, Vec<Span>> {
-    let output = run_ok(&mut site.console(&["export", "usage", "--format", "jsonl"]));
-    let mut by_agent: BTreeMap<String, Vec<Span>> = BTreeMap::new();
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let row: serde_json::Value = serde_json::from_str(line).expect("JSON line");
-        by_agent
-            .entry(row["agent"].as_str().expect("agent").to_owned())
-            .or_default()
-            .push((
-                row["start_ms"].as_i64().expect("start"),
-                row["end_ms"].as_i64().expect("end"),
-                row["app"].as_str().expect("app").to_owned(),
-            ));
-    }
-    for spans in by_agent.values_mut() {
-        spans.sort();
-    }
-    by_agent
-}
+use harness::{exported_usage, recorded_usage, run_ok, Agent, Site, Span};
 
 /// What the console holds of one epoch's records `recorded` is exactly a
 /// prefix of them (the agent went on recording after the last sync), with
@@ -165,7 +128,7 @@ fn kills_restarts_and_a_wiped_store_still_give_every_record_once() {
         agent.stop();
     }
 
-    let exported = exported_usage(&site);
+    let exported = exported_usage(&mut site.console(&[]));
     let (old_epoch, old_synced_ms, wiped_ms) = wiped_epoch.expect("the wipe round ran");
     for (index, id) in ids.iter().enumerate() {
         let held = exported.get(id).cloned().unwrap_or_default();

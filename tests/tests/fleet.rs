@@ -4,42 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use harness::{agent_records, run_ok, Agent, Site};
-use protocol::{Record, StreamKind};
+use harness::{exported_usage, recorded_usage, run_ok, Agent, Site};
 
 /// (start_ms, end_ms, app) of every exported usage span, per agent id.
-fn exported_usage(site: &Site) -> BTreeMap<String, Vec<(i64, i64, String)>> {
-    let output = run_ok(&mut site.console(&["export", "usage", "--format", "jsonl"]));
-    let mut by_agent: BTreeMap<String, Vec<(i64, i64, String)>> = BTreeMap::new();
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let row: serde_json::Value = serde_json::from_str(line).expect("one JSON object a line");
-        by_agent
-            .entry(row["agent"].as_str().expect("agent").to_owned())
-            .or_default()
-            .push((
-                row["start_ms"].as_i64().expect("start_ms"),
-                row["end_ms"].as_i64().expect("end_ms"),
-                row["app"].as_str().expect("app").to_owned(),
-            ));
-    }
-    for spans in by_agent.values_mut() {
-        spans.sort();
-    }
-    by_agent
-}
-
-fn recorded_usage(data: &std::path::Path) -> Vec<(i64, i64, String)> {
-    let mut spans: Vec<_> = agent_records(data, StreamKind::Usage)
-        .into_iter()
-        .filter_map(|record| match record.record {
-            Record::Usage(span) => Some((span.start_ms, span.end_ms, span.app)),
-            _ => None,
-        })
-        .collect();
-    spans.sort();
-    spans
-}
-
 #[test]
 fn sync_once_stores_exactly_what_three_agents_recorded() {
     let site = Site::create();
@@ -81,7 +48,7 @@ fn sync_once_stores_exactly_what_three_agents_recorded() {
         agent.stop();
     }
 
-    let exported = exported_usage(&site);
+    let exported = exported_usage(&mut site.console(&[]));
     assert_eq!(exported.len(), 3, "usage from every agent");
     for (agent_id, data) in &ids {
         let recorded = recorded_usage(data);

@@ -8,12 +8,10 @@
 //! Packet loss uses nftables (`numgen random mod 10 0 drop`) because this
 //! kernel has no netem qdisc.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use harness::{agent_records, bin, run_ok, Agent, Site};
-use protocol::{Record, StreamKind};
+use harness::{bin, exported_usage, recorded_usage, run_ok, Agent, Site};
 
 /// Namespaces and links made by this test; removed on drop.
 struct Lan {
@@ -150,33 +148,6 @@ impl Drop for Lan {
     }
 }
 
-type Span = (i64, i64, String);
-
-fn exported_usage(site: &Site, lan: &Lan) -> BTreeMap<String, Vec<Span>> {
-    let mut command = lan.exec("console", &bin("smarttracker-console"));
-    command
-        .arg("--data")
-        .arg(site.console_data())
-        .args(["export", "usage", "--format", "jsonl"]);
-    let output = run_ok(&mut command);
-    let mut by_agent: BTreeMap<String, Vec<Span>> = BTreeMap::new();
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let row: serde_json::Value = serde_json::from_str(line).expect("JSON line");
-        by_agent
-            .entry(row["agent"].as_str().expect("agent").to_owned())
-            .or_default()
-            .push((
-                row["start_ms"].as_i64().expect("start"),
-                row["end_ms"].as_i64().expect("end"),
-                row["app"].as_str().expect("app").to_owned(),
-            ));
-    }
-    for spans in by_agent.values_mut() {
-        spans.sort();
-    }
-    by_agent
-}
-
 #[test]
 fn mdns_discovery_foreign_site_refusal_and_lossy_exactly_once() {
     let hosts = ["a1", "a2", "a3", "foreign", "console"];
@@ -259,7 +230,9 @@ fn mdns_discovery_foreign_site_refusal_and_lossy_exactly_once() {
     }
     foreign.stop();
 
-    let exported = exported_usage(&site, &lan);
+    let mut export = lan.exec("console", &bin("smarttracker-console"));
+    export.arg("--data").arg(site.console_data());
+    let exported = exported_usage(&mut export);
     assert_eq!(
         exported.len(),
         3,
@@ -267,14 +240,7 @@ fn mdns_discovery_foreign_site_refusal_and_lossy_exactly_once() {
         exported.keys()
     );
     for (id, data) in ids.iter().zip(&datas) {
-        let mut recorded: Vec<Span> = agent_records(data, StreamKind::Usage)
-            .into_iter()
-            .filter_map(|record| match record.record {
-                Record::Usage(span) => Some((span.start_ms, span.end_ms, span.app)),
-                _ => None,
-            })
-            .collect();
-        recorded.sort();
+        let recorded = recorded_usage(data);
         let held = exported.get(id).expect("agent synced");
         assert!(held.len() > 100, "three days of history: {}", held.len());
         assert_eq!(
