@@ -335,7 +335,7 @@ impl Syncer {
         self.store
             .audit(AuditEntry {
                 at_ms: now_ms,
-                actor: self.identity.console_id.to_string(),
+                actor: format!("{} ({})", self.console_name, self.identity.console_id),
                 action: "pull".to_owned(),
                 target: agent.to_string(),
                 detail: format!(
