@@ -284,6 +284,23 @@ fn agent_config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_AGENT_RECORD_BYTES>()
 }
 
+/// Block records with a duration, which queries clip to their range.
+trait ClippedSpan: BlockRecord {
+    fn set_extent_ms(&mut self, start_ms: i64, end_ms: i64);
+}
+
+impl ClippedSpan for UsageSpan {
+    fn set_extent_ms(&mut self, start_ms: i64, end_ms: i64) {
+        (self.start_ms, self.end_ms) = (start_ms, end_ms);
+    }
+}
+
+impl ClippedSpan for ActivitySpan {
+    fn set_extent_ms(&mut self, start_ms: i64, end_ms: i64) {
+        (self.start_ms, self.end_ms) = (start_ms, end_ms);
+    }
+}
+
 /// `[start, end)` clipped to `[from_ms, to_ms)` if they overlap. Zero-length
 /// (or reversed) spans are points at their start and are kept unchanged.
 fn clip(start_ms: i64, end_ms: i64, from_ms: i64, to_ms: i64) -> Option<(i64, i64)> {
@@ -720,18 +737,7 @@ impl ConsoleStore {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<UsageSpan>, StoreError> {
-        let mut spans = Vec::new();
-        self.visit_range::<UsageSpan>(agent, from_ms, to_ms, |block| {
-            spans.extend(block.into_iter().filter_map(|mut span| {
-                let (start_ms, end_ms) = clip(span.start_ms, span.end_ms, from_ms, to_ms)?;
-                span.start_ms = start_ms;
-                span.end_ms = end_ms;
-                Some(span)
-            }));
-            Ok(())
-        })?;
-        spans.sort_by_key(|span| span.start_ms);
-        Ok(spans)
+        self.clipped_spans(agent, from_ms, to_ms)
     }
 
     /// Presence spans of `agent` overlapping `[from_ms, to_ms)`, clipped to
@@ -742,17 +748,28 @@ impl ConsoleStore {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<ActivitySpan>, StoreError> {
+        self.clipped_spans(agent, from_ms, to_ms)
+    }
+
+    /// Spans of `agent` overlapping `[from_ms, to_ms)`, clipped to it, in
+    /// start order.
+    fn clipped_spans<R: ClippedSpan>(
+        &self,
+        agent: AgentId,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<R>, StoreError> {
         let mut spans = Vec::new();
-        self.visit_range::<ActivitySpan>(agent, from_ms, to_ms, |block| {
+        self.visit_range::<R>(agent, from_ms, to_ms, |block| {
             spans.extend(block.into_iter().filter_map(|mut span| {
-                let (start_ms, end_ms) = clip(span.start_ms, span.end_ms, from_ms, to_ms)?;
-                span.start_ms = start_ms;
-                span.end_ms = end_ms;
+                let (start_ms, end_ms) = span.extent_ms();
+                let (start_ms, end_ms) = clip(start_ms, end_ms, from_ms, to_ms)?;
+                span.set_extent_ms(start_ms, end_ms);
                 Some(span)
             }));
             Ok(())
         })?;
-        spans.sort_by_key(|span| span.start_ms);
+        spans.sort_by_key(|span| span.extent_ms().0);
         Ok(spans)
     }
 
