@@ -153,14 +153,28 @@ impl Syncer {
     /// Syncs every candidate, at most `fan_out` at once; outcomes sorted by
     /// address.
     pub async fn sync_all(self: &Arc<Self>, candidates: Vec<Candidate>) -> Vec<Outcome> {
+        // One inventory read and one TLS config for the whole pass.
+        let config = match self.client_config() {
+            Ok(config) => config,
+            Err(reason) => {
+                return candidates
+                    .into_iter()
+                    .map(|candidate| Outcome::Unreachable {
+                        addr: candidate.addr,
+                        reason: reason.clone(),
+                    })
+                    .collect()
+            }
+        };
         let slots = Arc::new(Semaphore::new(self.config.fan_out.max(1)));
         let mut tasks = JoinSet::new();
         for candidate in candidates {
             let syncer = self.clone();
             let slots = slots.clone();
+            let config = config.clone();
             tasks.spawn(async move {
                 let _slot = slots.acquire_owned().await;
-                syncer.sync_candidate(&candidate).await
+                syncer.sync_candidate_with(&candidate, config).await
             });
         }
         let mut outcomes = Vec::new();
@@ -207,8 +221,22 @@ impl Syncer {
     /// Connects to one address and, if an inventoried agent answers there,
     /// pulls everything it has.
     pub async fn sync_candidate(&self, candidate: &Candidate) -> Outcome {
+        match self.client_config() {
+            Ok(config) => self.sync_candidate_with(candidate, config).await,
+            Err(reason) => Outcome::Unreachable {
+                addr: candidate.addr,
+                reason,
+            },
+        }
+    }
+
+    async fn sync_candidate_with(
+        &self,
+        candidate: &Candidate,
+        config: quinn::ClientConfig,
+    ) -> Outcome {
         let addr = candidate.addr;
-        let connection = match self.connect(addr).await {
+        let connection = match self.connect_with(config, addr).await {
             Ok(connection) => connection,
             Err(reason) => return self.classify_failure(candidate, reason),
         };
@@ -226,11 +254,23 @@ impl Syncer {
         }
     }
 
-    async fn connect(&self, addr: SocketAddr) -> Result<quinn::Connection, String> {
+    /// The client config admitting the agents of the inventory as it is now.
+    fn client_config(&self) -> Result<quinn::ClientConfig, String> {
         let pins = self.pins().map_err(|error| error.to_string())?;
         let tls =
             console_inventory_config(&self.identity, pins).map_err(|error| error.to_string())?;
-        let config = client_config(tls, &self.config.limits).map_err(|error| error.to_string())?;
+        client_config(tls, &self.config.limits).map_err(|error| error.to_string())
+    }
+
+    async fn connect(&self, addr: SocketAddr) -> Result<quinn::Connection, String> {
+        self.connect_with(self.client_config()?, addr).await
+    }
+
+    async fn connect_with(
+        &self,
+        config: quinn::ClientConfig,
+        addr: SocketAddr,
+    ) -> Result<quinn::Connection, String> {
         let endpoint = client_endpoint(addr).map_err(|error| error.to_string())?;
         // Identity is checked by the verifier against the inventory, not
         // by this name.
