@@ -4,8 +4,9 @@
 # cargo-nextest. Idempotent: installs only what is missing.
 set -euo pipefail
 
-# Build: C toolchain and headers for -sys crates (xcap needs clang and
-# pipewire headers; x11rb and the X screensaver sensors need libxcb).
+# Build: C toolchain and headers for -sys crates (xcap needs clang,
+# pipewire and wayland headers; x11rb and the X screensaver sensors need
+# libxcb; the JPEG encoder links libjpeg-turbo's TurboJPEG API).
 # Run/test: Xvfb with a window manager and X tools for the sensor tests,
 # imagemagick for screenshots, iproute2 and nftables (packet loss; this
 # kernel has no netem) for network-namespace LAN tests,
@@ -14,7 +15,8 @@ packages=(
   build-essential pkg-config clang libclang-dev
   libxcb1-dev libxcb-randr0-dev libxcb-shm0-dev libxcb-screensaver0-dev
   libxrandr-dev libxkbcommon-dev libxkbcommon-x11-0 libdbus-1-dev
-  libpipewire-0.3-dev libspa-0.2-dev libegl-dev libgbm-dev libgl1-mesa-dri
+  libpipewire-0.3-dev libspa-0.2-dev libwayland-dev libegl-dev libgbm-dev
+  libgl1-mesa-dri libturbojpeg0-dev
   xvfb xauth x11-utils x11-xserver-utils xdotool openbox imagemagick
   iproute2 iputils-ping procps nftables
 )

@@ -2,15 +2,24 @@
 //! validation of a policy a console wants to set.
 
 use certs::Role;
-use protocol::{Policy, Request};
+use protocol::{Ack, Policy, Pull, Request, StreamKind};
 use regex::Regex;
 
 /// Whether `role` may make `request`. Viewers read usage, sessions and
-/// health; only admins change policy (and, later, see screens).
+/// health; only admins change policy and see screens (screenshots, live
+/// view, and the periodic screenshots of the frames stream).
 pub fn authorize(role: Role, request: &Request) -> Result<(), String> {
     let admin_only = match request {
-        Request::Hello(_) | Request::Pull(_) | Request::Ack(_) | Request::GetPolicy => false,
-        Request::SetPolicy(_) => true,
+        Request::Pull(Pull { stream, .. }) | Request::Ack(Ack { stream, .. }) => {
+            *stream == StreamKind::Frames
+        }
+        Request::Hello(_) | Request::GetPolicy => false,
+        Request::SetPolicy(_)
+        | Request::Screenshot(_)
+        | Request::LiveStart(_)
+        | Request::LiveFrame(_)
+        | Request::LiveStop(_)
+        | Request::FetchFrame(_) => true,
     };
     if admin_only && role != Role::Admin {
         Err(format!("{} needs the admin role", request.kind()))

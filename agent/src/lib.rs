@@ -3,9 +3,11 @@
 
 pub mod access;
 pub mod apps;
+pub mod capture;
 pub mod clock;
 pub mod demo;
 pub mod health;
+pub mod live;
 pub mod mdns;
 pub mod recorder;
 pub mod sensors;

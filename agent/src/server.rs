@@ -168,6 +168,14 @@ impl Service {
                 self.policy.send_replace(policy.clone());
                 (Response::Policy(policy), detail)
             }
+            Request::Screenshot(_)
+            | Request::LiveStart(_)
+            | Request::LiveFrame(_)
+            | Request::LiveStop(_)
+            | Request::FetchFrame(_) => (
+                error(ErrorCode::CaptureUnavailable, "not wired yet".to_owned()),
+                String::new(),
+            ),
         }
     }
 }

@@ -197,16 +197,32 @@ impl Syncer {
         addr: SocketAddr,
         req: &Request,
     ) -> Result<Response, SyncError> {
+        let session = self.open_agent(agent, addr).await?;
+        let result = session.ask(req).await;
+        session.close(b"request done");
+        result
+    }
+
+    /// Connects to `addr` with the same TLS, pins and timeouts as a sync
+    /// and checks that `agent` answers there; the session then carries any
+    /// number of requests (live view, screenshots).
+    pub async fn open_agent(
+        &self,
+        agent: AgentId,
+        addr: SocketAddr,
+    ) -> Result<AgentSession, SyncError> {
         let connection = self.connect(addr).await.map_err(SyncError::Connect)?;
+        let session = AgentSession {
+            connection,
+            request_timeout: self.config.request_timeout,
+        };
         let hello = Request::Hello(Hello {
             min_version: MIN_VERSION,
             max_version: MAX_VERSION,
             console_name: self.console_name.clone(),
         });
-        let result = match self.ask(&connection, &hello).await {
-            Ok(Response::Hello(reply)) if reply.agent_id == agent => {
-                self.ask(&connection, req).await
-            }
+        let checked = match session.ask(&hello).await {
+            Ok(Response::Hello(reply)) if reply.agent_id == agent => Ok(()),
             Ok(Response::Hello(reply)) => Err(SyncError::WrongAgent {
                 expected: agent,
                 found: reply.agent_id,
@@ -214,8 +230,13 @@ impl Syncer {
             Ok(_) => Err(SyncError::Unexpected("hello")),
             Err(error) => Err(error),
         };
-        connection.close(0u32.into(), b"request done");
-        result
+        match checked {
+            Ok(()) => Ok(session),
+            Err(error) => {
+                session.close(b"wrong agent");
+                Err(error)
+            }
+        }
     }
 
     /// Connects to one address and, if an inventoried agent answers there,
@@ -318,14 +339,7 @@ impl Syncer {
         connection: &quinn::Connection,
         req: &Request,
     ) -> Result<Response, SyncError> {
-        match tokio::time::timeout(self.config.request_timeout, request(connection, req)).await {
-            Ok(Ok(Response::Error(ErrorReply { code, message }))) => {
-                Err(SyncError::Agent(code, message))
-            }
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(error)) => Err(error.into()),
-            Err(_) => Err(SyncError::Timeout(self.config.request_timeout)),
-        }
+        ask_with_timeout(connection, self.config.request_timeout, req).await
     }
 
     async fn pull_everything(
@@ -454,6 +468,41 @@ impl Syncer {
             }
         }
         Ok(report)
+    }
+}
+
+/// An open, verified connection to one agent.
+#[derive(Debug)]
+pub struct AgentSession {
+    connection: quinn::Connection,
+    request_timeout: Duration,
+}
+
+impl AgentSession {
+    /// Sends one request on its own stream; an agent's error reply comes
+    /// back as [`SyncError::Agent`].
+    pub async fn ask(&self, req: &Request) -> Result<Response, SyncError> {
+        ask_with_timeout(&self.connection, self.request_timeout, req).await
+    }
+
+    /// Closes the connection at once; the agent sees the console go.
+    pub fn close(self, reason: &[u8]) {
+        self.connection.close(0u32.into(), reason);
+    }
+}
+
+async fn ask_with_timeout(
+    connection: &quinn::Connection,
+    request_timeout: Duration,
+    req: &Request,
+) -> Result<Response, SyncError> {
+    match tokio::time::timeout(request_timeout, request(connection, req)).await {
+        Ok(Ok(Response::Error(ErrorReply { code, message }))) => {
+            Err(SyncError::Agent(code, message))
+        }
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(error)) => Err(error.into()),
+        Err(_) => Err(SyncError::Timeout(request_timeout)),
     }
 }
 

@@ -16,9 +16,10 @@ pub use codec::{
     MAX_REQUEST_BODY_BYTES, MAX_RESPONSE_BODY_BYTES,
 };
 pub use message::{
-    negotiate_version, Ack, AckReply, ErrorCode, ErrorReply, Hello, HelloReply, Policy, Pull,
-    RecordBatch, RedactionRule, Request, Response, Retention, ScreenshotPolicy, VersionMismatch,
-    MAX_VERSION, MIN_VERSION,
+    negotiate_version, Ack, AckReply, CaptureSpec, CapturedImage, ErrorCode, ErrorReply, Hello,
+    HelloReply, LiveFrameReply, LiveLease, LiveSession, LiveStart, Policy, Pull, RecordBatch,
+    RedactionRule, Request, Response, Retention, ScreenshotPolicy, VersionMismatch, MAX_VERSION,
+    MIN_VERSION,
 };
 pub use record::{
     ActivitySpan, Cursor, DiskUsage, FrameMeta, GapMarker, GapReason, HealthLevel, HealthSample,

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::record::{Cursor, SeqRecord, StreamKind};
+use crate::record::{Cursor, FrameMeta, SeqRecord, StreamKind};
 
 /// Lowest protocol version this build speaks.
 pub const MIN_VERSION: u16 = 1;
@@ -54,6 +54,17 @@ pub enum Request {
     Ack(Ack),
     GetPolicy,
     SetPolicy(Policy),
+    /// One screen capture now (admin only).
+    Screenshot(CaptureSpec),
+    /// Opens a live-view session (admin only); it lapses unless renewed.
+    LiveStart(LiveStart),
+    /// The session's next frame; also renews its lease.
+    LiveFrame(LiveSession),
+    /// Ends a live-view session at once.
+    LiveStop(LiveSession),
+    /// The image of a periodic screenshot whose [`FrameMeta`] was pulled
+    /// from the frames stream (admin only).
+    FetchFrame(Cursor),
 }
 
 impl Request {
@@ -65,6 +76,11 @@ impl Request {
             Request::Ack(_) => "ack",
             Request::GetPolicy => "get-policy",
             Request::SetPolicy(_) => "set-policy",
+            Request::Screenshot(_) => "screenshot",
+            Request::LiveStart(_) => "live-start",
+            Request::LiveFrame(_) => "live-frame",
+            Request::LiveStop(_) => "live-stop",
+            Request::FetchFrame(_) => "fetch-frame",
         }
     }
 }
@@ -78,6 +94,77 @@ pub enum Response {
     Acked(AckReply),
     Policy(Policy),
     Error(ErrorReply),
+    /// Answers [`Request::Screenshot`] and [`Request::FetchFrame`].
+    Image(CapturedImage),
+    /// Answers [`Request::LiveStart`].
+    LiveStarted(LiveLease),
+    /// Answers [`Request::LiveFrame`].
+    LiveFrame(LiveFrameReply),
+    /// Answers [`Request::LiveStop`]; also sent when the session had
+    /// already ended.
+    LiveStopped(LiveSession),
+}
+
+/// What to capture and how to encode it. The agent clamps every field to
+/// its own limits and never upscales.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct CaptureSpec {
+    /// Index into the agent's monitors (left to right); `None` captures
+    /// the whole desktop, every monitor side by side.
+    pub monitor: Option<u16>,
+    /// The image fits in `max_width` × `max_height`, aspect kept.
+    pub max_width: u16,
+    pub max_height: u16,
+    /// JPEG quality, 1–95.
+    pub quality: u8,
+}
+
+/// A captured screen image: its metadata and its encoded bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct CapturedImage {
+    pub meta: FrameMeta,
+    pub bytes: Vec<u8>,
+}
+
+/// Opens a live-view session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct LiveStart {
+    pub spec: CaptureSpec,
+    /// Wished time between frames (1000 for a single view, slower for a
+    /// grid); the agent may slow down further.
+    pub interval_ms: u32,
+}
+
+/// Names a live-view session the agent opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct LiveSession {
+    pub session_id: u64,
+}
+
+/// The agent's terms for a live-view session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct LiveLease {
+    pub session_id: u64,
+    /// Time between frames the agent will keep to.
+    pub interval_ms: u32,
+    /// The session ends this long after the last request naming it.
+    pub lease_secs: u32,
+}
+
+/// The next live frame, or `None` when the screen has not changed since
+/// the last frame sent (the console keeps showing that one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct LiveFrameReply {
+    pub session_id: u64,
+    pub frame: Option<CapturedImage>,
+    /// The current interval, which the agent adapts to its capture cost.
+    pub interval_ms: u32,
 }
 
 /// Opens a conversation: the console's supported version range.
@@ -161,6 +248,12 @@ pub enum ErrorCode {
     Busy,
     /// The agent failed internally; its log says why.
     Internal,
+    /// The thing asked for is gone: a live-view session that lapsed, a
+    /// screenshot dropped by retention or quota.
+    NotFound,
+    /// The workstation cannot capture its screen (no display, a capture
+    /// failure); the message says why.
+    CaptureUnavailable,
 }
 
 /// A failed request: a machine code and a sentence for people.

@@ -67,6 +67,30 @@ fn sample_cursor() -> Cursor {
     }
 }
 
+fn sample_spec() -> CaptureSpec {
+    CaptureSpec {
+        monitor: Some(1),
+        max_width: 320,
+        max_height: 180,
+        quality: 70,
+    }
+}
+
+fn sample_image() -> CapturedImage {
+    CapturedImage {
+        meta: FrameMeta {
+            at_ms: 5,
+            width: 2,
+            height: 1,
+            format: ImageFormat::Jpeg,
+            size_bytes: 3,
+            sha256: [0xcd; 32],
+            blurred: false,
+        },
+        bytes: vec![0xff, 0xd8, 0xff],
+    }
+}
+
 fn sample_health() -> HealthSample {
     HealthSample {
         at_ms: 1_700_000_000_000,
@@ -128,6 +152,34 @@ fn golden_cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
             Request::SetPolicy(Policy::default()),
             "0000000f0400b400001e1e0e071e00fb580200",
         ),
+        (
+            "screenshot",
+            Request::Screenshot(sample_spec()),
+            "00000008050101fb4001b446",
+        ),
+        (
+            "live-start",
+            Request::LiveStart(LiveStart {
+                spec: sample_spec(),
+                interval_ms: 1_000,
+            }),
+            "0000000b060101fb4001b446fbe803",
+        ),
+        (
+            "live-frame",
+            Request::LiveFrame(LiveSession { session_id: 9 }),
+            "000000020709",
+        ),
+        (
+            "live-stop",
+            Request::LiveStop(LiveSession { session_id: 9 }),
+            "000000020809",
+        ),
+        (
+            "fetch-frame",
+            Request::FetchFrame(sample_cursor()),
+            "0000000b09fd08070605040302012a",
+        ),
     ];
     let responses = [
         ("hello-reply", Response::Hello(HelloReply { version: 1, agent_id: Uuid::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff), hostname: "pc-07".into(), demo: true, heads: vec![(StreamKind::Usage, sample_cursor())] }), "0000002600011000112233445566778899aabbccddeeff0570632d3037010100fd08070605040302012a"),
@@ -145,6 +197,12 @@ fn golden_cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
         ("acked", Response::Acked(AckReply { stream: StreamKind::Sessions, acked: sample_cursor() }), "0000000c0201fd08070605040302012a"),
         ("policy", Response::Policy(Policy::default()), "0000000f0300b400001e1e0e071e00fb580200"),
         ("error", Response::Error(ErrorReply { code: ErrorCode::Forbidden, message: "admin only".into() }), "0000000d04010a61646d696e206f6e6c79"),
+        ("image", Response::Image(sample_image()), "0000002b050a02010003cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd0003ffd8ff"),
+        ("live-started", Response::LiveStarted(LiveLease { session_id: 9, interval_ms: 1_000, lease_secs: 15 }), "000000060609fbe8030f"),
+        ("live-frame-new", Response::LiveFrame(LiveFrameReply { session_id: 9, frame: Some(sample_image()), interval_ms: 1_000 }), "000000300709010a02010003cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd0003ffd8fffbe803"),
+        ("live-frame-same", Response::LiveFrame(LiveFrameReply { session_id: 9, frame: None, interval_ms: 2_000 }), "00000006070900fbd007"),
+        ("live-stopped", Response::LiveStopped(LiveSession { session_id: 9 }), "000000020809"),
+        ("error-not-found", Response::Error(ErrorReply { code: ErrorCode::NotFound, message: String::new() }), "00000003040600"),
     ];
     let mut cases = Vec::new();
     for (name, message, golden) in requests {

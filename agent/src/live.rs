@@ -1,0 +1,1 @@
+//! Live-view sessions and the notice to the employee while one runs.
