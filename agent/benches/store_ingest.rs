@@ -221,6 +221,7 @@ fn ingest_store(dir: &Path, records: u64) -> BenchResult<Duration> {
         sessions_bytes: u64::MAX,
         health_bytes: u64::MAX,
         frames_bytes: u64::MAX,
+        access_entries: u64::MAX,
     };
     let store = Store::open(dir, unlimited)?;
     let mut workload = Workload::new();

@@ -639,3 +639,125 @@ fn meta_and_access_log_survive_reopen() {
     );
     assert_eq!(store.access_log(100).unwrap().len(), 6);
 }
+
+fn screenshot(i: u64, size_bytes: usize) -> protocol::CapturedImage {
+    let bytes: Vec<u8> = (0..size_bytes).map(|b| (b as u64 ^ i) as u8).collect();
+    protocol::CapturedImage {
+        meta: protocol::FrameMeta {
+            at_ms: T0_MS + i as i64 * 120_000,
+            width: 1280,
+            height: 720,
+            format: protocol::ImageFormat::Jpeg,
+            size_bytes: size_bytes as u32,
+            sha256: [i as u8; 32],
+            blurred: false,
+        },
+        bytes,
+    }
+}
+
+#[test]
+fn frame_images_follow_their_records_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let epoch;
+    {
+        let store = open(dir.path());
+        epoch = store.epoch();
+        for i in 1..=3 {
+            assert_eq!(store.append_frame(&screenshot(i, 1_000)).unwrap(), i);
+        }
+        // Not durable yet: not served.
+        assert_eq!(store.frame_image(at(&store, 1)).unwrap(), None);
+        store.flush().unwrap();
+        assert_eq!(
+            store.frame_image(at(&store, 2)).unwrap(),
+            Some(screenshot(2, 1_000).bytes)
+        );
+        assert_eq!(
+            store.frame_image(at(&store, 4)).unwrap(),
+            None,
+            "beyond head"
+        );
+        let foreign = Cursor {
+            epoch: epoch ^ 1,
+            seq: 2,
+        };
+        assert_eq!(store.frame_image(foreign).unwrap(), None, "other epoch");
+        assert_eq!(store.frame_image_bytes(), 3_000);
+        // A screenshot taken but never flushed (a crash) is dropped at open.
+        store.append_frame(&screenshot(4, 1_000)).unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(
+        store.frame_image_bytes(),
+        3_000,
+        "the unflushed one is gone"
+    );
+    let records = pull_all(&store, StreamKind::Frames, start(&store), 10);
+    assert_eq!(seqs(&records), vec![1, 2, 3]);
+    assert!(matches!(&records[0].record, Record::Frame(meta) if meta.size_bytes == 1_000));
+    assert_eq!(
+        store.frame_image(at(&store, 3)).unwrap(),
+        Some(screenshot(3, 1_000).bytes)
+    );
+    // Numbering continues where the durable head was.
+    assert_eq!(store.append_frame(&screenshot(5, 10)).unwrap(), 4);
+}
+
+#[test]
+fn frame_images_go_with_pruned_records_and_over_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let quotas = Quotas {
+        frames_bytes: 2_500,
+        ..Quotas::default()
+    };
+    let store = Store::open(dir.path(), quotas).unwrap();
+    for i in 1..=3 {
+        store.append_frame(&screenshot(i, 1_000)).unwrap();
+    }
+    store.flush().unwrap();
+    // Over the image quota: the oldest image goes, its record stays.
+    assert_eq!(store.frame_image_bytes(), 2_000);
+    assert_eq!(store.frame_image(at(&store, 1)).unwrap(), None);
+    assert!(store.frame_image(at(&store, 2)).unwrap().is_some());
+    assert_eq!(
+        seqs(&pull_all(&store, StreamKind::Frames, start(&store), 10)),
+        vec![1, 2, 3]
+    );
+    // Acked and past retention: records and images are deleted together.
+    store
+        .ack(StreamKind::Frames, at(&store, 3), "console-a")
+        .unwrap();
+    store.prune(T0_MS + 30 * DAY_MS, &RETENTION).unwrap();
+    assert!(pull_all(&store, StreamKind::Frames, start(&store), 10).is_empty());
+    assert_eq!(store.frame_image_bytes(), 0);
+    assert_eq!(store.frame_image(at(&store, 3)).unwrap(), None);
+}
+
+#[test]
+fn access_log_keeps_the_newest_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let quotas = Quotas {
+        access_entries: 50,
+        ..Quotas::default()
+    };
+    let store = Store::open(dir.path(), quotas).unwrap();
+    let count = quotas.access_entries + 5;
+    for i in 0..count {
+        store
+            .log_access(&AccessEntry {
+                at_ms: T0_MS + i as i64,
+                console_id: "c".into(),
+                console_name: String::new(),
+                role: "admin".into(),
+                request: "pull".into(),
+                detail: i.to_string(),
+                allowed: true,
+            })
+            .unwrap();
+    }
+    let all = store.access_log(usize::MAX).unwrap();
+    assert_eq!(all.len() as u64, quotas.access_entries);
+    assert_eq!(all[0].detail, "5", "the five oldest are gone");
+    assert_eq!(all.last().unwrap().detail, (count - 1).to_string());
+}

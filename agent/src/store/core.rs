@@ -214,6 +214,11 @@ impl StreamCore {
         seq
     }
 
+    /// The sequence number the next appended record gets.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
     pub(crate) fn pending_records(&self) -> usize {
         self.pending.len()
     }

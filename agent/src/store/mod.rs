@@ -55,7 +55,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use protocol::{Cursor, Record, RecordBatch, Retention, StreamKind};
+use protocol::{CapturedImage, Cursor, Record, RecordBatch, Retention, StreamKind};
 use serde::{Deserialize, Serialize};
 
 pub use self::block::BlockError;
@@ -77,11 +77,16 @@ pub const SLED_CACHE_CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
 const MEBIBYTE: u64 = 1024 * 1024;
 const DAY_MS: i64 = 86_400_000;
 const LOCK_FILE: &str = "store.lock";
+/// Tries to take a store's locks before reporting it locked.
+const LOCK_ATTEMPTS: u32 = 20;
+const LOCK_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const EPOCH_KEY: &[u8] = b"epoch";
 const RECORDS_TREE: &str = "records";
 const META_TREE: &str = "meta";
 const ACCESS_TREE: &str = "access_log";
+/// JPEG bytes of periodic screenshots, keyed by their frames-stream seq.
+const FRAME_IMAGES_TREE: &str = "frame_images";
 const HEAD_PREFIX: u8 = b'H';
 const ACK_PREFIX: u8 = b'A';
 const CONSOLE_ACK_PREFIX: u8 = b'C';
@@ -199,13 +204,16 @@ impl Heads {
 }
 
 /// Most bytes of block values each stream may keep; past it the oldest
-/// blocks are dropped, acked or not, and a gap marker says so.
+/// blocks are dropped, acked or not, and a gap marker says so. Frame
+/// images have a quota of their own, the same size as their records'.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quotas {
     pub usage_bytes: u64,
     pub sessions_bytes: u64,
     pub health_bytes: u64,
     pub frames_bytes: u64,
+    /// Access log entries kept; the oldest go first.
+    pub access_entries: u64,
 }
 
 impl Quotas {
@@ -226,6 +234,7 @@ impl Default for Quotas {
             sessions_bytes: 32 * MEBIBYTE,
             health_bytes: 64 * MEBIBYTE,
             frames_bytes: 256 * MEBIBYTE,
+            access_entries: 100_000,
         }
     }
 }
@@ -273,6 +282,8 @@ pub struct AccessEntry {
 struct Inner {
     streams: PerStream<StreamCore>,
     next_access_id: u64,
+    /// Bytes held in the frame images tree.
+    frame_image_bytes: u64,
 }
 
 /// The agent's durable record store. See the [module documentation](self).
@@ -285,6 +296,7 @@ pub struct Store {
     records: sled::Tree,
     meta: sled::Tree,
     access: sled::Tree,
+    frame_images: sled::Tree,
     inner: Mutex<Inner>,
     /// Holds the exclusive lock on `store.lock`; declared last so it is
     /// released only after the database is closed.
@@ -334,16 +346,27 @@ impl Store {
             .write(true)
             .open(dir.join(LOCK_FILE))
             .map_err(io_err)?;
-        match lock_file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(StoreError::Locked { path: path.clone() }),
-            Err(TryLockError::Error(source)) => return Err(io_err(source)),
-        }
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(SLED_CACHE_CAPACITY_BYTES)
-            .open()
-            .map_err(|source| sled_error(&path, source))?;
+        // A store closed a moment ago may still be held by sled's flusher
+        // thread (or a process exiting): wait a little before refusing.
+        let mut attempts_left = LOCK_ATTEMPTS;
+        let db = loop {
+            attempts_left -= 1;
+            let opened = match lock_file.try_lock() {
+                Ok(()) => sled::Config::new()
+                    .path(dir)
+                    .cache_capacity(SLED_CACHE_CAPACITY_BYTES)
+                    .open()
+                    .map_err(|source| sled_error(&path, source)),
+                Err(TryLockError::WouldBlock) => Err(StoreError::Locked { path: path.clone() }),
+                Err(TryLockError::Error(source)) => return Err(io_err(source)),
+            };
+            match opened {
+                Err(StoreError::Locked { .. }) if attempts_left > 0 => {
+                    std::thread::sleep(LOCK_RETRY_PAUSE);
+                }
+                result => break result?,
+            }
+        };
         let open_tree = |name: &str| {
             db.open_tree(name)
                 .map_err(|source| sled_error(&path, source))
@@ -351,6 +374,7 @@ impl Store {
         let records = open_tree(RECORDS_TREE)?;
         let meta = open_tree(META_TREE)?;
         let access = open_tree(ACCESS_TREE)?;
+        let frame_images = open_tree(FRAME_IMAGES_TREE)?;
         let epoch = init_or_check_schema(&path, &db, &records)?;
 
         let [usage, sessions, health, frames] =
@@ -362,7 +386,7 @@ impl Store {
             }
             None => 0,
         };
-        Ok(Store {
+        let store = Store {
             path,
             epoch,
             quotas,
@@ -370,12 +394,103 @@ impl Store {
             records,
             meta,
             access,
+            frame_images,
             inner: Mutex::new(Inner {
                 streams,
                 next_access_id,
+                frame_image_bytes: 0,
             }),
             _lock_file: lock_file,
-        })
+        };
+        store.open_frame_images()?;
+        Ok(store)
+    }
+
+    /// Counts the frame images and drops those without a stored record
+    /// (a crash between taking a screenshot and the next flush).
+    fn open_frame_images(&self) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let written_seq = inner.streams.get(StreamKind::Frames).written_seq();
+        let mut held_bytes = 0_u64;
+        let mut orphans = Vec::new();
+        for item in self.frame_images.iter() {
+            let (key, value) = item.map_err(|source| sled_error(&self.path, source))?;
+            match u64_value(&key) {
+                Some(seq) if seq <= written_seq => held_bytes += value.len() as u64,
+                _ => orphans.push(key),
+            }
+        }
+        for key in orphans {
+            self.frame_images
+                .remove(key)
+                .map_err(|source| sled_error(&self.path, source))?;
+        }
+        inner.frame_image_bytes = held_bytes;
+        self.tidy_frame_images(&mut inner)
+    }
+
+    /// Keeps a periodic screenshot: its image now, its [`FrameMeta`]
+    /// record in the frames stream (durable with the next flush, like any
+    /// record). Returns the record's sequence number.
+    pub fn append_frame(&self, image: &CapturedImage) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let frames = inner.streams.get_mut(StreamKind::Frames);
+        let seq = frames.next_seq();
+        self.frame_images
+            .insert(seq.to_be_bytes(), image.bytes.as_slice())
+            .map_err(|source| sled_error(&self.path, source))?;
+        frames.append(Record::Frame(image.meta.clone()), image.meta.at_ms);
+        inner.frame_image_bytes += image.bytes.len() as u64;
+        self.tidy_frame_images(&mut inner)?;
+        Ok(seq)
+    }
+
+    /// The image of the periodic screenshot at `cursor`, if its record is
+    /// durable in this epoch and the image was not dropped since.
+    pub fn frame_image(&self, cursor: Cursor) -> Result<Option<Vec<u8>>, StoreError> {
+        let durable_seq = self.lock().streams.get(StreamKind::Frames).durable_seq();
+        if cursor.epoch != self.epoch || cursor.seq == 0 || cursor.seq > durable_seq {
+            return Ok(None);
+        }
+        Ok(self
+            .frame_images
+            .get(cursor.seq.to_be_bytes())
+            .map_err(|source| sled_error(&self.path, source))?
+            .map(|value| value.to_vec()))
+    }
+
+    /// Drops images whose records are gone (pruned or over quota) and, past
+    /// the frames quota, the oldest images (their records stay: a console
+    /// then learns the image was dropped).
+    fn tidy_frame_images(&self, inner: &mut Inner) -> Result<(), StoreError> {
+        let frames = inner.streams.get(StreamKind::Frames);
+        let first_kept_seq = frames
+            .blocks_after(0)
+            .next()
+            .map_or(frames.written_seq() + 1, |(first_seq, _)| first_seq);
+        let quota_bytes = self.quotas.for_stream(StreamKind::Frames);
+        loop {
+            let Some((key, value)) = self
+                .frame_images
+                .first()
+                .map_err(|source| sled_error(&self.path, source))?
+            else {
+                return Ok(());
+            };
+            let seq = u64_value(&key).unwrap_or(0);
+            if seq >= first_kept_seq && inner.frame_image_bytes <= quota_bytes {
+                return Ok(());
+            }
+            self.frame_images
+                .remove(key)
+                .map_err(|source| sled_error(&self.path, source))?;
+            inner.frame_image_bytes = inner.frame_image_bytes.saturating_sub(value.len() as u64);
+        }
+    }
+
+    /// Frame images held, in bytes.
+    pub fn frame_image_bytes(&self) -> u64 {
+        self.lock().frame_image_bytes
     }
 
     /// This store's epoch, fixed for its lifetime.
@@ -438,6 +553,7 @@ impl Store {
                 }
                 inner.streams.get_mut(stream).commit_flush(commit);
             }
+            self.tidy_frame_images(&mut inner)?;
             let written = PerStream::from_fn(|stream| inner.streams.get(stream).written_seq());
             let needs_sync = inner
                 .streams
@@ -626,6 +742,7 @@ impl Store {
                 inner.streams.get_mut(stream).commit_prune(plan);
                 *report.streams.get_mut(stream) = pruned(plan);
             }
+            self.tidy_frame_images(&mut inner)?;
         }
         self.sync()?;
         Ok(report)
@@ -663,6 +780,11 @@ impl Store {
                 .insert(id.to_be_bytes(), value)
                 .map_err(|source| sled_error(&self.path, source))?;
             inner.next_access_id = id + 1;
+            if let Some(oldest_kept) = id.checked_sub(self.quotas.access_entries) {
+                self.access
+                    .remove(oldest_kept.to_be_bytes())
+                    .map_err(|source| sled_error(&self.path, source))?;
+            }
         }
         self.sync()
     }
