@@ -10,7 +10,9 @@ set -euo pipefail
 # Run/test: Xvfb with a window manager and X tools for the sensor tests,
 # imagemagick for screenshots, iproute2 and nftables (packet loss; this
 # kernel has no netem) for network-namespace LAN tests,
-# mesa for the egui window under Xvfb.
+# mesa for the egui window under Xvfb, a session bus daemon for the
+# live-view notice test, and a monospace font for the capture benches'
+# text-heavy screens.
 packages=(
   build-essential pkg-config clang libclang-dev
   libxcb1-dev libxcb-randr0-dev libxcb-shm0-dev libxcb-screensaver0-dev
@@ -18,7 +20,7 @@ packages=(
   libpipewire-0.3-dev libspa-0.2-dev libwayland-dev libegl-dev libgbm-dev
   libgl1-mesa-dri libturbojpeg0-dev
   xvfb xauth x11-utils x11-xserver-utils xdotool openbox imagemagick
-  iproute2 iputils-ping procps nftables
+  iproute2 iputils-ping procps nftables dbus-daemon fonts-dejavu-core
 )
 
 missing=()

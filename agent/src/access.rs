@@ -101,7 +101,7 @@ impl Redactor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::{Hello, RedactionRule};
+    use protocol::{CaptureSpec, Cursor, Hello, LiveSession, LiveStart, RedactionRule};
 
     #[test]
     fn roles() {
@@ -111,13 +111,52 @@ mod tests {
             console_name: "c".into(),
         });
         let set = Request::SetPolicy(Policy::default());
-        let cases = [
+        let pull = |stream| {
+            Request::Pull(Pull {
+                stream,
+                after: Cursor { epoch: 0, seq: 0 },
+                max_records: 1,
+            })
+        };
+        let ack = |stream| {
+            Request::Ack(Ack {
+                stream,
+                upto: Cursor { epoch: 1, seq: 1 },
+            })
+        };
+        let spec = CaptureSpec {
+            monitor: None,
+            max_width: 320,
+            max_height: 180,
+            quality: 60,
+        };
+        let session = LiveSession { session_id: 1 };
+        let screens = [
+            Request::Screenshot(spec),
+            Request::LiveStart(LiveStart {
+                spec,
+                interval_ms: 1_000,
+            }),
+            Request::LiveFrame(session),
+            Request::LiveStop(session),
+            Request::FetchFrame(Cursor { epoch: 1, seq: 1 }),
+            pull(StreamKind::Frames),
+            ack(StreamKind::Frames),
+        ];
+        let (usage_pull, health_ack) = (pull(StreamKind::Usage), ack(StreamKind::Health));
+        let mut cases = vec![
             (Role::Admin, &hello, true),
             (Role::Viewer, &hello, true),
             (Role::Viewer, &Request::GetPolicy, true),
+            (Role::Viewer, &usage_pull, true),
+            (Role::Viewer, &health_ack, true),
             (Role::Admin, &set, true),
             (Role::Viewer, &set, false),
         ];
+        for screen in &screens {
+            cases.push((Role::Admin, screen, true));
+            cases.push((Role::Viewer, screen, false));
+        }
         for (role, request, allowed) in cases {
             assert_eq!(
                 authorize(role, request).is_ok(),

@@ -3,13 +3,17 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use agent::capture::ScreenSource;
 use agent::demo::DemoWorkstation;
 use agent::health::SysinfoHealth;
+use agent::live::{run_desktop_notice, LiveSessions, LiveWatcher};
 use agent::mdns::Advert;
+use agent::periodic::run_periodic_screenshots;
 use agent::recorder::{backfill_demo, DesktopSource, Recorder, Source};
+use agent::screen::Screen;
 use agent::sensors::session::UtmpSessions;
 use agent::sensors::x11::X11Sensors;
 use agent::server::{serve, AgentInfo, Service};
@@ -67,6 +71,10 @@ enum Command {
         /// Days of simulated history to record on first start (demo only).
         #[arg(long, default_value_t = 0)]
         demo_history_days: u32,
+        /// A live view ends this long after the console last renewed it.
+        #[arg(long, default_value_t = agent::live::DEFAULT_LEASE_SECS,
+              value_parser = clap::value_parser!(u32).range(2..=300))]
+        live_lease_secs: u32,
     },
     /// Shows what this agent collects, holds, and who read it.
     Status {
@@ -113,6 +121,7 @@ fn run_cli(cli: Cli) -> Result<()> {
             no_mdns,
             demo_seed,
             demo_history_days,
+            live_lease_secs,
         } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -126,6 +135,7 @@ fn run_cli(cli: Cli) -> Result<()> {
                 mdns: !no_mdns,
                 demo_seed,
                 demo_history_days,
+                live_lease_secs,
             }))
         }
     }
@@ -160,6 +170,7 @@ struct RunOptions {
     mdns: bool,
     demo_seed: u64,
     demo_history_days: u32,
+    live_lease_secs: u32,
 }
 
 /// How often acked records past retention are deleted.
@@ -232,6 +243,14 @@ async fn run(options: RunOptions) -> Result<()> {
         .local_addr()
         .context("cannot read the bound address")?;
     let (policy_tx, mut policy_rx) = watch::channel(policy.clone());
+    let screen = Arc::new(match options.sensors {
+        Sensors::X11 => Screen::new(desktop_screen_source),
+        Sensors::Demo => {
+            let seed = options.demo_seed;
+            Screen::new(move || ScreenSource::Demo { seed })
+        }
+    });
+    let (watchers_tx, watchers_rx) = watch::channel(Vec::new());
     let service = Arc::new(Service {
         info: AgentInfo {
             agent_id: identity.agent_id,
@@ -240,8 +259,18 @@ async fn run(options: RunOptions) -> Result<()> {
         },
         store: store.clone(),
         policy: policy_tx,
+        screen: screen.clone(),
+        live: Mutex::new(LiveSessions::new(options.live_lease_secs)),
+        watchers: watchers_tx,
     });
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let periodic = tokio::spawn(run_periodic_screenshots(
+        screen,
+        store.clone(),
+        service.policy.subscribe(),
+        shutdown_rx.clone(),
+    ));
+    let notice = tokio::spawn(run_desktop_notice(watchers_rx.clone()));
     let server = tokio::spawn(serve(endpoint, service, shutdown_rx));
     let _advert = if options.mdns {
         match Advert::start(identity.agent_id, local_addr.port(), true) {
@@ -272,9 +301,11 @@ async fn run(options: RunOptions) -> Result<()> {
             streams: Vec::new(),
             last_sensor_error: None,
             recent_access: Vec::new(),
+            live_view: Vec::new(),
         },
         store: store.clone(),
         data_dir: options.data.clone(),
+        watchers: watchers_rx,
     };
     let recorder_store = store.clone();
     let recorder = std::thread::Builder::new()
@@ -328,6 +359,9 @@ async fn run(options: RunOptions) -> Result<()> {
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
     let _ = server.await;
+    let _ = periodic.await;
+    // The server (and its watchers sender) is gone: the notice closes.
+    let _ = notice.await;
     let _ = stop_tx.send(());
     match recorder.join() {
         Ok(result) => result?,
@@ -353,6 +387,7 @@ struct StatusWriter {
     base: StatusSnapshot,
     store: Arc<Store>,
     data_dir: PathBuf,
+    watchers: watch::Receiver<Vec<LiveWatcher>>,
 }
 
 impl StatusWriter {
@@ -377,11 +412,24 @@ impl StatusWriter {
             last_sensor_error,
             backfilling,
             recent_access: self.store.access_log(50).unwrap_or_default(),
+            live_view: self.watchers.borrow().clone(),
             ..self.base.clone()
         };
         if let Err(status_error) = snapshot.write(&self.data_dir) {
             tracing::warn!(%status_error);
         }
+    }
+}
+
+/// The X11 display when there is one, else xcap (Wayland sessions).
+fn desktop_screen_source() -> ScreenSource {
+    let has_x11 = std::env::var_os("DISPLAY").is_some_and(|display| !display.is_empty());
+    let has_wayland =
+        std::env::var_os("WAYLAND_DISPLAY").is_some_and(|display| !display.is_empty());
+    if !has_x11 && has_wayland {
+        ScreenSource::Xcap
+    } else {
+        ScreenSource::X11 { display: None }
     }
 }
 

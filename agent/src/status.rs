@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use protocol::{Policy, UnixMillis};
 use serde::{Deserialize, Serialize};
 
+use crate::live::LiveWatcher;
 use crate::store::AccessEntry;
 
 /// File name of the snapshot inside the data directory.
@@ -45,6 +46,9 @@ pub struct StatusSnapshot {
     pub last_sensor_error: Option<String>,
     /// Newest first.
     pub recent_access: Vec<AccessEntry>,
+    /// Consoles watching the screen live right now.
+    #[serde(default)]
+    pub live_view: Vec<LiveWatcher>,
 }
 
 /// Why the snapshot could not be read or written.
@@ -132,11 +136,41 @@ impl StatusSnapshot {
         } else {
             "periodic screenshots: off".to_owned()
         });
+        lines.push(
+            "live view and on-demand screenshots: only for an admin console, each one logged below; \
+             while a live view runs you get a desktop notice and it shows at the top of this page"
+                .to_owned(),
+        );
         lines.push("never: keystroke content".to_owned());
         lines
     }
 
     /// The human-readable report.
+    /// The live-view notice: who watches the screen and since when. A
+    /// snapshot the agent stopped refreshing shows nobody watching, since
+    /// a stopped agent serves no live view.
+    pub fn live_view_lines(&self, now_ms: UnixMillis) -> Vec<String> {
+        if now_ms - self.written_at_ms > 10_000 {
+            return Vec::new();
+        }
+        self.live_view
+            .iter()
+            .map(|watcher| {
+                let name = if watcher.console_name.is_empty() {
+                    watcher.console_id.as_str()
+                } else {
+                    watcher.console_name.as_str()
+                };
+                format!(
+                    "LIVE VIEW — AFFICHAGE EN DIRECT: console {name} ({}) sees this screen since {}, one frame every {:.1} s; it ends when that console stops renewing it",
+                    watcher.console_id,
+                    format_utc(watcher.since_ms),
+                    f64::from(watcher.interval_ms) / 1000.0
+                )
+            })
+            .collect()
+    }
+
     pub fn render(&self, now_ms: UnixMillis) -> String {
         let mut out = String::new();
         let age_secs = (now_ms - self.written_at_ms) / 1000;
@@ -158,6 +192,10 @@ impl StatusSnapshot {
         ));
         if self.backfilling {
             out.push_str("recording simulated demo history…\n");
+        }
+        for line in self.live_view_lines(now_ms) {
+            out.push_str(&line);
+            out.push('\n');
         }
         if let Some(sensor_error) = &self.last_sensor_error {
             out.push_str(&format!("sensor problem: {sensor_error}\n"));

@@ -21,19 +21,26 @@ pub const AGENT_BIN: &str = env!("CARGO_BIN_EXE_smarttracker-agent");
 pub struct Site {
     pub dir: tempfile::TempDir,
     pub ca: SiteCa,
+    /// One validity for every certificate of the site: a certificate may
+    /// not outlive the CA, even by the second between two `now()` reads.
+    pub validity: Validity,
 }
 
 impl Site {
     pub fn new() -> Site {
         let dir = tempfile::tempdir().expect("tempdir");
+        let validity = validity();
         let ca =
-            SiteCa::init(&dir.path().join("site"), "Test site", None, validity()).expect("site CA");
-        Site { dir, ca }
+            SiteCa::init(&dir.path().join("site"), "Test site", None, validity).expect("site CA");
+        Site { dir, ca, validity }
     }
 
     /// Issues an agent and enrols it into a fresh data directory.
     pub fn enrolled_agent(&self, name: &str) -> (AgentIdentity, PathBuf) {
-        let identity = self.ca.issue_agent(Some(name), validity()).expect("agent");
+        let identity = self
+            .ca
+            .issue_agent(Some(name), self.validity)
+            .expect("agent");
         let bundle = self.dir.path().join(format!("{name}.bundle"));
         identity.write_bundle(&bundle).expect("bundle");
         let data = self.dir.path().join(name);
@@ -50,7 +57,7 @@ impl Site {
 
     pub fn console(&self, role: Role) -> ConsoleIdentity {
         self.ca
-            .issue_console(role, &format!("{role} console"), validity())
+            .issue_console(role, &format!("{role} console"), self.validity)
             .expect("console")
     }
 }
@@ -68,7 +75,17 @@ pub struct AgentProcess {
 impl AgentProcess {
     /// Starts the demo agent on an ephemeral loopback port.
     pub fn start(data: &Path, extra_args: &[&str]) -> AgentProcess {
-        // A stale snapshot would point at the previous run's port.
+        Self::start_with(data, "demo", extra_args, &[])
+    }
+
+    /// Starts an agent with the given `--sensors` and extra environment
+    /// (e.g. `DISPLAY`, `DBUS_SESSION_BUS_ADDRESS`).
+    pub fn start_with(
+        data: &Path,
+        sensors: &str,
+        extra_args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> AgentProcess {
         let _ = std::fs::remove_file(data.join(agent::status::STATUS_FILE));
         let child = Command::new(AGENT_BIN)
             .args([
@@ -76,13 +93,15 @@ impl AgentProcess {
                 "--listen",
                 "127.0.0.1:0",
                 "--sensors",
-                "demo",
+                sensors,
                 "--no-mdns",
             ])
             .arg("--data")
             .arg(data)
             .args(extra_args)
             .env("SMARTTRACKER_LOG", "warn")
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -93,7 +112,6 @@ impl AgentProcess {
         }
     }
 
-    /// Waits for the first status snapshot (written after the first flush).
     pub fn wait_ready(&mut self) -> StatusSnapshot {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
