@@ -14,4 +14,6 @@ cargo nextest run --workspace --all-targets --locked --profile "$profile"
 echo "short benchmark runs (full runs: see README)"
 cargo bench --locked -p smarttracker-certs --bench transport -- --runs 20
 cargo bench --locked -p smarttracker-agent --bench store_ingest -- --records 20000
+cargo bench --locked -p smarttracker-agent --bench capture -- --frames 10
+cargo bench --locked -p smarttracker-agent --bench live_cpu -- --secs 3
 cargo bench --locked -p smarttracker-console --bench gui_frames -- --frames 20
