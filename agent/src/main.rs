@@ -3,13 +3,13 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use agent::capture::ScreenSource;
 use agent::demo::DemoWorkstation;
 use agent::health::SysinfoHealth;
-use agent::live::{run_desktop_notice, LiveSessions, LiveWatcher};
+use agent::live::{run_desktop_notice, LiveWatcher};
 use agent::mdns::Advert;
 use agent::periodic::run_periodic_screenshots;
 use agent::recorder::{backfill_demo, DesktopSource, Recorder, Source};
@@ -242,7 +242,6 @@ async fn run(options: RunOptions) -> Result<()> {
     let local_addr = endpoint
         .local_addr()
         .context("cannot read the bound address")?;
-    let (policy_tx, mut policy_rx) = watch::channel(policy.clone());
     let screen = Arc::new(match options.sensors {
         Sensors::X11 => Screen::new(desktop_screen_source),
         Sensors::Demo => {
@@ -250,19 +249,19 @@ async fn run(options: RunOptions) -> Result<()> {
             Screen::new(move || ScreenSource::Demo { seed })
         }
     });
-    let (watchers_tx, watchers_rx) = watch::channel(Vec::new());
-    let service = Arc::new(Service {
-        info: AgentInfo {
+    let service = Arc::new(Service::new(
+        AgentInfo {
             agent_id: identity.agent_id,
             hostname: hostname.clone(),
             demo: source.is_demo(),
         },
-        store: store.clone(),
-        policy: policy_tx,
-        screen: screen.clone(),
-        live: Mutex::new(LiveSessions::new(options.live_lease_secs)),
-        watchers: watchers_tx,
-    });
+        store.clone(),
+        policy.clone(),
+        screen.clone(),
+        options.live_lease_secs,
+    ));
+    let mut policy_rx = service.policy.subscribe();
+    let watchers_rx = service.watchers.subscribe();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let periodic = tokio::spawn(run_periodic_screenshots(
         screen,

@@ -24,6 +24,9 @@ pub const PERIODIC_SPEC: CaptureSpec = CaptureSpec {
 
 /// After a failed capture, the next attempt waits at least this long.
 const RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Store meta key: wall time of the last periodic screenshot, so a
+/// restarted agent keeps the interval instead of taking one at once.
+const LAST_TAKEN_META: &str = "periodic_screenshot_last_ms";
 
 /// Runs until `shutdown` turns true.
 pub async fn run_periodic_screenshots(
@@ -34,7 +37,7 @@ pub async fn run_periodic_screenshots(
 ) {
     let mut settings = policy.borrow_and_update().screenshots;
     let mut revision = policy.borrow().revision;
-    let mut next_due = Instant::now();
+    let mut next_due = Instant::now() + resume_delay(&store, settings.interval_secs, wall_now_ms());
     loop {
         if settings.enabled {
             tokio::select! {
@@ -63,6 +66,32 @@ pub async fn run_periodic_screenshots(
     }
 }
 
+/// How long a starting agent waits for its first periodic screenshot: what
+/// is left of the interval since the last one (none if never, or if the
+/// clock went back).
+fn resume_delay(store: &Store, interval_secs: u32, now_ms: i64) -> Duration {
+    let last_ms = match store.get_meta(LAST_TAKEN_META) {
+        Ok(Some(bytes)) => <[u8; 8]>::try_from(bytes.as_slice())
+            .map(i64::from_be_bytes)
+            .ok(),
+        Ok(None) => None,
+        Err(store_error) => {
+            tracing::warn!(%store_error, "cannot read when the last periodic screenshot was taken");
+            None
+        }
+    };
+    let interval_ms = i64::from(interval_secs) * 1000;
+    let left_ms = last_ms.map_or(0, |last_ms| {
+        let elapsed_ms = now_ms - last_ms;
+        if (0..interval_ms).contains(&elapsed_ms) {
+            interval_ms - elapsed_ms
+        } else {
+            0
+        }
+    });
+    Duration::from_millis(u64::try_from(left_ms).unwrap_or(0))
+}
+
 /// Captures, stores and logs one screenshot; false when it failed.
 async fn take_one(
     screen: &Arc<Screen>,
@@ -78,16 +107,21 @@ async fn take_one(
     .await;
     let (detail, taken) = match captured {
         Ok(Ok(Some(capture))) => match store.append_frame(&capture.image) {
-            Ok(seq) => (
-                format!(
-                    "policy revision {revision}: frames seq {seq}, {}x{}{}, {} bytes",
-                    capture.image.meta.width,
-                    capture.image.meta.height,
-                    if settings.blur { ", blurred" } else { "" },
-                    capture.image.meta.size_bytes
-                ),
-                true,
-            ),
+            Ok(seq) => {
+                if let Err(store_error) = store.put_meta(LAST_TAKEN_META, &at_ms.to_be_bytes()) {
+                    tracing::warn!(%store_error, "cannot note when the periodic screenshot was taken");
+                }
+                (
+                    format!(
+                        "policy revision {revision}: frames seq {seq}, {}x{}{}, {} bytes",
+                        capture.image.meta.width,
+                        capture.image.meta.height,
+                        if settings.blur { ", blurred" } else { "" },
+                        capture.image.meta.size_bytes
+                    ),
+                    true,
+                )
+            }
             Err(store_error) => {
                 tracing::error!(%store_error, "cannot keep a periodic screenshot");
                 (format!("not kept: {store_error}"), false)
@@ -116,4 +150,36 @@ async fn take_one(
         tracing::error!(%store_error, "cannot write the access log");
     }
     taken
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Quotas;
+
+    #[test]
+    fn a_restarted_agent_keeps_the_interval() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), Quotas::default()).expect("store");
+        let now_ms = 1_800_000_000_000;
+        assert_eq!(
+            resume_delay(&store, 600, now_ms),
+            Duration::ZERO,
+            "never taken"
+        );
+        store
+            .put_meta(LAST_TAKEN_META, &(now_ms - 100_000).to_be_bytes())
+            .expect("meta");
+        assert_eq!(
+            resume_delay(&store, 600, now_ms),
+            Duration::from_secs(500),
+            "the rest of the interval"
+        );
+        assert_eq!(resume_delay(&store, 60, now_ms), Duration::ZERO, "overdue");
+        assert_eq!(
+            resume_delay(&store, 600, now_ms - 200_000),
+            Duration::ZERO,
+            "the clock went back"
+        );
+    }
 }

@@ -86,6 +86,25 @@ impl Caller {
 }
 
 impl Service {
+    /// A service with nobody watching; subscribe to `policy` and
+    /// `watchers` for the recorder, the notice and the status.
+    pub fn new(
+        info: AgentInfo,
+        store: Arc<Store>,
+        policy: Policy,
+        screen: Arc<Screen>,
+        live_lease_secs: u32,
+    ) -> Service {
+        Service {
+            info,
+            store,
+            policy: watch::channel(policy).0,
+            screen,
+            live: Mutex::new(LiveSessions::new(live_lease_secs)),
+            watchers: watch::channel(Vec::new()).0,
+        }
+    }
+
     /// Answers one authenticated, well-formed request and writes it to the
     /// access log. Store work is small (a pull is capped) and runs inline;
     /// captures run on the blocking pool.

@@ -8,6 +8,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use agent::capture::ScreenSource;
+use agent::screen::Screen;
 use agent::server::{serve, AgentInfo, Service};
 use agent::store::{Quotas, Store};
 use certs::tls::{agent_server_config, console_client_config, AgentPin};
@@ -91,16 +93,18 @@ async fn bench(records: u64) -> BenchResult<()> {
         )?,
     )?;
     let addr = endpoint.local_addr()?;
-    let (policy, _) = watch::channel(protocol::Policy::default());
-    let service = Arc::new(Service {
-        info: AgentInfo {
+    let screen = Arc::new(Screen::new(|| ScreenSource::Demo { seed: 1 }));
+    let service = Arc::new(Service::new(
+        AgentInfo {
             agent_id: agent_identity.agent_id,
             hostname: "bench".into(),
             demo: false,
         },
-        store: agent_store.clone(),
-        policy,
-    });
+        agent_store.clone(),
+        protocol::Policy::default(),
+        screen,
+        agent::live::DEFAULT_LEASE_SECS,
+    ));
     let (_stop, shutdown) = watch::channel(false);
     tokio::spawn(serve(endpoint, service, shutdown));
 
