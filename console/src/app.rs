@@ -1,20 +1,35 @@
 //! The console window: UI state, the logic step that drains engine events
 //! and turns the UI's [`Action`]s into engine [`Command`]s, and the frame
 //! that lays out the screens of `ui/`. Screens only draw and push actions;
-//! all store work happens in the [`Engine`].
+//! all store and network work happens in the [`Engine`]. The logic step
+//! also decides who is watched live (only on the Live screen, only for an
+//! admin console) and turns decoded frames and screenshots into textures.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
+use certs::Role;
+use egui::{ColorImage, TextureHandle, TextureOptions};
 use protocol::{Policy, UnixMillis};
 
 use crate::categories::{Categorisation, Rule};
 use crate::engine::{Command, Engine, Event, SyncSummary};
-use crate::i18n::{trf, Lang};
+use crate::i18n::{date_time_seconds_label, trf, Lang};
+use crate::live::{LiveBoard, LiveMode, WatchId};
 use crate::model::{AgentId, DayClock};
 use crate::settings::{ConsoleSettings, SmtpSettings};
+use crate::store::{ScreenshotKey, ScreenshotMeta};
 use crate::ui;
 use crate::views::{FleetRow, Period, Status, ViewData, ViewRequest};
+
+/// Most agents watched at once in the live grid (online ones, in fleet
+/// order).
+pub const MAX_GRID_AGENTS: usize = 12;
+/// Decoded screenshots kept as textures.
+pub const GALLERY_TEXTURES: usize = 6;
+/// How often the Live screen redraws without news (ages, late frames).
+pub const LIVE_REDRAW: Duration = Duration::from_secs(1);
 
 /// The screens, in navigation order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,17 +39,21 @@ pub enum Screen {
     Organisation,
     Attendance,
     Health,
+    Live,
+    Screenshots,
     Settings,
     Audit,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 7] = [
+    pub const ALL: [Screen; 9] = [
         Screen::Fleet,
         Screen::Employee,
         Screen::Organisation,
         Screen::Attendance,
         Screen::Health,
+        Screen::Live,
+        Screen::Screenshots,
         Screen::Settings,
         Screen::Audit,
     ];
@@ -47,6 +66,8 @@ impl Screen {
             Screen::Organisation => "nav.organisation",
             Screen::Attendance => "nav.attendance",
             Screen::Health => "nav.health",
+            Screen::Live => "nav.live",
+            Screen::Screenshots => "nav.screenshots",
             Screen::Settings => "nav.settings",
             Screen::Audit => "nav.audit",
         }
@@ -60,6 +81,8 @@ impl Screen {
             Screen::Organisation => "organisation",
             Screen::Attendance => "attendance",
             Screen::Health => "health",
+            Screen::Live => "live",
+            Screen::Screenshots => "screenshots",
             Screen::Settings => "settings",
             Screen::Audit => "audit",
         }
@@ -144,10 +167,61 @@ pub struct SyncState {
     pub unavailable: Option<String>,
 }
 
+/// What the Live screen shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveView {
+    /// Nobody watched (after Stop).
+    Off,
+    /// Thumbnails of the online agents.
+    Grid,
+    /// One agent, large.
+    Single(AgentId),
+}
+
+/// The Live screen's state: the pure live core and the textures of its
+/// frames.
+#[derive(Debug, Clone)]
+pub struct LiveScreen {
+    pub view: LiveView,
+    pub board: LiveBoard,
+    /// Texture of each watched agent's newest frame, with the watch and
+    /// frame serial it shows.
+    pub textures: HashMap<AgentId, ((WatchId, u64), Texture)>,
+    /// The agent whose screenshot is being taken.
+    pub taking: Option<AgentId>,
+    /// The last screenshot taken on demand, to open it in the gallery.
+    pub last_taken: Option<ScreenshotMeta>,
+}
+
+/// The Screenshots screen's state.
+#[derive(Debug, Clone)]
+pub struct Gallery {
+    pub agent: Option<AgentId>,
+    pub period: Period,
+    pub selected: Option<ScreenshotKey>,
+    /// Decoded screenshots (or why not), newest opened last.
+    pub images: Vec<(ScreenshotKey, Result<Texture, String>)>,
+}
+
+/// A texture the screens draw (egui's handle, which has no `Debug`).
+#[derive(Clone)]
+pub struct Texture(pub TextureHandle);
+
+impl std::fmt::Debug for Texture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Texture")
+            .field("name", &self.0.name())
+            .field("size", &self.0.size())
+            .finish()
+    }
+}
+
 /// Everything the screens draw from.
 #[derive(Debug, Clone)]
 pub struct UiState {
     pub lang: Lang,
+    /// The console's role; `None` without an identity.
+    pub role: Option<Role>,
     pub screen: Screen,
     pub clock: DayClock,
     pub now_ms: UnixMillis,
@@ -172,6 +246,8 @@ pub struct UiState {
     pub notices: Vec<Notice>,
     /// Latest data received per request.
     pub views: HashMap<ViewRequest, Arc<ViewData>>,
+    pub live: LiveScreen,
+    pub gallery: Gallery,
 }
 
 /// What a screen asks for; applied by the logic step.
@@ -203,6 +279,18 @@ pub enum Action {
     AddPeer,
     EditTryApp(String),
     DismissNotice(usize),
+    /// Watches the online agents as thumbnails.
+    LiveGrid,
+    /// Watches one agent, large.
+    LiveSingle(AgentId),
+    /// Stops watching anyone.
+    LiveStop,
+    TakeScreenshot(AgentId),
+    SetScreenshotsAgent(Option<AgentId>),
+    SetScreenshotsPeriod(Period),
+    OpenScreenshot(ScreenshotKey),
+    /// Opens the Screenshots screen on this screenshot.
+    ShowScreenshot(ScreenshotKey),
 }
 
 /// The console application: state, engine handle, pending actions.
@@ -220,9 +308,11 @@ pub struct ConsoleApp {
 impl ConsoleApp {
     pub fn new(engine: Engine, clock: DayClock, screen: Screen) -> ConsoleApp {
         let settings = ConsoleSettings::default();
+        let role = engine.role();
         ConsoleApp {
             state: UiState {
                 lang: settings.language,
+                role,
                 screen,
                 clock,
                 now_ms: crate::clock::wall_now_ms(),
@@ -245,6 +335,19 @@ impl ConsoleApp {
                 categorised: None,
                 notices: Vec::new(),
                 views: HashMap::new(),
+                live: LiveScreen {
+                    view: LiveView::Grid,
+                    board: LiveBoard::default(),
+                    textures: HashMap::new(),
+                    taking: None,
+                    last_taken: None,
+                },
+                gallery: Gallery {
+                    agent: None,
+                    period: Period::Week,
+                    selected: None,
+                    images: Vec::new(),
+                },
             },
             engine,
             actions: Vec::new(),
@@ -275,7 +378,7 @@ impl ConsoleApp {
         }
         self.state.now_ms = crate::clock::wall_now_ms();
         while let Some(event) = self.engine.try_recv() {
-            self.apply_event(event);
+            self.apply_event(ctx, event);
         }
         for action in std::mem::take(&mut self.actions) {
             self.apply_action(action);
@@ -286,7 +389,63 @@ impl ConsoleApp {
                 self.apply_action(Action::PolicyAgent(agent));
             }
         }
+        self.watch_live();
+        self.refresh_live_textures(ctx);
+        if self.state.screen == Screen::Live {
+            ctx.request_repaint_after(LIVE_REDRAW);
+        }
         self.request_views();
+    }
+
+    /// Watches whom the Live screen shows: nobody on any other screen, for
+    /// a viewer console, or after Stop.
+    fn watch_live(&mut self) {
+        let state = &mut self.state;
+        let admin = state.role == Some(Role::Admin);
+        let wanted = match state.live.view {
+            _ if state.screen != Screen::Live || !admin => None,
+            LiveView::Off => None,
+            LiveView::Grid => Some((LiveMode::Grid, grid_agents(state))),
+            LiveView::Single(agent) => Some((LiveMode::Single, vec![agent])),
+        };
+        let board = &mut state.live.board;
+        let change = match wanted {
+            Some((mode, agents)) => board.want(mode, &agents),
+            None => board.stop(),
+        };
+        if let Some(watch) = change {
+            self.engine.send(Command::Live(watch));
+        }
+    }
+
+    /// One texture per watched agent's newest frame, refreshed in place
+    /// when a newer frame came; dropped with the watch.
+    fn refresh_live_textures(&mut self, ctx: &egui::Context) {
+        let LiveScreen {
+            board, textures, ..
+        } = &mut self.state.live;
+        textures.retain(|agent, _| board.get(*agent).is_some_and(|entry| entry.frame.is_some()));
+        for (agent, entry) in board.agents() {
+            let Some(frame) = &entry.frame else {
+                continue;
+            };
+            let shown = (entry.watch, entry.frame_serial);
+            match textures.get_mut(&agent) {
+                Some((serial, _)) if *serial == shown => {}
+                Some((serial, texture)) => {
+                    texture.0.set(frame.image.clone(), TextureOptions::LINEAR);
+                    *serial = shown;
+                }
+                None => {
+                    let texture = ctx.load_texture(
+                        format!("live-{agent}"),
+                        frame.image.clone(),
+                        TextureOptions::LINEAR,
+                    );
+                    textures.insert(agent, (shown, Texture(texture)));
+                }
+            }
+        }
     }
 
     /// Draws the window; screens push actions, applied next logic step.
@@ -323,6 +482,15 @@ impl ConsoleApp {
                 agent: health_agent(state),
             }),
             Screen::Audit => wanted.push(ViewRequest::Audit),
+            Screen::Live => {}
+            Screen::Screenshots => {
+                if let Some(agent) = gallery_agent(state) {
+                    wanted.push(ViewRequest::Screenshots {
+                        agent,
+                        period: state.gallery.period,
+                    });
+                }
+            }
         }
         wanted
     }
@@ -348,7 +516,7 @@ impl ConsoleApp {
         }
     }
 
-    fn apply_event(&mut self, event: Event) {
+    fn apply_event(&mut self, ctx: &egui::Context, event: Event) {
         let lang = self.state.lang;
         match event {
             Event::Settings(settings) => {
@@ -431,6 +599,40 @@ impl ConsoleApp {
                     self.state.categorised = Some((app, result));
                 }
             }
+            Event::Live(update) => {
+                self.state.live.board.apply(update);
+            }
+            Event::ScreenshotTaken { name, meta } => {
+                self.state.live.taking = None;
+                let time = date_time_seconds_label(lang, self.state.clock, meta.key.at_ms);
+                let text = trf(
+                    lang,
+                    "live.screenshot.taken",
+                    &[("name", &name), ("time", &time)],
+                );
+                self.state.live.last_taken = Some(meta);
+                self.notice(text, false);
+            }
+            Event::ScreenshotFailed { agent, name, error } => {
+                if self.state.live.taking == Some(agent) {
+                    self.state.live.taking = None;
+                }
+                let text = trf(
+                    lang,
+                    "live.screenshot.failed",
+                    &[("name", &name), ("error", &error)],
+                );
+                self.notice(text, true);
+            }
+            Event::ScreenshotImage { key, result } => {
+                let texture = result.map(|image| screenshot_texture(ctx, key, image));
+                let images = &mut self.state.gallery.images;
+                images.retain(|(cached, _)| *cached != key);
+                if images.len() >= GALLERY_TEXTURES {
+                    drop(images.remove(0));
+                }
+                images.push((key, texture));
+            }
             Event::Error(error) => self.notice(error, true),
         }
     }
@@ -438,7 +640,13 @@ impl ConsoleApp {
     fn apply_action(&mut self, action: Action) {
         let state = &mut self.state;
         match action {
-            Action::Navigate(screen) => state.screen = screen,
+            Action::Navigate(screen) => {
+                // Coming to the Live screen starts the grid again.
+                if screen == Screen::Live && state.screen != Screen::Live {
+                    state.live.view = LiveView::Grid;
+                }
+                state.screen = screen;
+            }
             Action::OpenEmployee(agent) => {
                 state.employee_agent = Some(agent);
                 state.screen = Screen::Employee;
@@ -542,6 +750,42 @@ impl ConsoleApp {
                     state.notices.remove(index);
                 }
             }
+            Action::LiveGrid => state.live.view = LiveView::Grid,
+            Action::LiveSingle(agent) => state.live.view = LiveView::Single(agent),
+            Action::LiveStop => state.live.view = LiveView::Off,
+            Action::TakeScreenshot(agent) => {
+                if state.live.taking.is_none() {
+                    state.live.taking = Some(agent);
+                    self.engine.send(Command::TakeScreenshot(agent));
+                }
+            }
+            Action::SetScreenshotsAgent(agent) => {
+                state.gallery.agent = agent;
+                state.gallery.selected = None;
+            }
+            Action::SetScreenshotsPeriod(period) => state.gallery.period = period,
+            Action::OpenScreenshot(key) => self.open_screenshot(key),
+            Action::ShowScreenshot(key) => {
+                state.screen = Screen::Screenshots;
+                state.gallery.agent = Some(key.agent);
+                state.gallery.period = Period::Day;
+                self.open_screenshot(key);
+            }
+        }
+    }
+
+    /// Selects a screenshot; the engine decrypts and decodes it unless its
+    /// texture is cached (a failed attempt is tried again).
+    fn open_screenshot(&mut self, key: ScreenshotKey) {
+        let gallery = &mut self.state.gallery;
+        gallery.selected = Some(key);
+        let cached = gallery
+            .images
+            .iter()
+            .any(|(cached, texture)| *cached == key && texture.is_ok());
+        if !cached {
+            gallery.images.retain(|(cached, _)| *cached != key);
+            self.engine.send(Command::OpenScreenshot(key));
         }
     }
 
@@ -580,6 +824,30 @@ pub fn fleet_rows(state: &UiState) -> &[FleetRow] {
 
 fn first_agent(state: &UiState) -> Option<AgentId> {
     fleet_rows(state).first().map(|row| row.agent)
+}
+
+/// The online agents the live grid watches, in fleet order.
+pub fn grid_agents(state: &UiState) -> Vec<AgentId> {
+    fleet_rows(state)
+        .iter()
+        .filter(|row| row.status == Status::Online)
+        .map(|row| row.agent)
+        .take(MAX_GRID_AGENTS)
+        .collect()
+}
+
+/// The agent whose screenshots the gallery lists: the chosen one, else the
+/// first.
+pub fn gallery_agent(state: &UiState) -> Option<AgentId> {
+    state.gallery.agent.or_else(|| first_agent(state))
+}
+
+fn screenshot_texture(ctx: &egui::Context, key: ScreenshotKey, image: Arc<ColorImage>) -> Texture {
+    Texture(ctx.load_texture(
+        format!("screenshot-{}-{}-{}", key.agent, key.at_ms, key.serial),
+        image,
+        TextureOptions::LINEAR,
+    ))
 }
 
 /// The person the employee screen shows: the chosen one, else the first.

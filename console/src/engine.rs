@@ -1,9 +1,11 @@
 //! The GUI's engine: a tokio runtime (two workers) that owns the store, the
-//! syncer and the categoriser, syncs in the background (every
-//! [`EngineConfig::sync_interval`] and on demand), computes each screen's
-//! [`ViewData`] off the UI thread, and talks to the window only through
-//! channels: [`Command`]s in, [`Event`]s out, with a repaint request each
-//! time an event lands. Nothing here draws; nothing in the UI does I/O.
+//! syncer, the categoriser and the live-view client, syncs in the
+//! background (every [`EngineConfig::sync_interval`] and on demand),
+//! computes each screen's [`ViewData`] off the UI thread, takes and opens
+//! screenshots (decrypted and decoded here), and talks to the window only
+//! through channels: [`Command`]s in, [`Event`]s out, with a repaint
+//! request each time an event lands. Nothing here draws; nothing in the UI
+//! does I/O.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -13,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use certs::ConsoleIdentity;
+use certs::{ConsoleIdentity, Role};
 use protocol::{Policy, Request, Response, UnixMillis};
 use tokio::sync::mpsc;
 
@@ -22,9 +24,12 @@ use crate::categories::{parse_training_csv, Categorisation, Categoriser, RulePat
 use crate::discovery::{self, Candidate, CandidateSource};
 use crate::export::{columns, day_text, Table};
 use crate::i18n::time_label;
+use crate::live::{LiveClient, LiveMode, LiveUpdate, LiveWatch, WatchChanges};
 use crate::model::AgentId;
 use crate::settings::ConsoleSettings;
-use crate::store::{AuditEntry, ConsoleStore, StoreError};
+use crate::store::{
+    AuditEntry, ConsoleStore, ScreenshotKey, ScreenshotMeta, ShotSource, StoreError,
+};
 use crate::sync::{Backoff, Outcome, SyncConfig, SyncError, Syncer};
 use crate::views::{self, AttendanceView, Period, ViewContext, ViewData, ViewRequest};
 
@@ -33,6 +38,9 @@ pub const MDNS_BROWSE: Duration = Duration::from_secs(2);
 /// A cached view is recomputed after this long even without new data
 /// (online states and "ago" texts move with time).
 pub const VIEW_MAX_AGE: Duration = Duration::from_secs(30);
+/// How long closing the window waits for live sessions to end (so each
+/// workstation's notice goes away at once rather than at its time-out).
+pub const LIVE_STOP_WAIT: Duration = Duration::from_secs(3);
 
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +92,14 @@ pub enum Command {
         period: Period,
         path: Option<PathBuf>,
     },
+    /// Watches exactly these agents live (empty: nobody); ignored without
+    /// an identity.
+    Live(LiveWatch),
+    /// Captures the agent's screen at full resolution and stores it
+    /// (encrypted, on demand).
+    TakeScreenshot(AgentId),
+    /// Decrypts and decodes a stored screenshot for display.
+    OpenScreenshot(ScreenshotKey),
 }
 
 /// The result of one sync pass.
@@ -134,6 +150,23 @@ pub enum Event {
         app: String,
         result: Categorisation,
     },
+    /// News of a live watch.
+    Live(LiveUpdate),
+    /// A screenshot taken on demand is stored.
+    ScreenshotTaken {
+        name: String,
+        meta: ScreenshotMeta,
+    },
+    ScreenshotFailed {
+        agent: AgentId,
+        name: String,
+        error: String,
+    },
+    /// A stored screenshot, decoded (downscaled to a texture's limit).
+    ScreenshotImage {
+        key: ScreenshotKey,
+        result: Result<Arc<egui::ColorImage>, String>,
+    },
     Error(String),
 }
 
@@ -161,6 +194,8 @@ pub struct Engine {
     commands: mpsc::UnboundedSender<Command>,
     events: std::sync::mpsc::Receiver<Event>,
     repaint: Arc<Repaint>,
+    role: Option<Role>,
+    live: Option<Arc<LiveClient>>,
 }
 
 struct CachedView {
@@ -172,6 +207,7 @@ struct CachedView {
 struct Shared {
     store: Arc<ConsoleStore>,
     syncer: Option<Arc<Syncer>>,
+    live: Option<Arc<LiveClient>>,
     actor: String,
     mdns: bool,
     categoriser: RwLock<Option<Arc<Categoriser>>>,
@@ -198,6 +234,7 @@ impl Engine {
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = std::sync::mpsc::channel();
         let repaint = Arc::new(Repaint::default());
+        let role = config.identity.as_ref().map(|identity| identity.role);
         let (actor, syncer) = match config.identity {
             Some(identity) => {
                 let actor = format!("{} ({})", identity.name, identity.console_id);
@@ -206,9 +243,23 @@ impl Engine {
             }
             None => ("console".to_owned(), None),
         };
+        let live = syncer.as_ref().map(|syncer| {
+            let events = event_tx.clone();
+            let repaint = repaint.clone();
+            Arc::new(LiveClient::new(
+                syncer.clone(),
+                config.store.clone(),
+                Arc::new(move |update| {
+                    let _ = events.send(Event::Live(update));
+                    repaint.request();
+                }),
+                crate::clock::wall_now_ms,
+            ))
+        });
         let shared = Arc::new(Shared {
             store: config.store,
             syncer,
+            live: live.clone(),
             actor,
             mdns: config.mdns,
             categoriser: RwLock::new(None),
@@ -235,7 +286,14 @@ impl Engine {
             commands: command_tx,
             events: event_rx,
             repaint,
+            role,
+            live,
         })
+    }
+
+    /// The console's role, `None` without an identity.
+    pub fn role(&self) -> Option<Role> {
+        self.role
     }
 
     /// Wakes this context whenever an event lands.
@@ -264,6 +322,19 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         if let Some(runtime) = self.runtime.take() {
+            // block_on cannot run inside another runtime (a tokio test).
+            let outside_runtime = tokio::runtime::Handle::try_current().is_err();
+            if let Some(live) = self.live.as_ref().filter(|_| outside_runtime) {
+                let ending = live.stop_all();
+                runtime.block_on(async {
+                    let _ = tokio::time::timeout(LIVE_STOP_WAIT, async {
+                        for task in ending {
+                            let _ = task.await;
+                        }
+                    })
+                    .await;
+                });
+            }
             runtime.shutdown_timeout(Duration::from_secs(2));
         }
     }
@@ -383,6 +454,107 @@ fn handle(shared: &Arc<Shared>, command: Command) {
             path,
         } => {
             tokio::spawn(async move { export_attendance(&shared, agent, period, path).await });
+        }
+        Command::Live(watch) => {
+            if let Some(live) = &shared.live {
+                let changes = live.set(&watch);
+                audit_live(&shared, &changes);
+            }
+        }
+        Command::TakeScreenshot(agent) => {
+            tokio::spawn(async move { take_screenshot(&shared, agent).await });
+        }
+        Command::OpenScreenshot(key) => {
+            tokio::spawn(async move {
+                let store = shared.store.clone();
+                let result = blocking(move || {
+                    let jpeg = store
+                        .screenshot_jpeg(key)
+                        .map_err(|error| error.to_string())?;
+                    crate::live::decode_image(&jpeg, crate::live::MAX_TEXTURE_SIDE_PX)
+                        .map(Arc::new)
+                        .map_err(|error| error.to_string())
+                })
+                .await;
+                shared.emit(Event::ScreenshotImage { key, result });
+            });
+        }
+    }
+}
+
+fn mode_text(mode: LiveMode) -> String {
+    let spec = mode.spec();
+    let name = match mode {
+        LiveMode::Single => "single view",
+        LiveMode::Grid => "grid",
+    };
+    format!(
+        "{name}, up to {}x{}, a frame every {} ms",
+        spec.max_width,
+        spec.max_height,
+        mode.interval_ms()
+    )
+}
+
+/// One audit entry per watch started or stopped.
+fn audit_live(shared: &Shared, changes: &WatchChanges) {
+    for (agent, mode) in &changes.started {
+        shared.audit("live-view-start", &agent.to_string(), mode_text(*mode));
+    }
+    for (agent, mode) in &changes.stopped {
+        shared.audit("live-view-stop", &agent.to_string(), mode_text(*mode));
+    }
+}
+
+/// The inventory name of `agent` (its id if unknown).
+async fn agent_name(shared: &Arc<Shared>, agent: AgentId) -> String {
+    let store = shared.store.clone();
+    blocking(move || store.agent(agent).map_err(|error| error.to_string()))
+        .await
+        .ok()
+        .flatten()
+        .map_or_else(|| agent.to_string(), |record| record.name)
+}
+
+/// Captures the agent's screen at full resolution and stores it.
+async fn take_screenshot(shared: &Arc<Shared>, agent: AgentId) {
+    let name = agent_name(shared, agent).await;
+    let result = async {
+        let Some(syncer) = shared.syncer.clone() else {
+            return Err("no console identity: screenshots cannot be taken".to_owned());
+        };
+        let mut last_error = NO_ADDRESS.to_owned();
+        for addr in agent_addresses(shared, agent).await? {
+            let request = Request::Screenshot(crate::live::SCREENSHOT_SPEC);
+            match syncer.request_agent(agent, addr, &request).await {
+                Ok(Response::Image(image)) => {
+                    let store = shared.store.clone();
+                    return blocking(move || {
+                        store
+                            .put_screenshot(agent, ShotSource::OnDemand, &image)
+                            .map_err(|error| error.to_string())
+                    })
+                    .await;
+                }
+                Ok(_) => last_error = SyncError::Unexpected("screenshot").to_string(),
+                Err(error) => last_error = error.to_string(),
+            }
+        }
+        Err(last_error)
+    }
+    .await;
+    match result {
+        Ok(meta) => {
+            shared.emit(Event::ScreenshotTaken { name, meta });
+            shared.data_changed();
+        }
+        Err(error) => {
+            shared.audit(
+                "screenshot",
+                &agent.to_string(),
+                format!("on demand, not taken: {error}"),
+            );
+            shared.emit(Event::ScreenshotFailed { agent, name, error });
         }
     }
 }
@@ -601,6 +773,21 @@ async fn sync_pass(shared: &Arc<Shared>, syncer: &Arc<Syncer>, periodic: bool) -
     summary
 }
 
+const NO_ADDRESS: &str = "no known address yet: wait for a sync";
+
+/// The addresses the inventory knows for `agent`.
+async fn agent_addresses(shared: &Arc<Shared>, agent: AgentId) -> Result<Vec<SocketAddr>, String> {
+    let store = shared.store.clone();
+    let record = blocking(move || store.agent(agent).map_err(|error| error.to_string()))
+        .await?
+        .ok_or_else(|| format!("agent {agent} is not in the inventory"))?;
+    Ok(record
+        .addresses
+        .iter()
+        .filter_map(|addr| addr.parse::<SocketAddr>().ok())
+        .collect())
+}
+
 /// The agent's policy and the address that answered.
 async fn fetch_policy(
     shared: &Arc<Shared>,
@@ -609,16 +796,8 @@ async fn fetch_policy(
     let Some(syncer) = shared.syncer.clone() else {
         return Err("no console identity: policies cannot be read".to_owned());
     };
-    let store = shared.store.clone();
-    let record = blocking(move || store.agent(agent).map_err(|error| error.to_string()))
-        .await?
-        .ok_or_else(|| format!("agent {agent} is not in the inventory"))?;
-    let mut last_error = "no known address yet: wait for a sync".to_owned();
-    for addr in record
-        .addresses
-        .iter()
-        .filter_map(|addr| addr.parse::<SocketAddr>().ok())
-    {
+    let mut last_error = NO_ADDRESS.to_owned();
+    for addr in agent_addresses(shared, agent).await? {
         match syncer.request_agent(agent, addr, &Request::GetPolicy).await {
             Ok(Response::Policy(policy)) => return Ok((policy, addr)),
             Ok(_) => last_error = SyncError::Unexpected("get-policy").to_string(),
@@ -629,12 +808,7 @@ async fn fetch_policy(
 }
 
 async fn apply_policy(shared: &Arc<Shared>, agent: AgentId, mut policy: Policy) {
-    let store = shared.store.clone();
-    let name = blocking(move || store.agent(agent).map_err(|error| error.to_string()))
-        .await
-        .ok()
-        .flatten()
-        .map_or_else(|| agent.to_string(), |record| record.name);
+    let name = agent_name(shared, agent).await;
     let result = async {
         let (current, addr) = fetch_policy(shared, agent).await?;
         let Some(syncer) = shared.syncer.clone() else {

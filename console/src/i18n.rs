@@ -72,6 +72,8 @@ const MESSAGES: &[Entry] = &[
     ("nav.organisation", ["Organisation", "Organisation", "Organización", "Организация"]),
     ("nav.attendance", ["Attendance", "Présence", "Asistencia", "Посещаемость"]),
     ("nav.health", ["Health", "Santé", "Salud", "Состояние"]),
+    ("nav.live", ["Live", "En direct", "En vivo", "Прямой эфир"]),
+    ("nav.screenshots", ["Screenshots", "Captures d'écran", "Capturas", "Снимки экрана"]),
     ("nav.settings", ["Settings", "Réglages", "Ajustes", "Настройки"]),
     ("nav.audit", ["Audit log", "Journal d'audit", "Registro de auditoría", "Журнал аудита"]),
     ("sync.now", ["Sync now", "Synchroniser", "Sincronizar", "Синхронизировать"]),
@@ -93,6 +95,8 @@ const MESSAGES: &[Entry] = &[
     ("unit.hours", ["hours", "heures", "horas", "часы"]),
     ("unit.minutes", ["minutes", "minutes", "minutos", "минуты"]),
     ("unit.percent", ["%", "%", "%", "%"]),
+    ("unit.kb", ["{n} KB", "{n} Ko", "{n} KB", "{n} КБ"]),
+    ("unit.mb", ["{n} MB", "{n} Mo", "{n} MB", "{n} МБ"]),
     ("axis.date", ["date", "date", "fecha", "дата"]),
     ("none", ["none", "aucun", "ninguno", "нет"]),
     // Fleet.
@@ -205,6 +209,50 @@ const MESSAGES: &[Entry] = &[
     ("col.worst_24h", ["Worst (24 h)", "Pire (24 h)", "Peor (24 h)", "Худшее (24 ч)"]),
     ("col.sampled", ["Sampled", "Mesuré", "Medido", "Измерено"]),
     ("health.empty", ["No health data yet: agents send CPU, memory and disk samples once synced.", "Pas encore de données de santé : les agents envoient processeur, mémoire et disque une fois synchronisés.", "", ""]),
+    // Live view.
+    ("live.title", ["Live view", "Vue en direct", "Vista en directo", "Просмотр экрана"]),
+    ("live.notice", ["While you watch, the employee sees a notice on their screen that the live view is on. It stops when you press Stop or leave this screen.", "Pendant que vous regardez, la personne voit sur son écran un avis indiquant que la vue en direct est active. Elle s'arrête dès que vous cliquez sur Arrêter ou quittez cet écran.", "Mientras mira, la persona ve en su pantalla un aviso de que la vista en directo está activa. Se detiene al pulsar Detener o al salir de esta pantalla.", "Пока вы смотрите, сотрудник видит на экране уведомление о просмотре. Просмотр прекращается по кнопке «Остановить» или при уходе с этого экрана."]),
+    ("live.viewer", ["Live view and screenshots are for administrator consoles only. This console has a viewer certificate: ask an administrator if a screen must be seen.", "La vue en direct et les captures d'écran sont réservées aux consoles administrateur. Cette console a un certificat de consultation : demandez à un administrateur s'il faut voir un écran.", "La vista en directo y las capturas son solo para consolas de administrador. Esta consola tiene un certificado de consulta: pida a un administrador si hay que ver una pantalla.", "Просмотр экрана и снимки доступны только консолям администратора. У этой консоли сертификат наблюдателя: обратитесь к администратору."]),
+    ("live.no_identity", ["Live view needs an administrator console identity; this console has none (see the sync line above).", "La vue en direct demande une identité de console administrateur ; cette console n'en a pas (voir la ligne de synchronisation ci-dessus).", "La vista en directo necesita una identidad de consola de administrador; esta consola no tiene.", "Для просмотра нужна идентичность консоли администратора; у этой консоли её нет."]),
+    ("live.grid.hint", ["Click a workstation to watch it larger.", "Cliquez sur un poste pour le voir en grand.", "Haga clic en un equipo para verlo en grande.", "Нажмите на рабочее место, чтобы увеличить."]),
+    ("live.none_online", ["No workstation is online right now: the live view shows online workstations only.", "Aucun poste n'est en ligne pour l'instant : la vue en direct ne montre que les postes en ligne.", "Ningún equipo en línea: la vista en directo solo muestra equipos en línea.", "Сейчас нет рабочих мест в сети: показываются только те, что в сети."]),
+    ("live.more", ["Showing the first {count} online workstations.", "Affichage des {count} premiers postes en ligne.", "Se muestran los {count} primeros equipos en línea.", "Показаны первые {count} рабочих мест в сети."]),
+    ("live.stop", ["Stop", "Arrêter", "Detener", "Остановить"]),
+    ("live.stopped", ["Live view stopped: no workstation is watched.", "Vue en direct arrêtée : aucun poste n'est regardé.", "Vista en directo detenida: no se mira ningún equipo.", "Просмотр остановлен: ни одно рабочее место не просматривается."]),
+    ("live.resume", ["Watch the online workstations", "Regarder les postes en ligne", "Ver los equipos en línea", "Смотреть рабочие места в сети"]),
+    ("live.back", ["← All workstations", "← Tous les postes", "← Todos los equipos", "← Все рабочие места"]),
+    ("live.badge", ["LIVE", "EN DIRECT", "EN VIVO", "В ЭФИРЕ"]),
+    ("live.connecting", ["Connecting…", "Connexion…", "Conectando…", "Подключение…"]),
+    ("live.waiting", ["Waiting for the first image…", "En attente de la première image…", "Esperando la primera imagen…", "Ожидание первого кадра…"]),
+    ("live.unchanged", ["Screen unchanged since {time}", "Écran inchangé depuis {time}", "Pantalla sin cambios desde {time}", "Экран не менялся с {time}"]),
+    ("live.unchanged.short", ["unchanged", "inchangé", "sin cambios", "без изменений"]),
+    ("live.stale", ["No news for {ago}: the image may be out of date.", "Aucune nouvelle depuis {ago} : l'image n'est peut-être plus à jour.", "Sin noticias desde hace {ago}: la imagen puede estar desactualizada.", "Нет данных уже {ago}: изображение может быть устаревшим."]),
+    ("live.stale.short", ["late", "en retard", "con retraso", "задержка"]),
+    ("live.lost", ["Connection lost ({reason}); trying again…", "Connexion perdue ({reason}) ; nouvelle tentative…", "Conexión perdida ({reason}); reintentando…", "Соединение потеряно ({reason}); повторная попытка…"]),
+    ("live.lost.short", ["connection lost", "connexion perdue", "conexión perdida", "нет связи"]),
+    ("live.refused.short", ["refused", "refusé", "rechazado", "отказано"]),
+    ("live.refused", ["The workstation refused the live view: {reason}", "Le poste a refusé la vue en direct : {reason}", "El equipo rechazó la vista en directo: {reason}", "Рабочее место отказало в просмотре: {reason}"]),
+    ("live.captured", ["Captured at {time}", "Capturé à {time}", "Capturado a las {time}", "Снято в {time}"]),
+    ("live.blurred", ["blurred", "floutée", "difuminada", "размыто"]),
+    ("live.screenshot", ["Take screenshot", "Prendre une capture", "Tomar captura", "Сделать снимок"]),
+    ("live.screenshot.taking", ["Taking the screenshot…", "Capture en cours…", "Tomando la captura…", "Снимок делается…"]),
+    ("live.screenshot.taken", ["Screenshot of {name} taken at {time} and stored encrypted: see Screenshots → {name}.", "Capture de {name} prise le {time} et stockée chiffrée : voir Captures d'écran → {name}.", "Captura de {name} tomada el {time} y guardada cifrada: vea Capturas → {name}.", "Снимок {name} сделан {time} и сохранён в зашифрованном виде: см. Снимки экрана → {name}."]),
+    ("live.screenshot.failed", ["{name}: screenshot not taken ({error})", "{name} : capture non prise ({error})", "{name}: captura no tomada ({error})", "{name}: снимок не сделан ({error})"]),
+    ("live.screenshot.open", ["Open it in Screenshots", "L'ouvrir dans Captures d'écran", "Abrirla en Capturas", "Открыть в снимках экрана"]),
+    // Screenshots.
+    ("shots.title", ["Screenshots", "Captures d'écran", "Capturas de pantalla", "Снимки экрана"]),
+    ("shots.note", ["Screenshots are stored encrypted on this computer; opening one is written to the audit log. Periodic screenshots are off unless a policy turns them on.", "Les captures sont stockées chiffrées sur cet ordinateur ; chaque ouverture est inscrite au journal d'audit. Les captures périodiques sont désactivées sauf si une politique les active.", "Las capturas se guardan cifradas en este equipo; cada apertura queda en el registro de auditoría. Las capturas periódicas están desactivadas salvo que una política las active.", "Снимки хранятся на этом компьютере в зашифрованном виде; каждое открытие записывается в журнал аудита. Периодические снимки выключены, если их не включает политика."]),
+    ("shots.empty", ["No screenshots of {name} in this period. Periodic screenshots are off by default; take one from the Live screen.", "Aucune capture de {name} sur cette période. Les captures périodiques sont désactivées par défaut ; prenez-en une depuis l'écran En direct.", "No hay capturas de {name} en este período. Las capturas periódicas están desactivadas por defecto; tome una desde la pantalla En vivo.", "Нет снимков {name} за этот период. Периодические снимки по умолчанию выключены; сделайте снимок на экране «Прямой эфир»."]),
+    ("shots.count", ["{count} screenshot(s)", "{count} capture(s)", "{count} captura(s)", "Снимков: {count}"]),
+    ("shots.pick", ["Click a screenshot to see it.", "Cliquez sur une capture pour l'afficher.", "Haga clic en una captura para verla.", "Нажмите на снимок, чтобы открыть его."]),
+    ("shots.opening", ["Decrypting…", "Déchiffrement…", "Descifrando…", "Расшифровка…"]),
+    ("shots.error", ["Cannot show this screenshot: {error}", "Impossible d'afficher cette capture : {error}", "No se puede mostrar esta captura: {error}", "Не удаётся показать снимок: {error}"]),
+    ("shots.periodic", ["periodic", "périodique", "periódica", "периодический"]),
+    ("shots.on_demand", ["on demand", "à la demande", "a petición", "по запросу"]),
+    ("shots.blurred", ["blurred", "floutée", "difuminada", "размыто"]),
+    ("shots.dropped", ["image dropped on the workstation", "image supprimée sur le poste", "imagen eliminada en el equipo", "изображение удалено на рабочем месте"]),
+    ("col.size", ["Size", "Taille", "Tamaño", "Размер"]),
+    ("col.kind", ["Kind", "Type", "Tipo", "Тип"]),
     // Settings.
     ("settings.language", ["Language", "Langue", "Idioma", "Язык"]),
     ("settings.policy", ["Policy", "Politique", "Política", "Политика"]),
@@ -285,6 +333,14 @@ pub fn entries() -> impl Iterator<Item = (&'static str, &'static str, &'static s
     MESSAGES
         .iter()
         .map(|(key, texts)| (*key, texts[0], texts[1]))
+}
+
+/// Every text of every language (for glyph coverage checks).
+pub fn all_texts() -> impl Iterator<Item = &'static str> {
+    MESSAGES
+        .iter()
+        .flat_map(|(_, texts)| texts.iter().copied())
+        .filter(|text| !text.is_empty())
 }
 
 /// The text of `key` in `lang` (English if that language lacks it; the key
@@ -387,6 +443,43 @@ pub fn time_label(clock: DayClock, at_ms: i64) -> String {
     format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
+/// `14:05:09` on the site's clock.
+pub fn time_seconds_label(clock: DayClock, at_ms: i64) -> String {
+    let since_midnight_ms = at_ms - clock.day_start_ms(clock.day_of(at_ms));
+    let seconds = since_midnight_ms / 1_000;
+    format!(
+        "{:02}:{:02}:{:02}",
+        seconds / 3_600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
+
+/// `Mon 2 Mar 14:05:09` on the site's clock.
+pub fn date_time_seconds_label(lang: Lang, clock: DayClock, at_ms: i64) -> String {
+    format!(
+        "{} {}",
+        day_label(lang, clock.day_of(at_ms)),
+        time_seconds_label(clock, at_ms)
+    )
+}
+
+/// `245 KB` / `1.8 MB` (`245 Ko` / `1,8 Mo` in French).
+pub fn size_label(lang: Lang, size_bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    if size_bytes < KIB * KIB {
+        let kib = size_bytes.div_ceil(KIB).to_string();
+        trf(lang, "unit.kb", &[("n", &kib)])
+    } else {
+        let mib = format!("{:.1}", size_bytes as f64 / (KIB * KIB) as f64);
+        let mib = match lang {
+            Lang::En => mib,
+            Lang::Fr | Lang::Es | Lang::Ru => mib.replace('.', ","),
+        };
+        trf(lang, "unit.mb", &[("n", &mib)])
+    }
+}
+
 /// `Mon 2 Mar 14:05` on the site's clock.
 pub fn date_time_label(lang: Lang, clock: DayClock, at_ms: i64) -> String {
     format!(
@@ -428,6 +521,18 @@ mod tests {
             date_time_label(Lang::Fr, DayClock::UTC, 1_772_460_300_000),
             "lun. 2 mars 14:05"
         );
+        assert_eq!(
+            date_time_seconds_label(Lang::Fr, DayClock::UTC, 1_772_460_309_999),
+            "lun. 2 mars 14:05:09"
+        );
+    }
+
+    #[test]
+    fn sizes_read_in_each_language() {
+        assert_eq!(size_label(Lang::En, 250_000), "245 KB");
+        assert_eq!(size_label(Lang::Fr, 250_000), "245 Ko");
+        assert_eq!(size_label(Lang::Fr, 1_900_000), "1,8 Mo");
+        assert_eq!(size_label(Lang::En, 1_900_000), "1.8 MB");
     }
 
     #[test]

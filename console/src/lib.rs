@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod engine;
 pub mod export;
 pub mod i18n;
+pub mod live;
 pub mod model;
 pub mod report;
 pub mod settings;

@@ -1,17 +1,18 @@
 //! `smarttracker-console`: the manager's console window (`gui`, `demo`) and
-//! headless commands for scripts (sync, agents, export, report).
+//! headless commands for scripts (sync, agents, export, report, screenshot).
 
 #[path = "cli/demo.rs"]
 mod demo;
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use certs::{AgentIdentity, ConsoleIdentity};
+use certs::{AgentIdentity, ConsoleIdentity, Role};
 use clap::{Parser, Subcommand, ValueEnum};
 use console::analytics::Range;
 use console::app::{ConsoleApp, Screen};
@@ -19,9 +20,12 @@ use console::categories::Categoriser;
 use console::discovery::{self, Candidate, CandidateSource};
 use console::engine::{Engine, EngineConfig};
 use console::export::{Format, Table};
-use console::store::ConsoleStore;
-use console::sync::{inventory_record, Outcome, SyncConfig, Syncer};
+use console::model::AgentId;
+use console::settings::ConsoleSettings;
+use console::store::{AgentRecord, ConsoleStore, ShotSource};
+use console::sync::{inventory_record, Outcome, SyncConfig, SyncError, Syncer};
 use console::{clock, IDENTITY_DIR, STORE_DIR};
+use protocol::{CaptureSpec, CapturedImage, ErrorCode, Request, Response};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -118,6 +122,39 @@ enum Command {
     Report {
         #[arg(long, value_enum, default_value = "7d")]
         range: RangeArg,
+    },
+    /// Captures one agent's screen now (admin consoles only): writes the
+    /// JPEG to --out (mode 0600) and keeps an encrypted copy in the
+    /// console's gallery. Audited here and on the agent.
+    Screenshot {
+        /// The agent: its id, or its name in the inventory.
+        #[arg(long)]
+        agent: String,
+        /// Where to write the JPEG.
+        #[arg(long)]
+        out: PathBuf,
+        /// Monitor index, left to right; default: the whole desktop.
+        #[arg(long)]
+        monitor: Option<u16>,
+        /// The image fits in this width (pixels; never upscaled).
+        #[arg(long, default_value_t = 1920)]
+        max_width: u16,
+        /// The image fits in this height (pixels; never upscaled).
+        #[arg(long, default_value_t = 1080)]
+        max_height: u16,
+        /// JPEG quality, 1–95.
+        #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=95))]
+        quality: u8,
+        /// An address to try first (repeatable); then the remembered
+        /// addresses, the static peers and mDNS.
+        #[arg(long = "peer")]
+        peers: Vec<SocketAddr>,
+        /// Do not browse mDNS.
+        #[arg(long)]
+        no_mdns: bool,
+        /// How long to browse mDNS if no other address answers.
+        #[arg(long, default_value_t = 3)]
+        browse_secs: u64,
     },
 }
 
@@ -251,6 +288,45 @@ fn run(cli: Cli) -> Result<()> {
             out,
         } => export(&cli.data, table, from, to, format, out),
         Command::Report { range } => report(&cli.data, range),
+        Command::Screenshot {
+            agent,
+            out,
+            monitor,
+            max_width,
+            max_height,
+            quality,
+            peers,
+            no_mdns,
+            browse_secs,
+        } => {
+            let options = ScreenshotOptions {
+                agent,
+                out,
+                spec: CaptureSpec {
+                    monitor,
+                    max_width,
+                    max_height,
+                    quality,
+                },
+                peers,
+                mdns: !no_mdns,
+                browse: Duration::from_secs(browse_secs),
+            };
+            // Checked before anything else: a viewer never asks.
+            let identity = identity(&cli.data)?;
+            if identity.role != Role::Admin {
+                bail!(
+                    "this console's certificate has the {} role; screenshots need an admin console (issue one with `smarttracker-certs console --role admin`)",
+                    identity.role
+                );
+            }
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(screenshot(&cli.data, identity, options))
+        }
         Command::Sync {
             once,
             peers,
@@ -549,7 +625,21 @@ fn report_outcomes(outcomes: &[Outcome]) {
             } => {
                 let detail: Vec<String> = streams
                     .iter()
-                    .map(|report| format!("{} +{}", report.stream.name(), report.stored_records))
+                    .map(|report| {
+                        let dropped = if report.dropped_images > 0 {
+                            format!(
+                                " ({} images dropped on the workstation)",
+                                report.dropped_images
+                            )
+                        } else {
+                            String::new()
+                        };
+                        format!(
+                            "{} +{}{dropped}",
+                            report.stream.name(),
+                            report.stored_records
+                        )
+                    })
                     .collect();
                 println!(
                     "synced {agent} ({hostname}{}) at {addr}: {}",
@@ -571,4 +661,211 @@ fn report_outcomes(outcomes: &[Outcome]) {
             Outcome::Unreachable { addr, reason } => println!("unreachable {addr}: {reason}"),
         }
     }
+}
+
+#[derive(Debug)]
+struct ScreenshotOptions {
+    agent: String,
+    out: PathBuf,
+    spec: CaptureSpec,
+    peers: Vec<SocketAddr>,
+    mdns: bool,
+    browse: Duration,
+}
+
+/// The inventory record named by `text`: an agent id, or a unique name.
+fn find_agent(store: &ConsoleStore, data: &Path, text: &str) -> Result<AgentRecord> {
+    let agents = store.agents()?;
+    let by_id = text
+        .parse::<AgentId>()
+        .ok()
+        .and_then(|id| agents.iter().find(|record| record.agent == id));
+    if let Some(record) = by_id {
+        return Ok(record.clone());
+    }
+    let named: Vec<&AgentRecord> = agents.iter().filter(|record| record.name == text).collect();
+    match named.as_slice() {
+        [record] => Ok((*record).clone()),
+        [] => bail!(
+            "no agent {text:?} in the inventory: list them with `smarttracker-console --data {} agents`",
+            data.display()
+        ),
+        _ => bail!("several agents are named {text:?}: give the agent's id instead"),
+    }
+}
+
+/// Asks `agent` at `addr` for a screenshot. `Ok(None)`: nobody (or
+/// another agent) answered there, try the next address; an error is final.
+async fn capture_at(
+    syncer: &Syncer,
+    record: &AgentRecord,
+    addr: SocketAddr,
+    spec: CaptureSpec,
+) -> Result<Result<CapturedImage, String>> {
+    let session = match syncer.open_agent(record.agent, addr).await {
+        Ok(session) => session,
+        Err(error) => return Ok(Err(format!("{addr}: {error}"))),
+    };
+    let answer = session.ask(&Request::Screenshot(spec)).await;
+    session.close(b"screenshot done");
+    match answer {
+        Ok(Response::Image(image)) => Ok(Ok(image)),
+        Ok(_) => Ok(Err(format!(
+            "{addr}: {}",
+            SyncError::Unexpected("screenshot")
+        ))),
+        Err(SyncError::Agent(ErrorCode::Forbidden, message)) => bail!(
+            "{} refused: {message}; screenshots need an admin console",
+            record.name
+        ),
+        Err(SyncError::Agent(ErrorCode::CaptureUnavailable, message)) => {
+            bail!("{} cannot capture its screen: {message}", record.name)
+        }
+        Err(SyncError::Agent(code, message)) => {
+            bail!(
+                "{} refused the screenshot ({code:?}): {message}",
+                record.name
+            )
+        }
+        Err(error) => Ok(Err(format!("{addr}: {error}"))),
+    }
+}
+
+/// Tries `addrs` in order; the first image wins.
+async fn capture_first(
+    syncer: &Syncer,
+    record: &AgentRecord,
+    addrs: &[SocketAddr],
+    spec: CaptureSpec,
+    failures: &mut Vec<String>,
+) -> Result<Option<CapturedImage>> {
+    for addr in addrs {
+        match capture_at(syncer, record, *addr, spec).await? {
+            Ok(image) => return Ok(Some(image)),
+            Err(failure) => failures.push(failure),
+        }
+    }
+    Ok(None)
+}
+
+async fn screenshot(
+    data: &Path,
+    identity: ConsoleIdentity,
+    options: ScreenshotOptions,
+) -> Result<()> {
+    let store = open_store(data)?;
+    let record = find_agent(&store, data, &options.agent)?;
+    let settings = ConsoleSettings::load(&store)?;
+    let mut addrs: Vec<SocketAddr> = options.peers.clone();
+    addrs.extend(
+        record
+            .addresses
+            .iter()
+            .filter_map(|addr| addr.parse::<SocketAddr>().ok()),
+    );
+    addrs.extend(settings.peer_addrs());
+    let mut unique = Vec::new();
+    for addr in addrs {
+        if !unique.contains(&addr) {
+            unique.push(addr);
+        }
+    }
+    let syncer = Syncer::new(identity, store.clone(), SyncConfig::default());
+    let mut failures = Vec::new();
+    let mut image = capture_first(&syncer, &record, &unique, options.spec, &mut failures).await?;
+    if image.is_none() && options.mdns {
+        let browse = options.browse;
+        let found = tokio::task::spawn_blocking(move || discovery::browse(browse)).await?;
+        match found {
+            Ok(candidates) => {
+                let advertised: Vec<SocketAddr> = candidates
+                    .into_iter()
+                    .filter(|candidate| candidate.claimed_agent == Some(record.agent))
+                    .map(|candidate| candidate.addr)
+                    .filter(|addr| !unique.contains(addr))
+                    .collect();
+                image = capture_first(&syncer, &record, &advertised, options.spec, &mut failures)
+                    .await?;
+            }
+            Err(discovery_error) => failures.push(format!("mDNS: {discovery_error}")),
+        }
+    }
+    let Some(image) = image else {
+        if failures.is_empty() {
+            bail!(
+                "no address of {} is known: sync once, or give --peer HOST:PORT",
+                record.name
+            );
+        }
+        bail!("{} did not answer: {}", record.name, failures.join("; "));
+    };
+    console::store::check_image(&image.meta, &image.bytes)
+        .with_context(|| format!("{} sent a bad image; nothing was written", record.name))?;
+    let stored = store.put_screenshot(record.agent, ShotSource::OnDemand, &image)?;
+    write_private_file(&options.out, &image.bytes)?;
+    store.audit(console::store::AuditEntry {
+        at_ms: clock::wall_now_ms(),
+        actor: syncer.actor(),
+        action: "screenshot-export".to_owned(),
+        target: record.agent.to_string(),
+        detail: format!(
+            "on demand, {}x{} JPEG captured at {} ms, written to {}",
+            stored.width,
+            stored.height,
+            stored.key.at_ms,
+            options.out.display()
+        ),
+    })?;
+    println!(
+        "wrote {}: {}x{} JPEG, {} KB, captured {} on {}",
+        options.out.display(),
+        stored.width,
+        stored.height,
+        (u64::from(stored.size_bytes) + 512) / 1024,
+        utc_text(stored.key.at_ms),
+        record.name
+    );
+    Ok(())
+}
+
+/// `2026-11-21 09:12:03 UTC`.
+fn utc_text(at_ms: i64) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
+        .ok()
+        .and_then(|at| at.format(&format).ok())
+        .unwrap_or_else(|| format!("at {at_ms} ms"))
+}
+
+/// Writes `bytes` to `path` atomically (a new file, mode 0600, renamed over
+/// `path` once durable).
+fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} does not name a file", path.display()))?;
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let temp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = (|| -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written.with_context(|| format!("cannot write {}", path.display()))
 }

@@ -1,6 +1,7 @@
 //! The console's own settings, kept in the store's settings tree as JSON:
 //! language, static peers, fleet display, agent groups, category rules and
-//! labelled examples, and the SMTP placeholder for the alerts work.
+//! labelled examples, the console's retention per data class, and the SMTP
+//! placeholder for the alerts work.
 //!
 //! A setting that is missing or does not parse takes its default, so an old
 //! or hand-edited store never stops the console from opening.
@@ -8,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use protocol::{Policy, Retention};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +25,7 @@ pub const GROUPS_KEY: &str = "agent_groups";
 pub const CATEGORY_RULES_KEY: &str = "category_rules";
 pub const CATEGORY_LABELS_KEY: &str = "category_labels";
 pub const SMTP_KEY: &str = "smtp";
+pub const RETENTION_KEY: &str = "retention";
 
 /// Where alert e-mails will go once the alerts feature sends them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +63,10 @@ pub struct ConsoleSettings {
     pub category_rules: Vec<Rule>,
     /// `(app, category)` examples added to the model's training set.
     pub category_labels: Vec<(String, String)>,
+    /// Days the console keeps each data class (screenshots: `frames_days`);
+    /// older data is purged after sync passes. Defaults to the agents'
+    /// default policy.
+    pub retention: Retention,
     pub smtp: SmtpSettings,
 }
 
@@ -72,6 +79,7 @@ impl Default for ConsoleSettings {
             groups: BTreeMap::new(),
             category_rules: Vec::new(),
             category_labels: Vec::new(),
+            retention: Policy::default().retention,
             smtp: SmtpSettings::default(),
         }
     }
@@ -105,6 +113,19 @@ impl ConsoleSettings {
             groups: read(store, GROUPS_KEY)?.unwrap_or_default(),
             category_rules: read(store, CATEGORY_RULES_KEY)?.unwrap_or_default(),
             category_labels: read(store, CATEGORY_LABELS_KEY)?.unwrap_or_default(),
+            // A zero would purge a class at once: such a value is ignored.
+            retention: read::<Retention>(store, RETENTION_KEY)?
+                .filter(|retention| {
+                    [
+                        retention.usage_days,
+                        retention.sessions_days,
+                        retention.health_days,
+                        retention.frames_days,
+                    ]
+                    .iter()
+                    .all(|days| *days > 0)
+                })
+                .unwrap_or(defaults.retention),
             smtp: read(store, SMTP_KEY)?.unwrap_or_default(),
         })
     }
@@ -140,6 +161,10 @@ impl ConsoleSettings {
             write(store, CATEGORY_LABELS_KEY, &self.category_labels)?;
             changed.push(CATEGORY_LABELS_KEY);
         }
+        if self.retention != before.retention {
+            write(store, RETENTION_KEY, &self.retention)?;
+            changed.push(RETENTION_KEY);
+        }
         if self.smtp != before.smtp {
             write(store, SMTP_KEY, &self.smtp)?;
             changed.push(SMTP_KEY);
@@ -172,6 +197,10 @@ mod tests {
             static_peers: vec!["127.0.0.1:47100".into()],
             show_current_app: true,
             category_rules: vec![Rule::exact(1, "Slack", "Communication")],
+            retention: Retention {
+                frames_days: 3,
+                ..loaded.retention
+            },
             ..loaded.clone()
         };
         let keys = changed.save_changes(&loaded, &store).expect("save");
@@ -181,7 +210,8 @@ mod tests {
                 LANGUAGE_KEY,
                 STATIC_PEERS_KEY,
                 SHOW_CURRENT_APP_KEY,
-                CATEGORY_RULES_KEY
+                CATEGORY_RULES_KEY,
+                RETENTION_KEY
             ]
         );
         assert_eq!(ConsoleSettings::load(&store).expect("reload"), changed);
@@ -192,6 +222,18 @@ mod tests {
             ConsoleSettings::load(&store).expect("load").language,
             Lang::Fr,
             "an unreadable setting takes its default"
+        );
+        let zero = Retention {
+            health_days: 0,
+            ..changed.retention
+        };
+        store
+            .put_setting(RETENTION_KEY, &serde_json::to_value(zero).expect("json"))
+            .expect("put");
+        assert_eq!(
+            ConsoleSettings::load(&store).expect("load").retention,
+            Policy::default().retention,
+            "a zero retention is ignored"
         );
     }
 }

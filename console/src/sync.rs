@@ -2,18 +2,22 @@
 //! write the records *and* the new cursor in one atomic store batch, flush,
 //! and only then acknowledge, so nothing is lost or duplicated across
 //! console crashes, agent restarts, agent store resets and network loss.
+//! Admin consoles also pull the frames stream, fetching each periodic
+//! screenshot's image into that same batch; after a pass, data past the
+//! console's retention is purged.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use certs::tls::{console_inventory_config, PinLookup, UNKNOWN_AGENT_MARKER};
 use certs::transport::{client_config, client_endpoint, connect, request, Limits, TransportError};
-use certs::ConsoleIdentity;
+use certs::{ConsoleIdentity, Role};
 use protocol::{
-    Ack, Cursor, ErrorReply, Hello, HelloReply, Pull, Request, Response, StreamKind, MAX_VERSION,
-    MIN_VERSION,
+    Ack, Cursor, ErrorCode, ErrorReply, Hello, HelloReply, Pull, Record, RecordBatch, Request,
+    Response, StreamKind, MAX_VERSION, MIN_VERSION,
 };
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -21,11 +25,30 @@ use uuid::Uuid;
 
 use crate::discovery::Candidate;
 use crate::model::AgentId;
-use crate::store::{AgentRecord, AuditEntry, ConsoleStore, StoreError};
+use crate::settings::ConsoleSettings;
+use crate::store::{AgentRecord, AuditEntry, ConsoleStore, FetchedFrame, PruneReport, StoreError};
 
-/// Streams the console pulls, in order.
+/// Streams every console pulls, in order.
 pub const SYNCED_STREAMS: [StreamKind; 3] =
     [StreamKind::Usage, StreamKind::Sessions, StreamKind::Health];
+/// Streams only admin consoles pull, after [`SYNCED_STREAMS`]: an agent
+/// refuses (and logs) a viewer asking for them, so viewers never ask.
+pub const ADMIN_STREAMS: [StreamKind; 1] = [StreamKind::Frames];
+/// Frame records asked for per pull: each brings an image of up to
+/// [`crate::store::MAX_SCREENSHOT_BYTES`], held in memory until the batch
+/// is stored.
+pub const FRAMES_PER_PULL: u32 = 8;
+/// Retention is enforced after a sync pass at most this often.
+pub const PURGE_INTERVAL_MS: i64 = 3_600_000;
+
+/// The streams a console of `role` pulls, in order.
+pub fn streams_for(role: Role) -> Vec<StreamKind> {
+    let mut streams = SYNCED_STREAMS.to_vec();
+    if role == Role::Admin {
+        streams.extend(ADMIN_STREAMS);
+    }
+    streams
+}
 
 /// Tuning of a sync run.
 #[derive(Debug, Clone)]
@@ -59,6 +82,9 @@ pub struct StreamReport {
     pub stream: StreamKind,
     pub stored_records: u64,
     pub skipped_duplicates: u64,
+    /// Frames whose image the workstation had already dropped (quota or
+    /// retention): stored as metadata only.
+    pub dropped_images: u64,
     pub cursor: Cursor,
 }
 
@@ -107,7 +133,7 @@ pub enum SyncError {
     #[error("the agent did not answer within {0:?}")]
     Timeout(Duration),
     #[error("the agent refused: {0:?} {1}")]
-    Agent(protocol::ErrorCode, String),
+    Agent(ErrorCode, String),
     #[error("unexpected answer to {0}")]
     Unexpected(&'static str),
     #[error("console store: {0}")]
@@ -118,6 +144,11 @@ pub enum SyncError {
     Connect(String),
     #[error("agent {found} answered where {expected} was expected")]
     WrongAgent { expected: AgentId, found: AgentId },
+    #[error(
+        "the agent sent an image for frame seq {seq} that does not match the frame's record \
+         ({reason}); nothing of this batch was stored or acknowledged"
+    )]
+    BadFrame { seq: u64, reason: String },
 }
 
 /// Syncs agents into the store with one identity and one UDP endpoint.
@@ -127,6 +158,8 @@ pub struct Syncer {
     console_name: String,
     store: Arc<ConsoleStore>,
     config: SyncConfig,
+    /// When retention was last enforced (`i64::MIN`: not yet).
+    last_purge_ms: AtomicI64,
 }
 
 impl Syncer {
@@ -137,7 +170,13 @@ impl Syncer {
             console_name,
             store,
             config,
+            last_purge_ms: AtomicI64::new(i64::MIN),
         }
+    }
+
+    /// How this console signs audit entries: its name and id.
+    pub fn actor(&self) -> String {
+        format!("{} ({})", self.console_name, self.identity.console_id)
     }
 
     fn pins(&self) -> Result<PinLookup, StoreError> {
@@ -150,9 +189,34 @@ impl Syncer {
         Ok(Arc::new(move |agent_id| pins.get(&agent_id).copied()))
     }
 
-    /// Syncs every candidate, at most `fan_out` at once; outcomes sorted by
-    /// address.
+    /// Syncs every candidate, at most `fan_out` at once, then enforces the
+    /// console's retention (at most every [`PURGE_INTERVAL_MS`]); outcomes
+    /// sorted by address.
     pub async fn sync_all(self: &Arc<Self>, candidates: Vec<Candidate>) -> Vec<Outcome> {
+        let outcomes = self.sync_candidates(candidates).await;
+        self.purge_if_due().await;
+        outcomes
+    }
+
+    /// Enforces retention if the last purge is older than
+    /// [`PURGE_INTERVAL_MS`]; a failure is logged, the next pass retries.
+    async fn purge_if_due(&self) {
+        let now_ms = crate::clock::wall_now_ms();
+        let last_ms = self.last_purge_ms.load(Ordering::SeqCst);
+        if last_ms != i64::MIN && now_ms.saturating_sub(last_ms) < PURGE_INTERVAL_MS {
+            return;
+        }
+        let store = self.store.clone();
+        let actor = self.actor();
+        let purged = tokio::task::spawn_blocking(move || purge(&store, now_ms, &actor)).await;
+        match purged {
+            Ok(Ok(_)) => self.last_purge_ms.store(now_ms, Ordering::SeqCst),
+            Ok(Err(store_error)) => tracing::warn!(%store_error, "retention purge failed"),
+            Err(join_error) => tracing::error!(%join_error, "retention purge failed"),
+        }
+    }
+
+    async fn sync_candidates(self: &Arc<Self>, candidates: Vec<Candidate>) -> Vec<Outcome> {
         // One inventory read and one TLS config for the whole pass.
         let config = match self.client_config() {
             Ok(config) => config,
@@ -359,7 +423,7 @@ impl Syncer {
         };
         let agent = reply.agent_id;
         let mut streams = Vec::new();
-        for stream in SYNCED_STREAMS {
+        for stream in streams_for(self.identity.role) {
             let report = self
                 .pull_stream(connection, agent, stream)
                 .await
@@ -389,14 +453,28 @@ impl Syncer {
         self.store
             .audit(AuditEntry {
                 at_ms: now_ms,
-                actor: format!("{} ({})", self.console_name, self.identity.console_id),
+                actor: self.actor(),
                 action: "pull".to_owned(),
                 target: agent.to_string(),
                 detail: format!(
                     "{stored} records ({})",
                     streams
                         .iter()
-                        .map(|report| format!("{} {}", report.stream.name(), report.stored_records))
+                        .map(|report| {
+                            let dropped = if report.dropped_images > 0 {
+                                format!(
+                                    ", {} images dropped on the workstation",
+                                    report.dropped_images
+                                )
+                            } else {
+                                String::new()
+                            };
+                            format!(
+                                "{} {}{dropped}",
+                                report.stream.name(),
+                                report.stored_records
+                            )
+                        })
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
@@ -411,8 +489,9 @@ impl Syncer {
         })
     }
 
-    /// Pulls one stream to its end: store (atomically with the cursor),
-    /// flush, then ack, batch after batch.
+    /// Pulls one stream to its end: store (atomically with the cursor, and
+    /// for frames with their encrypted images), flush, then ack, batch
+    /// after batch.
     async fn pull_stream(
         &self,
         connection: &quinn::Connection,
@@ -427,13 +506,18 @@ impl Syncer {
             stream,
             stored_records: 0,
             skipped_duplicates: 0,
+            dropped_images: 0,
             cursor,
+        };
+        let max_records = match stream {
+            StreamKind::Frames => FRAMES_PER_PULL.min(self.config.batch_records),
+            _ => self.config.batch_records,
         };
         loop {
             let pull = Request::Pull(Pull {
                 stream,
                 after: cursor,
-                max_records: self.config.batch_records,
+                max_records,
             });
             let batch = match self.ask(connection, &pull).await? {
                 Response::Records(batch) if batch.stream == stream => batch,
@@ -443,9 +527,17 @@ impl Syncer {
             if batch.records.is_empty() && batch.epoch == cursor.epoch {
                 break;
             }
-            let ingested = self
-                .store
-                .ingest(agent, &batch, crate::clock::wall_now_ms())?;
+            let frames = self.fetch_frames(connection, &batch, cursor).await?;
+            report.dropped_images += frames
+                .values()
+                .filter(|fetched| matches!(fetched, FetchedFrame::Dropped))
+                .count() as u64;
+            let ingested = self.store.ingest_with_frames(
+                agent,
+                &batch,
+                &frames,
+                crate::clock::wall_now_ms(),
+            )?;
             report.stored_records += ingested.stored_records;
             report.skipped_duplicates += ingested.skipped_duplicates;
             cursor = ingested.new_cursor;
@@ -459,7 +551,7 @@ impl Syncer {
                 Ok(Response::Acked(_)) => {}
                 // The agent's store was reset between pull and ack: our
                 // records are stored; the next pull starts the new epoch.
-                Err(SyncError::Agent(protocol::ErrorCode::StaleEpoch, _)) => break,
+                Err(SyncError::Agent(ErrorCode::StaleEpoch, _)) => break,
                 Ok(_) => return Err(SyncError::Unexpected("ack")),
                 Err(error) => return Err(error),
             }
@@ -469,6 +561,80 @@ impl Syncer {
         }
         Ok(report)
     }
+
+    /// The image of every frame record of `batch` the store does not hold
+    /// yet (after `stored` in the same epoch), checked against its record:
+    /// an image that does not match is an error for the whole batch; one
+    /// the agent no longer has is [`FetchedFrame::Dropped`].
+    async fn fetch_frames(
+        &self,
+        connection: &quinn::Connection,
+        batch: &RecordBatch,
+        stored: Cursor,
+    ) -> Result<HashMap<u64, FetchedFrame>, SyncError> {
+        let mut frames = HashMap::new();
+        for record in &batch.records {
+            let Record::Frame(meta) = &record.record else {
+                continue;
+            };
+            if batch.epoch == stored.epoch && record.seq <= stored.seq {
+                continue;
+            }
+            let at = Cursor {
+                epoch: batch.epoch,
+                seq: record.seq,
+            };
+            let fetched = match self.ask(connection, &Request::FetchFrame(at)).await {
+                Ok(Response::Image(image)) => {
+                    if image.meta != *meta {
+                        return Err(SyncError::BadFrame {
+                            seq: record.seq,
+                            reason: "its metadata differs from the record's".to_owned(),
+                        });
+                    }
+                    // The store decodes the JPEG before it keeps it.
+                    crate::store::check_digest(meta, &image.bytes).map_err(|error| {
+                        SyncError::BadFrame {
+                            seq: record.seq,
+                            reason: error.to_string(),
+                        }
+                    })?;
+                    FetchedFrame::Image(image)
+                }
+                Ok(_) => return Err(SyncError::Unexpected("fetch-frame")),
+                Err(SyncError::Agent(ErrorCode::NotFound, _)) => FetchedFrame::Dropped,
+                Err(error) => return Err(error),
+            };
+            frames.insert(record.seq, fetched);
+        }
+        Ok(frames)
+    }
+}
+
+/// Deletes what is past the console's retention (its `retention` setting)
+/// at `now_ms`, and audits what went.
+pub fn purge(store: &ConsoleStore, now_ms: i64, actor: &str) -> Result<PruneReport, StoreError> {
+    let retention = ConsoleSettings::load(store)?.retention;
+    let report = store.prune(now_ms, &retention)?;
+    let screenshots = report.screenshots().records;
+    if report.records() > 0 || screenshots > 0 {
+        store.audit(AuditEntry {
+            at_ms: now_ms,
+            actor: actor.to_owned(),
+            action: "purge".to_owned(),
+            target: "retention".to_owned(),
+            detail: format!(
+                "{} records and {screenshots} screenshots past retention (usage {} d, sessions \
+                 {} d, health {} d, screenshots {} d)",
+                report.records(),
+                retention.usage_days,
+                retention.sessions_days,
+                retention.health_days,
+                retention.frames_days
+            ),
+        })?;
+    }
+    Ok(report)
 }
 
 /// An open, verified connection to one agent.

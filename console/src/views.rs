@@ -2,7 +2,8 @@
 //! [`ViewData`] per [`ViewRequest`], read from rollups where possible and
 //! from raw records only for the short windows that need them (today's
 //! timeline, the last 24 h). Health series are decimated here, so a long
-//! series never reaches a plot whole.
+//! series never reaches a plot whole. Screenshots are listed from their
+//! index alone (nothing decrypted).
 
 use std::collections::BTreeMap;
 
@@ -20,7 +21,7 @@ use crate::model::{
     AgentId, DayClock, DayNumber, HealthLevel, HealthPoint, Presence, SessionKind, DAY_MS,
 };
 use crate::settings::ConsoleSettings;
-use crate::store::{AgentRecord, AuditRecord, ConsoleStore, StoreError};
+use crate::store::{AgentRecord, AuditRecord, ConsoleStore, ScreenshotMeta, StoreError};
 
 /// A connection within this long counts as online.
 pub const ONLINE_WITHIN_MS: i64 = crate::report::ONLINE_WITHIN_MS;
@@ -73,6 +74,10 @@ pub enum ViewRequest {
         agent: Option<AgentId>,
     },
     Audit,
+    Screenshots {
+        agent: AgentId,
+        period: Period,
+    },
 }
 
 /// Whether an agent answered lately.
@@ -241,6 +246,15 @@ pub struct AuditView {
     pub verified: Result<u64, String>,
 }
 
+/// The stored screenshots of one agent over a period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScreenshotsView {
+    pub agent: AgentId,
+    pub name: String,
+    /// Newest first.
+    pub shots: Vec<ScreenshotMeta>,
+}
+
 /// What a screen shows.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ViewData {
@@ -250,6 +264,7 @@ pub enum ViewData {
     Attendance(AttendanceView),
     Health(Box<HealthView>),
     Audit(AuditView),
+    Screenshots(ScreenshotsView),
 }
 
 /// What computing a view needs besides the store.
@@ -281,6 +296,9 @@ pub fn compute(
             ViewData::Health(Box::new(health(store, *agent, context)?))
         }
         ViewRequest::Audit => ViewData::Audit(audit(store)?),
+        ViewRequest::Screenshots { agent, period } => {
+            ViewData::Screenshots(screenshots(store, *agent, *period, context)?)
+        }
     })
 }
 
@@ -774,4 +792,21 @@ fn audit(store: &ConsoleStore) -> Result<AuditView, StoreError> {
     let mut entries = store.audit_log(from_index, AUDIT_PAGE)?;
     entries.reverse();
     Ok(AuditView { entries, verified })
+}
+
+fn screenshots(
+    store: &ConsoleStore,
+    agent: AgentId,
+    period: Period,
+    context: ViewContext<'_>,
+) -> Result<ScreenshotsView, StoreError> {
+    let range = period.range(context.now_ms, store.day_clock());
+    let name = store
+        .agent(agent)?
+        .map(|record| record.name)
+        .unwrap_or_else(|| agent.to_string());
+    // Capture times are the workstation's: a little slack for its clock.
+    let mut shots = store.screenshots(agent, range.from_ms, range.to_ms + HOUR_MS)?;
+    shots.reverse();
+    Ok(ScreenshotsView { agent, name, shots })
 }

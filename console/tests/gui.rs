@@ -1,8 +1,11 @@
 //! The console window driven by label, as a manager would use it, over a
 //! store filled through the engine's real ingest path: records of real
 //! demo agents (agent store, recorder, simulated workstation) pulled batch
-//! by batch and ingested, as sync does minus QUIC.
+//! by batch and ingested, as sync does minus QUIC. The Live screen gets
+//! its frames injected into its pure core; screenshots are stored through
+//! the store's real (encrypting) paths.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,16 +13,22 @@ use std::time::{Duration, Instant};
 use agent::demo::DemoWorkstation;
 use agent::recorder::backfill_demo;
 use agent::store::{Quotas, Store};
-use console::app::{ConsoleApp, Screen};
+use certs::{ConsoleIdentity, Role, SiteCa, Validity};
+use console::app::{ConsoleApp, LiveView, Screen};
 use console::engine::{Command, Engine, EngineConfig};
-use console::i18n::Lang;
+use console::i18n::{date_time_seconds_label, time_seconds_label, Lang};
+use console::live::{LiveFrame, LiveMode, LiveUpdate, UpdateKind};
 use console::model::{AgentId, DayClock};
-use console::store::{AgentRecord, ConsoleStore};
+use console::store::{AgentRecord, ConsoleStore, FetchedFrame, ShotSource};
 use console::sync::SYNCED_STREAMS;
 use console::views::{Period, ViewData, ViewRequest};
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
-use protocol::{Cursor, Policy};
+use protocol::{
+    CapturedImage, Cursor, FrameMeta, ImageFormat, Policy, Record, RecordBatch, SeqRecord,
+    StreamKind,
+};
+use sha2::{Digest, Sha256};
 
 /// Demo people: (agent name, user, seed).
 const PEOPLE: [(&str, &str, u64); 3] = [
@@ -106,9 +115,22 @@ fn site() -> Site {
 }
 
 fn app(site: &Site, screen: Screen) -> ConsoleApp {
+    app_as(site, None, screen)
+}
+
+/// A console identity of `role` from a fresh site CA (not the agents'
+/// site: this console reaches no agent).
+fn identity(dir: &Path, role: Role) -> ConsoleIdentity {
+    let validity = Validity::days_from(time::OffsetDateTime::now_utc(), 30);
+    let ca = SiteCa::init(&dir.join("test-site"), "Test site", None, validity).expect("site");
+    ca.issue_console(role, "Test console", validity)
+        .expect("console identity")
+}
+
+fn app_as(site: &Site, identity: Option<ConsoleIdentity>, screen: Screen) -> ConsoleApp {
     let engine = Engine::start(EngineConfig {
         store: site.store.clone(),
-        identity: None,
+        identity,
         mdns: false,
         sync_interval: Duration::from_secs(30),
         data_dir: site.dir.path().join("console"),
@@ -437,4 +459,292 @@ fn an_empty_console_says_how_to_enrol_a_first_agent() {
     });
     harness.get_by_label_contains("smarttracker-agent enroll");
     harness.get_by_label_contains("Synchronisation désactivée");
+}
+
+/// A plain image as the live client would have decoded it.
+fn live_frame(at_ms: i64, width: usize, height: usize) -> LiveFrame {
+    LiveFrame {
+        at_ms,
+        width_px: width as u32,
+        height_px: height as u32,
+        blurred: false,
+        image: Arc::new(egui::ColorImage::filled(
+            [width, height],
+            egui::Color32::from_rgb(0x20, 0x40, 0x80),
+        )),
+    }
+}
+
+/// Hands a frame to every current watch, as the live client would.
+fn inject_frames(harness: &mut Harness<'_, ConsoleApp>, at_ms: i64, size: [usize; 2]) {
+    let app = harness.state_mut();
+    let now_ms = console::clock::wall_now_ms();
+    for (agent, watch) in app.state.live.board.watch().agents {
+        let applied = app.state.live.board.apply(LiveUpdate {
+            agent,
+            watch,
+            received_ms: now_ms,
+            kind: UpdateKind::Frame {
+                frame: live_frame(at_ms, size[0], size[1]),
+                interval_ms: 1_000,
+            },
+        });
+        assert!(applied, "the watch of {agent} is current");
+    }
+    harness.run_steps(3);
+}
+
+fn audited(store: &ConsoleStore, action: &str) -> Vec<String> {
+    store
+        .audit_log(0, 10_000)
+        .expect("audit log")
+        .into_iter()
+        .filter(|record| record.entry.action == action)
+        .map(|record| format!("{} {}", record.entry.target, record.entry.detail))
+        .collect()
+}
+
+#[test]
+fn live_grid_then_one_workstation_with_its_time_overlay_and_stop() {
+    let site = site();
+    // An admin console as far as the window knows; frames come from the
+    // test (the engine, without an identity, watches nobody).
+    let mut app = app(&site, Screen::Fleet);
+    app.state.role = Some(Role::Admin);
+    let mut harness = harness(app);
+    wait_until(&mut harness, "the fleet view", |app| {
+        app.state.fleet_visible.len() == PEOPLE.len()
+    });
+    click_nav(&mut harness, "En direct");
+    // The two online agents are watched as thumbnails, not the third.
+    wait_until(&mut harness, "the grid watch", |app| {
+        app.state.live.board.mode() == Some(LiveMode::Grid)
+            && app.state.live.board.agents().count() == 2
+    });
+    harness.get_by_label_contains("la personne voit sur son écran un avis");
+    let grid_at_ms = console::clock::wall_now_ms() - 3_000;
+    inject_frames(&mut harness, grid_at_ms, [320, 180]);
+    let grid_time = time_seconds_label(DayClock::UTC, grid_at_ms);
+    assert_eq!(harness.query_all_by_label(&grid_time).count(), 2);
+    for (name, _, _) in &PEOPLE[..2] {
+        assert_shown(&harness, name);
+    }
+    assert!(harness.query_by_label("demo-pc-3").is_none());
+    assert_eq!(harness.state().state.live.textures.len(), 2);
+
+    // One of them, large: a new watch in single mode.
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::Button, "demo-pc-1")
+        .click();
+    wait_until(&mut harness, "the single watch", |app| {
+        app.state.live.board.mode() == Some(LiveMode::Single)
+    });
+    assert_eq!(
+        harness.state().state.live.view,
+        LiveView::Single(site.agents[0])
+    );
+    let single_at_ms = console::clock::wall_now_ms() - 1_000;
+    inject_frames(&mut harness, single_at_ms, [1280, 720]);
+    let single_time = time_seconds_label(DayClock::UTC, single_at_ms);
+    // The overlay over the image: badge, name, capture time.
+    harness.get_by_label(" ● EN DIRECT ");
+    harness.get_by_label(&single_time);
+    assert!(harness.query_all_by_label("demo-pc-1").count() >= 1);
+    harness.get_by_label("1280 × 720");
+    harness.get_by_label_contains(&format!("Capturé à {single_time}"));
+    harness.get_by_label("Prendre une capture");
+    harness.get_by_label("← Tous les postes");
+
+    // The agent says the screen did not change: same image, said so.
+    {
+        let app = harness.state_mut();
+        let (agent, watch) = app.state.live.board.watch().agents[0];
+        app.state.live.board.apply(LiveUpdate {
+            agent,
+            watch,
+            received_ms: console::clock::wall_now_ms(),
+            kind: UpdateKind::Unchanged { interval_ms: 1_000 },
+        });
+    }
+    harness.run_steps(2);
+    harness.get_by_label(&format!("Écran inchangé depuis {single_time}"));
+    // A refusal is said in red, with the agent's reason.
+    {
+        let app = harness.state_mut();
+        let (agent, watch) = app.state.live.board.watch().agents[0];
+        app.state.live.board.apply(LiveUpdate {
+            agent,
+            watch,
+            received_ms: console::clock::wall_now_ms(),
+            kind: UpdateKind::Refused("forbidden for a viewer console".to_owned()),
+        });
+    }
+    harness.run_steps(2);
+    harness.get_by_label("Le poste a refusé la vue en direct : forbidden for a viewer console");
+
+    // Stop: nobody is watched any more, and no image is kept.
+    harness.get_by_label("Arrêter").click();
+    wait_until(&mut harness, "the stop", |app| {
+        app.state.live.board.mode().is_none()
+    });
+    harness.get_by_label("Vue en direct arrêtée : aucun poste n'est regardé.");
+    assert!(harness.state().state.live.textures.is_empty());
+
+    // Back to the grid, then leaving the screen stops it too.
+    harness.get_by_label("Regarder les postes en ligne").click();
+    wait_until(&mut harness, "the grid again", |app| {
+        app.state.live.board.agents().count() == 2
+    });
+    click_nav(&mut harness, "Parc");
+    wait_until(&mut harness, "the stop on leaving", |app| {
+        app.state.live.board.mode().is_none()
+    });
+}
+
+#[test]
+fn stop_on_the_live_screen_ends_the_engine_s_watches() {
+    let site = site();
+    let admin = identity(site.dir.path(), Role::Admin);
+    let mut harness = harness(app_as(&site, Some(admin), Screen::Live));
+    // The engine starts one watch per online agent (none reachable here).
+    wait_until(&mut harness, "the audited starts", |_| {
+        audited(&site.store, "live-view-start").len() == 2
+    });
+    harness.get_by_label("Arrêter").click();
+    wait_until(&mut harness, "the audited stops", |_| {
+        audited(&site.store, "live-view-stop").len() == 2
+    });
+    let stops = audited(&site.store, "live-view-stop");
+    for agent in &site.agents[..2] {
+        assert!(
+            stops
+                .iter()
+                .any(|line| line.starts_with(&agent.to_string())),
+            "{agent} stopped: {stops:?}"
+        );
+    }
+    harness.get_by_label("Vue en direct arrêtée : aucun poste n'est regardé.");
+}
+
+#[test]
+fn a_viewer_console_is_told_why_there_is_no_live_view() {
+    let site = site();
+    let viewer = identity(site.dir.path(), Role::Viewer);
+    let mut harness = harness(app_as(&site, Some(viewer), Screen::Live));
+    wait_until(&mut harness, "the fleet view", |app| {
+        app.state.fleet_visible.len() == PEOPLE.len()
+    });
+    harness.get_by_label_contains("réservées aux consoles administrateur");
+    assert!(harness.query_by_label("Arrêter").is_none());
+    assert_eq!(harness.state().state.live.board.mode(), None);
+    assert!(audited(&site.store, "live-view-start").is_empty());
+}
+
+/// A JPEG as an agent sends it: metadata with size, digest, dimensions.
+fn captured(at_ms: i64, blurred: bool) -> CapturedImage {
+    let pixels = image::RgbImage::from_fn(160, 90, |x, y| {
+        image::Rgb([(x * 255 / 160) as u8, (y * 255 / 90) as u8, 128])
+    });
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 80)
+        .encode_image(&pixels)
+        .expect("jpeg");
+    CapturedImage {
+        meta: FrameMeta {
+            at_ms,
+            width: 160,
+            height: 90,
+            format: ImageFormat::Jpeg,
+            size_bytes: bytes.len() as u32,
+            sha256: Sha256::digest(&bytes).into(),
+            blurred,
+        },
+        bytes,
+    }
+}
+
+#[test]
+fn screenshots_list_exact_times_and_badges_and_open_one() {
+    let site = site();
+    let agent = site.agents[0];
+    let now_ms = console::clock::wall_now_ms();
+    // One on demand; two periodic (one blurred, one whose image the
+    // workstation dropped before it was fetched).
+    let on_demand = captured(now_ms - 60_000, false);
+    let taken = site
+        .store
+        .put_screenshot(agent, ShotSource::OnDemand, &on_demand)
+        .expect("stored");
+    let periodic = captured(now_ms - 3_600_000, true);
+    let dropped = captured(now_ms - 7_200_000, false);
+    let batch = RecordBatch {
+        stream: StreamKind::Frames,
+        epoch: 7,
+        records: vec![
+            SeqRecord {
+                seq: 1,
+                record: Record::Frame(dropped.meta.clone()),
+            },
+            SeqRecord {
+                seq: 2,
+                record: Record::Frame(periodic.meta.clone()),
+            },
+        ],
+        more: false,
+    };
+    let fetched = HashMap::from([
+        (1, FetchedFrame::Dropped),
+        (2, FetchedFrame::Image(periodic.clone())),
+    ]);
+    site.store
+        .ingest_with_frames(agent, &batch, &fetched, now_ms)
+        .expect("frames ingested");
+
+    let mut harness = harness(app(&site, Screen::Fleet));
+    wait_until(&mut harness, "the fleet view", |app| {
+        has_view(app, &ViewRequest::Fleet)
+    });
+    click_nav(&mut harness, "Captures d'écran");
+    let request = ViewRequest::Screenshots {
+        agent,
+        period: Period::Week,
+    };
+    wait_until(&mut harness, "the screenshots view", |app| {
+        has_view(app, &request)
+    });
+    harness.get_by_label("3 capture(s)");
+    for shot in [&on_demand, &periodic, &dropped] {
+        let when = date_time_seconds_label(Lang::Fr, DayClock::UTC, shot.meta.at_ms);
+        assert_shown(&harness, &when);
+    }
+    assert_eq!(harness.query_all_by_label(" à la demande ").count(), 1);
+    assert_eq!(harness.query_all_by_label(" périodique ").count(), 2);
+    assert_eq!(harness.query_all_by_label(" floutée ").count(), 1);
+    assert_eq!(
+        harness
+            .query_all_by_label(" image supprimée sur le poste ")
+            .count(),
+        1
+    );
+    harness.get_by_label("Cliquez sur une capture pour l'afficher.");
+
+    // Open the one taken on demand: decrypted and decoded by the engine.
+    let when = date_time_seconds_label(Lang::Fr, DayClock::UTC, on_demand.meta.at_ms);
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::Button, &when)
+        .click();
+    wait_until(&mut harness, "the decoded screenshot", |app| {
+        app.state
+            .gallery
+            .images
+            .iter()
+            .any(|(key, texture)| *key == taken.key && texture.is_ok())
+    });
+    // Its time now heads the image too.
+    assert_eq!(harness.query_all_by_label(&when).count(), 2);
+    assert_eq!(
+        audited(&site.store, "screenshot-view").len(),
+        1,
+        "opening a screenshot is audited"
+    );
 }

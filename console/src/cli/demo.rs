@@ -1,6 +1,7 @@
 //! `smarttracker-console demo`: a throw-away demo site in a temporary
 //! directory (site CA, admin console identity, N enrolled agents running
-//! the labelled demo sensor source with simulated history on loopback),
+//! the labelled demo sensor source with simulated history on loopback,
+//! periodic screenshots of their simulated desktops turned on by policy),
 //! then the console window on it. The agents are stopped with SIGTERM when
 //! the window closes or the console is told to stop.
 
@@ -9,12 +10,16 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
-use certs::{Role, SiteCa, Validity};
+use std::net::SocketAddr;
+
+use anyhow::{anyhow, bail, Context, Result};
+use certs::{ConsoleIdentity, Role, SiteCa, Validity};
+use console::model::AgentId;
 use console::settings::ConsoleSettings;
-use console::store::ConsoleStore;
-use console::sync::inventory_record;
+use console::store::{AuditEntry, ConsoleStore};
+use console::sync::{inventory_record, SyncConfig, Syncer};
 use console::{clock, IDENTITY_DIR};
+use protocol::{Request, Response, ScreenshotPolicy};
 
 /// Demo certificates are valid this long.
 const VALIDITY_DAYS: u32 = 30;
@@ -22,6 +27,11 @@ const VALIDITY_DAYS: u32 = 30;
 const HISTORY_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long an agent may take to stop after SIGTERM.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Periodic screenshots of the demo agents: every 2 minutes, the shortest
+/// interval a policy allows, so the gallery fills during a demo.
+const DEMO_SCREENSHOT_INTERVAL_SECS: u32 = 120;
+/// The demo agent whose screenshots are blurred, to show the option.
+const BLURRED_DEMO_AGENT: &str = "demo-pc-2";
 
 /// What `demo` was asked for.
 #[derive(Debug)]
@@ -229,6 +239,7 @@ pub fn prepare(
     );
     let deadline = Instant::now() + HISTORY_TIMEOUT;
     let mut peers = Vec::new();
+    let mut listening = Vec::new();
     for (agent, name, data) in &data_dirs {
         let listen = loop {
             match agent_status(data) {
@@ -260,8 +271,14 @@ pub fn prepare(
             record.addresses = vec![listen.clone()];
             store.upsert_agent(&record)?;
         }
+        if let Ok(addr) = listen.parse::<SocketAddr>() {
+            listening.push((*agent, name.clone(), addr));
+        }
         peers.push(listen);
     }
+    let identity = ConsoleIdentity::read(&console_data.join(IDENTITY_DIR))
+        .context("cannot read the demo console's identity")?;
+    enable_screenshots(identity, &store, &listening)?;
     let settings = ConsoleSettings::load(&store)?;
     ConsoleSettings {
         static_peers: peers,
@@ -271,6 +288,76 @@ pub fn prepare(
     }
     .save_changes(&settings, &store)?;
     Ok((site, store))
+}
+
+/// Turns on periodic screenshots of every demo agent through a policy
+/// change (blurred on [`BLURRED_DEMO_AGENT`]), audited like one made in
+/// the window; an agent that refuses is a warning, not a failed demo.
+fn enable_screenshots(
+    identity: ConsoleIdentity,
+    store: &Arc<ConsoleStore>,
+    agents: &[(AgentId, String, SocketAddr)],
+) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let syncer = Syncer::new(identity, store.clone(), SyncConfig::default());
+    for (agent, name, addr) in agents {
+        let applied = runtime.block_on(async {
+            let mut policy = match syncer
+                .request_agent(*agent, *addr, &Request::GetPolicy)
+                .await
+            {
+                Ok(Response::Policy(policy)) => policy,
+                Ok(_) => return Err(anyhow!("{name} answered get-policy with something else")),
+                Err(error) => return Err(anyhow!("{name}: {error}")),
+            };
+            policy.revision = policy.revision.saturating_add(1);
+            policy.screenshots = ScreenshotPolicy {
+                enabled: true,
+                interval_secs: DEMO_SCREENSHOT_INTERVAL_SECS,
+                blur: name == BLURRED_DEMO_AGENT,
+            };
+            match syncer
+                .request_agent(*agent, *addr, &Request::SetPolicy(policy))
+                .await
+            {
+                Ok(Response::Policy(applied)) => Ok(applied),
+                Ok(_) => Err(anyhow!("{name} answered set-policy with something else")),
+                Err(error) => Err(anyhow!("{name}: {error}")),
+            }
+        });
+        let detail = match &applied {
+            Ok(policy) => format!(
+                "revision {}: demo screenshots every {} s{}",
+                policy.revision,
+                policy.screenshots.interval_secs,
+                if policy.screenshots.blur {
+                    ", blurred"
+                } else {
+                    ""
+                }
+            ),
+            Err(error) => format!("refused: {error:#}"),
+        };
+        store.audit(AuditEntry {
+            at_ms: clock::wall_now_ms(),
+            actor: syncer.actor(),
+            action: "set-policy".to_owned(),
+            target: agent.to_string(),
+            detail,
+        })?;
+        // The demo still opens: its gallery just stays empty.
+        if let Err(error) = applied {
+            eprintln!("warning: periodic screenshots stay off: {error:#}");
+        }
+    }
+    eprintln!(
+        "periodic screenshots of the simulated desktops: every {} min",
+        DEMO_SCREENSHOT_INTERVAL_SECS / 60
+    );
+    Ok(())
 }
 
 /// Stops the agents (and removes the site) on SIGINT or SIGTERM, then

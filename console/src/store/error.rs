@@ -7,6 +7,7 @@ use protocol::StreamKind;
 use crate::model::AgentId;
 
 use super::block::BlockError;
+use super::screenshots::{ImageCheckError, ScreenshotKeyError};
 use super::RecordKind;
 
 /// What to do when the store itself is damaged.
@@ -103,5 +104,58 @@ pub enum StoreError {
         path: PathBuf,
         key: String,
         source: serde_json::Error,
+    },
+    #[error("store {path}: {source}")]
+    ScreenshotKey {
+        path: PathBuf,
+        source: ScreenshotKeyError,
+    },
+    #[error(
+        "store {path} has no screenshot of agent {agent} taken at {at_ms} ms (serial \
+         {serial}): retention deleted it, or it was never stored; list the screenshots again"
+    )]
+    ScreenshotNotFound {
+        path: PathBuf,
+        agent: AgentId,
+        at_ms: i64,
+        serial: u64,
+    },
+    #[error(
+        "the image of agent {agent}'s screenshot at {at_ms} ms was dropped on the workstation \
+         (quota or retention) before this console fetched it; only its time and size are known"
+    )]
+    ScreenshotDropped { agent: AgentId, at_ms: i64 },
+    #[error(
+        "store {path}: the screenshot of agent {agent} taken at {at_ms} ms (serial {serial}) \
+         does not decrypt, or does not match its index, with the key in {key_file}, which is \
+         this store's key: the stored value was altered or damaged; restore the store from a \
+         backup"
+    )]
+    ScreenshotTampered {
+        path: PathBuf,
+        key_file: PathBuf,
+        agent: AgentId,
+        at_ms: i64,
+        serial: u64,
+    },
+    #[error(
+        "store {path}: the screenshot of agent {agent} taken at {at_ms} ms was refused: \
+         {source}; nothing was stored (take it again, or check the agent)"
+    )]
+    BadImage {
+        path: PathBuf,
+        agent: AgentId,
+        at_ms: i64,
+        source: ImageCheckError,
+    },
+    #[error(
+        "store {path}: the frames batch of agent {agent} has a frame record at seq {seq} \
+         without its image; nothing was stored: fetch every new frame's image (FetchFrame) \
+         before ingesting the batch"
+    )]
+    FrameImageMissing {
+        path: PathBuf,
+        agent: AgentId,
+        seq: u64,
     },
 }

@@ -25,6 +25,14 @@ pub(crate) const RETIRED_EPOCH_PREFIX: u8 = b'E';
 pub(crate) const APP_DAY_PREFIX: u8 = b'A';
 /// Prefix of a presence-day rollup key.
 pub(crate) const PRESENCE_DAY_PREFIX: u8 = b'P';
+/// Prefix of a screenshot's index entry (metadata in clear).
+pub(crate) const SHOT_INDEX_PREFIX: u8 = b'S';
+/// Prefix of a screenshot's encrypted image.
+pub(crate) const SHOT_IMAGE_PREFIX: u8 = b'I';
+/// Prefix of an agent's next screenshot serial.
+pub(crate) const SHOT_SERIAL_PREFIX: u8 = b'N';
+/// `[prefix][agent][at_ms][serial]`.
+const SHOT_KEY_BYTES: usize = 1 + AGENT_BYTES + 8 + 8;
 
 /// An `i64` whose big-endian bytes sort like the signed number.
 pub(crate) fn flip_i64(value: i64) -> [u8; 8] {
@@ -172,6 +180,37 @@ pub(crate) fn parse_presence_day_key(key: &[u8]) -> Option<(AgentId, DayNumber)>
     Some((agent_at(key, 1)?, unflip_day(key[17..21].try_into().ok()?)))
 }
 
+/// `[prefix][agent][at_ms]`: where screenshots (index entries or images)
+/// taken at `at_ms` begin.
+pub(crate) fn shot_time_bound(prefix: u8, agent: AgentId, at_ms: i64) -> Vec<u8> {
+    let mut key = with_agent(prefix, agent, 16);
+    key.extend_from_slice(&flip_i64(at_ms));
+    key
+}
+
+/// `[S or I][agent][at_ms][serial]`: a screenshot's index entry or image.
+pub(crate) fn shot_key(prefix: u8, agent: AgentId, at_ms: i64, serial: u64) -> Vec<u8> {
+    let mut key = shot_time_bound(prefix, agent, at_ms);
+    key.extend_from_slice(&serial.to_be_bytes());
+    key
+}
+
+/// Agent, time and serial of a screenshot key of `prefix`.
+pub(crate) fn parse_shot_key(prefix: u8, key: &[u8]) -> Option<(AgentId, i64, u64)> {
+    let key = <&[u8; SHOT_KEY_BYTES]>::try_from(key).ok()?;
+    if key[0] != prefix {
+        return None;
+    }
+    let at_ms = unflip_i64(key[17..25].try_into().ok()?);
+    let serial = u64::from_be_bytes(key[25..33].try_into().ok()?);
+    Some((agent_at(key, 1)?, at_ms, serial))
+}
+
+/// `[N][agent]` → the agent's next screenshot serial.
+pub(crate) fn shot_serial_key(agent: AgentId) -> Vec<u8> {
+    agent_prefix(SHOT_SERIAL_PREFIX, agent)
+}
+
 /// `[prefix][agent]`.
 pub(crate) fn agent_prefix(prefix: u8, agent: AgentId) -> Vec<u8> {
     with_agent(prefix, agent, 0)
@@ -268,5 +307,24 @@ mod tests {
         };
         assert!(app_day_key(agent, 3, "\u{10FFFF}").as_slice() < end.as_slice());
         assert!(app_day_key(agent, 4, "").as_slice() >= end.as_slice());
+    }
+
+    #[test]
+    fn screenshot_keys_sort_by_time_then_serial_and_parse_back() {
+        let agent = AgentId::from_u128(7);
+        let mut keys = [
+            shot_key(SHOT_INDEX_PREFIX, agent, 5, 0),
+            shot_key(SHOT_INDEX_PREFIX, agent, -5, 9),
+            shot_key(SHOT_INDEX_PREFIX, agent, 5, 1),
+        ];
+        keys.sort();
+        let parsed: Vec<_> = keys
+            .iter()
+            .map(|key| parse_shot_key(SHOT_INDEX_PREFIX, key).unwrap())
+            .collect();
+        assert_eq!(parsed, vec![(agent, -5, 9), (agent, 5, 0), (agent, 5, 1)]);
+        assert!(parse_shot_key(SHOT_IMAGE_PREFIX, &keys[0]).is_none());
+        assert!(shot_time_bound(SHOT_INDEX_PREFIX, agent, 5) <= keys[1]);
+        assert!(shot_time_bound(SHOT_INDEX_PREFIX, agent, 6) > keys[2]);
     }
 }

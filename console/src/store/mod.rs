@@ -1,7 +1,7 @@
 //! The console's embedded store: records of many agents in time-ordered
 //! blocks, day rollups so dashboards never scan raw records, cursors for
-//! exactly-once sync, the agent inventory, settings and a hash-chained
-//! audit log, in one sled database.
+//! exactly-once sync, encrypted screenshots, the agent inventory, settings
+//! and a hash-chained audit log, in one sled database.
 //!
 //! # Guarantees
 //!
@@ -10,9 +10,15 @@
 //!   the database, and only then returns: after a crash either all of it is
 //!   there or none of it, so the caller may ack the returned cursor.
 //!   Replayed records (at or below the cursor) are skipped and counted; a
-//!   batch with a hole is refused whole.
-//! - Raw records are pruned per data class ([`ConsoleStore::prune`]);
-//!   rollups are aggregates and are kept. Dashboard queries
+//!   batch with a hole is refused whole. A frames batch goes through
+//!   [`ConsoleStore::ingest_with_frames`], which writes each frame's
+//!   encrypted image (or, if the workstation dropped it, its metadata) in
+//!   that same batch.
+//! - Screenshots are encrypted before they reach sled (see
+//!   `screenshots.rs` for the format and where the key lives); their
+//!   metadata is in clear so listing needs no key.
+//! - Raw records and screenshots are pruned per data class
+//!   ([`ConsoleStore::prune`]); rollups are aggregates and are kept. Dashboard queries
 //!   ([`ConsoleStore::app_day_totals`], [`ConsoleStore::presence_day_totals`])
 //!   read rollups only.
 //! - A damaged value is an error naming what is damaged, never a panic.
@@ -48,6 +54,12 @@
 //!   - `['A'][agent][day: i32][app: UTF-8]` → active ms (i64): usage spans
 //!     split at the site's midnight.
 //!   - `['P'][agent][day]` → active, idle, locked ms (3 × i64).
+//!   - `['S'][agent][at_ms: i64][serial: u64]` → a screenshot's metadata;
+//!     `['I'][agent][at_ms][serial]` → its encrypted image;
+//!     `['N'][agent]` → the agent's next screenshot serial (described in
+//!     `screenshots.rs`).
+//! - Default tree: `screenshot_key_check` → a hash telling whether a key
+//!   file is the one this store's screenshots were encrypted with.
 //! - Tree `agents`: agent → bincode [`AgentRecord`].
 //! - Tree `audit`: index (u64) → bincode [`AuditRecord`].
 //! - Tree `settings`: UTF-8 key → JSON text.
@@ -63,13 +75,15 @@ mod export;
 mod ingest;
 mod keys;
 mod rollup;
+mod screenshots;
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use protocol::{Cursor, RecordBatch, Retention, StreamKind};
+use protocol::{Cursor, Record, RecordBatch, Retention, StreamKind};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
@@ -82,6 +96,10 @@ pub use self::block::BlockError;
 pub use self::error::StoreError;
 pub use self::export::ExportKind;
 pub use self::rollup::PresenceDayTotal;
+pub use self::screenshots::{
+    check_digest, check_image, jpeg_dimensions, FetchedFrame, ImageCheckError, ScreenshotKey,
+    ScreenshotKeyError, ScreenshotMeta, ShotSource, MAX_SCREENSHOT_BYTES, SCREENSHOT_KEY_FILE,
+};
 
 use self::block::{
     decode_block, decode_header, encode_block, BlockRecord, NotedGap, RECORDS_PER_BLOCK,
@@ -95,6 +113,7 @@ use self::keys::{
 use self::rollup::{
     add_presence, decode_app_total, decode_presence, encode_app_total, encode_presence, RollupDelta,
 };
+use self::screenshots::{key_file_for, ShotCipher};
 
 /// Schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -200,8 +219,8 @@ pub struct AgentRecord {
 /// What one [`ConsoleStore::ingest`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IngestReport {
-    /// Records written. Frame metadata advances the cursor but is kept
-    /// with the screenshots, not here.
+    /// Records written (a frame record: its screenshot, stored or
+    /// marked dropped on the workstation).
     pub stored_records: u64,
     /// Records at or below the stored cursor, skipped.
     pub skipped_duplicates: u64,
@@ -220,10 +239,11 @@ pub struct PrunedKind {
     pub bytes: u64,
 }
 
-/// What [`ConsoleStore::prune`] deleted, per kind.
+/// What [`ConsoleStore::prune`] deleted, per kind, and of screenshots.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PruneReport {
     kinds: [PrunedKind; 5],
+    screenshots: PrunedKind,
 }
 
 impl PruneReport {
@@ -231,9 +251,15 @@ impl PruneReport {
         &self.kinds[kind.index()]
     }
 
-    /// Records deleted of every kind.
+    /// Records deleted of every kind (screenshots not included).
     pub fn records(&self) -> u64 {
         self.kinds.iter().map(|kind| kind.records).sum()
+    }
+
+    /// Screenshots deleted (`records`: how many; `blocks` stays 0;
+    /// `bytes`: index entries and encrypted images).
+    pub fn screenshots(&self) -> &PrunedKind {
+        &self.screenshots
     }
 }
 
@@ -336,8 +362,13 @@ pub struct ConsoleStore {
     agents: sled::Tree,
     audit: sled::Tree,
     settings: sled::Tree,
+    /// The screenshot key file (see `screenshots.rs`).
+    screenshot_key_file: PathBuf,
+    /// The screenshot key once loaded (or made) on first use.
+    screenshot_cipher: Mutex<Option<Arc<ShotCipher>>>,
     /// Serialises writers of `data` (their reads and writes of tails,
-    /// rollups and cursors); the state it guards is on disk.
+    /// rollups, cursors and screenshot serials); the state it guards is on
+    /// disk.
     writer: Mutex<()>,
     /// Serialises audit appends (next index and previous hash).
     auditor: Mutex<()>,
@@ -380,6 +411,8 @@ impl ConsoleStore {
         let settings = open_tree(SETTINGS_TREE)?;
         let clock = init_or_check_schema(&path, &db, clock)?;
         Ok(ConsoleStore {
+            screenshot_key_file: key_file_for(&path),
+            screenshot_cipher: Mutex::new(None),
             path,
             clock,
             db,
@@ -487,11 +520,28 @@ impl ConsoleStore {
 
     /// Stores a pulled batch exactly once and returns the durable cursor to
     /// ack. See the [module documentation](self) for the guarantees;
-    /// `now_ms` dates gap markers.
+    /// `now_ms` dates gap markers. A batch with frame records needs their
+    /// images: see [`Self::ingest_with_frames`].
     pub fn ingest(
         &self,
         agent: AgentId,
         batch: &RecordBatch,
+        now_ms: i64,
+    ) -> Result<IngestReport, StoreError> {
+        self.ingest_with_frames(agent, batch, &HashMap::new(), now_ms)
+    }
+
+    /// [`Self::ingest`] for a batch that may hold frame records: `frames`
+    /// maps the seq of every new frame record to what the agent answered
+    /// for its image. Each image is checked against its record (size,
+    /// SHA-256, a JPEG of the stated dimensions) and encrypted; images,
+    /// records and cursor are written in one atomic batch. A bad image or
+    /// a missing answer refuses the whole batch.
+    pub fn ingest_with_frames(
+        &self,
+        agent: AgentId,
+        batch: &RecordBatch,
+        frames: &HashMap<u64, FetchedFrame>,
         now_ms: i64,
     ) -> Result<IngestReport, StoreError> {
         let writer = self.write_guard();
@@ -532,7 +582,29 @@ impl ConsoleStore {
         }
 
         let mut staged = Staged::default();
+        let mut shots = Vec::new();
+        let mut serials = None;
         for record in &accepted.records {
+            if let Record::Frame(meta) = &record.record {
+                let bytes = match frames.get(&record.seq) {
+                    Some(FetchedFrame::Image(image)) => Some(image.bytes.as_slice()),
+                    Some(FetchedFrame::Dropped) => None,
+                    None => {
+                        return Err(StoreError::FrameImageMissing {
+                            path: self.path.clone(),
+                            agent,
+                            seq: record.seq,
+                        })
+                    }
+                };
+                let serials = match &mut serials {
+                    Some(serials) => serials,
+                    None => serials.insert(self.serials(agent)?),
+                };
+                shots.push(self.seal_shot(agent, ShotSource::Periodic, serials, meta, bytes)?);
+                report.stored_records += 1;
+                continue;
+            }
             let Some(stored) = model::from_wire(agent, &record.record) else {
                 continue;
             };
@@ -574,6 +646,12 @@ impl ConsoleStore {
         self.stage_blocks(&mut writes, agent, staged.health)?;
         self.stage_blocks(&mut writes, agent, staged.gaps)?;
         self.stage_rollups(&mut writes, agent, &staged.rollups)?;
+        for shot in shots {
+            shot.stage(&mut writes);
+        }
+        if let Some(serials) = serials {
+            serials.stage(&mut writes);
+        }
         if let Some(old) = stored.filter(|old| old.epoch != batch.epoch) {
             writes.insert(
                 retired_epoch_key(agent, batch.stream, old.epoch),
@@ -997,10 +1075,14 @@ impl ConsoleStore {
     // ----- retention -----
 
     /// Deletes raw blocks whose newest record is older than its class's
-    /// retention at `now_ms`, flushed. Rollups are kept.
+    /// retention at `now_ms`, and screenshots (index entry and encrypted
+    /// image) taken before `frames_days`, flushed. Rollups are kept.
     pub fn prune(&self, now_ms: i64, retention: &Retention) -> Result<PruneReport, StoreError> {
         let writer = self.write_guard();
-        let mut report = PruneReport::default();
+        let mut report = PruneReport {
+            screenshots: self.prune_screenshots(now_ms, retention.frames_days)?,
+            ..PruneReport::default()
+        };
         for kind in RecordKind::ALL {
             let days = i64::from(kind.retention_days(retention));
             let cutoff_ms = now_ms.saturating_sub(days.saturating_mul(DAY_MS));

@@ -6,7 +6,9 @@ mod audit;
 pub mod charts;
 mod employee;
 pub mod fleet;
+mod gallery;
 mod health;
+mod live;
 mod organisation;
 mod settings;
 
@@ -78,6 +80,8 @@ pub fn window_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) 
         Screen::Organisation => organisation::organisation_ui(ui, state, actions),
         Screen::Attendance => attendance::attendance_ui(ui, state, actions),
         Screen::Health => health::health_ui(ui, state, actions),
+        Screen::Live => live::live_ui(ui, state, actions),
+        Screen::Screenshots => gallery::gallery_ui(ui, state, actions),
         Screen::Settings => settings::settings_ui(ui, state, actions),
         Screen::Audit => audit::audit_ui(ui, state, actions),
     });
@@ -243,6 +247,22 @@ pub fn ago_text(lang: Lang, now_ms: i64, at_ms: Option<i64>) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// Every text of every language draws with the fonts the window
+    /// installs (a missing glyph panics at draw time).
+    #[test]
+    fn every_text_has_its_glyphs() {
+        let ctx = egui::Context::default();
+        super::install_fonts(&ctx);
+        let mut output = ctx.run_ui(egui::RawInput::default(), |_| {});
+        output.textures_delta.clear();
+        let font = egui::FontId::proportional(14.0);
+        let missing: Vec<&str> = crate::i18n::all_texts()
+            .chain(["● ", "× ", " · ", "—"])
+            .filter(|text| !ctx.fonts_mut(|fonts| fonts.has_glyphs(&font, text)))
+            .collect();
+        assert!(missing.is_empty(), "texts without glyphs: {missing:?}");
+    }
+
     /// Every key a screen asks for has texts (a missing key would show as
     /// the key itself).
     #[test]
@@ -257,6 +277,8 @@ mod tests {
             include_str!("settings.rs"),
             include_str!("audit.rs"),
             include_str!("charts.rs"),
+            include_str!("live.rs"),
+            include_str!("gallery.rs"),
             include_str!("../app.rs"),
         ];
         let pattern = regex::Regex::new(r#"\btrf?\(\s*(?:lang|state\.lang),\s*"([a-z0-9_.]+)""#)
