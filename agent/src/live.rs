@@ -34,6 +34,17 @@ pub struct LiveWatcher {
     pub interval_ms: u32,
 }
 
+impl LiveWatcher {
+    /// The console's name from its hello, else its id.
+    pub fn display_name(&self) -> &str {
+        if self.console_name.is_empty() {
+            &self.console_id
+        } else {
+            &self.console_name
+        }
+    }
+}
+
 /// Why a live-view request cannot be served.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LiveError {
@@ -236,11 +247,7 @@ pub fn notice_text(watchers: &[LiveWatcher]) -> (String, String) {
     let names: Vec<String> = watchers
         .iter()
         .map(|watcher| {
-            let name = if watcher.console_name.is_empty() {
-                watcher.console_id.as_str()
-            } else {
-                watcher.console_name.as_str()
-            };
+            let name = watcher.display_name();
             format!("{name} ({})", hh_mm_utc(watcher.since_ms))
         })
         .collect();

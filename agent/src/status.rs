@@ -156,11 +156,7 @@ impl StatusSnapshot {
         self.live_view
             .iter()
             .map(|watcher| {
-                let name = if watcher.console_name.is_empty() {
-                    watcher.console_id.as_str()
-                } else {
-                    watcher.console_name.as_str()
-                };
+                let name = watcher.display_name();
                 format!(
                     "LIVE VIEW — AFFICHAGE EN DIRECT: console {name} ({}) sees this screen since {}, one frame every {:.1} s; it ends when that console stops renewing it",
                     watcher.console_id,

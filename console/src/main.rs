@@ -23,7 +23,7 @@ use console::export::{Format, Table};
 use console::model::AgentId;
 use console::settings::ConsoleSettings;
 use console::store::{AgentRecord, ConsoleStore, ShotSource};
-use console::sync::{inventory_record, Outcome, SyncConfig, SyncError, Syncer};
+use console::sync::{inventory_record, Outcome, StreamReport, SyncConfig, SyncError, Syncer};
 use console::{clock, IDENTITY_DIR, STORE_DIR};
 use protocol::{CaptureSpec, CapturedImage, ErrorCode, Request, Response};
 
@@ -623,24 +623,7 @@ fn report_outcomes(outcomes: &[Outcome]) {
                 demo,
                 streams,
             } => {
-                let detail: Vec<String> = streams
-                    .iter()
-                    .map(|report| {
-                        let dropped = if report.dropped_images > 0 {
-                            format!(
-                                " ({} images dropped on the workstation)",
-                                report.dropped_images
-                            )
-                        } else {
-                            String::new()
-                        };
-                        format!(
-                            "{} +{}{dropped}",
-                            report.stream.name(),
-                            report.stored_records
-                        )
-                    })
-                    .collect();
+                let detail: Vec<String> = streams.iter().map(StreamReport::summary).collect();
                 println!(
                     "synced {agent} ({hostname}{}) at {addr}: {}",
                     if *demo { ", DEMO data" } else { "" },

@@ -88,6 +88,19 @@ pub struct StreamReport {
     pub cursor: Cursor,
 }
 
+impl StreamReport {
+    /// `frames +3 (1 image dropped on the workstation)`, for the CLI and
+    /// the audit log.
+    pub fn summary(&self) -> String {
+        let dropped = match self.dropped_images {
+            0 => String::new(),
+            1 => " (1 image dropped on the workstation)".to_owned(),
+            many => format!(" ({many} images dropped on the workstation)"),
+        };
+        format!("{} +{}{dropped}", self.stream.name(), self.stored_records)
+    }
+}
+
 /// The result of syncing one address.
 #[derive(Debug)]
 pub enum Outcome {
@@ -460,21 +473,7 @@ impl Syncer {
                     "{stored} records ({})",
                     streams
                         .iter()
-                        .map(|report| {
-                            let dropped = if report.dropped_images > 0 {
-                                format!(
-                                    ", {} images dropped on the workstation",
-                                    report.dropped_images
-                                )
-                            } else {
-                                String::new()
-                            };
-                            format!(
-                                "{} {}{dropped}",
-                                report.stream.name(),
-                                report.stored_records
-                            )
-                        })
+                        .map(StreamReport::summary)
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
