@@ -748,3 +748,39 @@ fn screenshots_list_exact_times_and_badges_and_open_one() {
         "opening a screenshot is audited"
     );
 }
+
+#[test]
+fn the_policy_editor_turns_periodic_screenshots_on_with_interval_and_blur() {
+    let site = site();
+    let mut harness = harness(app(&site, Screen::Settings));
+    harness.state_mut().state.policy.agent = Some(site.agents[0]);
+    harness.state_mut().state.policy.draft = Some(Policy::default());
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label("Les flouter (texte illisible)")
+            .is_none(),
+        "no interval or blur while they are off"
+    );
+    harness.get_by_label("Captures d'écran périodiques").click();
+    harness.run_steps(2);
+    let draft = |harness: &Harness<'_, ConsoleApp>| {
+        harness
+            .state()
+            .state
+            .policy
+            .draft
+            .clone()
+            .expect("a draft")
+            .screenshots
+    };
+    assert!(draft(&harness).enabled);
+    assert_eq!(draft(&harness).interval_secs, 600, "10 min to start with");
+    assert!(!draft(&harness).blur);
+    harness
+        .get_by_label("Les flouter (texte illisible)")
+        .click();
+    harness.run_steps(2);
+    assert!(draft(&harness).blur);
+    harness.get_by_label("Toutes les (minutes)");
+}

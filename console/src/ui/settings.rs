@@ -55,6 +55,11 @@ pub fn settings_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>
 }
 
 /// A labelled number field; pushes the new value when changed.
+/// Periodic screenshot interval bounds, in minutes (the agent checks them
+/// too).
+const SCREENSHOT_MINUTES_MIN: u32 = 2;
+const SCREENSHOT_MINUTES_MAX: u32 = 20;
+
 fn number_field(
     ui: &mut egui::Ui,
     label: &str,
@@ -71,6 +76,60 @@ fn number_field(
         (changed && edited != value).then_some(edited)
     })
     .inner
+}
+
+/// Turns a change of the draft policy into the action that stores it.
+type PolicyEdit<'a> = dyn Fn(&dyn Fn(&mut Policy)) -> Action + 'a;
+
+/// Periodic screenshots of the policy: off by default, every 2–20 min,
+/// optionally blurred.
+fn screenshots_policy_ui(
+    ui: &mut egui::Ui,
+    lang: Lang,
+    policy: &Policy,
+    edit: &PolicyEdit<'_>,
+    actions: &mut Vec<Action>,
+) {
+    let shots = policy.screenshots;
+    let mut enabled = shots.enabled;
+    if ui
+        .checkbox(&mut enabled, tr(lang, "settings.screenshots"))
+        .changed()
+    {
+        actions.push(edit(&|policy| {
+            policy.screenshots.enabled = enabled;
+            // An interval outside 2–20 min (never set) starts at 10 min.
+            if !(SCREENSHOT_MINUTES_MIN * 60..=SCREENSHOT_MINUTES_MAX * 60)
+                .contains(&policy.screenshots.interval_secs)
+            {
+                policy.screenshots.interval_secs = 600;
+            }
+        }));
+    }
+    if shots.enabled {
+        ui.indent("screenshots", |ui| {
+            let minutes =
+                (shots.interval_secs / 60).clamp(SCREENSHOT_MINUTES_MIN, SCREENSHOT_MINUTES_MAX);
+            if let Some(minutes) = number_field(
+                ui,
+                tr(lang, "settings.screenshots.every"),
+                minutes,
+                SCREENSHOT_MINUTES_MIN..=SCREENSHOT_MINUTES_MAX,
+            ) {
+                actions.push(edit(&|policy| {
+                    policy.screenshots.interval_secs = minutes * 60
+                }));
+            }
+            let mut blur = shots.blur;
+            if ui
+                .checkbox(&mut blur, tr(lang, "settings.screenshots.blur"))
+                .changed()
+            {
+                actions.push(edit(&|policy| policy.screenshots.blur = blur));
+            }
+        });
+    }
+    ui.weak(tr(lang, "settings.screenshots.note"));
 }
 
 fn policy_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
@@ -162,6 +221,7 @@ fn policy_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
         actions.push(edit(&|policy| policy.collect_titles = titles));
     }
     ui.weak(tr(lang, "settings.titles.note"));
+    screenshots_policy_ui(ui, lang, policy, &edit, actions);
     ui.label(tr(lang, "settings.redaction"));
     for (index, rule) in policy.redaction_rules.iter().enumerate() {
         ui.horizontal(|ui| {
