@@ -404,6 +404,7 @@ fn organisation_health_settings_and_audit_screens_show_the_engine_s_data() {
     click_nav(&mut harness, "Réglages");
     assert_shown(&harness, "Catégories et règles");
     assert_shown(&harness, "Alertes par e-mail (SMTP)");
+    assert_shown(&harness, "Conservation sur cette console (jours)");
     harness
         .get_by_label("Enregistré pour la fonction d'alertes ; aucun e-mail n'est encore envoyé.");
 }

@@ -4,7 +4,7 @@
 //! the alerts work (nothing is sent from here).
 
 use egui::RichText;
-use protocol::{Policy, RedactionRule};
+use protocol::{Policy, RedactionRule, Retention};
 
 use super::{agent_picker, CRITICAL_COLOR, MUTED_COLOR, WARN_COLOR};
 use crate::app::{Action, PolicyTarget, RuleDraft, UiState};
@@ -12,8 +12,8 @@ use crate::categories::{DecidedBy, RulePattern};
 use crate::i18n::{tr, trf, Lang};
 use crate::settings::ConsoleSettings;
 
-/// Sets one retention field of a policy.
-type SetDays = fn(&mut Policy, u16);
+/// Sets one field of a retention (days per data class).
+type SetDays = fn(&mut Retention, u16);
 /// Sets one text field of the SMTP settings.
 type SetText = fn(&mut crate::settings::SmtpSettings, String);
 
@@ -50,16 +50,63 @@ pub fn settings_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>
             }));
         }
         ui.separator();
+        ui.heading(tr(lang, "settings.console_retention"));
+        ui.weak(tr(lang, "settings.console_retention.note"));
+        if let Some(retention) = retention_ui(ui, lang, state.settings.retention) {
+            actions.push(Action::SaveSettings(ConsoleSettings {
+                retention,
+                ..state.settings.clone()
+            }));
+        }
+        ui.separator();
         smtp_ui(ui, state, actions);
     });
 }
 
-/// A labelled number field; pushes the new value when changed.
+/// Days kept per data class; the edited retention when a field changed.
+fn retention_ui(ui: &mut egui::Ui, lang: Lang, retention: Retention) -> Option<Retention> {
+    ui.horizontal_wrapped(|ui| {
+        let fields: [(&'static str, u16, SetDays); 4] = [
+            (
+                "settings.retention.usage",
+                retention.usage_days,
+                |retention, days| retention.usage_days = days,
+            ),
+            (
+                "settings.retention.sessions",
+                retention.sessions_days,
+                |retention, days| retention.sessions_days = days,
+            ),
+            (
+                "settings.retention.health",
+                retention.health_days,
+                |retention, days| retention.health_days = days,
+            ),
+            (
+                "settings.retention.frames",
+                retention.frames_days,
+                |retention, days| retention.frames_days = days,
+            ),
+        ];
+        let mut edited = None;
+        for (key, days, set) in fields {
+            if let Some(new_days) = number_field(ui, tr(lang, key), u32::from(days), 1..=3650) {
+                let mut changed = retention;
+                set(&mut changed, u16::try_from(new_days).unwrap_or(u16::MAX));
+                edited = Some(changed);
+            }
+        }
+        edited
+    })
+    .inner
+}
+
 /// Periodic screenshot interval bounds, in minutes (the agent checks them
 /// too).
 const SCREENSHOT_MINUTES_MIN: u32 = 2;
 const SCREENSHOT_MINUTES_MAX: u32 = 20;
 
+/// A labelled number field; pushes the new value when changed.
 fn number_field(
     ui: &mut egui::Ui,
     label: &str,
@@ -262,37 +309,9 @@ fn policy_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
         }));
     }
     ui.label(tr(lang, "settings.retention"));
-    ui.horizontal_wrapped(|ui| {
-        let retention = policy.retention;
-        let fields: [(&'static str, u16, SetDays); 4] = [
-            (
-                "settings.retention.usage",
-                retention.usage_days,
-                |policy, days| policy.retention.usage_days = days,
-            ),
-            (
-                "settings.retention.sessions",
-                retention.sessions_days,
-                |policy, days| policy.retention.sessions_days = days,
-            ),
-            (
-                "settings.retention.health",
-                retention.health_days,
-                |policy, days| policy.retention.health_days = days,
-            ),
-            (
-                "settings.retention.frames",
-                retention.frames_days,
-                |policy, days| policy.retention.frames_days = days,
-            ),
-        ];
-        for (key, days, set) in fields {
-            if let Some(edited) = number_field(ui, tr(lang, key), u32::from(days), 1..=3650) {
-                let days = u16::try_from(edited).unwrap_or(u16::MAX);
-                actions.push(edit(&|policy| set(policy, days)));
-            }
-        }
-    });
+    if let Some(retention) = retention_ui(ui, lang, policy.retention) {
+        actions.push(edit(&|policy| policy.retention = retention));
+    }
     if let Some(secs) = number_field(
         ui,
         tr(lang, "settings.health_interval"),
