@@ -76,15 +76,8 @@ enum Command {
         /// One pass, then exit (otherwise: keep syncing).
         #[arg(long)]
         once: bool,
-        /// An agent address to try besides mDNS (repeatable).
-        #[arg(long = "peer")]
-        peers: Vec<SocketAddr>,
-        /// Do not browse mDNS.
-        #[arg(long)]
-        no_mdns: bool,
-        /// How long to browse mDNS per pass.
-        #[arg(long, default_value_t = 3)]
-        browse_secs: u64,
+        #[command(flatten)]
+        reach: Reach,
         /// Pause between passes when not --once.
         #[arg(long, default_value_t = 30)]
         interval_secs: u64,
@@ -145,17 +138,33 @@ enum Command {
         /// JPEG quality, 1–95.
         #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=95))]
         quality: u8,
-        /// An address to try first (repeatable); then the remembered
-        /// addresses, the static peers and mDNS.
-        #[arg(long = "peer")]
-        peers: Vec<SocketAddr>,
-        /// Do not browse mDNS.
-        #[arg(long)]
-        no_mdns: bool,
-        /// How long to browse mDNS if no other address answers.
-        #[arg(long, default_value_t = 3)]
-        browse_secs: u64,
+        #[command(flatten)]
+        reach: Reach,
     },
+}
+
+/// Where to look for agents, besides remembered addresses and static peers.
+#[derive(Debug, Clone, clap::Args)]
+struct Reach {
+    /// An agent address to try first (repeatable).
+    #[arg(long = "peer")]
+    peers: Vec<SocketAddr>,
+    /// Do not browse mDNS.
+    #[arg(long)]
+    no_mdns: bool,
+    /// How long to browse mDNS.
+    #[arg(long, default_value_t = 3)]
+    browse_secs: u64,
+}
+
+impl Reach {
+    fn mdns(&self) -> bool {
+        !self.no_mdns
+    }
+
+    fn browse(&self) -> Duration {
+        Duration::from_secs(self.browse_secs)
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -295,9 +304,7 @@ fn run(cli: Cli) -> Result<()> {
             max_width,
             max_height,
             quality,
-            peers,
-            no_mdns,
-            browse_secs,
+            reach,
         } => {
             let options = ScreenshotOptions {
                 agent,
@@ -308,9 +315,7 @@ fn run(cli: Cli) -> Result<()> {
                     max_height,
                     quality,
                 },
-                peers,
-                mdns: !no_mdns,
-                browse: Duration::from_secs(browse_secs),
+                reach,
             };
             // Checked before anything else: a viewer never asks.
             let identity = identity(&cli.data)?;
@@ -329,9 +334,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Sync {
             once,
-            peers,
-            no_mdns,
-            browse_secs,
+            reach,
             interval_secs,
         } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -342,9 +345,7 @@ fn run(cli: Cli) -> Result<()> {
             runtime.block_on(sync(SyncOptions {
                 data: cli.data,
                 once,
-                peers,
-                mdns: !no_mdns,
-                browse: Duration::from_secs(browse_secs),
+                reach,
                 interval: Duration::from_secs(interval_secs),
             }))
         }
@@ -562,9 +563,7 @@ fn list_agents(data: &Path, json: bool) -> Result<()> {
 struct SyncOptions {
     data: PathBuf,
     once: bool,
-    peers: Vec<SocketAddr>,
-    mdns: bool,
-    browse: Duration,
+    reach: Reach,
     interval: Duration,
 }
 
@@ -580,6 +579,7 @@ async fn sync(options: SyncOptions) -> Result<()> {
     let syncer = Arc::new(Syncer::new(identity, store.clone(), SyncConfig::default()));
     loop {
         let mut candidates: Vec<Candidate> = options
+            .reach
             .peers
             .iter()
             .map(|addr| Candidate {
@@ -597,8 +597,8 @@ async fn sync(options: SyncOptions) -> Result<()> {
                 });
             }
         }
-        if options.mdns {
-            let browse = options.browse;
+        if options.reach.mdns() {
+            let browse = options.reach.browse();
             match tokio::task::spawn_blocking(move || discovery::browse(browse)).await? {
                 Ok(found) => candidates.extend(found),
                 Err(discovery_error) => eprintln!("warning: {discovery_error}"),
@@ -651,9 +651,7 @@ struct ScreenshotOptions {
     agent: String,
     out: PathBuf,
     spec: CaptureSpec,
-    peers: Vec<SocketAddr>,
-    mdns: bool,
-    browse: Duration,
+    reach: Reach,
 }
 
 /// The inventory record named by `text`: an agent id, or a unique name.
@@ -739,7 +737,7 @@ async fn screenshot(
     let store = open_store(data)?;
     let record = find_agent(&store, data, &options.agent)?;
     let settings = ConsoleSettings::load(&store)?;
-    let mut addrs: Vec<SocketAddr> = options.peers.clone();
+    let mut addrs: Vec<SocketAddr> = options.reach.peers.clone();
     addrs.extend(
         record
             .addresses
@@ -756,8 +754,8 @@ async fn screenshot(
     let syncer = Syncer::new(identity, store.clone(), SyncConfig::default());
     let mut failures = Vec::new();
     let mut image = capture_first(&syncer, &record, &unique, options.spec, &mut failures).await?;
-    if image.is_none() && options.mdns {
-        let browse = options.browse;
+    if image.is_none() && options.reach.mdns() {
+        let browse = options.reach.browse();
         let found = tokio::task::spawn_blocking(move || discovery::browse(browse)).await?;
         match found {
             Ok(candidates) => {

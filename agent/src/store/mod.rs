@@ -477,6 +477,7 @@ impl Store {
             else {
                 return Ok(());
             };
+            // Keys are written as 8-byte seqs; anything else is junk and goes.
             let seq = u64_value(&key).unwrap_or(0);
             if seq >= first_kept_seq && inner.frame_image_bytes <= quota_bytes {
                 return Ok(());

@@ -5,8 +5,8 @@
 use egui::{Color32, Rect, Sense, Stroke, StrokeKind, Vec2};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoint};
 
-use super::{CRITICAL_COLOR, MUTED_COLOR, OK_COLOR, WARN_COLOR};
-use crate::analytics::{format_duration_ms, HOUR_MS};
+use super::{empty_state, CRITICAL_COLOR, MUTED_COLOR, OK_COLOR, WARN_COLOR};
+use crate::analytics::{format_duration_ms, UsageSummary, HOUR_MS};
 use crate::i18n::{day_label, time_label, tr, Lang};
 use crate::model::{DayClock, Presence};
 use crate::views::{HealthCharts, Timeline, Trend};
@@ -46,6 +46,33 @@ pub fn presence_key(presence: Presence) -> &'static str {
         Presence::Idle => "presence.idle",
         Presence::Locked => "presence.locked",
     }
+}
+
+/// Top apps and categories side by side, or a note when nothing was used;
+/// `id_prefix` keeps the charts' ids apart between screens.
+pub fn usage_columns_ui(ui: &mut egui::Ui, lang: Lang, summary: &UsageSummary, id_prefix: &str) {
+    if summary.top_apps.is_empty() {
+        empty_state(ui, tr(lang, "no_usage"));
+        return;
+    }
+    ui.columns(2, |columns| {
+        columns[0].strong(tr(lang, "top_apps"));
+        ranked_bars(
+            &mut columns[0],
+            &format!("{id_prefix}_top_apps"),
+            &summary.top_apps,
+            10,
+            |_| OK_COLOR,
+        );
+        columns[1].strong(tr(lang, "categories"));
+        ranked_bars(
+            &mut columns[1],
+            &format!("{id_prefix}_categories"),
+            &summary.by_category,
+            10,
+            category_color,
+        );
+    });
 }
 
 /// Ranked bars: name, a bar as long as its share of the largest, the

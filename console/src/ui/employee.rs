@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use super::charts::{category_color, health_chart, ranked_bars, timeline, trend_chart};
-use super::{agent_picker, empty_state, period_picker, OK_COLOR};
+use super::charts::{health_chart, timeline, trend_chart, usage_columns_ui};
+use super::{agent_picker, empty_state, period_picker};
 use crate::analytics::{format_duration_ms, AttendanceDay};
 use crate::app::{employee_agent, Action, UiState};
 use crate::i18n::{day_label, time_label, tr, trf, Lang};
@@ -65,28 +65,7 @@ pub fn employee_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>
             ui.separator();
             super::figure(ui, tr(lang, "idle_time"), &format_duration_ms(view.idle_ms));
         });
-        if view.summary.top_apps.is_empty() {
-            empty_state(ui, tr(lang, "no_usage"));
-        } else {
-            ui.columns(2, |columns| {
-                columns[0].strong(tr(lang, "top_apps"));
-                ranked_bars(
-                    &mut columns[0],
-                    "employee_top_apps",
-                    &view.summary.top_apps,
-                    10,
-                    |_| OK_COLOR,
-                );
-                columns[1].strong(tr(lang, "categories"));
-                ranked_bars(
-                    &mut columns[1],
-                    "employee_categories",
-                    &view.summary.by_category,
-                    10,
-                    category_color,
-                );
-            });
-        }
+        usage_columns_ui(ui, lang, &view.summary, "employee");
         ui.separator();
         ui.strong(tr(lang, "trend"));
         trend_chart(ui, "employee_trend", lang, state.clock, &view.trend);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use egui::RichText;
 
-use super::charts::{category_color, ranked_bars, trend_chart};
+use super::charts::{trend_chart, usage_columns_ui};
 use super::{ago_text, empty_state, figure, period_picker, CRITICAL_COLOR, OK_COLOR, WARN_COLOR};
 use crate::analytics::{format_duration_ms, Severity};
 use crate::app::{Action, UiState};
@@ -65,28 +65,7 @@ pub fn organisation_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Act
             );
         });
         ui.separator();
-        if view.summary.top_apps.is_empty() {
-            empty_state(ui, tr(lang, "no_usage"));
-        } else {
-            ui.columns(2, |columns| {
-                columns[0].strong(tr(lang, "top_apps"));
-                ranked_bars(
-                    &mut columns[0],
-                    "org_top_apps",
-                    &view.summary.top_apps,
-                    10,
-                    |_| OK_COLOR,
-                );
-                columns[1].strong(tr(lang, "categories"));
-                ranked_bars(
-                    &mut columns[1],
-                    "org_categories",
-                    &view.summary.by_category,
-                    10,
-                    category_color,
-                );
-            });
-        }
+        usage_columns_ui(ui, lang, &view.summary, "org");
         ui.separator();
         ui.strong(tr(lang, "trend"));
         trend_chart(ui, "org_trend", lang, state.clock, &view.trend);
