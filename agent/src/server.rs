@@ -9,14 +9,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use certs::tls::{console_peer, ConsolePeer};
-use certs::transport::{read_message, reject_stream, write_message};
+use certs::transport::{peer_chain, read_message, reject_stream, write_message};
 use protocol::{
     negotiate_version, AckReply, CaptureSpec, CapturedImage, Cursor, ErrorCode, ErrorReply,
     HelloReply, LiveFrameReply, LiveSession, LiveStart, Policy, Record, Request, Response,
     StreamKind, MAX_VERSION, MIN_VERSION,
 };
-use quinn::{Connection, Endpoint, Incoming};
-use rustls_pki_types::CertificateDer;
+use quinn::{Endpoint, Incoming};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -541,14 +540,6 @@ pub async fn serve(endpoint: Endpoint, service: Arc<Service>, mut shutdown: watc
     }
 }
 
-/// The console's certificate chain as rustls verified it.
-fn peer_certificates(conn: &Connection) -> Option<Vec<CertificateDer<'static>>> {
-    conn.peer_identity()?
-        .downcast::<Vec<CertificateDer<'static>>>()
-        .ok()
-        .map(|certs| *certs)
-}
-
 async fn handle_connection(
     incoming: Incoming,
     service: Arc<Service>,
@@ -562,7 +553,7 @@ async fn handle_connection(
             return;
         }
     };
-    let peer = match peer_certificates(&conn).map(|chain| console_peer(&chain)) {
+    let peer = match peer_chain(&conn).map(|chain| console_peer(&chain)) {
         Some(Ok(peer)) => peer,
         Some(Err(peer_error)) => {
             tracing::warn!(%remote, %peer_error, "console certificate not usable");

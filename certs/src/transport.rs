@@ -12,6 +12,7 @@ use std::time::Duration;
 use protocol::{body_len, encode_frame, Request, Response, WireMessage, HEADER_BYTES};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{Connection, Endpoint, IdleTimeout, RecvStream, SendStream, TransportConfig, VarInt};
+use rustls_pki_types::CertificateDer;
 
 /// Application error code sent when a stream is abandoned because the peer's
 /// frame was bad (too large, malformed) or the handler failed.
@@ -154,6 +155,16 @@ pub async fn connect(
     server_name: &str,
 ) -> Result<Connection, TransportError> {
     Ok(endpoint.connect_with(config, peer, server_name)?.await?)
+}
+
+/// The certificate chain the peer presented, as rustls verified it during
+/// the handshake (leaf first); `None` when it presented none. Identities
+/// are read from this chain, never from what the peer says in a message.
+pub fn peer_chain(conn: &Connection) -> Option<Vec<CertificateDer<'static>>> {
+    conn.peer_identity()?
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .ok()
+        .map(|chain| *chain)
 }
 
 /// Writes one frame and finishes the send side.
