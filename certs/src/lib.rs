@@ -8,6 +8,7 @@
 pub mod ca;
 mod cert;
 mod files;
+pub mod handshake;
 pub mod identity;
 pub mod inspect;
 mod role;

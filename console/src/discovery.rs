@@ -74,9 +74,11 @@ pub fn browse(duration: Duration) -> Result<Vec<Candidate>, DiscoveryError> {
     Ok(found.into_iter().collect())
 }
 
-/// Merges candidates from every source: one per address (static first),
-/// and one per agent an mDNS advert names (IPv4 first), so an agent
-/// advertising several addresses is synced once.
+/// Merges candidates from every source: one per address (static first,
+/// keeping any claim). Addresses that claim the same agent all stay: an
+/// advert is not trusted to name an agent, so a forged advert cannot
+/// hide the real one; sync tries them in turn until the agent's
+/// certificate answers (see `sync::Syncer::sync_all`).
 pub fn merge(mut candidates: Vec<Candidate>) -> Vec<Candidate> {
     candidates.sort_by_key(|candidate| (candidate.addr, candidate.source));
     candidates.dedup_by(|later, earlier| {
@@ -87,13 +89,6 @@ pub fn merge(mut candidates: Vec<Candidate>) -> Vec<Candidate> {
             false
         }
     });
-    let mut advertised = BTreeSet::new();
-    candidates.retain(
-        |candidate| match (candidate.source, candidate.claimed_agent) {
-            (CandidateSource::Mdns, Some(agent)) => advertised.insert(agent),
-            _ => true,
-        },
-    );
     candidates
 }
 
@@ -102,18 +97,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn merge_keeps_one_address_per_advertised_agent() {
+    fn merge_keeps_every_address_an_advert_claims() {
         let id = Uuid::from_u128(9);
         let advert = |addr: &str| Candidate {
             addr: addr.parse().expect("addr"),
             claimed_agent: Some(id),
             source: CandidateSource::Mdns,
         };
+        // A forged advert at a lower address does not hide the real one.
         let merged = merge(vec![
             advert("[2001:db8::7]:47100"),
             advert("10.0.0.9:47100"),
+            advert("10.0.0.2:47100"),
         ]);
-        assert_eq!(merged, vec![advert("10.0.0.9:47100")]);
+        assert_eq!(
+            merged,
+            vec![
+                advert("10.0.0.2:47100"),
+                advert("10.0.0.9:47100"),
+                advert("[2001:db8::7]:47100")
+            ]
+        );
     }
 
     #[test]

@@ -756,16 +756,27 @@ async fn sync_pass(shared: &Arc<Shared>, syncer: &Arc<Syncer>, periodic: bool) -
     };
     for outcome in outcomes {
         match outcome {
-            Outcome::Synced { streams, .. } => {
+            Outcome::Synced { .. } => {
                 summary.synced_agents += 1;
-                summary.stored_records += streams
-                    .iter()
-                    .map(|report| report.stored_records)
-                    .sum::<u64>();
+                summary.stored_records += outcome.stored_records();
+            }
+            Outcome::Faulty { .. } => {
+                summary.stored_records += outcome.stored_records();
+                if let Outcome::Faulty {
+                    addr,
+                    fault,
+                    reason,
+                    ..
+                } = outcome
+                {
+                    summary
+                        .problems
+                        .push(format!("{addr}: {}: {reason}", fault.describe()));
+                }
             }
             Outcome::Unknown { addr, reason, .. }
-            | Outcome::Refused { addr, reason }
-            | Outcome::Unreachable { addr, reason } => {
+            | Outcome::Refused { addr, reason, .. }
+            | Outcome::Unreachable { addr, reason, .. } => {
                 summary.problems.push(format!("{addr}: {reason}"));
             }
         }

@@ -16,6 +16,7 @@ pub mod settings;
 pub mod store;
 pub mod sync;
 pub mod ui;
+pub mod validate;
 pub mod views;
 
 /// The console identity inside the data directory (written by

@@ -23,7 +23,10 @@ use console::export::{Format, Table};
 use console::model::AgentId;
 use console::settings::ConsoleSettings;
 use console::store::{AgentRecord, ConsoleStore, ShotSource};
-use console::sync::{inventory_record, Outcome, StreamReport, SyncConfig, SyncError, Syncer};
+use console::sync::{
+    inventory_record, own_certificate_problem, unsynced_agents, Outcome, StreamReport, SyncConfig,
+    SyncError, Syncer,
+};
 use console::{clock, IDENTITY_DIR, STORE_DIR};
 use protocol::{CaptureSpec, CapturedImage, ErrorCode, Request, Response};
 
@@ -81,6 +84,12 @@ enum Command {
         /// Pause between passes when not --once.
         #[arg(long, default_value_t = 30)]
         interval_secs: u64,
+        /// Longest a pass spends on one agent; the next pass resumes.
+        #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        agent_deadline_secs: u64,
+        /// Most records one stream of one agent brings per pass.
+        #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
+        budget_records: u64,
     },
     /// Lists the agents of the inventory and their state.
     Agents {
@@ -336,6 +345,8 @@ fn run(cli: Cli) -> Result<()> {
             once,
             reach,
             interval_secs,
+            agent_deadline_secs,
+            budget_records,
         } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -347,6 +358,11 @@ fn run(cli: Cli) -> Result<()> {
                 once,
                 reach,
                 interval: Duration::from_secs(interval_secs),
+                config: SyncConfig {
+                    agent_deadline: Duration::from_secs(agent_deadline_secs),
+                    budget_records,
+                    ..SyncConfig::default()
+                },
             }))
         }
     }
@@ -565,18 +581,22 @@ struct SyncOptions {
     once: bool,
     reach: Reach,
     interval: Duration,
+    config: SyncConfig,
 }
 
 async fn sync(options: SyncOptions) -> Result<()> {
     let store = open_store(&options.data)?;
     let identity = identity(&options.data)?;
+    if let Some(problem) = own_certificate_problem(&identity, clock::wall_now_ms()) {
+        bail!("{problem}");
+    }
     if store.agents()?.is_empty() {
         bail!(
             "the inventory is empty: add agents with `smarttracker-console --data {} add-agent BUNDLE`",
             options.data.display()
         );
     }
-    let syncer = Arc::new(Syncer::new(identity, store.clone(), SyncConfig::default()));
+    let syncer = Arc::new(Syncer::new(identity, store.clone(), options.config));
     loop {
         let mut candidates: Vec<Candidate> = options
             .reach
@@ -606,7 +626,18 @@ async fn sync(options: SyncOptions) -> Result<()> {
         }
         let outcomes = syncer.sync_all(discovery::merge(candidates)).await;
         report_outcomes(&outcomes);
+        let inventory = store.agents()?;
+        let missing = unsynced_agents(&inventory, &outcomes);
+        for (record, why) in &missing {
+            println!("no sync for {} ({}): {why}", record.name, record.agent);
+        }
         if options.once {
+            if !inventory.is_empty() && missing.len() == inventory.len() {
+                bail!(
+                    "no agent of the inventory could be synced ({} expected); see the reasons above",
+                    inventory.len()
+                );
+            }
             return Ok(());
         }
         tokio::time::sleep(options.interval).await;
@@ -622,6 +653,7 @@ fn report_outcomes(outcomes: &[Outcome]) {
                 hostname,
                 demo,
                 streams,
+                incomplete: _,
             } => {
                 let detail: Vec<String> = streams.iter().map(StreamReport::summary).collect();
                 println!(
@@ -638,10 +670,26 @@ fn report_outcomes(outcomes: &[Outcome]) {
                 "unknown agent at {addr}{}: not in the inventory or key mismatch; nothing ingested ({reason})",
                 claimed_agent.map(|id| format!(" (claims {id})")).unwrap_or_default()
             ),
-            Outcome::Refused { addr, reason } => {
-                println!("refused {addr}: not an agent of this site ({reason})")
+            Outcome::Refused { addr, reason, .. } => println!("refused {addr}: {reason}"),
+            Outcome::Faulty {
+                addr,
+                agent,
+                fault,
+                reason,
+                streams,
+            } => {
+                let detail: Vec<String> = streams.iter().map(StreamReport::summary).collect();
+                println!(
+                    "FAULT {agent} at {addr}: {}: {reason} (stored before: {})",
+                    fault.describe(),
+                    if detail.is_empty() {
+                        "nothing".to_owned()
+                    } else {
+                        detail.join(", ")
+                    }
+                );
             }
-            Outcome::Unreachable { addr, reason } => println!("unreachable {addr}: {reason}"),
+            Outcome::Unreachable { addr, reason, .. } => println!("unreachable {addr}: {reason}"),
         }
     }
 }

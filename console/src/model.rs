@@ -6,6 +6,8 @@ use protocol::UnixMillis;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::validate::{self, cap_text};
+
 /// An agent's stable identity (its certificate's UUID).
 pub type AgentId = Uuid;
 
@@ -171,17 +173,22 @@ fn pct(used: u64, total: u64) -> f32 {
     }
 }
 
-/// Converts a wire record of `agent`; frame metadata is kept elsewhere
-/// (screenshots), so it maps to `None` here.
+/// Converts a wire record of `agent` that passed [`validate::check`],
+/// capping its text ([`validate::cap_text`]); frame metadata is kept
+/// elsewhere (screenshots), so it maps to `None` here.
 pub fn from_wire(agent: AgentId, record: &protocol::Record) -> Option<Stored> {
     use protocol::Record as R;
+    let user = |user: &str| cap_text(user, validate::MAX_USER_BYTES).into_owned();
     Some(match record {
         R::Usage(span) => Stored::Usage(UsageSpan {
             agent,
             start_ms: span.start_ms,
             end_ms: span.end_ms,
-            app: span.app.clone(),
-            title: span.title.clone(),
+            app: cap_text(&span.app, validate::MAX_APP_BYTES).into_owned(),
+            title: span
+                .title
+                .as_deref()
+                .map(|title| cap_text(title, validate::MAX_TITLE_BYTES).into_owned()),
         }),
         R::Activity(span) => Stored::Activity(ActivitySpan {
             agent,
@@ -192,7 +199,7 @@ pub fn from_wire(agent: AgentId, record: &protocol::Record) -> Option<Stored> {
                 protocol::Presence::Idle => Presence::Idle,
                 protocol::Presence::Locked => Presence::Locked,
             },
-            user: span.user.clone(),
+            user: user(&span.user),
         }),
         R::Session(event) => Stored::Session(SessionEvent {
             agent,
@@ -211,7 +218,7 @@ pub fn from_wire(agent: AgentId, record: &protocol::Record) -> Option<Stored> {
                     SessionKind::ClockJump { delta_ms }
                 }
             },
-            user: event.user.clone(),
+            user: user(&event.user),
         }),
         R::Health(sample) => Stored::Health(HealthPoint {
             agent,

@@ -13,6 +13,7 @@ use console::model::{AgentId, DayClock, DayNumber, Presence as StoredPresence, D
 use console::store::{
     AgentRecord, AuditEntry, AuditError, ConsoleStore, ExportKind, RecordKind, StoreError,
 };
+use console::validate::MAX_SPAN_MS;
 use protocol::{
     ActivitySpan, Cursor, GapMarker, GapReason, HealthLevel, HealthSample, Presence, Record,
     RecordBatch, Retention, SeqRecord, SessionEvent, SessionEventKind, StreamKind, UsageSpan,
@@ -21,6 +22,9 @@ use protocol::{
 /// 2026-03-02T08:00:00Z.
 const T0_MS: i64 = 1_772_438_400_000;
 const HOUR_MS: i64 = 3_600_000;
+/// The console's clock at ingest: every record of these tests is in its
+/// past.
+const NOW_MS: i64 = T0_MS + 3_650 * DAY_MS;
 const PARIS: DayClock = DayClock {
     utc_offset_secs: 3600,
 };
@@ -108,6 +112,24 @@ fn usage_run(first_seq: u64, count: u64) -> Vec<SeqRecord> {
         .collect()
 }
 
+/// `[start_ms, end_ms)` as an agent sends it: spans cut every 5 minutes,
+/// numbered from `first_seq`.
+fn cut(
+    first_seq: u64,
+    start_ms: i64,
+    end_ms: i64,
+    span: impl Fn(u64, i64, i64) -> SeqRecord,
+) -> Vec<SeqRecord> {
+    let mut records = Vec::new();
+    let mut from_ms = start_ms;
+    while from_ms < end_ms {
+        let to_ms = end_ms.min(from_ms + 300_000);
+        records.push(span(first_seq + records.len() as u64, from_ms, to_ms));
+        from_ms = to_ms;
+    }
+    records
+}
+
 fn all_usage(store: &ConsoleStore, agent: AgentId) -> Vec<console::model::UsageSpan> {
     store.usage_spans(agent, i64::MIN, i64::MAX).unwrap()
 }
@@ -134,14 +156,16 @@ fn the_store_can_be_shared_between_threads() {
 fn ingest_then_query_in_time_order_clipped_to_the_range() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
+    // The longest span an agent sends.
+    const STEP_MS: i64 = MAX_SPAN_MS;
     // Out of time order within the batch (a clock jump on the agent).
     let records = vec![
-        usage(1, T0_MS + 2 * HOUR_MS, T0_MS + 3 * HOUR_MS, "Terminal"),
-        usage(2, T0_MS, T0_MS + HOUR_MS, "Firefox"),
-        usage(3, T0_MS + HOUR_MS, T0_MS + 2 * HOUR_MS, "Files"),
+        usage(1, T0_MS + 2 * STEP_MS, T0_MS + 3 * STEP_MS, "Terminal"),
+        usage(2, T0_MS, T0_MS + STEP_MS, "Firefox"),
+        usage(3, T0_MS + STEP_MS, T0_MS + 2 * STEP_MS, "Files"),
     ];
     let report = store
-        .ingest(A, &batch(StreamKind::Usage, EPOCH, records), T0_MS)
+        .ingest(A, &batch(StreamKind::Usage, EPOCH, records), NOW_MS)
         .unwrap();
     assert_eq!(report.stored_records, 3);
     assert_eq!(report.skipped_duplicates, 0);
@@ -165,18 +189,18 @@ fn ingest_then_query_in_time_order_clipped_to_the_range() {
 
     // Clipped to the range; a span ending at `from` is not in it.
     let middle = store
-        .usage_spans(A, T0_MS + HOUR_MS + 1_000, T0_MS + 2 * HOUR_MS + 1_000)
+        .usage_spans(A, T0_MS + STEP_MS + 1_000, T0_MS + 2 * STEP_MS + 1_000)
         .unwrap();
     let bounds: Vec<(i64, i64)> = middle.iter().map(|s| (s.start_ms, s.end_ms)).collect();
     assert_eq!(
         bounds,
         [
-            (T0_MS + HOUR_MS + 1_000, T0_MS + 2 * HOUR_MS),
-            (T0_MS + 2 * HOUR_MS, T0_MS + 2 * HOUR_MS + 1_000)
+            (T0_MS + STEP_MS + 1_000, T0_MS + 2 * STEP_MS),
+            (T0_MS + 2 * STEP_MS, T0_MS + 2 * STEP_MS + 1_000)
         ]
     );
     assert!(store
-        .usage_spans(A, T0_MS + 3 * HOUR_MS, T0_MS + 4 * HOUR_MS)
+        .usage_spans(A, T0_MS + 3 * STEP_MS, T0_MS + 4 * STEP_MS)
         .unwrap()
         .is_empty());
     assert!(all_usage(&store, B).is_empty());
@@ -184,12 +208,12 @@ fn ingest_then_query_in_time_order_clipped_to_the_range() {
     // The sessions stream carries activity spans and session events.
     let sessions = vec![
         session(1, T0_MS, SessionEventKind::Login),
-        activity(2, T0_MS, T0_MS + HOUR_MS, Presence::Active),
-        activity(3, T0_MS + HOUR_MS, T0_MS + 2 * HOUR_MS, Presence::Idle),
-        session(4, T0_MS + 2 * HOUR_MS, SessionEventKind::Lock),
+        activity(2, T0_MS, T0_MS + STEP_MS, Presence::Active),
+        activity(3, T0_MS + STEP_MS, T0_MS + 2 * STEP_MS, Presence::Idle),
+        session(4, T0_MS + 2 * STEP_MS, SessionEventKind::Lock),
     ];
     store
-        .ingest(A, &batch(StreamKind::Sessions, EPOCH, sessions), T0_MS)
+        .ingest(A, &batch(StreamKind::Sessions, EPOCH, sessions), NOW_MS)
         .unwrap();
     let presence: Vec<StoredPresence> = store
         .activity_spans(A, T0_MS, T0_MS + DAY_MS)
@@ -198,7 +222,7 @@ fn ingest_then_query_in_time_order_clipped_to_the_range() {
         .map(|span| span.presence)
         .collect();
     assert_eq!(presence, [StoredPresence::Active, StoredPresence::Idle]);
-    let events = store.session_events(A, T0_MS, T0_MS + 2 * HOUR_MS).unwrap();
+    let events = store.session_events(A, T0_MS, T0_MS + 2 * STEP_MS).unwrap();
     assert_eq!(events.len(), 1, "the end of the range is excluded");
 
     let points = (1..=5).map(|seq| health(seq, T0_MS + seq as i64 * 30_000));
@@ -206,7 +230,7 @@ fn ingest_then_query_in_time_order_clipped_to_the_range() {
         .ingest(
             A,
             &batch(StreamKind::Health, EPOCH, points.collect()),
-            T0_MS,
+            NOW_MS,
         )
         .unwrap();
     let points = store
@@ -218,24 +242,24 @@ fn ingest_then_query_in_time_order_clipped_to_the_range() {
 }
 
 #[test]
-fn a_long_span_starting_long_before_the_range_is_found() {
+fn a_span_starting_before_the_range_is_found() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    // A three-day lock, then ordinary short spans after it.
-    let mut records = vec![activity(1, T0_MS, T0_MS + 3 * DAY_MS, Presence::Locked)];
+    // The longest lock an agent sends, then 599 short spans after it: the
+    // lock's block starts long before the queried minute.
+    let mut records = vec![activity(1, T0_MS, T0_MS + MAX_SPAN_MS, Presence::Locked)];
     for seq in 2..600 {
-        let start_ms = T0_MS + 3 * DAY_MS + seq as i64 * 60_000;
-        records.push(activity(seq, start_ms, start_ms + 60_000, Presence::Active));
+        let start_ms = T0_MS + MAX_SPAN_MS + seq as i64 * 1_000;
+        records.push(activity(seq, start_ms, start_ms + 1_000, Presence::Active));
     }
     store
-        .ingest(A, &batch(StreamKind::Sessions, EPOCH, records), T0_MS)
+        .ingest(A, &batch(StreamKind::Sessions, EPOCH, records), NOW_MS)
         .unwrap();
-    let day3 = store
-        .activity_spans(A, T0_MS + 2 * DAY_MS, T0_MS + 2 * DAY_MS + HOUR_MS)
-        .unwrap();
-    assert_eq!(day3.len(), 1);
-    assert_eq!(day3[0].presence, StoredPresence::Locked);
-    assert_eq!(day3[0].end_ms - day3[0].start_ms, HOUR_MS);
+    let from_ms = T0_MS + MAX_SPAN_MS - 60_000;
+    let last_minute = store.activity_spans(A, from_ms, from_ms + 30_000).unwrap();
+    assert_eq!(last_minute.len(), 1);
+    assert_eq!(last_minute[0].presence, StoredPresence::Locked);
+    assert_eq!(last_minute[0].end_ms - last_minute[0].start_ms, 30_000);
 }
 
 #[test]
@@ -243,11 +267,11 @@ fn replaying_a_batch_stores_nothing_new() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let first = batch(StreamKind::Usage, EPOCH, usage_run(1, 40));
-    store.ingest(A, &first, T0_MS).unwrap();
+    store.ingest(A, &first, NOW_MS).unwrap();
     let spans = all_usage(&store, A);
     let totals = all_app_totals(&store, Some(A));
 
-    let replay = store.ingest(A, &first, T0_MS).unwrap();
+    let replay = store.ingest(A, &first, NOW_MS).unwrap();
     assert_eq!(replay.stored_records, 0);
     assert_eq!(replay.skipped_duplicates, 40);
     assert_eq!(
@@ -265,7 +289,7 @@ fn replaying_a_batch_stores_nothing_new() {
         .ingest(
             A,
             &batch(StreamKind::Usage, EPOCH, usage_run(31, 20)),
-            T0_MS,
+            NOW_MS,
         )
         .unwrap();
     assert_eq!(overlap.stored_records, 10);
@@ -281,7 +305,11 @@ fn a_hole_inside_a_batch_is_refused_and_one_before_it_is_recorded_as_missed() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     store
-        .ingest(A, &batch(StreamKind::Usage, EPOCH, usage_run(1, 10)), T0_MS)
+        .ingest(
+            A,
+            &batch(StreamKind::Usage, EPOCH, usage_run(1, 10)),
+            NOW_MS,
+        )
         .unwrap();
     let spans = all_usage(&store, A);
     let totals = all_app_totals(&store, Some(A));
@@ -290,7 +318,7 @@ fn a_hole_inside_a_batch_is_refused_and_one_before_it_is_recorded_as_missed() {
     let mut holed = usage_run(11, 3);
     holed.extend(usage_run(15, 3));
     assert!(matches!(
-        store.ingest(A, &batch(StreamKind::Usage, EPOCH, holed), T0_MS),
+        store.ingest(A, &batch(StreamKind::Usage, EPOCH, holed), NOW_MS),
         Err(StoreError::Hole {
             expected_seq: 14,
             found_seq: 15,
@@ -310,7 +338,11 @@ fn a_hole_inside_a_batch_is_refused_and_one_before_it_is_recorded_as_missed() {
     // 11 is gone from the agent (dropped over its quota): the batch from 12
     // is stored and the loss is recorded, not hidden.
     let report = store
-        .ingest(A, &batch(StreamKind::Usage, EPOCH, usage_run(12, 5)), T0_MS)
+        .ingest(
+            A,
+            &batch(StreamKind::Usage, EPOCH, usage_run(12, 5)),
+            NOW_MS,
+        )
         .unwrap();
     assert_eq!(report.stored_records, 5);
     assert_eq!(report.missed_records, 1);
@@ -334,7 +366,11 @@ fn a_new_epoch_is_accepted_from_seq_1_and_the_old_one_is_then_stale() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     store
-        .ingest(A, &batch(StreamKind::Usage, EPOCH, usage_run(1, 30)), T0_MS)
+        .ingest(
+            A,
+            &batch(StreamKind::Usage, EPOCH, usage_run(1, 30)),
+            NOW_MS,
+        )
         .unwrap();
     // The agent's store was wiped: new epoch, numbering from 1 again.
     let new_epoch = EPOCH + 1;
@@ -345,7 +381,7 @@ fn a_new_epoch_is_accepted_from_seq_1_and_the_old_one_is_then_stale() {
         })
         .collect();
     let report = store
-        .ingest(A, &batch(StreamKind::Usage, new_epoch, later), T0_MS)
+        .ingest(A, &batch(StreamKind::Usage, new_epoch, later), NOW_MS)
         .unwrap();
     assert_eq!(report.stored_records, 5);
     assert_eq!(report.skipped_duplicates, 0);
@@ -360,12 +396,154 @@ fn a_new_epoch_is_accepted_from_seq_1_and_the_old_one_is_then_stale() {
     assert_eq!(all_usage(&store, A).len(), 35, "old records stay");
 
     // A late batch of the epoch left behind would re-add old seqs.
-    let stale = store.ingest(A, &batch(StreamKind::Usage, EPOCH, usage_run(1, 3)), T0_MS);
+    let stale = store.ingest(A, &batch(StreamKind::Usage, EPOCH, usage_run(1, 3)), NOW_MS);
     assert!(
         matches!(stale, Err(StoreError::StaleEpoch { .. })),
         "{stale:?}"
     );
     assert_eq!(all_usage(&store, A).len(), 35);
+}
+
+#[test]
+fn absurd_records_are_not_stored_and_a_gap_says_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let span = |seq, start_ms, end_ms| usage(seq, start_ms, end_ms, "Firefox");
+    let mut overlong = health(6, T0_MS);
+    if let Record::Health(sample) = &mut overlong.record {
+        sample.cpu_pct = -5.0;
+    }
+    // Seqs 2, 3, 4 and 7 cannot be true; 1, 5 and 8 are ordinary.
+    let records = vec![
+        span(1, T0_MS, T0_MS + 60_000),
+        span(2, T0_MS, T0_MS - 60_000),
+        span(3, i64::MIN, i64::MAX),
+        span(4, -62_135_596_800_000, T0_MS),
+        span(5, T0_MS + 60_000, T0_MS + 120_000),
+        overlong,
+        span(7, T0_MS, T0_MS + 2 * DAY_MS),
+        span(8, T0_MS + 120_000, T0_MS + 180_000),
+    ];
+    let report = store
+        .ingest(A, &batch(StreamKind::Usage, EPOCH, records), NOW_MS)
+        .unwrap();
+    assert_eq!(report.stored_records, 3);
+    assert_eq!(report.refused_records, 5);
+    let (first_seq, first_reason) = report.first_refusal.clone().unwrap();
+    assert_eq!(first_seq, 2);
+    assert!(first_reason.to_string().contains("ends"), "{first_reason}");
+    // The cursor moves past them all: they are not asked again.
+    assert_eq!(
+        report.new_cursor,
+        Cursor {
+            epoch: EPOCH,
+            seq: 8
+        }
+    );
+    let starts: Vec<i64> = all_usage(&store, A).iter().map(|s| s.start_ms).collect();
+    assert_eq!(starts, [T0_MS, T0_MS + 60_000, T0_MS + 120_000]);
+    // Rollups count only what was stored: three one-minute spans.
+    let total_ms: i64 = all_app_totals(&store, Some(A))
+        .iter()
+        .map(|(_, _, _, ms)| ms)
+        .sum();
+    assert_eq!(total_ms, 180_000);
+    // One gap per run of refused seqs, in the same batch as the records.
+    let gaps: Vec<(u64, u64, String)> = store
+        .gaps(A)
+        .unwrap()
+        .into_iter()
+        .map(|gap| (gap.first_seq, gap.last_seq, gap.reason))
+        .collect();
+    let invalid = console::store::INVALID_REASON.to_owned();
+    assert_eq!(gaps, [(2, 4, invalid.clone()), (6, 7, invalid)]);
+    // Exports of such a store stay finite and exact.
+    let mut out = Vec::new();
+    let lines = store
+        .export_jsonl(
+            &mut out,
+            &[ExportKind::Raw(RecordKind::Usage)],
+            i64::MIN,
+            i64::MAX,
+        )
+        .unwrap();
+    assert_eq!(lines, 3);
+}
+
+#[test]
+fn text_from_agents_is_capped_on_char_boundaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let huge_app = format!("x{}", "é".repeat(2 << 20));
+    let mut record = usage(1, T0_MS, T0_MS + 1_000, &huge_app);
+    if let Record::Usage(span) = &mut record.record {
+        span.title = Some(format!("{}\u{1b}[2J", "t".repeat(2_000)));
+    }
+    let user = format!("{}\n", "ü".repeat(1 << 19));
+    let mut login = session(1, T0_MS, SessionEventKind::Login);
+    if let Record::Session(event) = &mut login.record {
+        event.user = user;
+    }
+    store
+        .ingest(A, &batch(StreamKind::Usage, EPOCH, vec![record]), NOW_MS)
+        .unwrap();
+    store
+        .ingest(A, &batch(StreamKind::Sessions, EPOCH, vec![login]), NOW_MS)
+        .unwrap();
+    let span = all_usage(&store, A).pop().unwrap();
+    assert_eq!(
+        span.app.len(),
+        console::validate::MAX_APP_BYTES - 1,
+        "cut before a char"
+    );
+    assert!(span.app.starts_with('x') && span.app[1..].chars().all(|c| c == 'é'));
+    let title = span.title.unwrap();
+    assert_eq!(title.len(), console::validate::MAX_TITLE_BYTES);
+    assert!(!title.contains('\u{1b}'));
+    let event = store
+        .session_events(A, i64::MIN, i64::MAX)
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(event.user.len(), console::validate::MAX_USER_BYTES);
+    assert!(event.user.chars().all(|c| c == 'ü'));
+}
+
+#[test]
+fn faults_count_per_agent_and_kind_and_survive_reopen() {
+    use console::store::FaultKind;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        assert!(store.faults(None).unwrap().is_empty());
+        store
+            .note_fault(A, FaultKind::InvalidData, T0_MS, "first")
+            .unwrap();
+        store
+            .note_fault(A, FaultKind::InvalidData, T0_MS + 10, "second")
+            .unwrap();
+        let long = "z".repeat(1 << 20);
+        store
+            .note_fault(B, FaultKind::Impersonation, T0_MS + 5, &long)
+            .unwrap();
+    }
+    let store = open(dir.path());
+    let faults = store.faults(None).unwrap();
+    assert_eq!(faults.len(), 2);
+    assert_eq!(
+        (faults[0].agent, faults[0].kind, faults[0].count),
+        (A, FaultKind::InvalidData, 2)
+    );
+    assert_eq!((faults[0].first_ms, faults[0].last_ms), (T0_MS, T0_MS + 10));
+    assert_eq!(faults[0].detail, "second");
+    assert_eq!(faults[1].kind, FaultKind::Impersonation);
+    assert_eq!(
+        faults[1].detail.len(),
+        console::store::MAX_FAULT_DETAIL_BYTES
+    );
+    assert_eq!(store.faults(Some(B)).unwrap().len(), 1);
+    assert!(faults[0].is_recent(T0_MS + DAY_MS));
+    assert!(!faults[0].is_recent(T0_MS + 8 * DAY_MS));
 }
 
 #[test]
@@ -376,7 +554,7 @@ fn first_contact_after_the_agent_pruned_records_a_gap() {
         .ingest(
             A,
             &batch(StreamKind::Usage, EPOCH, usage_run(101, 5)),
-            T0_MS,
+            NOW_MS,
         )
         .unwrap();
     assert_eq!(report.stored_records, 5);
@@ -397,7 +575,11 @@ fn first_contact_after_the_agent_pruned_records_a_gap() {
         }),
     };
     let report = store
-        .ingest(A, &batch(StreamKind::Usage, EPOCH, vec![marker]), T0_MS + 1)
+        .ingest(
+            A,
+            &batch(StreamKind::Usage, EPOCH, vec![marker]),
+            NOW_MS + 1,
+        )
         .unwrap();
     assert_eq!(report.stored_records, 1);
     let gaps = store.gaps(A).unwrap();
@@ -414,7 +596,7 @@ fn cursor_records_and_rollups_survive_reopen() {
             .ingest(
                 A,
                 &batch(StreamKind::Usage, EPOCH, usage_run(1, 700)),
-                T0_MS,
+                NOW_MS,
             )
             .unwrap();
         (all_usage(&store, A), all_app_totals(&store, None))
@@ -434,7 +616,7 @@ fn cursor_records_and_rollups_survive_reopen() {
         .ingest(
             A,
             &batch(StreamKind::Usage, EPOCH, usage_run(690, 20)),
-            T0_MS,
+            NOW_MS,
         )
         .unwrap();
     assert_eq!((report.stored_records, report.skipped_duplicates), (9, 11));
@@ -474,7 +656,7 @@ fn small_batches_fill_blocks_instead_of_making_tiny_ones() {
                 .ingest(
                     A,
                     &batch(StreamKind::Usage, EPOCH, usage_run(seq, 1)),
-                    T0_MS,
+                    NOW_MS,
                 )
                 .unwrap();
         }
@@ -512,8 +694,13 @@ fn rollups_equal_a_recomputation_from_raw_spans_across_local_midnight() {
     // 2026-03-02 22:30 UTC is 23:30 in Paris (UTC+1): this two-hour span
     // puts 30 minutes on the 2nd and 90 on the 3rd.
     let late_ms = 1_772_490_600_000;
-    let mut records = vec![usage(1, late_ms, late_ms + 2 * HOUR_MS, "Firefox")];
-    let mut seq = 2;
+    let mut records = cut(
+        1,
+        late_ms,
+        late_ms + 2 * HOUR_MS,
+        |seq, start_ms, end_ms| usage(seq, start_ms, end_ms, "Firefox"),
+    );
+    let mut seq = records.len() as u64 + 1;
     for day in 0..3 {
         for minute in 0..200 {
             let start_ms = T0_MS + day * DAY_MS + minute * 97_000;
@@ -525,11 +712,11 @@ fn rollups_equal_a_recomputation_from_raw_spans_across_local_midnight() {
     // Two batches, the second in small pieces, so tails get appended to.
     let (head, tail) = records.split_at(450);
     store
-        .ingest(A, &batch(StreamKind::Usage, EPOCH, head.to_vec()), T0_MS)
+        .ingest(A, &batch(StreamKind::Usage, EPOCH, head.to_vec()), NOW_MS)
         .unwrap();
     for chunk in tail.chunks(7) {
         store
-            .ingest(A, &batch(StreamKind::Usage, EPOCH, chunk.to_vec()), T0_MS)
+            .ingest(A, &batch(StreamKind::Usage, EPOCH, chunk.to_vec()), NOW_MS)
             .unwrap();
     }
 
@@ -545,25 +732,34 @@ fn rollups_equal_a_recomputation_from_raw_spans_across_local_midnight() {
     let own_spans_ms: i64 = all_usage(&store, A)
         .iter()
         .filter(|s| {
-            s.app == "Firefox" && s.start_ms != late_ms && PARIS.day_of(s.start_ms) == late_day + 1
+            s.app == "Firefox"
+                && !(late_ms..late_ms + 2 * HOUR_MS).contains(&s.start_ms)
+                && PARIS.day_of(s.start_ms) == late_day + 1
         })
         .map(|s| s.end_ms - s.start_ms)
         .sum();
     assert_eq!(firefox(late_day + 1), Some(5_400_000 + own_spans_ms));
 
     // Presence totals, also split at local midnight.
-    let sessions = vec![
-        activity(1, late_ms, late_ms + HOUR_MS, Presence::Active),
-        activity(2, late_ms + HOUR_MS, late_ms + 2 * HOUR_MS, Presence::Idle),
-        activity(
-            3,
-            late_ms + 2 * HOUR_MS,
-            late_ms + 5 * HOUR_MS,
-            Presence::Locked,
-        ),
-    ];
+    let mut sessions = cut(1, late_ms, late_ms + HOUR_MS, |seq, start_ms, end_ms| {
+        activity(seq, start_ms, end_ms, Presence::Active)
+    });
+    let next = sessions.len() as u64 + 1;
+    sessions.extend(cut(
+        next,
+        late_ms + HOUR_MS,
+        late_ms + 2 * HOUR_MS,
+        |seq, start_ms, end_ms| activity(seq, start_ms, end_ms, Presence::Idle),
+    ));
+    let next = sessions.len() as u64 + 1;
+    sessions.extend(cut(
+        next,
+        late_ms + 2 * HOUR_MS,
+        late_ms + 5 * HOUR_MS,
+        |seq, start_ms, end_ms| activity(seq, start_ms, end_ms, Presence::Locked),
+    ));
     store
-        .ingest(A, &batch(StreamKind::Sessions, EPOCH, sessions), T0_MS)
+        .ingest(A, &batch(StreamKind::Sessions, EPOCH, sessions), NOW_MS)
         .unwrap();
     let presence = store
         .presence_day_totals(Some(A), late_day, late_day + 1)
@@ -590,11 +786,11 @@ fn fleet_totals_cover_every_agent_and_only_the_asked_days() {
         let records: Vec<SeqRecord> = (0..10)
             .map(|day| {
                 let start_ms = T0_MS + day * DAY_MS;
-                usage(day as u64 + 1, start_ms, start_ms + HOUR_MS, "Firefox")
+                usage(day as u64 + 1, start_ms, start_ms + MAX_SPAN_MS, "Firefox")
             })
             .collect();
         store
-            .ingest(*agent, &batch(StreamKind::Usage, EPOCH, records), T0_MS)
+            .ingest(*agent, &batch(StreamKind::Usage, EPOCH, records), NOW_MS)
             .unwrap();
     }
     let first_day = PARIS.day_of(T0_MS);
@@ -608,7 +804,7 @@ fn fleet_totals_cover_every_agent_and_only_the_asked_days() {
         .flat_map(|agent| (2..=4).map(move |d| (*agent, first_day + d)))
         .collect();
     assert_eq!(seen, expected);
-    assert!(totals.iter().all(|t| t.active_ms == HOUR_MS));
+    assert!(totals.iter().all(|t| t.active_ms == MAX_SPAN_MS));
     assert!(store
         .app_day_totals(None, first_day + 4, first_day + 2)
         .unwrap()
@@ -638,12 +834,12 @@ fn day_totals_never_read_raw_blocks() {
             .ingest(
                 A,
                 &batch(StreamKind::Usage, EPOCH, usage_run(1, 600)),
-                T0_MS,
+                NOW_MS,
             )
             .unwrap();
-        let sessions = vec![activity(1, T0_MS, T0_MS + HOUR_MS, Presence::Active)];
+        let sessions = vec![activity(1, T0_MS, T0_MS + MAX_SPAN_MS, Presence::Active)];
         store
-            .ingest(A, &batch(StreamKind::Sessions, EPOCH, sessions), T0_MS)
+            .ingest(A, &batch(StreamKind::Sessions, EPOCH, sessions), NOW_MS)
             .unwrap();
         (
             all_app_totals(&store, None),
@@ -675,7 +871,7 @@ fn day_totals_never_read_raw_blocks() {
         .ingest(
             A,
             &batch(StreamKind::Usage, EPOCH, usage_run(1, 600)),
-            T0_MS,
+            NOW_MS,
         )
         .unwrap();
     let totals = all_app_totals(&store, Some(A));
@@ -703,7 +899,7 @@ fn retention_is_per_data_class_and_keeps_recent_blocks() {
         old_and_new.push(usage(seq, start_ms, start_ms + 500, "Zoom"));
     }
     store
-        .ingest(A, &batch(StreamKind::Usage, EPOCH, old_and_new), T0_MS)
+        .ingest(A, &batch(StreamKind::Usage, EPOCH, old_and_new), NOW_MS)
         .unwrap();
     store
         .ingest(
@@ -713,7 +909,7 @@ fn retention_is_per_data_class_and_keeps_recent_blocks() {
                 EPOCH,
                 vec![health(1, T0_MS), health(2, T0_MS + 20 * DAY_MS)],
             ),
-            T0_MS,
+            NOW_MS,
         )
         .unwrap();
     let retention = Retention {
@@ -746,14 +942,18 @@ fn export_streams_json_lines_with_agent_and_kind() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     store
-        .ingest(A, &batch(StreamKind::Usage, EPOCH, usage_run(1, 10)), T0_MS)
+        .ingest(
+            A,
+            &batch(StreamKind::Usage, EPOCH, usage_run(1, 10)),
+            NOW_MS,
+        )
         .unwrap();
     store
-        .ingest(B, &batch(StreamKind::Usage, EPOCH, usage_run(1, 4)), T0_MS)
+        .ingest(B, &batch(StreamKind::Usage, EPOCH, usage_run(1, 4)), NOW_MS)
         .unwrap();
     let sessions = vec![session(1, T0_MS, SessionEventKind::Login)];
     store
-        .ingest(A, &batch(StreamKind::Sessions, EPOCH, sessions), T0_MS)
+        .ingest(A, &batch(StreamKind::Sessions, EPOCH, sessions), NOW_MS)
         .unwrap();
     let mut out = Vec::new();
     let lines = store
@@ -934,7 +1134,11 @@ fn a_corrupt_block_is_an_error_not_a_panic() {
     {
         let store = open(dir.path());
         store
-            .ingest(A, &batch(StreamKind::Usage, EPOCH, usage_run(1, 20)), T0_MS)
+            .ingest(
+                A,
+                &batch(StreamKind::Usage, EPOCH, usage_run(1, 20)),
+                NOW_MS,
+            )
             .unwrap();
     }
     let good = {
@@ -987,7 +1191,11 @@ fn a_corrupt_block_is_an_error_not_a_panic() {
         // Ingest appends to that block: refused, not a panic.
         assert!(
             store
-                .ingest(A, &batch(StreamKind::Usage, EPOCH, usage_run(21, 1)), T0_MS)
+                .ingest(
+                    A,
+                    &batch(StreamKind::Usage, EPOCH, usage_run(21, 1)),
+                    NOW_MS
+                )
                 .is_err(),
             "{name}"
         );
@@ -1112,7 +1320,7 @@ fn crash_child(dir: &Path, round: u64) -> ! {
                     })
                     .collect();
                 store
-                    .ingest(agent, &batch(stream, EPOCH, records), T0_MS)
+                    .ingest(agent, &batch(stream, EPOCH, records), NOW_MS)
                     .unwrap();
             }
         }

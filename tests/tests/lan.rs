@@ -196,7 +196,8 @@ fn mdns_discovery_foreign_site_refusal_and_lossy_exactly_once() {
         for index in 0..3 {
             sync.args(["--peer", &format!("10.77.0.{}:47100", index + 10)]);
         }
-        let output = run_ok(&mut sync);
+        // A pass that reached nobody exits non-zero: try again.
+        let output = sync.output().expect("spawn sync");
         let report = String::from_utf8_lossy(&output.stdout);
         eprintln!("sync with 10 % loss:\n{report}");
         if report.matches("synced ").count() == 3 {

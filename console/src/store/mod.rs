@@ -10,7 +10,10 @@
 //!   the database, and only then returns: after a crash either all of it is
 //!   there or none of it, so the caller may ack the returned cursor.
 //!   Replayed records (at or below the cursor) are skipped and counted; a
-//!   batch with a hole is refused whole. A frames batch goes through
+//!   batch with a hole is refused whole. Every new record is checked by
+//!   [`validate::check`] first: one that cannot be true is not stored,
+//!   and a gap marker (reason [`INVALID_REASON`]) in the same batch says
+//!   which; text is capped by [`validate::cap_text`]. A frames batch goes through
 //!   [`ConsoleStore::ingest_with_frames`], which writes each frame's
 //!   encrypted image (or, if the workstation dropped it, its metadata) in
 //!   that same batch.
@@ -63,6 +66,8 @@
 //! - Tree `agents`: agent → bincode [`AgentRecord`].
 //! - Tree `audit`: index (u64) → bincode [`AuditRecord`].
 //! - Tree `settings`: UTF-8 key → JSON text.
+//! - Tree `faults`: `[agent][kind]` → bincode [`AgentFault`] (see
+//!   `faults.rs`).
 //!
 //! New records of one kind that all fit into the agent's newest block of
 //! that kind, and start no earlier than it, are merged into it, so
@@ -72,6 +77,7 @@ mod audit;
 mod block;
 mod error;
 mod export;
+mod faults;
 mod ingest;
 mod keys;
 mod rollup;
@@ -90,15 +96,18 @@ use crate::model::{
     self, ActivitySpan, AgentId, AppDayTotal, DayClock, DayNumber, Gap, HealthPoint, SessionEvent,
     Stored, UsageSpan, DAY_MS,
 };
+use crate::validate::{self, Invalid};
 
 pub use self::audit::{audit_hash, AuditEntry, AuditError, AuditRecord, AUDIT_HASH_DOMAIN};
 pub use self::block::BlockError;
 pub use self::error::StoreError;
 pub use self::export::ExportKind;
+pub use self::faults::{AgentFault, FaultKind, FAULT_SHOWN_FOR_MS, MAX_FAULT_DETAIL_BYTES};
 pub use self::rollup::PresenceDayTotal;
 pub use self::screenshots::{
     check_digest, check_image, jpeg_dimensions, FetchedFrame, ImageCheckError, ScreenshotKey,
-    ScreenshotKeyError, ScreenshotMeta, ShotSource, MAX_SCREENSHOT_BYTES, SCREENSHOT_KEY_FILE,
+    ScreenshotKeyError, ScreenshotMeta, ShotSource, MAX_SCREENSHOT_BYTES, MAX_SCREENSHOT_SIDE_PX,
+    SCREENSHOT_KEY_FILE,
 };
 
 use self::block::{
@@ -128,6 +137,7 @@ const DATA_TREE: &str = "data";
 const AGENTS_TREE: &str = "agents";
 const AUDIT_TREE: &str = "audit";
 const SETTINGS_TREE: &str = "settings";
+const FAULTS_TREE: &str = "faults";
 /// How often, and how far apart, opening retries sled's own file lock.
 const SLED_LOCK_ATTEMPTS: u32 = 250;
 const SLED_LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(20);
@@ -136,6 +146,8 @@ const MAX_AGENT_RECORD_BYTES: usize = 64 * 1024;
 /// Why a first pull of an epoch did not start at seq 1, as a gap reason.
 /// (The agent's own reasons are `QuotaExceeded` and `RetentionExpired`.)
 const MISSED_AT_START_REASON: &str = "NotServed";
+/// Gap reason of records this console refused (see [`validate::check`]).
+pub const INVALID_REASON: &str = "Invalid";
 
 /// Raw record kinds, each in its own blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -217,7 +229,7 @@ pub struct AgentRecord {
 }
 
 /// What one [`ConsoleStore::ingest`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IngestReport {
     /// Records written (a frame record: its screenshot, stored or
     /// marked dropped on the workstation).
@@ -227,6 +239,11 @@ pub struct IngestReport {
     /// On first contact with an epoch, records before the first one served
     /// (pruned or dropped on the agent); a gap marker records them.
     pub missed_records: u64,
+    /// New records that failed [`validate::check`]: not stored, a gap
+    /// marker (reason [`INVALID_REASON`]) says which.
+    pub refused_records: u64,
+    /// The first refused record's seq and why.
+    pub first_refusal: Option<(u64, Invalid)>,
     /// The durable cursor: ack this.
     pub new_cursor: Cursor,
 }
@@ -362,6 +379,7 @@ pub struct ConsoleStore {
     agents: sled::Tree,
     audit: sled::Tree,
     settings: sled::Tree,
+    faults: sled::Tree,
     /// The screenshot key file (see `screenshots.rs`).
     screenshot_key_file: PathBuf,
     /// The screenshot key once loaded (or made) on first use.
@@ -409,6 +427,7 @@ impl ConsoleStore {
         let agents = open_tree(AGENTS_TREE)?;
         let audit = open_tree(AUDIT_TREE)?;
         let settings = open_tree(SETTINGS_TREE)?;
+        let faults = open_tree(FAULTS_TREE)?;
         let clock = init_or_check_schema(&path, &db, clock)?;
         Ok(ConsoleStore {
             screenshot_key_file: key_file_for(&path),
@@ -420,6 +439,7 @@ impl ConsoleStore {
             agents,
             audit,
             settings,
+            faults,
             writer: Mutex::new(()),
             auditor: Mutex::new(()),
             _lock_file: lock_file,
@@ -575,6 +595,8 @@ impl ConsoleStore {
             stored_records: 0,
             skipped_duplicates: accepted.skipped_duplicates,
             missed_records: accepted.missed.map_or(0, |(first, last)| last - first + 1),
+            refused_records: 0,
+            first_refusal: None,
             new_cursor: accepted.new_cursor,
         };
         if accepted.records.is_empty() && stored == Some(accepted.new_cursor) {
@@ -584,7 +606,18 @@ impl ConsoleStore {
         let mut staged = Staged::default();
         let mut shots = Vec::new();
         let mut serials = None;
+        // Runs of consecutive refused seqs, each noted as one gap.
+        let mut refused: Vec<(u64, u64)> = Vec::new();
         for record in &accepted.records {
+            if let Err(invalid) = validate::check(batch.stream, record, now_ms) {
+                report.refused_records += 1;
+                report.first_refusal.get_or_insert((record.seq, invalid));
+                match refused.last_mut() {
+                    Some((_, last)) if *last + 1 == record.seq => *last = record.seq,
+                    _ => refused.push((record.seq, record.seq)),
+                }
+                continue;
+            }
             if let Record::Frame(meta) = &record.record {
                 let bytes = match frames.get(&record.seq) {
                     Some(FetchedFrame::Image(image)) => Some(image.bytes.as_slice()),
@@ -626,7 +659,12 @@ impl ConsoleStore {
                 }),
             }
         }
-        if let Some((first_seq, last_seq)) = accepted.missed {
+        let noted_gaps = accepted
+            .missed
+            .map(|range| (range, MISSED_AT_START_REASON))
+            .into_iter()
+            .chain(refused.into_iter().map(|range| (range, INVALID_REASON)));
+        for ((first_seq, last_seq), reason) in noted_gaps {
             staged.gaps.push(NotedGap {
                 noted_ms: now_ms,
                 gap: Gap {
@@ -634,7 +672,7 @@ impl ConsoleStore {
                     stream: batch.stream.name().to_owned(),
                     first_seq,
                     last_seq,
-                    reason: MISSED_AT_START_REASON.to_owned(),
+                    reason: reason.to_owned(),
                 },
             });
         }
