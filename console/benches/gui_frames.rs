@@ -95,6 +95,7 @@ fn fleet_rows() -> Vec<FleetRow> {
             group: Some(format!("team-{}", index % 12)),
             demo: false,
             last_error: None,
+            fault: None,
         })
         .collect()
 }

@@ -700,6 +700,9 @@ fn start_sync(shared: &Arc<Shared>, periodic: bool) {
 async fn sync_pass(shared: &Arc<Shared>, syncer: &Arc<Syncer>, periodic: bool) -> SyncSummary {
     let settings = shared.settings();
     let mut problems = Vec::new();
+    if let Some(problem) = syncer.certificate_problem(crate::clock::wall_now_ms()) {
+        problems.push(problem);
+    }
     let mut candidates: Vec<Candidate> = settings
         .peer_addrs()
         .into_iter()

@@ -293,7 +293,7 @@ pub fn export<W: Write>(
                         "end": rfc3339(span.end_ms),
                         "start_ms": span.start_ms,
                         "end_ms": span.end_ms,
-                        "duration_s": (span.end_ms - span.start_ms) / 1000,
+                        "duration_s": span.end_ms.saturating_sub(span.start_ms) / 1000,
                         "app": span.app,
                         "category": category.category,
                         "decided_by": decided_by_text(&category.decided_by),
@@ -312,7 +312,7 @@ pub fn export<W: Write>(
                         "end": rfc3339(span.end_ms),
                         "start_ms": span.start_ms,
                         "end_ms": span.end_ms,
-                        "duration_s": (span.end_ms - span.start_ms) / 1000,
+                        "duration_s": span.end_ms.saturating_sub(span.start_ms) / 1000,
                     })))?;
                 }
                 for event in store.session_events(id, range.from_ms, range.to_ms)? {

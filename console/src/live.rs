@@ -40,6 +40,10 @@ pub const RETRY_MAX: Duration = Duration::from_secs(30);
 /// Lapsed sessions restarted in a row without a frame before the client
 /// reconnects instead.
 const MAX_RESTARTS_WITHOUT_FRAME: u32 = 3;
+/// Least time between two frame requests to one agent: an honest agent
+/// answers after its interval (≥ 250 ms), so this only holds back one
+/// that answers at once, which would otherwise be asked in a tight loop.
+pub const MIN_FRAME_ASK_GAP: Duration = Duration::from_millis(250);
 
 /// How an agent is watched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -677,7 +681,12 @@ async fn run_session(
             },
         };
         let next = Request::LiveFrame(LiveSession { session_id });
+        let mut last_ask: Option<tokio::time::Instant> = None;
         loop {
+            if let Some(asked) = last_ask {
+                tokio::time::sleep_until(asked + MIN_FRAME_ASK_GAP).await;
+            }
+            last_ask = Some(tokio::time::Instant::now());
             let reply = tokio::select! {
                 biased;
                 () = stopped(stop) => {

@@ -108,7 +108,8 @@ enum Command {
     Export {
         #[arg(value_enum)]
         table: TableArg,
-        /// First day included (YYYY-MM-DD, site time); default: everything.
+        /// First day included (YYYY-MM-DD, site time); default: 30 days
+        /// before --to. Give an earlier day to widen.
         #[arg(long)]
         from: Option<String>,
         /// Last day included (YYYY-MM-DD, site time); default: today.
@@ -441,6 +442,9 @@ fn parse_day(text: &str) -> Result<console::model::DayNumber> {
     Ok(date.to_julian_day() - 2_440_588)
 }
 
+/// Days an export covers when --from is not given.
+const EXPORT_DEFAULT_DAYS: i32 = 30;
+
 fn export(
     data: &Path,
     table: TableArg,
@@ -452,18 +456,23 @@ fn export(
     let store = open_store(data)?;
     let clock = store.day_clock();
     let now_ms = clock::wall_now_ms();
-    let from_ms = match &from {
-        Some(day) => clock.day_start_ms(parse_day(day)?),
-        None => i64::MIN,
+    let last_day = match &to {
+        Some(day) => parse_day(day)?,
+        None => clock.day_of(now_ms),
     };
-    let to_ms = match &to {
-        Some(day) => clock.day_start_ms(parse_day(day)?.saturating_add(1)),
-        None => clock.day_start_ms(clock.day_of(now_ms).saturating_add(1)),
+    let first_day = match &from {
+        Some(day) => parse_day(day)?,
+        None => last_day.saturating_sub(EXPORT_DEFAULT_DAYS - 1),
     };
-    if from_ms >= to_ms {
+    if first_day > last_day {
         bail!("--from is after --to: nothing to export");
     }
-    let range = Range::custom(from_ms, to_ms);
+    // Days outside what records can hold are not walked through.
+    let range = Range::custom(
+        clock.day_start_ms(first_day),
+        clock.day_start_ms(last_day.saturating_add(1)),
+    )
+    .within_records(now_ms);
     let table = match table {
         TableArg::Usage => Table::Usage,
         TableArg::Sessions => Table::Sessions,
@@ -537,8 +546,16 @@ fn list_agents(data: &Path, json: bool) -> Result<()> {
     let store = open_store(data)?;
     let agents = store.agents()?;
     let now_ms = clock::wall_now_ms();
+    let faults = store.faults(None)?;
+    let faults_of = |agent: AgentId| faults.iter().filter(move |fault| fault.agent == agent);
     if json {
-        println!("{}", serde_json::to_string_pretty(&agents)?);
+        let mut listed = Vec::new();
+        for agent in &agents {
+            let mut value = serde_json::to_value(agent)?;
+            value["faults"] = serde_json::to_value(faults_of(agent.agent).collect::<Vec<_>>())?;
+            listed.push(value);
+        }
+        println!("{}", serde_json::to_string_pretty(&listed)?);
         return Ok(());
     }
     if agents.is_empty() {
@@ -571,6 +588,16 @@ fn list_agents(data: &Path, json: bool) -> Result<()> {
                 .map(|error| format!(" (last error: {error})"))
                 .unwrap_or_default()
         )?;
+        for fault in faults_of(agent.agent).filter(|fault| fault.is_recent(now_ms)) {
+            writeln!(
+                out,
+                "    FAULT: {} ({} time(s), last {} ago): {}",
+                fault.kind.describe(),
+                fault.count,
+                console::analytics::format_duration_ms(now_ms.saturating_sub(fault.last_ms)),
+                fault.detail
+            )?;
+        }
     }
     Ok(())
 }

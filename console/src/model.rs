@@ -33,7 +33,7 @@ impl DayClock {
 
     /// The day `at_ms` falls on.
     pub fn day_of(self, at_ms: UnixMillis) -> DayNumber {
-        let days = (at_ms + self.offset_ms()).div_euclid(DAY_MS);
+        let days = at_ms.saturating_add(self.offset_ms()).div_euclid(DAY_MS);
         DayNumber::try_from(days).unwrap_or(if days < 0 {
             DayNumber::MIN
         } else {
@@ -46,7 +46,9 @@ impl DayClock {
         i64::from(day) * DAY_MS - self.offset_ms()
     }
 
-    /// Splits `[start_ms, end_ms)` at day boundaries.
+    /// Splits `[start_ms, end_ms)` at day boundaries: one piece per day,
+    /// so callers clip what they split to a bounded range (ingest checks
+    /// spans, queries clip to their range).
     pub fn split_by_day(
         self,
         start_ms: UnixMillis,

@@ -21,7 +21,9 @@ use crate::model::{
     AgentId, DayClock, DayNumber, HealthLevel, HealthPoint, Presence, SessionKind, DAY_MS,
 };
 use crate::settings::ConsoleSettings;
-use crate::store::{AgentRecord, AuditRecord, ConsoleStore, ScreenshotMeta, StoreError};
+use crate::store::{
+    AgentFault, AgentRecord, AuditRecord, ConsoleStore, ScreenshotMeta, StoreError,
+};
 
 /// A connection within this long counts as online.
 pub const ONLINE_WITHIN_MS: i64 = crate::report::ONLINE_WITHIN_MS;
@@ -105,6 +107,9 @@ pub struct FleetRow {
     pub group: Option<String>,
     pub demo: bool,
     pub last_error: Option<String>,
+    /// The agent's most recent fault, while the fleet screen shows it
+    /// (see [`crate::store::FAULT_SHOWN_FOR_MS`]).
+    pub fault: Option<AgentFault>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -313,6 +318,18 @@ pub fn status_of(record: &AgentRecord, now_ms: UnixMillis) -> Status {
 fn fleet(store: &ConsoleStore, context: ViewContext<'_>) -> Result<FleetView, StoreError> {
     let now_ms = context.now_ms;
     let show_current_app = context.settings.show_current_app;
+    let mut faults: BTreeMap<AgentId, AgentFault> = BTreeMap::new();
+    for fault in store.faults(None)? {
+        if !fault.is_recent(now_ms) {
+            continue;
+        }
+        let newer = faults
+            .get(&fault.agent)
+            .is_none_or(|shown| shown.last_ms < fault.last_ms);
+        if newer {
+            faults.insert(fault.agent, fault);
+        }
+    }
     let mut rows = Vec::new();
     for record in store.agents()? {
         let agent = record.agent;
@@ -345,6 +362,7 @@ fn fleet(store: &ConsoleStore, context: ViewContext<'_>) -> Result<FleetView, St
             group: context.settings.groups.get(&agent).cloned(),
             demo: record.demo,
             last_error: record.last_error.clone(),
+            fault: faults.remove(&agent),
         });
     }
     Ok(FleetView {

@@ -14,6 +14,7 @@ use console::store::{
     jpeg_dimensions, ConsoleStore, FetchedFrame, ImageCheckError, ScreenshotKeyError, ShotSource,
     StoreError, SCREENSHOT_KEY_FILE,
 };
+use console::validate::Invalid;
 use protocol::{
     CapturedImage, Cursor, FrameMeta, GapMarker, GapReason, ImageFormat, Record, RecordBatch,
     Retention, SeqRecord, StreamKind,
@@ -294,9 +295,6 @@ fn bad_images_are_refused_and_nothing_is_stored() {
         ("dimensions", wrong_dimensions, |error| {
             matches!(error, ImageCheckError::DimensionMismatch { .. })
         }),
-        ("webp", webp, |error| {
-            matches!(error, ImageCheckError::NotJpegFormat { .. })
-        }),
         ("png", not_jpeg, |error| {
             matches!(error, ImageCheckError::NoJpegMagic)
         }),
@@ -308,6 +306,29 @@ fn bad_images_are_refused_and_nothing_is_stored() {
         match store.put_screenshot(A, ShotSource::OnDemand, &image) {
             Err(StoreError::BadImage { source, .. }) => {
                 assert!(expected(&source), "{what}: {source}")
+            }
+            other => panic!("{what}: expected a refusal, got {other:?}"),
+        }
+    }
+    // Metadata that cannot be true is refused before the image is read.
+    let from_the_future = CapturedImage {
+        meta: FrameMeta {
+            at_ms: i64::MAX,
+            ..good.meta.clone()
+        },
+        bytes: good.bytes.clone(),
+    };
+    for (what, image) in [("webp", webp), ("future", from_the_future)] {
+        match store.put_screenshot(A, ShotSource::OnDemand, &image) {
+            Err(StoreError::InvalidScreenshot { reason, .. }) => {
+                assert!(
+                    matches!(
+                        (what, &reason),
+                        ("webp", Invalid::FrameFormat { .. })
+                            | ("future", Invalid::InFuture { .. })
+                    ),
+                    "{what}: {reason}"
+                )
             }
             other => panic!("{what}: expected a refusal, got {other:?}"),
         }

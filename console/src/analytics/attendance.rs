@@ -143,7 +143,7 @@ fn day_row(
         pieces
             .iter()
             .filter(|piece| piece.presence == presence)
-            .map(|piece| piece.end_ms - piece.start_ms)
+            .map(|piece| piece.end_ms.saturating_sub(piece.start_ms))
             .sum()
     };
     let active = || {
@@ -190,10 +190,10 @@ fn work_sessions<'a>(
 ) -> Vec<WorkSession> {
     let mut sessions: Vec<WorkSession> = Vec::new();
     for piece in active {
-        let length_ms = piece.end_ms - piece.start_ms;
+        let length_ms = piece.end_ms.saturating_sub(piece.start_ms);
         match sessions.last_mut() {
             Some(open)
-                if piece.start_ms - open.end_ms <= SESSION_GAP_MS
+                if piece.start_ms.saturating_sub(open.end_ms) <= SESSION_GAP_MS
                     && !marks_ms
                         .iter()
                         .any(|&at_ms| open.end_ms <= at_ms && at_ms <= piece.start_ms) =>

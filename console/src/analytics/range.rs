@@ -3,6 +3,7 @@
 use protocol::UnixMillis;
 
 use crate::model::{DayClock, DayNumber, DAY_MS};
+use crate::validate::{EARLIEST_MS, MAX_AHEAD_MS};
 
 /// A half-open window `[from_ms, to_ms)` in Unix milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,9 +41,22 @@ impl Range {
         }
     }
 
+    /// The part of this window where stored records can be: from
+    /// [`EARLIEST_MS`] to a day past `now_ms` plus the most a record may
+    /// be ahead of it ([`MAX_AHEAD_MS`]). Whatever a person asks for, the
+    /// work on it stays bounded (tens of years, not billions).
+    pub fn within_records(self, now_ms: UnixMillis) -> Range {
+        let latest_ms = now_ms.saturating_add(MAX_AHEAD_MS).saturating_add(DAY_MS);
+        let from_ms = self.from_ms.clamp(EARLIEST_MS, latest_ms);
+        Range {
+            from_ms,
+            to_ms: self.to_ms.clamp(from_ms, latest_ms),
+        }
+    }
+
     /// Length in milliseconds.
     pub fn duration_ms(self) -> i64 {
-        self.to_ms - self.from_ms
+        self.to_ms.saturating_sub(self.from_ms)
     }
 
     /// The window of the same length just before this one, for "vs previous

@@ -458,12 +458,14 @@ fn stretch_rule(
         let mut stretches: Vec<(UnixMillis, UnixMillis)> = Vec::new();
         for (start_ms, end_ms) in spans {
             match stretches.last_mut() {
-                Some(open) if start_ms - open.1 < rules.min_break_ms => open.1 = open.1.max(end_ms),
+                Some(open) if start_ms.saturating_sub(open.1) < rules.min_break_ms => {
+                    open.1 = open.1.max(end_ms)
+                }
                 _ => stretches.push((start_ms, end_ms)),
             }
         }
         for (start_ms, end_ms) in stretches {
-            if end_ms - start_ms <= rules.max_stretch_ms {
+            if end_ms.saturating_sub(start_ms) <= rules.max_stretch_ms {
                 continue;
             }
             let day = clock.day_of(start_ms);
@@ -474,7 +476,7 @@ fn stretch_rule(
                 kind: RecommendationKind::LongStretch {
                     user: user.to_owned(),
                     starts_at: LocalTime::from_day_offset_ms(start_ms - clock.day_start_ms(day)),
-                    duration_ms: end_ms - start_ms,
+                    duration_ms: end_ms.saturating_sub(start_ms),
                     min_break_ms: rules.min_break_ms,
                 },
             });

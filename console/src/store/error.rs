@@ -9,6 +9,7 @@ use crate::model::AgentId;
 use super::block::BlockError;
 use super::screenshots::{ImageCheckError, ScreenshotKeyError};
 use super::RecordKind;
+use crate::validate::Invalid;
 
 /// What to do when the store itself is damaged.
 const CORRUPT_FIX: &str = "restore the directory from a backup, or run \
@@ -157,5 +158,14 @@ pub enum StoreError {
         path: PathBuf,
         agent: AgentId,
         seq: u64,
+    },
+    #[error(
+        "store {path}: the screenshot of agent {agent} was refused: {reason}; nothing was \
+         stored"
+    )]
+    InvalidScreenshot {
+        path: PathBuf,
+        agent: AgentId,
+        reason: Invalid,
     },
 }

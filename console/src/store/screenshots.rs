@@ -578,6 +578,14 @@ impl ConsoleStore {
         source: ShotSource,
         image: &CapturedImage,
     ) -> Result<ScreenshotMeta, StoreError> {
+        let now_ms = crate::clock::wall_now_ms();
+        crate::validate::check_frame_meta(&image.meta, now_ms).map_err(|reason| {
+            StoreError::InvalidScreenshot {
+                path: self.path.clone(),
+                agent,
+                reason,
+            }
+        })?;
         let writer = self.write_guard();
         let mut serials = self.serials(agent)?;
         let sealed =
@@ -592,7 +600,7 @@ impl ConsoleStore {
         drop(writer);
         self.sync()?;
         self.audit(AuditEntry {
-            at_ms: crate::clock::wall_now_ms(),
+            at_ms: now_ms,
             actor: "console".to_owned(),
             action: "screenshot-store".to_owned(),
             target: agent.to_string(),

@@ -365,6 +365,12 @@ impl Syncer {
         }
     }
 
+    /// Why this console's certificate cannot be used now, with the fix
+    /// (see [`own_certificate_problem`]).
+    pub fn certificate_problem(&self, now_ms: i64) -> Option<String> {
+        own_certificate_problem(&self.identity, now_ms)
+    }
+
     /// How this console signs audit entries: its name and id.
     pub fn actor(&self) -> String {
         format!("{} ({})", self.console_name, self.identity.console_id)

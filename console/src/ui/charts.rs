@@ -174,7 +174,7 @@ pub fn timeline(ui: &mut egui::Ui, lang: Lang, clock: DayClock, day: &Timeline) 
                 span.label,
                 time_label(clock, span.start_ms),
                 time_label(clock, span.end_ms),
-                format_duration_ms(span.end_ms - span.start_ms)
+                format_duration_ms(span.end_ms.saturating_sub(span.start_ms))
             ));
         }
     }

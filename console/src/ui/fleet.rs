@@ -5,7 +5,7 @@
 
 use egui_extras::{Column, TableBuilder};
 
-use super::{ago_text, empty_state, level_text, status_text};
+use super::{ago_text, empty_state, fault_text, level_text, status_text};
 use crate::app::{fleet_rows, Action, FleetQuery, SortColumn, UiState};
 use crate::i18n::{tr, trf, Lang};
 use crate::views::{FleetRow, Status};
@@ -163,7 +163,7 @@ pub fn fleet_table(ui: &mut egui::Ui, table: &FleetTable<'_>, actions: &mut Vec<
         .striped(true)
         .resizable(true)
         .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
-        .column(Column::initial(110.0).at_least(80.0))
+        .column(Column::initial(220.0).at_least(80.0).clip(true))
         .column(Column::initial(170.0).at_least(100.0).clip(true))
         .column(Column::initial(150.0).at_least(90.0))
         .column(Column::initial(150.0).at_least(90.0).clip(true))
@@ -201,6 +201,19 @@ pub fn fleet_table(ui: &mut egui::Ui, table: &FleetTable<'_>, actions: &mut Vec<
                 };
                 table_row.col(|ui| {
                     ui.label(status_text(lang, row.status));
+                    if let Some(fault) = &row.fault {
+                        let count = fault.count.to_string();
+                        let when = ago_text(lang, now_ms, Some(fault.last_ms));
+                        ui.label(fault_text(lang, fault.kind)).on_hover_text(trf(
+                            lang,
+                            "fault.hover",
+                            &[
+                                ("detail", &fault.detail),
+                                ("count", &count),
+                                ("when", &when),
+                            ],
+                        ));
+                    }
                 });
                 table_row.col(|ui| {
                     let name = if row.demo {

@@ -17,6 +17,7 @@ use egui::{Color32, RichText};
 use crate::app::{Action, Screen, UiState};
 use crate::i18n::{tr, trf, Lang};
 use crate::model::{AgentId, HealthLevel};
+use crate::store::FaultKind;
 use crate::views::{Period, Status};
 
 pub const OK_COLOR: Color32 = Color32::from_rgb(0x2e, 0x9e, 0x4f);
@@ -210,6 +211,17 @@ pub fn status_text(lang: Lang, status: Status) -> RichText {
         Status::Unknown => ("status.unknown", WARN_COLOR),
     };
     RichText::new(format!("● {}", tr(lang, key))).color(color)
+}
+
+/// What an agent did wrong, in red, for the fleet screen.
+pub fn fault_text(lang: Lang, kind: FaultKind) -> RichText {
+    let key = match kind {
+        FaultKind::InvalidData => "fault.invalid_data",
+        FaultKind::Impersonation => "fault.impersonation",
+        FaultKind::EpochFlapping => "fault.epoch_flapping",
+        FaultKind::ProtocolViolation => "fault.protocol",
+    };
+    RichText::new(tr(lang, key)).color(CRITICAL_COLOR).strong()
 }
 
 pub fn level_text(lang: Lang, level: Option<HealthLevel>) -> RichText {
