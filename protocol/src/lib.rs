@@ -4,6 +4,8 @@
 //! Pure by design: no sockets, no async runtime, no clock. Transports and
 //! stores on both sides build on these types and functions.
 
+#[cfg(any(test, feature = "arbitrary"))]
+pub mod arbitrary;
 pub mod codec;
 pub mod message;
 pub mod record;

@@ -47,7 +47,7 @@ pub struct VersionMismatch {
 
 /// What a console asks of an agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub enum Request {
     Hello(Hello),
     Pull(Pull),
@@ -87,7 +87,7 @@ impl Request {
 
 /// What an agent answers; exactly one per request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub enum Response {
     Hello(HelloReply),
     Records(RecordBatch),
@@ -108,7 +108,7 @@ pub enum Response {
 /// What to capture and how to encode it. The agent clamps every field to
 /// its own limits and never upscales.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct CaptureSpec {
     /// Index into the agent's monitors (left to right); `None` captures
     /// the whole desktop, every monitor side by side.
@@ -122,7 +122,7 @@ pub struct CaptureSpec {
 
 /// A captured screen image: its metadata and its encoded bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct CapturedImage {
     pub meta: FrameMeta,
     pub bytes: Vec<u8>,
@@ -130,7 +130,7 @@ pub struct CapturedImage {
 
 /// Opens a live-view session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct LiveStart {
     pub spec: CaptureSpec,
     /// Wished time between frames (1000 for a single view, slower for a
@@ -140,14 +140,14 @@ pub struct LiveStart {
 
 /// Names a live-view session the agent opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct LiveSession {
     pub session_id: u64,
 }
 
 /// The agent's terms for a live-view session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct LiveLease {
     pub session_id: u64,
     /// Time between frames the agent will keep to.
@@ -159,7 +159,7 @@ pub struct LiveLease {
 /// The next live frame, or `None` when the screen has not changed since
 /// the last frame sent (the console keeps showing that one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct LiveFrameReply {
     pub session_id: u64,
     pub frame: Option<CapturedImage>,
@@ -169,7 +169,7 @@ pub struct LiveFrameReply {
 
 /// Opens a conversation: the console's supported version range.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct Hello {
     pub min_version: u16,
     pub max_version: u16,
@@ -179,10 +179,13 @@ pub struct Hello {
 
 /// The agent's side of the handshake.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct HelloReply {
     pub version: u16,
-    #[cfg_attr(test, proptest(strategy = "crate::tests::any_uuid()"))]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "crate::arbitrary::any_uuid()")
+    )]
     pub agent_id: Uuid,
     pub hostname: String,
     /// True when the agent serves simulated demo data, never real data.
@@ -198,7 +201,7 @@ pub struct HelloReply {
 /// wiped agent store), the agent answers from the start of its store and the
 /// reply carries the new epoch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct Pull {
     pub stream: StreamKind,
     pub after: Cursor,
@@ -207,7 +210,7 @@ pub struct Pull {
 
 /// A batch of consecutive records of one stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct RecordBatch {
     pub stream: StreamKind,
     pub epoch: u64,
@@ -218,7 +221,7 @@ pub struct RecordBatch {
 
 /// The console has durably stored everything up to and including `upto`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct Ack {
     pub stream: StreamKind,
     pub upto: Cursor,
@@ -226,7 +229,7 @@ pub struct Ack {
 
 /// Confirms an ack; `acked_seq` is what the agent now holds as taken.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct AckReply {
     pub stream: StreamKind,
     pub acked: Cursor,
@@ -234,7 +237,7 @@ pub struct AckReply {
 
 /// Why a request failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub enum ErrorCode {
     /// No common protocol version.
     UnsupportedVersion,
@@ -258,7 +261,7 @@ pub enum ErrorCode {
 
 /// A failed request: a machine code and a sentence for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct ErrorReply {
     pub code: ErrorCode,
     pub message: String,
@@ -266,7 +269,7 @@ pub struct ErrorReply {
 
 /// A redaction rule applied to window titles on the agent, before storage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct RedactionRule {
     /// Regular expression matched against the title.
     pub pattern: String,
@@ -276,7 +279,7 @@ pub struct RedactionRule {
 
 /// Retention per data class, in days, enforced on both sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct Retention {
     pub usage_days: u16,
     pub sessions_days: u16,
@@ -286,7 +289,7 @@ pub struct Retention {
 
 /// Periodic screenshot settings; off by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct ScreenshotPolicy {
     pub enabled: bool,
     /// Between 120 and 1200 seconds when enabled.
@@ -296,7 +299,7 @@ pub struct ScreenshotPolicy {
 
 /// What an agent collects and how long it keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct Policy {
     /// Monotonic revision; an agent ignores a policy older than its own.
     pub revision: u64,

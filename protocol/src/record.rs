@@ -16,7 +16,7 @@ pub type UnixMillis = i64;
 /// one); `seq` is the sequence number of the last record the holder has, so a
 /// fresh consumer starts at `seq = 0` and the first record is `seq = 1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct Cursor {
     pub epoch: u64,
     pub seq: u64,
@@ -24,7 +24,7 @@ pub struct Cursor {
 
 /// The independent record streams an agent keeps, each with its own sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub enum StreamKind {
     /// [`UsageSpan`]s: which application was in front and for how long.
     Usage,
@@ -58,7 +58,7 @@ impl StreamKind {
 
 /// One record with its position in its stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct SeqRecord {
     pub seq: u64,
     pub record: Record,
@@ -66,7 +66,7 @@ pub struct SeqRecord {
 
 /// Anything an agent records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub enum Record {
     Usage(UsageSpan),
     Activity(ActivitySpan),
@@ -78,7 +78,7 @@ pub enum Record {
 
 /// A closed span during which one application was in front.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct UsageSpan {
     pub start_ms: UnixMillis,
     pub end_ms: UnixMillis,
@@ -93,7 +93,7 @@ pub struct UsageSpan {
 
 /// Presence state of the workstation over a closed span.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub enum Presence {
     /// Input within the idle threshold.
     Active,
@@ -106,7 +106,7 @@ pub enum Presence {
 
 /// A closed span of one presence state within a user session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct ActivitySpan {
     pub start_ms: UnixMillis,
     pub end_ms: UnixMillis,
@@ -116,7 +116,7 @@ pub struct ActivitySpan {
 
 /// What happened at a session boundary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub enum SessionEventKind {
     Login,
     Logout,
@@ -137,7 +137,7 @@ pub enum SessionEventKind {
 
 /// A point event in a user's session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct SessionEvent {
     pub at_ms: UnixMillis,
     pub kind: SessionEventKind,
@@ -146,7 +146,7 @@ pub struct SessionEvent {
 
 /// Health classification derived from thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub enum HealthLevel {
     Ok,
     Warn,
@@ -155,7 +155,7 @@ pub enum HealthLevel {
 
 /// Use of one mounted file system.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct DiskUsage {
     pub mount: String,
     pub used_bytes: u64,
@@ -164,7 +164,7 @@ pub struct DiskUsage {
 
 /// One of the heaviest processes at sampling time (the list is bounded).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct ProcessUsage {
     pub name: String,
     pub cpu_pct: f32,
@@ -173,7 +173,7 @@ pub struct ProcessUsage {
 
 /// One system health sample with its 0–100 score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct HealthSample {
     pub at_ms: UnixMillis,
     pub cpu_pct: f32,
@@ -191,7 +191,7 @@ pub struct HealthSample {
 
 /// Image encoding of a captured frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub enum ImageFormat {
     Jpeg,
     WebP,
@@ -199,7 +199,7 @@ pub enum ImageFormat {
 
 /// Metadata of one captured screen image; the bytes travel separately.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct FrameMeta {
     pub at_ms: UnixMillis,
     pub width: u32,
@@ -212,7 +212,7 @@ pub struct FrameMeta {
 
 /// Why records are missing from a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub enum GapReason {
     /// The per-class quota was full; oldest low-value records were dropped.
     QuotaExceeded,
@@ -223,7 +223,7 @@ pub enum GapReason {
 /// An explicit statement that records `first_seq..=last_seq` were dropped,
 /// so a loss is never silent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 pub struct GapMarker {
     pub stream: StreamKind,
     pub first_seq: u64,

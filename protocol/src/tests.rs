@@ -5,10 +5,6 @@ use uuid::Uuid;
 
 use crate::*;
 
-pub(crate) fn any_uuid() -> impl Strategy<Value = Uuid> {
-    any::<u128>().prop_map(Uuid::from_u128)
-}
-
 /// Encodes, decodes and re-encodes; bincode is canonical, so equal bytes
 /// prove the round trip even for float fields holding NaN.
 fn assert_round_trip<M: WireMessage + std::fmt::Debug>(message: &M) {

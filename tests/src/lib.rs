@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use agent::status::StatusSnapshot;
 
+pub mod fake_agent;
+
 /// Path of a workspace binary next to the running test (`target/<profile>/`).
 /// The test runner builds every binary of the workspace before the tests.
 pub fn bin(name: &str) -> PathBuf {

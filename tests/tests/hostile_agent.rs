@@ -16,10 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use certs::transport::{read_message, server_config, server_endpoint, write_message, Limits};
 use certs::AgentIdentity;
 use console::model::{AgentId, DayClock};
 use console::store::{ConsoleStore, FaultKind, INVALID_REASON};
+use harness::fake_agent::{Answer, FakeAgent};
 use harness::{run_ok, Agent, Site};
 use protocol::{
     AckReply, ActivitySpan, Cursor, DiskUsage, ErrorCode, ErrorReply, HealthLevel, HealthSample,
@@ -50,93 +50,10 @@ enum Behaviour {
     Garbage,
 }
 
-/// A real agent identity served by a hand-written QUIC server.
-struct HostileAgent {
-    addr: SocketAddr,
-    id: AgentId,
-    /// Requests answered, of any kind.
-    requests: Arc<AtomicU64>,
-    /// Serves until dropped.
-    _runtime: tokio::runtime::Runtime,
-}
-
-impl HostileAgent {
-    fn start(identity: AgentIdentity, behaviour: Behaviour) -> HostileAgent {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let requests = Arc::new(AtomicU64::new(0));
-        let id = identity.agent_id;
-        let tls = certs::tls::agent_server_config(&identity, Vec::new()).expect("tls");
-        let config = server_config(tls, &Limits::default()).expect("quinn config");
-        let endpoint = runtime.block_on(async {
-            server_endpoint("127.0.0.1:0".parse().expect("addr"), config).expect("bind")
-        });
-        let addr = endpoint.local_addr().expect("local addr");
-        let served = requests.clone();
-        runtime.spawn(async move {
-            while let Some(incoming) = endpoint.accept().await {
-                let served = served.clone();
-                tokio::spawn(async move {
-                    let Ok(connection) = incoming.await else {
-                        return;
-                    };
-                    let state = Arc::new(std::sync::Mutex::new(State::default()));
-                    while let Ok((mut send, mut recv)) = connection.accept_bi().await {
-                        let served = served.clone();
-                        let state = state.clone();
-                        tokio::spawn(async move {
-                            let Ok(request) = read_message::<Request>(&mut recv).await else {
-                                return;
-                            };
-                            served.fetch_add(1, Ordering::SeqCst);
-                            let answer = {
-                                let mut state = state.lock().expect("state");
-                                answer(behaviour, id, &mut state, request)
-                            };
-                            match answer {
-                                Answer::Reply(response) => {
-                                    let _ = write_message(&mut send, &response).await;
-                                }
-                                Answer::Garbage => {
-                                    let _ = send.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).await;
-                                    let _ = send.finish();
-                                }
-                                Answer::Silence => {
-                                    tokio::time::sleep(Duration::from_secs(3_600)).await;
-                                }
-                            }
-                        });
-                    }
-                });
-            }
-        });
-        HostileAgent {
-            addr,
-            id,
-            requests,
-            _runtime: runtime,
-        }
-    }
-
-    fn requests(&self) -> u64 {
-        self.requests.load(Ordering::SeqCst)
-    }
-}
-
 /// Per-connection memory of the hostile agent.
 #[derive(Debug, Default)]
 struct State {
-    next_seq: u64,
     epoch: u64,
-}
-
-enum Answer {
-    Reply(Response),
-    Garbage,
-    Silence,
 }
 
 fn now_ms() -> i64 {
@@ -305,10 +222,7 @@ fn answer(behaviour: Behaviour, own_id: AgentId, state: &mut State, request: Req
             let records = (1..=count).map(one).collect();
             batch(stream, EPOCH, records, true)
         }
-        Behaviour::Repeats => {
-            state.next_seq = 3;
-            batch(stream, EPOCH, vec![one(1), one(2), one(3)], true)
-        }
+        Behaviour::Repeats => batch(stream, EPOCH, vec![one(1), one(2), one(3)], true),
         Behaviour::Silent => return Answer::Silence,
         Behaviour::Garbage => return Answer::Garbage,
     };
@@ -346,14 +260,18 @@ fn scene() -> Scene {
 }
 
 impl Scene {
-    fn hostile(&self, behaviour: Behaviour) -> HostileAgent {
+    fn hostile(&self, behaviour: Behaviour) -> FakeAgent {
         let identity = AgentIdentity::read_bundle(&self.hostile_identity).expect("bundle");
-        HostileAgent::start(identity, behaviour)
+        let id = identity.agent_id;
+        FakeAgent::start(identity, move || {
+            let mut state = State::default();
+            Box::new(move |request| answer(behaviour, id, &mut state, request))
+        })
     }
 
     /// `sync --once` against the hostile and the honest agent; returns
     /// the output, the time it took and the console's peak memory.
-    fn sync(&self, hostile: &HostileAgent, extra: &[&str]) -> (Output, Duration, u64) {
+    fn sync(&self, hostile: &FakeAgent, extra: &[&str]) -> (Output, Duration, u64) {
         let mut command = self.site.console(&["sync", "--once", "--no-mdns"]);
         command
             .arg("--peer")

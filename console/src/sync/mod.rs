@@ -893,7 +893,13 @@ impl Syncer {
         });
         let reply = match self.ask(connection, &hello, deadline).await {
             Ok(Asked::Answer(Response::Hello(reply))) => reply,
-            Ok(Asked::Answer(_)) => return Err(HelloError::Sync(SyncError::Unexpected("hello"))),
+            Ok(Asked::Answer(_)) => {
+                return Err(HelloError::Fault {
+                    agent,
+                    kind: FaultKind::ProtocolViolation,
+                    reason: "it answered the hello with something else".to_owned(),
+                })
+            }
             Ok(Asked::DeadlinePassed) => {
                 return Err(HelloError::Sync(SyncError::Timeout(
                     self.config.agent_deadline,
