@@ -13,5 +13,7 @@ cases="${1:-20000}"
 scripts/install-deps.sh
 export SMARTTRACKER_FUZZ_CASES="$cases"
 echo "fuzzing with SMARTTRACKER_FUZZ_CASES=$cases"
+# The workspace tests start the real binaries: build them first.
+cargo build --locked --release --workspace --bins
 cargo nextest run --locked --release -p smarttracker-protocol --test hostile --no-capture
 cargo nextest run --locked --release -p smarttracker-tests --test fuzz --no-capture
