@@ -12,8 +12,15 @@ profile=default
 cargo nextest run --workspace --all-targets --locked --profile "$profile"
 
 echo "short benchmark runs (full runs: see README)"
-cargo bench --locked -p smarttracker-certs --bench transport -- --runs 20
-cargo bench --locked -p smarttracker-agent --bench store_ingest -- --records 20000
-cargo bench --locked -p smarttracker-agent --bench capture -- --frames 10
-cargo bench --locked -p smarttracker-agent --bench live_cpu -- --secs 3
-cargo bench --locked -p smarttracker-console --bench gui_frames -- --frames 20
+# Every bench is built once, with the workspace's unified features; each
+# run below reuses that build (per-crate `cargo bench -p` would rebuild the
+# shared dependencies once per feature set).
+cargo bench --locked --workspace --benches --no-run
+bench() { cargo bench --locked --workspace --bench "$@"; }
+bench transport -- --runs 20
+bench store_ingest -- --records 20000
+bench capture -- --frames 10
+bench live_cpu -- --secs 3
+bench gui_frames -- --frames 20
+bench store -- --records 20000
+bench sync_pull -- --records 20000

@@ -5,6 +5,11 @@
 //!
 //! `cargo bench -p smarttracker-console --bench store [-- --records N]`
 //!
+//! The same run times the console's ingest validation (`validate::check`
+//! and the text caps) over every record of the workload and prints it as
+//! a share of the store's ingest time: the checks must stay a small part
+//! of what ingest costs.
+//!
 //! Each variant runs in its own child process (this binary re-executed with
 //! `--child`) and fresh temporary directory, so its peak RSS (`VmHWM`) is
 //! its own. Both flush after every batch (records must be durable before
@@ -19,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use console::model::{self, AgentId, DayClock, DayNumber, Stored, DAY_MS};
 use console::store::{ConsoleStore, SLED_CACHE_CAPACITY_BYTES};
+use console::validate;
 use protocol::{
     ActivitySpan, DiskUsage, HealthLevel, HealthSample, Presence, ProcessUsage, Record,
     RecordBatch, SeqRecord, SessionEvent, SessionEventKind, StreamKind, UsageSpan,
@@ -59,6 +65,8 @@ const WORK_START_MS: i64 = 8 * HOUR_MS;
 const WORK_END_MS: i64 = 18 * HOUR_MS;
 const EPOCH: u64 = 0xBEEF;
 const FLEET_DAYS: i32 = 30;
+/// The console's clock while it ingests: after every generated record.
+const INGEST_NOW_MS: i64 = DAY0_START_MS + (FLEET_DAYS as i64 + 30) * DAY_MS;
 /// The day whose top apps are queried, counted from day 0.
 const QUERY_DAY: i32 = 5;
 const TOP_APPS_RUNS: usize = 100;
@@ -409,7 +417,7 @@ fn run_store(dir: &Path, records: u64) -> BenchResult<Measured> {
     let store = ConsoleStore::open(dir, PARIS)?;
     let started = Instant::now();
     for (agent, batch) in Workload::new(records) {
-        let report = store.ingest(agent, &batch, DAY0_START_MS)?;
+        let report = store.ingest(agent, &batch, INGEST_NOW_MS)?;
         if report.stored_records != batch.records.len() as u64 {
             return Err(format!("stored {report:?} of {}", batch.records.len()).into());
         }
@@ -633,6 +641,43 @@ fn payload(records: u64) -> BenchResult<(u64, [u64; 3])> {
     Ok((bytes, per_stream))
 }
 
+/// Time spent checking every record of the workload as ingest does
+/// (`validate::check`, then the text caps of `model::from_wire`), batch
+/// generation excluded, and the number of records refused (0 expected).
+fn validation_time(records: u64) -> (Duration, u64) {
+    let mut spent = Duration::ZERO;
+    let mut refused = 0;
+    for (_, batch) in Workload::new(records) {
+        let started = Instant::now();
+        for record in &batch.records {
+            if validate::check(batch.stream, record, INGEST_NOW_MS).is_err() {
+                refused += 1;
+                continue;
+            }
+            let capped = match &record.record {
+                Record::Usage(span) => {
+                    let app = validate::cap_text(&span.app, validate::MAX_APP_BYTES);
+                    let title = span
+                        .title
+                        .as_deref()
+                        .map(|title| validate::cap_text(title, validate::MAX_TITLE_BYTES));
+                    app.len() + title.map_or(0, |title| title.len())
+                }
+                Record::Activity(span) => {
+                    validate::cap_text(&span.user, validate::MAX_USER_BYTES).len()
+                }
+                Record::Session(event) => {
+                    validate::cap_text(&event.user, validate::MAX_USER_BYTES).len()
+                }
+                _ => 0,
+            };
+            std::hint::black_box(capped);
+        }
+        spent += started.elapsed();
+    }
+    (spent, refused)
+}
+
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
@@ -662,6 +707,7 @@ fn main() -> BenchResult<()> {
     );
     let naive = spawn_child(Variant::Naive, records)?;
     let store = spawn_child(Variant::Store, records)?;
+    let (validation, refused) = validation_time(records);
     println!(
         "{:<8} {:>8} {:>11} {:>13} {:>9} {:>13} {:>17} {:>14}",
         "variant",
@@ -695,6 +741,15 @@ fn main() -> BenchResult<()> {
         ratio(naive.disk_bytes as f64, store.disk_bytes as f64),
         ratio(naive.top_apps.as_secs_f64(), store.top_apps.as_secs_f64()),
         ratio(naive.fleet.as_secs_f64(), store.fleet.as_secs_f64()),
+    );
+    let store_rate = records as f64 / store.ingest.as_secs_f64();
+    let validation_rate = records as f64 / validation.as_secs_f64().max(f64::MIN_POSITIVE);
+    println!(
+        "ingest validation (check + text caps): {:.0} ns/record, {validation_rate:.0} records/s \
+         vs the store's ingest {store_rate:.0} records/s (validation included): {:.2} % of \
+         ingest time ({refused} of {records} refused)",
+        validation.as_nanos() as f64 / records as f64,
+        100.0 * ratio(validation.as_secs_f64(), store.ingest.as_secs_f64()),
     );
     Ok(())
 }
