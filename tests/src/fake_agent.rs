@@ -45,6 +45,16 @@ impl FakeAgent {
         identity: AgentIdentity,
         responder: impl Fn() -> Responder + Send + Sync + 'static,
     ) -> FakeAgent {
+        FakeAgent::start_denying(identity, Vec::new(), responder)
+    }
+
+    /// [`FakeAgent::start`], refusing the consoles whose certificate
+    /// fingerprints are in `denied` (as a revoked console is refused).
+    pub fn start_denying(
+        identity: AgentIdentity,
+        denied: Vec<String>,
+        responder: impl Fn() -> Responder + Send + Sync + 'static,
+    ) -> FakeAgent {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -52,7 +62,7 @@ impl FakeAgent {
             .expect("runtime");
         let requests = Arc::new(AtomicU64::new(0));
         let id = identity.agent_id;
-        let tls = certs::tls::agent_server_config(&identity, Vec::new()).expect("tls");
+        let tls = certs::tls::agent_server_config(&identity, denied).expect("tls");
         let config = server_config(tls, &Limits::default()).expect("quinn config");
         let endpoint = runtime.block_on(async {
             server_endpoint("127.0.0.1:0".parse().expect("addr"), config).expect("bind")
