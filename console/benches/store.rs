@@ -169,7 +169,8 @@ impl StreamGen {
             });
         }
         let start_ms = self.now_ms;
-        self.now_ms += self.rng.gen_range(MINUTE_MS..20 * MINUTE_MS);
+        // The agent cuts presence spans at 5 minutes.
+        self.now_ms += self.rng.gen_range(MINUTE_MS..5 * MINUTE_MS);
         let presence = if !self.active {
             Presence::Locked
         } else if self.rng.gen_range(0..4) == 0 {
