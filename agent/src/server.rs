@@ -14,7 +14,7 @@
 //! without requests is closed. Store work runs on the blocking pool, so
 //! these timers keep running when requests are heavy.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -793,8 +793,8 @@ async fn serve_connection(
             stream = conn.accept_bi() => match stream {
                 Ok((send, recv)) => {
                     streams.spawn(answer_stream(
-                        send,
-                        recv,
+                        (send, recv),
+                        remote,
                         service.clone(),
                         caller.clone(),
                         activity.clone(),
@@ -816,13 +816,16 @@ async fn serve_connection(
                 }
             }
             _ = shutdown.changed() => {
+                // Requests in flight are answered first (bounded by their
+                // deadlines and by the server's drain timeout).
+                while streams.join_next().await.is_some() {}
                 conn.close(VarInt::from_u32(CLOSE_NORMAL), b"agent shutting down");
-                break;
+                return;
             }
         }
     }
-    // Requests already taken are answered (or fail) and logged; each is
-    // bounded by its own deadlines.
+    // The connection is gone: requests already taken still end (each
+    // within its deadlines) and are logged.
     while streams.join_next().await.is_some() {}
 }
 
@@ -830,8 +833,8 @@ async fn serve_connection(
 /// hands the response over (within the response deadline); a stream that
 /// misses either deadline, or carries a bad frame, is reset.
 async fn answer_stream(
-    mut send: SendStream,
-    mut recv: RecvStream,
+    (mut send, mut recv): (SendStream, RecvStream),
+    remote: SocketAddr,
     service: Arc<Service>,
     caller: Arc<Caller>,
     activity: Arc<Mutex<Activity>>,
@@ -846,12 +849,13 @@ async fn answer_stream(
     let request = match read {
         Ok(Ok(request)) => request,
         Ok(Err(bad_frame)) => {
-            tracing::warn!(%console, %bad_frame, "bad request frame; stream reset");
+            tracing::warn!(%remote, %console, %bad_frame, "bad request frame; stream reset");
             reject_stream(&mut send, &mut recv);
             return;
         }
         Err(_) => {
             tracing::warn!(
+                %remote,
                 %console,
                 timeout_ms = limits.request_timeout_ms,
                 "request frame not whole in time; stream reset"
@@ -872,10 +876,11 @@ async fn answer_stream(
     match written {
         Ok(Ok(())) => {}
         Ok(Err(write_error)) => {
-            tracing::debug!(%console, %write_error, "console went away before the response");
+            tracing::debug!(%remote, %console, %write_error, "console went away before the response");
         }
         Err(_) => {
             tracing::warn!(
+                %remote,
                 %console,
                 timeout_ms = limits.response_timeout_ms,
                 "response not taken in time; stream reset"
