@@ -1,10 +1,10 @@
 //! Hostile consoles against a real agent: `smarttracker-agent run --sensors
 //! demo` over real QUIC, and quinn clients written here holding real console
 //! certificates of the site. They hold idle connections, half-send requests,
-//! send them a byte a second, keep connections alive without asking
-//! anything, and flood the agent with handshakes that never finish. The
-//! agent must close or reset each within its configured limits, stay small,
-//! store nothing of them, and keep serving an honest console's
+//! send them a byte a second, never take a response, keep connections alive
+//! without asking anything, and flood the agent with handshakes that never
+//! finish. The agent must close or reset each within its configured limits,
+//! stay small, store nothing of them, and keep serving an honest console's
 //! `sync --once` meanwhile.
 //!
 //! Hostile peers connect from 127.0.0.2 and the honest console from
@@ -24,7 +24,9 @@ use certs::transport::{
 };
 use certs::{spki_sha256, AgentIdentity, ConsoleIdentity};
 use harness::{bin, run_ok, Agent, Site};
-use protocol::{encode_frame, Hello, Request, Response, MAX_VERSION, MIN_VERSION};
+use protocol::{
+    encode_frame, Cursor, Hello, Pull, Request, Response, StreamKind, MAX_VERSION, MIN_VERSION,
+};
 
 /// Where every hostile peer connects from.
 const HOSTILE_IP: &str = "127.0.0.2";
@@ -65,17 +67,13 @@ impl Lab {
     }
 
     /// A client on [`HOSTILE_IP`] holding a fresh console certificate of
-    /// `role`, sending keep-alives every `keep_alive`.
-    fn hostile(&self, role: &str, name: &str, keep_alive: Duration) -> Hostile {
+    /// `role`, with the transport `limits` it chose.
+    fn hostile(&self, role: &str, name: &str, limits: Limits) -> Hostile {
         let identity =
             ConsoleIdentity::read(&self.site.issue_console(role, name)).expect("console identity");
         let pin = AgentPin {
             agent_id: self.agent_identity.agent_id,
             spki_sha256: spki_sha256(&self.agent_identity.cert_der).expect("agent certificate"),
-        };
-        let limits = Limits {
-            keep_alive_interval: keep_alive,
-            ..Limits::default()
         };
         let config = client_config(
             console_client_config(&identity, pin).expect("client TLS"),
@@ -176,6 +174,14 @@ impl Hostile {
     }
 }
 
+/// A console's usual limits with keep-alives every `interval`.
+fn keep_alive(interval: Duration) -> Limits {
+    Limits {
+        keep_alive_interval: interval,
+        ..Limits::default()
+    }
+}
+
 fn hostile_bind() -> SocketAddr {
     SocketAddr::new(HOSTILE_IP.parse().expect("address"), 0)
 }
@@ -252,7 +258,7 @@ fn idle_connections_beyond_every_limit_are_closed_while_an_honest_console_syncs(
         .to_string();
     let rss_before_kib = lab.rss_kib();
     // A viewer is enough to try it.
-    let hostile = lab.hostile("viewer", "idler", Duration::from_secs(1));
+    let hostile = lab.hostile("viewer", "idler", keep_alive(Duration::from_secs(1)));
 
     // 40 connections, more than the agent's 32 in all, never asking
     // anything: the console's share is held, the rest refused at once.
@@ -389,7 +395,7 @@ fn half_sent_and_slowloris_requests_are_reset_in_time_and_nothing_of_them_is_sto
         "--request-idle-timeout-ms",
         "60000",
     ]);
-    let hostile = lab.hostile("viewer", "trickler", Duration::from_secs(1));
+    let hostile = lab.hostile("viewer", "trickler", keep_alive(Duration::from_secs(1)));
     let conn = lab.runtime.block_on(async {
         let conn = hostile.connect().await.expect("connect");
         say_hello(&conn).await;
@@ -436,6 +442,67 @@ fn half_sent_and_slowloris_requests_are_reset_in_time_and_nothing_of_them_is_sto
 }
 
 #[test]
+fn a_response_the_console_never_takes_is_abandoned_in_time() {
+    const RESPONSE_MS: u64 = 1_500;
+    let mut lab = Lab::start(&[
+        "--response-timeout-ms",
+        "1500",
+        "--request-idle-timeout-ms",
+        "60000",
+    ]);
+    // A console that lets the agent send it 1 KiB and never reads: a day
+    // of health samples cannot be handed over.
+    let hostile = lab.hostile(
+        "viewer",
+        "sponge",
+        Limits {
+            stream_receive_window_bytes: 1024,
+            connection_receive_window_bytes: 1024,
+            ..Limits::default()
+        },
+    );
+    lab.runtime.block_on(async {
+        let conn = hostile.connect().await.expect("connect");
+        let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+        let pull = Request::Pull(Pull {
+            stream: StreamKind::Health,
+            after: Cursor { epoch: 0, seq: 0 },
+            max_records: 5_000,
+        });
+        send.write_all(&encode_frame(&pull).expect("frame"))
+            .await
+            .expect("write");
+        send.finish().expect("finish");
+        // Not reading for twice the deadline; then the stream turns out
+        // reset rather than answered.
+        tokio::time::sleep(Duration::from_millis(2 * RESPONSE_MS)).await;
+        let mut received_bytes = 0;
+        let mut buf = vec![0u8; 4096];
+        loop {
+            match recv.read(&mut buf).await {
+                Ok(Some(read)) => received_bytes += read,
+                Ok(None) => panic!("the whole response arrived ({received_bytes} bytes)"),
+                Err(quinn::ReadError::Reset(code)) => {
+                    assert_eq!(code.into_inner(), u64::from(STREAM_ERROR_CODE));
+                    break;
+                }
+                Err(other) => panic!("{other}"),
+            }
+        }
+        assert!(
+            received_bytes <= 1024,
+            "{received_bytes} bytes past the window"
+        );
+        // The connection goes on.
+        say_hello(&conn).await;
+    });
+    lab.assert_alive();
+    // The pull was a whole request: it is logged, and so is the hello.
+    assert_eq!(lab.access_by(&hostile.console_id), ["pull", "hello"]);
+    lab.agent.stop();
+}
+
+#[test]
 fn connections_kept_alive_without_requests_are_closed_and_busy_ones_are_not() {
     const FIRST_REQUEST_MS: u64 = 2_000;
     const IDLE_MS: u64 = 3_000;
@@ -446,7 +513,7 @@ fn connections_kept_alive_without_requests_are_closed_and_busy_ones_are_not() {
         "3000",
     ]);
     // Keep-alives far more often than the agent's limits.
-    let hostile = lab.hostile("viewer", "lingerer", Duration::from_millis(300));
+    let hostile = lab.hostile("viewer", "lingerer", keep_alive(Duration::from_millis(300)));
     lab.runtime.block_on(async {
         let silent = hostile.connect().await.expect("connect");
         let silent_since = Instant::now();
@@ -578,8 +645,8 @@ fn a_handshake_flood_from_one_address_is_bounded_and_others_get_through() {
         "--handshake-timeout-ms",
         "5000",
     ]);
-    let flooder = lab.hostile("viewer", "flooder", Duration::from_secs(1));
-    let prober = lab.hostile("viewer", "prober", Duration::from_secs(1));
+    let flooder = lab.hostile("viewer", "flooder", keep_alive(Duration::from_secs(1)));
+    let prober = lab.hostile("viewer", "prober", keep_alive(Duration::from_secs(1)));
     let agent = lab.addr;
 
     let (relay, flood, flood_endpoint) = lab.runtime.block_on(async {
