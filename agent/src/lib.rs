@@ -2,6 +2,7 @@
 //! store and the authenticated QUIC service of one workstation.
 
 pub mod access;
+pub mod admission;
 pub mod apps;
 pub mod capture;
 pub mod clock;

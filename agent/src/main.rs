@@ -6,6 +6,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agent::admission::ServerLimits;
 use agent::capture::ScreenSource;
 use agent::demo::DemoWorkstation;
 use agent::health::SysinfoHealth;
@@ -22,7 +23,8 @@ use agent::store::{Quotas, Store};
 use agent::{clock, IDENTITY_FILE, STORE_DIR};
 use anyhow::{bail, Context, Result};
 use certs::AgentIdentity;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::builder::TypedValueParser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use protocol::{Policy, StreamKind};
 use tokio::sync::watch;
 
@@ -75,6 +77,8 @@ enum Command {
         #[arg(long, default_value_t = agent::live::DEFAULT_LEASE_SECS,
               value_parser = clap::value_parser!(u32).range(2..=300))]
         live_lease_secs: u32,
+        #[command(flatten)]
+        limits: LimitFlags,
     },
     /// Shows what this agent collects, holds, and who read it.
     Status {
@@ -83,6 +87,60 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The server's limits against misbehaving consoles (`ServerLimits`).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Limits against misbehaving consoles")]
+struct LimitFlags {
+    /// Connections at once from every console, handshakes included.
+    #[arg(long, default_value_t = ServerLimits::DEFAULT.max_connections,
+          value_parser = clap::value_parser!(u16).range(1..=1024).map(usize::from))]
+    max_connections: usize,
+    /// Connections at once from one console (one certificate).
+    #[arg(long, default_value_t = ServerLimits::DEFAULT.max_connections_per_console,
+          value_parser = clap::value_parser!(u16).range(1..=64).map(usize::from))]
+    max_connections_per_console: usize,
+    /// Handshakes in flight at once from one IP address.
+    #[arg(long, default_value_t = ServerLimits::DEFAULT.max_handshakes_per_ip,
+          value_parser = clap::value_parser!(u16).range(1..=256).map(usize::from))]
+    max_handshakes_per_ip: usize,
+    /// A handshake not finished this long after it started is dropped.
+    #[arg(long, default_value_t = ServerLimits::DEFAULT.handshake_timeout_ms,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    handshake_timeout_ms: u64,
+    /// A connection without a whole request this long after its handshake
+    /// is closed.
+    #[arg(long, default_value_t = ServerLimits::DEFAULT.first_request_timeout_ms,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    first_request_timeout_ms: u64,
+    /// A request frame not whole this long after its stream opened is reset.
+    #[arg(long, default_value_t = ServerLimits::DEFAULT.request_timeout_ms,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    request_timeout_ms: u64,
+    /// A response not taken by the console within this long is reset.
+    #[arg(long, default_value_t = ServerLimits::DEFAULT.response_timeout_ms,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    response_timeout_ms: u64,
+    /// A connection with no request for this long is closed, keep-alives or not.
+    #[arg(long, default_value_t = ServerLimits::DEFAULT.request_idle_timeout_ms,
+          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    request_idle_timeout_ms: u64,
+}
+
+impl From<LimitFlags> for ServerLimits {
+    fn from(flags: LimitFlags) -> Self {
+        ServerLimits {
+            max_connections: flags.max_connections,
+            max_connections_per_console: flags.max_connections_per_console,
+            max_handshakes_per_ip: flags.max_handshakes_per_ip,
+            handshake_timeout_ms: flags.handshake_timeout_ms,
+            first_request_timeout_ms: flags.first_request_timeout_ms,
+            request_timeout_ms: flags.request_timeout_ms,
+            response_timeout_ms: flags.response_timeout_ms,
+            request_idle_timeout_ms: flags.request_idle_timeout_ms,
+        }
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -122,6 +180,7 @@ fn run_cli(cli: Cli) -> Result<()> {
             demo_seed,
             demo_history_days,
             live_lease_secs,
+            limits,
         } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -136,6 +195,7 @@ fn run_cli(cli: Cli) -> Result<()> {
                 demo_seed,
                 demo_history_days,
                 live_lease_secs,
+                limits: limits.into(),
             }))
         }
     }
@@ -171,6 +231,7 @@ struct RunOptions {
     demo_seed: u64,
     demo_history_days: u32,
     live_lease_secs: u32,
+    limits: ServerLimits,
 }
 
 /// How often acked records past retention are deleted.
@@ -234,10 +295,9 @@ async fn run(options: RunOptions) -> Result<()> {
     };
 
     let tls = certs::tls::agent_server_config(&identity, Vec::new())?;
-    let limits = certs::transport::Limits::default();
     let endpoint = certs::transport::server_endpoint(
         options.listen,
-        certs::transport::server_config(tls, &limits)?,
+        certs::transport::server_config(tls, &certs::transport::Limits::agent())?,
     )?;
     let local_addr = endpoint
         .local_addr()
@@ -270,7 +330,7 @@ async fn run(options: RunOptions) -> Result<()> {
         shutdown_rx.clone(),
     ));
     let notice = tokio::spawn(run_desktop_notice(watchers_rx.clone()));
-    let server = tokio::spawn(serve(endpoint, service, shutdown_rx));
+    let server = tokio::spawn(serve(endpoint, service, options.limits, shutdown_rx));
     let _advert = if options.mdns {
         match Advert::start(identity.agent_id, local_addr.port(), true) {
             Ok(advert) => Some(advert),

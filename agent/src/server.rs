@@ -4,23 +4,37 @@
 //! Every connection is mutually authenticated before any byte of it is read
 //! (the TLS config requires a site-CA client certificate); every request is
 //! authorised by the console's role and written to the access log.
+//!
+//! Against misbehaving consoles (see [`ServerLimits`]): a source address
+//! proves itself with a stateless retry before it counts; handshakes are
+//! bounded per address and in time; connections are bounded per console
+//! (the id in its certificate) and in total, refused ones closed with a
+//! reason the console can read; a request frame must be whole, and a
+//! response taken, within a deadline, or the stream is reset; a connection
+//! without requests is closed. Store work runs on the blocking pool, so
+//! these timers keep running when requests are heavy.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use certs::tls::{console_peer, ConsolePeer};
-use certs::transport::{peer_chain, read_message, reject_stream, write_message};
+use certs::transport::{
+    peer_chain, read_message, reject_stream, write_message, CLOSE_NORMAL, CLOSE_QUIET,
+    CLOSE_REFUSED,
+};
 use protocol::{
     negotiate_version, AckReply, CaptureSpec, CapturedImage, Cursor, ErrorCode, ErrorReply,
     HelloReply, LiveFrameReply, LiveSession, LiveStart, Policy, Record, Request, Response,
     StreamKind, MAX_VERSION, MIN_VERSION,
 };
-use quinn::{Endpoint, Incoming};
+use quinn::{Connection, Endpoint, Incoming, RecvStream, SendStream, VarInt};
 use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 use uuid::Uuid;
 
 use crate::access::{authorize, validate_policy};
+use crate::admission::{Activity, Admission, Refusal, ServerLimits};
 use crate::capture::Capture;
 use crate::clock::{steady_now_ms, wall_now_ms};
 use crate::live::{Asker, Ended, LiveError, LiveSessions, LiveWatcher};
@@ -30,8 +44,9 @@ use crate::store::{AccessEntry, Store, StoreError};
 
 /// Most records one pull returns, whatever the console asks for.
 pub const MAX_PULL_RECORDS: u32 = 5_000;
-/// Consoles connected at once; more are refused at the handshake.
-pub const MAX_CONNECTIONS: usize = 32;
+/// Store calls running at once on the blocking pool; more requests wait
+/// (asleep, not on a thread) for their turn.
+pub const MAX_STORE_TASKS: usize = 4;
 /// How often lapsed live views are ended.
 const LIVE_EXPIRY_TICK: Duration = Duration::from_secs(1);
 /// How long shutdown waits for in-flight requests.
@@ -57,7 +72,14 @@ pub struct Service {
     pub live: Mutex<LiveSessions>,
     /// Who watches the screen now; the notice and the status follow it.
     pub watchers: watch::Sender<Vec<LiveWatcher>>,
+    /// Turns on the blocking pool for store calls (see `on_store`).
+    store_tasks: Semaphore,
 }
+
+/// A store call that did not return (it panicked).
+#[derive(Debug, thiserror::Error)]
+#[error("a store task of the agent failed: {0}")]
+struct StoreTaskError(#[from] JoinError);
 
 /// The console behind one connection, as its certificate and its hello
 /// named it.
@@ -101,12 +123,27 @@ impl Service {
             screen,
             live: Mutex::new(LiveSessions::new(live_lease_secs)),
             watchers: watch::channel(Vec::new()).0,
+            store_tasks: Semaphore::new(MAX_STORE_TASKS),
         }
     }
 
+    /// The one blocking boundary of store work: `work` runs on the
+    /// blocking pool (at most [`MAX_STORE_TASKS`] at once), never on an
+    /// async worker, so the accept loop and the deadlines keep running
+    /// while sled reads and flushes.
+    async fn on_store<T, F>(&self, work: F) -> Result<T, StoreTaskError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> T + Send + 'static,
+    {
+        // The semaphore is never closed; were it, the work would still run.
+        let _turn = self.store_tasks.acquire().await.ok();
+        let store = self.store.clone();
+        Ok(tokio::task::spawn_blocking(move || work(&store)).await?)
+    }
+
     /// Answers one authenticated, well-formed request and writes it to the
-    /// access log. Store work is small (a pull is capped) and runs inline;
-    /// captures run on the blocking pool.
+    /// access log. Store work and captures run on the blocking pool.
     pub async fn handle(&self, caller: &Caller, request: Request) -> Response {
         let peer = &caller.peer;
         let kind = request.kind();
@@ -130,8 +167,9 @@ impl Service {
             detail,
             allowed,
         };
-        if let Err(store_error) = self.store.log_access(&entry) {
-            tracing::error!(%store_error, "cannot write the access log");
+        let logged = self.on_store(move |store| store.log_access(&entry)).await;
+        if let Err(log_error) = flatten(logged) {
+            tracing::error!(%log_error, "cannot write the access log");
             return error(
                 ErrorCode::Internal,
                 "the agent cannot write its access log".to_owned(),
@@ -159,12 +197,16 @@ impl Service {
                             .lock()
                             .unwrap_or_else(PoisonError::into_inner) =
                             hello.console_name.chars().take(64).collect();
+                        let heads = match self.on_store(|store| store.heads().to_wire()).await {
+                            Ok(heads) => heads,
+                            Err(task_error) => return internal(&task_error),
+                        };
                         let reply = HelloReply {
                             version,
                             agent_id: self.info.agent_id,
                             hostname: self.info.hostname.clone(),
                             demo: self.info.demo,
-                            heads: self.store.heads().to_wire(),
+                            heads,
                         };
                         (
                             Response::Hello(reply),
@@ -175,7 +217,10 @@ impl Service {
             }
             Request::Pull(pull) => {
                 let max_records = pull.max_records.clamp(1, MAX_PULL_RECORDS);
-                match self.store.pull(pull.stream, pull.after, max_records) {
+                let pulled = self
+                    .on_store(move |store| store.pull(pull.stream, pull.after, max_records))
+                    .await;
+                match flatten(pulled) {
                     Ok(batch) => {
                         let detail = format!(
                             "{} after {} → {} records",
@@ -185,14 +230,19 @@ impl Service {
                         );
                         (Response::Records(batch), detail)
                     }
-                    Err(store_error) => internal(&store_error),
+                    Err(failure) => internal(&*failure),
                 }
             }
             Request::Ack(ack) => {
-                match self
-                    .store
-                    .ack(ack.stream, ack.upto, &peer.console_id.to_string())
-                {
+                let console_id = peer.console_id.to_string();
+                let acked = self
+                    .on_store(move |store| store.ack(ack.stream, ack.upto, &console_id))
+                    .await;
+                let acked = match acked {
+                    Ok(acked) => acked,
+                    Err(task_error) => return internal(&task_error),
+                };
+                match acked {
                     Ok(acked) => (
                         Response::Acked(AckReply {
                             stream: ack.stream,
@@ -223,8 +273,13 @@ impl Service {
                 if let Err(reason) = validate_policy(&policy, current_revision) {
                     return (error(ErrorCode::BadRequest, reason.clone()), reason);
                 }
-                if let Err(store_error) = save_policy(&self.store, &policy) {
-                    return internal(&store_error);
+                let saved = {
+                    let policy = policy.clone();
+                    self.on_store(move |store| save_policy(store, &policy))
+                        .await
+                };
+                if let Err(failure) = flatten(saved) {
+                    return internal(&*failure);
                 }
                 let detail = format!("revision {}", policy.revision);
                 self.policy.send_replace(policy.clone());
@@ -234,7 +289,10 @@ impl Service {
             Request::LiveStart(start) => self.live_start(caller, &start),
             Request::LiveFrame(session) => self.live_frame(caller, session).await,
             Request::LiveStop(session) => self.live_stop(caller, session),
-            Request::FetchFrame(cursor) => self.fetch_frame(cursor),
+            Request::FetchFrame(cursor) => self
+                .on_store(move |store| fetch_frame(store, cursor))
+                .await
+                .unwrap_or_else(|task_error| internal(&task_error)),
         }
     }
 
@@ -347,51 +405,6 @@ impl Service {
         }
     }
 
-    fn fetch_frame(&self, cursor: Cursor) -> (Response, String) {
-        let detail = format!("frames seq {}", cursor.seq);
-        let image = match self.store.frame_image(cursor) {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => {
-                let reason = format!(
-                    "no screenshot image at frames seq {} of epoch {:016x}: dropped by retention or quota, or never taken",
-                    cursor.seq, cursor.epoch
-                );
-                return (error(ErrorCode::NotFound, reason), detail);
-            }
-            Err(store_error) => return internal(&store_error),
-        };
-        let before = Cursor {
-            epoch: cursor.epoch,
-            seq: cursor.seq - 1,
-        };
-        let record = match self.store.pull(StreamKind::Frames, before, 1) {
-            Ok(mut batch) => batch.records.pop(),
-            Err(store_error) => return internal(&store_error),
-        };
-        match record {
-            Some(seq_record) if seq_record.seq == cursor.seq => match seq_record.record {
-                Record::Frame(meta) => (
-                    Response::Image(CapturedImage { meta, bytes: image }),
-                    detail,
-                ),
-                _ => (
-                    error(
-                        ErrorCode::NotFound,
-                        format!("frames seq {} is not a screenshot", cursor.seq),
-                    ),
-                    detail,
-                ),
-            },
-            _ => (
-                error(
-                    ErrorCode::NotFound,
-                    format!("frames seq {} is no longer held", cursor.seq),
-                ),
-                detail,
-            ),
-        }
-    }
-
     /// Captures on the blocking pool; returns the capture and its cost in
     /// milliseconds, or `None` when the pixels equal `previous_hash`.
     async fn capture(
@@ -420,19 +433,19 @@ impl Service {
         }
     }
 
-    /// Ends lapsed live views, logs them, and updates the notice.
-    pub fn expire_live(&self) {
+    /// Ends lapsed live views, updates the notice, and logs them.
+    pub async fn expire_live(&self) {
         let ended = self.live_lock().expire(steady_now_ms());
         if ended.is_empty() {
             return;
         }
-        for session in &ended {
-            self.log_live_end(session);
-        }
         self.publish_watchers();
+        for session in &ended {
+            self.log_live_end(session).await;
+        }
     }
 
-    fn log_live_end(&self, ended: &Ended) {
+    async fn log_live_end(&self, ended: &Ended) {
         let entry = AccessEntry {
             at_ms: wall_now_ms(),
             console_id: ended.watcher.console_id.clone(),
@@ -445,8 +458,9 @@ impl Service {
             ),
             allowed: true,
         };
-        if let Err(store_error) = self.store.log_access(&entry) {
-            tracing::error!(%store_error, "cannot write the access log");
+        let logged = self.on_store(move |store| store.log_access(&entry)).await;
+        if let Err(log_error) = flatten(logged) {
+            tracing::error!(%log_error, "cannot write the access log");
         }
     }
 
@@ -498,58 +512,225 @@ fn internal(store_error: &dyn std::error::Error) -> (Response, String) {
     )
 }
 
+/// A store call's own error, or the failure of the task that ran it.
+fn flatten<T, E>(
+    result: Result<Result<T, E>, StoreTaskError>,
+) -> Result<T, Box<dyn std::error::Error + Send + Sync>>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(store_error)) => Err(Box::new(store_error)),
+        Err(task_error) => Err(Box::new(task_error)),
+    }
+}
+
+/// The image of a periodic screenshot with its record (runs on the store's
+/// blocking boundary).
+fn fetch_frame(store: &Store, cursor: Cursor) -> (Response, String) {
+    let detail = format!("frames seq {}", cursor.seq);
+    let image = match store.frame_image(cursor) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            let reason = format!(
+                "no screenshot image at frames seq {} of epoch {:016x}: dropped by retention or quota, or never taken",
+                cursor.seq, cursor.epoch
+            );
+            return (error(ErrorCode::NotFound, reason), detail);
+        }
+        Err(store_error) => return internal(&store_error),
+    };
+    // Sequence numbers start at 1: seq 0 names no record.
+    let Some(before_seq) = cursor.seq.checked_sub(1) else {
+        return (
+            error(
+                ErrorCode::NotFound,
+                "frames seq 0 names no record".to_owned(),
+            ),
+            detail,
+        );
+    };
+    let before = Cursor {
+        epoch: cursor.epoch,
+        seq: before_seq,
+    };
+    let record = match store.pull(StreamKind::Frames, before, 1) {
+        Ok(mut batch) => batch.records.pop(),
+        Err(store_error) => return internal(&store_error),
+    };
+    match record {
+        Some(seq_record) if seq_record.seq == cursor.seq => match seq_record.record {
+            Record::Frame(meta) => (
+                Response::Image(CapturedImage { meta, bytes: image }),
+                detail,
+            ),
+            _ => (
+                error(
+                    ErrorCode::NotFound,
+                    format!("frames seq {} is not a screenshot", cursor.seq),
+                ),
+                detail,
+            ),
+        },
+        _ => (
+            error(
+                ErrorCode::NotFound,
+                format!("frames seq {} is no longer held", cursor.seq),
+            ),
+            detail,
+        ),
+    }
+}
+
 /// Accepts connections until `shutdown` turns true, then closes the
 /// endpoint and waits (bounded) for in-flight requests.
-pub async fn serve(endpoint: Endpoint, service: Arc<Service>, mut shutdown: watch::Receiver<bool>) {
-    let connection_slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let mut connections = JoinSet::new();
+pub async fn serve(
+    endpoint: Endpoint,
+    service: Arc<Service>,
+    limits: ServerLimits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let admission = Arc::new(Mutex::new(Admission::new(&limits)));
+    let mut tasks = JoinSet::new();
     let mut live_ticks = tokio::time::interval(LIVE_EXPIRY_TICK);
     loop {
         tokio::select! {
-            _ = live_ticks.tick() => service.expire_live(),
+            _ = live_ticks.tick() => {
+                let service = service.clone();
+                tasks.spawn(async move { service.expire_live().await });
+            }
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
-                match connection_slots.clone().try_acquire_owned() {
-                    Ok(slot) => {
-                        let service = service.clone();
-                        let shutdown = shutdown.clone();
-                        connections.spawn(async move {
-                            handle_connection(incoming, service, shutdown).await;
-                            drop(slot);
-                        });
-                    }
-                    Err(_) => {
-                        tracing::warn!(remote = %incoming.remote_address(), "connection limit reached; refusing");
-                        incoming.refuse();
-                    }
+                if let Some((incoming, slot)) = admit(incoming, &admission) {
+                    let service = service.clone();
+                    let shutdown = shutdown.clone();
+                    tasks.spawn(handle_connection(incoming, slot, service, limits, shutdown));
                 }
             }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             _ = shutdown.changed() => break,
         }
     }
-    endpoint.close(quinn::VarInt::from_u32(0), b"agent shutting down");
+    endpoint.close(VarInt::from_u32(CLOSE_NORMAL), b"agent shutting down");
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-        while connections.join_next().await.is_some() {}
+        while tasks.join_next().await.is_some() {}
         endpoint.wait_idle().await;
     })
     .await;
     if drained.is_err() {
         tracing::warn!("shutdown: connections did not drain in time");
-        connections.abort_all();
+        tasks.abort_all();
     }
+}
+
+/// Decides on a connection attempt before any TLS work. A source address
+/// not yet proven gets a stateless retry (the client must show it receives
+/// what is sent to that address, so nobody fills another address's quota
+/// by spoofing it); then the counts decide. `None`: answered here (retry
+/// or refusal), nothing more to do.
+fn admit(incoming: Incoming, admission: &Arc<Mutex<Admission>>) -> Option<(Incoming, Slot)> {
+    let remote = incoming.remote_address();
+    if !incoming.remote_address_validated() {
+        if let Err(retry_error) = incoming.retry() {
+            // Only an attempt that already carried a retry token cannot be
+            // retried, and quinn validates such tokens itself.
+            retry_error.into_incoming().refuse();
+        }
+        return None;
+    }
+    match Slot::handshake(admission.clone(), remote.ip()) {
+        Ok(slot) => Some((incoming, slot)),
+        Err(refusal) => {
+            tracing::warn!(%remote, %refusal, "connection refused before its handshake");
+            incoming.refuse();
+            None
+        }
+    }
+}
+
+/// One counted connection; its counts are released when it drops, however
+/// the connection ends.
+#[derive(Debug)]
+struct Slot {
+    admission: Arc<Mutex<Admission>>,
+    ip: IpAddr,
+    handshaking: bool,
+    console: Option<Uuid>,
+}
+
+impl Slot {
+    fn handshake(admission: Arc<Mutex<Admission>>, ip: IpAddr) -> Result<Slot, Refusal> {
+        lock(&admission).begin_handshake(ip)?;
+        Ok(Slot {
+            admission,
+            ip,
+            handshaking: true,
+            console: None,
+        })
+    }
+
+    fn handshake_over(&mut self) {
+        if std::mem::take(&mut self.handshaking) {
+            lock(&self.admission).handshake_over(self.ip);
+        }
+    }
+
+    /// Counts the connection for `console`; returns how many connections
+    /// the agent holds now.
+    fn establish(&mut self, console: Uuid) -> Result<usize, Refusal> {
+        let mut admission = lock(&self.admission);
+        admission.establish(console)?;
+        self.console = Some(console);
+        Ok(admission.open())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.handshake_over();
+        lock(&self.admission).closed(self.console);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn millis(ms: u64) -> Duration {
+    Duration::from_millis(ms)
 }
 
 async fn handle_connection(
     incoming: Incoming,
+    mut slot: Slot,
     service: Arc<Service>,
-    mut shutdown: watch::Receiver<bool>,
+    limits: ServerLimits,
+    shutdown: watch::Receiver<bool>,
 ) {
     let remote = incoming.remote_address();
-    let conn = match incoming.await {
-        Ok(conn) => conn,
+    let connecting = match incoming.accept() {
+        Ok(connecting) => connecting,
         Err(handshake_error) => {
             tracing::info!(%remote, %handshake_error, "handshake refused");
+            return;
+        }
+    };
+    // On timeout the handshake is dropped, which closes it.
+    let handshake = tokio::time::timeout(millis(limits.handshake_timeout_ms), connecting).await;
+    slot.handshake_over();
+    let conn = match handshake {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(handshake_error)) => {
+            tracing::info!(%remote, %handshake_error, "handshake refused");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(
+                %remote,
+                timeout_ms = limits.handshake_timeout_ms,
+                "handshake not finished in time; dropped"
+            );
             return;
         }
     };
@@ -558,51 +739,154 @@ async fn handle_connection(
         Some(Err(peer_error)) => {
             tracing::warn!(%remote, %peer_error, "console certificate not usable");
             conn.close(
-                quinn::VarInt::from_u32(1),
+                VarInt::from_u32(CLOSE_REFUSED),
                 b"console identity not recognised",
             );
             return;
         }
         None => {
-            conn.close(quinn::VarInt::from_u32(1), b"no client certificate");
+            conn.close(VarInt::from_u32(CLOSE_REFUSED), b"no client certificate");
             return;
         }
     };
-    tracing::info!(%remote, console = %peer.console_id, role = %peer.role, "console connected");
-    let caller = Arc::new(Caller::new(peer));
+    let connections = match slot.establish(peer.console_id) {
+        Ok(connections) => connections,
+        Err(refusal) => {
+            tracing::warn!(%remote, console = %peer.console_id, role = %peer.role, %refusal, "connection refused");
+            conn.close(
+                VarInt::from_u32(CLOSE_REFUSED),
+                refusal.to_string().as_bytes(),
+            );
+            return;
+        }
+    };
+    tracing::info!(%remote, console = %peer.console_id, role = %peer.role, connections, "console connected");
+    serve_connection(conn, Arc::new(Caller::new(peer)), service, limits, shutdown).await;
+}
+
+/// Accepts the streams of one authenticated connection, each carrying one
+/// request, until the console leaves, the connection goes quiet for too
+/// long, or the agent shuts down.
+async fn serve_connection(
+    conn: Connection,
+    caller: Arc<Caller>,
+    service: Arc<Service>,
+    limits: ServerLimits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let remote = conn.remote_address();
+    let console = caller.peer.console_id;
+    let activity = Arc::new(Mutex::new(Activity::new(&limits, steady_now_ms())));
     let mut streams = JoinSet::new();
     loop {
+        // Recomputed after every event: an answer moves the deadline later.
+        let deadline_ms = lock(&activity).deadline_ms();
+        let quiet = async {
+            match deadline_ms {
+                Some(deadline_ms) => {
+                    tokio::time::sleep(millis(deadline_ms.saturating_sub(steady_now_ms()))).await
+                }
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             stream = conn.accept_bi() => match stream {
-                Ok((mut send, mut recv)) => {
-                    let service = service.clone();
-                    let caller = caller.clone();
-                    streams.spawn(async move {
-                        let request = match read_message::<Request>(&mut recv).await {
-                            Ok(request) => request,
-                            Err(bad_frame) => {
-                                tracing::warn!(%bad_frame, "bad request frame; stream reset");
-                                reject_stream(&mut send, &mut recv);
-                                return;
-                            }
-                        };
-                        let response = service.handle(&caller, request).await;
-                        if let Err(write_error) = write_message(&mut send, &response).await {
-                            tracing::debug!(%write_error, "console went away before the response");
-                        }
-                    });
+                Ok((send, recv)) => {
+                    streams.spawn(answer_stream(
+                        (send, recv),
+                        remote,
+                        service.clone(),
+                        caller.clone(),
+                        activity.clone(),
+                        limits,
+                    ));
                 }
                 Err(closed) => {
-                    tracing::info!(%remote, %closed, "console disconnected");
+                    tracing::info!(%remote, %console, %closed, "console disconnected");
                     break;
                 }
             },
             Some(_) = streams.join_next(), if !streams.is_empty() => {}
+            () = quiet => {
+                let expired = lock(&activity).expired(steady_now_ms());
+                if let Some(quiet) = expired {
+                    tracing::info!(%remote, %console, %quiet, "closing a connection without requests");
+                    conn.close(VarInt::from_u32(CLOSE_QUIET), quiet.to_string().as_bytes());
+                    break;
+                }
+            }
             _ = shutdown.changed() => {
+                // Requests in flight are answered first (bounded by their
+                // deadlines and by the server's drain timeout).
                 while streams.join_next().await.is_some() {}
-                conn.close(quinn::VarInt::from_u32(0), b"agent shutting down");
-                break;
+                conn.close(VarInt::from_u32(CLOSE_NORMAL), b"agent shutting down");
+                return;
             }
         }
     }
+    // The connection is gone: requests already taken still end (each
+    // within its deadlines) and are logged.
+    while streams.join_next().await.is_some() {}
+}
+
+/// Reads one request (whole within the request deadline), answers it and
+/// hands the response over (within the response deadline); a stream that
+/// misses either deadline, or carries a bad frame, is reset.
+async fn answer_stream(
+    (mut send, mut recv): (SendStream, RecvStream),
+    remote: SocketAddr,
+    service: Arc<Service>,
+    caller: Arc<Caller>,
+    activity: Arc<Mutex<Activity>>,
+    limits: ServerLimits,
+) {
+    let console = caller.peer.console_id;
+    let read = tokio::time::timeout(
+        millis(limits.request_timeout_ms),
+        read_message::<Request>(&mut recv),
+    )
+    .await;
+    let request = match read {
+        Ok(Ok(request)) => request,
+        Ok(Err(bad_frame)) => {
+            tracing::warn!(%remote, %console, %bad_frame, "bad request frame; stream reset");
+            reject_stream(&mut send, &mut recv);
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(
+                %remote,
+                %console,
+                timeout_ms = limits.request_timeout_ms,
+                "request frame not whole in time; stream reset"
+            );
+            reject_stream(&mut send, &mut recv);
+            return;
+        }
+    };
+    // One frame per stream: whatever follows it is not kept.
+    drop(recv);
+    lock(&activity).request_received();
+    let response = service.handle(&caller, request).await;
+    let written = tokio::time::timeout(
+        millis(limits.response_timeout_ms),
+        write_message(&mut send, &response),
+    )
+    .await;
+    match written {
+        Ok(Ok(())) => {}
+        Ok(Err(write_error)) => {
+            tracing::debug!(%remote, %console, %write_error, "console went away before the response");
+        }
+        Err(_) => {
+            tracing::warn!(
+                %remote,
+                %console,
+                timeout_ms = limits.response_timeout_ms,
+                "response not taken in time; stream reset"
+            );
+            let _ = send.reset(VarInt::from_u32(certs::transport::STREAM_ERROR_CODE));
+        }
+    }
+    lock(&activity).request_answered(steady_now_ms());
 }

@@ -19,6 +19,17 @@ use rustls_pki_types::CertificateDer;
 pub const STREAM_ERROR_CODE: u32 = 1;
 /// Application close code for a normal, orderly close.
 pub const CLOSE_NORMAL: u32 = 0;
+/// Application close code of an agent refusing a console or one of its
+/// connections; the close reason says why (identity not recognised, too
+/// many connections from this console).
+pub const CLOSE_REFUSED: u32 = 1;
+/// Application close code of an agent closing a connection that carried no
+/// request for too long; the close reason says how long.
+pub const CLOSE_QUIET: u32 = 2;
+/// Most bytes a frame body buffer grows by per read: the buffer follows the
+/// bytes received, so a peer announcing a large body and sending little
+/// costs little memory.
+pub const READ_CHUNK_BYTES: usize = 64 * 1024;
 
 /// Connection limits, set explicitly on both sides instead of quinn's defaults.
 #[derive(Debug, Clone)]
@@ -54,6 +65,17 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// An agent's limits: it only ever receives requests (one frame of at
+    /// most 64 KiB per stream), so its receive windows hold a few request
+    /// frames instead of the 16 MiB responses a console receives.
+    pub fn agent() -> Limits {
+        Limits {
+            stream_receive_window_bytes: 128 * 1024,
+            connection_receive_window_bytes: 2 * 1024 * 1024,
+            ..Limits::default()
+        }
+    }
+
     fn transport_config(&self) -> Result<TransportConfig, TransportError> {
         let mut transport = TransportConfig::default();
         transport
@@ -179,13 +201,28 @@ pub async fn write_message<M: WireMessage>(
 }
 
 /// Reads one frame. The length prefix is checked against `M`'s cap before
-/// the body buffer is allocated.
+/// anything is allocated, and the body buffer then grows with the bytes
+/// that actually arrive (at most [`READ_CHUNK_BYTES`] per read, at most
+/// doubling), never beyond the announced length.
 pub async fn read_message<M: WireMessage>(recv: &mut RecvStream) -> Result<M, TransportError> {
     let mut header = [0u8; HEADER_BYTES];
     recv.read_exact(&mut header).await?;
     let len = body_len::<M>(header)?;
-    let mut body = vec![0u8; len];
-    recv.read_exact(&mut body).await?;
+    let mut body = Vec::new();
+    while body.len() < len {
+        let wanted = (len - body.len()).min(READ_CHUNK_BYTES);
+        let chunk = recv
+            .read_chunk(wanted, true)
+            .await
+            .map_err(quinn::ReadExactError::ReadError)?
+            .ok_or(quinn::ReadExactError::FinishedEarly(body.len()))?;
+        let needed = body.len() + chunk.bytes.len();
+        if needed > body.capacity() {
+            let capacity = needed.max(body.capacity().saturating_mul(2)).min(len);
+            body.reserve_exact(capacity - body.len());
+        }
+        body.extend_from_slice(&chunk.bytes);
+    }
     Ok(M::decode_body(&body)?)
 }
 

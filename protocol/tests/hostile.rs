@@ -301,7 +301,7 @@ fn mutated_messages_are_refused_or_decoded_with_bounded_allocation() {
                 }
             }
             // Keep the prefix consistent half the time, so bodies parse.
-            if next() % 2 == 0 && bytes.len() >= 4 {
+            if next().is_multiple_of(2) && bytes.len() >= 4 {
                 let body_len = u32::try_from(bytes.len() - 4).expect("small");
                 bytes[..4].copy_from_slice(&body_len.to_be_bytes());
             }

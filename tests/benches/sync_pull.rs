@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use agent::admission::ServerLimits;
 use agent::capture::ScreenSource;
 use agent::screen::Screen;
 use agent::server::{serve, AgentInfo, Service};
@@ -106,7 +107,7 @@ async fn bench(records: u64) -> BenchResult<()> {
         agent::live::DEFAULT_LEASE_SECS,
     ));
     let (_stop, shutdown) = watch::channel(false);
-    tokio::spawn(serve(endpoint, service, shutdown));
+    tokio::spawn(serve(endpoint, service, ServerLimits::default(), shutdown));
 
     // 1. The console's sync into its block store.
     let console_store = Arc::new(ConsoleStore::open(

@@ -104,6 +104,21 @@ impl Site {
         data
     }
 
+    /// Issues another console certificate of this site into a directory of
+    /// its own (`smarttracker-certs console`); returns that directory, which
+    /// `certs::ConsoleIdentity::read` loads.
+    pub fn issue_console(&self, role: &str, name: &str) -> PathBuf {
+        let out = self.path(&format!("console-{name}"));
+        run_ok(
+            Command::new(bin("smarttracker-certs"))
+                .args(["console", "--role", role, "--name", name, "--site"])
+                .arg(self.path("site"))
+                .arg("--out")
+                .arg(&out),
+        );
+        out
+    }
+
     /// A `smarttracker-console --data <console dir> ARGS` command.
     pub fn console(&self, args: &[&str]) -> Command {
         let mut command = Command::new(bin("smarttracker-console"));
