@@ -3,10 +3,10 @@
 //! so "the agent refused our certificate as expired" is told apart from
 //! "nobody answered" without reading any error text.
 
-use quinn::{ConnectionError, ReadError, ReadExactError, TransportErrorCode, WriteError};
+use quinn::{ConnectionError, ReadError, ReadExactError, TransportErrorCode, VarInt, WriteError};
 use rustls::AlertDescription;
 
-use crate::transport::TransportError;
+use crate::transport::{TransportError, CLOSE_QUIET, CLOSE_REFUSED};
 
 /// Which side ended a failed handshake, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,12 @@ pub enum HandshakeFailure {
     PeerCertificateRefused(AlertDescription),
     /// The two sides share no application protocol (ALPN).
     NoCommonProtocol,
+    /// The agent closed the connection as over one of its limits
+    /// ([`CLOSE_REFUSED`]: too many connections from this console).
+    AgentBusy,
+    /// The agent closed a connection that sent no request for too long
+    /// ([`CLOSE_QUIET`]).
+    ClosedQuiet,
     /// Nobody answered within the idle timeout.
     TimedOut,
     /// Anything else (network, reset, local shutdown).
@@ -51,6 +57,16 @@ impl HandshakeFailure {
                 Some(alert) => HandshakeFailure::PeerCertificateRefused(alert),
                 None => HandshakeFailure::Other,
             },
+            ConnectionError::ApplicationClosed(close)
+                if close.error_code == VarInt::from_u32(CLOSE_REFUSED) =>
+            {
+                HandshakeFailure::AgentBusy
+            }
+            ConnectionError::ApplicationClosed(close)
+                if close.error_code == VarInt::from_u32(CLOSE_QUIET) =>
+            {
+                HandshakeFailure::ClosedQuiet
+            }
             ConnectionError::TimedOut => HandshakeFailure::TimedOut,
             _ => HandshakeFailure::Other,
         }
@@ -102,7 +118,14 @@ impl HandshakeFailure {
                 "the peer does not speak the SmartTracker protocol: another program on that \
                  port, or an incompatible version"
             }
-            HandshakeFailure::TimedOut | HandshakeFailure::Other => return None,
+            HandshakeFailure::AgentBusy => {
+                "the agent refused the connection: this console (or this address) already holds \
+                 as many connections as it allows; close other windows or syncs of this console, \
+                 the next pass tries again"
+            }
+            HandshakeFailure::ClosedQuiet
+            | HandshakeFailure::TimedOut
+            | HandshakeFailure::Other => return None,
         })
     }
 }
