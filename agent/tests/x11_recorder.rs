@@ -72,8 +72,10 @@ fn focused_windows_become_usage_spans_of_the_right_length() {
     };
     let firefox_window = x.create_window(&spec("Navigator", "firefox-esr", firefox.pid()), 0, 0);
     let code_window = x.create_window(&spec("code", "Code", code.pid()), 300, 0);
+    x.wait_viewable(firefox_window);
+    x.wait_viewable(code_window);
     let activate = |window: u32| {
-        xvfb.xdotool(&["windowactivate", "--sync", &window.to_string()]);
+        xvfb.activate(&x, window);
         clock::wall_now_ms()
     };
 

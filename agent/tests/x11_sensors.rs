@@ -136,7 +136,7 @@ fn with_a_window_manager_the_active_window_names_the_app() {
     let names = AppNames::builtin();
     // Twice round, so every switch is between two live windows.
     for (window, want, app) in cases.iter().chain(&cases) {
-        xvfb.xdotool(&["windowactivate", "--sync", &window.to_string()]);
+        xvfb.activate(&x, *window);
         let got = front(&mut sensor).expect("a window in front");
         assert_eq!(got, *want, "window {window:#x}");
         assert_eq!(names.normalise(&got).as_deref(), Some(*app));

@@ -169,6 +169,27 @@ impl Xvfb {
         );
     }
 
+    /// Brings `window` to the front through the window manager and waits
+    /// until the root's `_NET_ACTIVE_WINDOW` names it (a window the
+    /// manager has not taken over yet is asked again).
+    pub fn activate(&self, x: &X, window: Window) {
+        let active = x.atom("_NET_ACTIVE_WINDOW");
+        wait_until(
+            &format!("window {window:#x} to be active"),
+            STARTUP_TIMEOUT,
+            || {
+                self.xdotool(&["windowactivate", &window.to_string()]);
+                (0..20).any(|_| {
+                    let now = x.window_property(x.root, active) == Some(window);
+                    if !now {
+                        thread::sleep(Duration::from_millis(25));
+                    }
+                    now
+                })
+            },
+        );
+    }
+
     /// Starts openbox and waits until it manages the screen (EWMH check
     /// window set). Its configuration and cache live in `config_home`.
     pub fn start_openbox(&self, config_home: &Path) -> Spawned {
