@@ -108,7 +108,7 @@ const MESSAGES: &[Entry] = &[
     ("fleet.filter.all", ["All", "Tous", "Todos", "Все"]),
     ("fleet.shown", ["{shown} of {total} agents", "{shown} agents sur {total}", "{shown} de {total} equipos", "{shown} из {total}"]),
     ("fault.invalid_data", ["sending invalid data", "envoie des données invalides", "envía datos no válidos", "отправляет неверные данные"]),
-    ("fault.impersonation", ["claimed to be another workstation", "s'est fait passer pour un autre poste", "se hizo pasar por otro equipo", "выдавал себя за другой компьютер"]),
+    ("fault.impersonation", ["claimed to be another workstation", "se fait passer pour un autre poste", "se hizo pasar por otro equipo", "выдавал себя за другой компьютер"]),
     ("fault.epoch_flapping", ["its store keeps resetting", "son stockage se réinitialise sans cesse", "su almacén se reinicia sin cesar", "его хранилище постоянно сбрасывается"]),
     ("fault.protocol", ["answered outside the protocol", "a répondu hors protocole", "respondió fuera del protocolo", "ответил с нарушением протокола"]),
     ("fault.hover", ["{detail} ({count} time(s), last {when}); see the audit log", "{detail} ({count} fois, dernière {when}) ; voir le journal d'audit", "{detail} ({count} veces, última {when}); ver el registro de auditoría", "{detail} ({count} раз, последний {when}); см. журнал аудита"]),

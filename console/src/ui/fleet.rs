@@ -163,7 +163,7 @@ pub fn fleet_table(ui: &mut egui::Ui, table: &FleetTable<'_>, actions: &mut Vec<
         .striped(true)
         .resizable(true)
         .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
-        .column(Column::initial(220.0).at_least(80.0).clip(true))
+        .column(Column::initial(330.0).at_least(80.0).clip(true))
         .column(Column::initial(170.0).at_least(100.0).clip(true))
         .column(Column::initial(150.0).at_least(90.0))
         .column(Column::initial(150.0).at_least(90.0).clip(true))
