@@ -225,6 +225,45 @@ fn fleet_lists_every_agent_with_its_state_and_opens_an_employee() {
 }
 
 #[test]
+fn fleet_shows_a_faulty_agent_until_a_week_after_its_last_fault() {
+    let site = site();
+    let now_ms = console::clock::wall_now_ms();
+    site.store
+        .note_fault(
+            site.agents[0],
+            console::store::FaultKind::InvalidData,
+            now_ms - 60_000,
+            "usage: 3 records refused as invalid",
+        )
+        .expect("fault");
+    site.store
+        .note_fault(
+            site.agents[1],
+            console::store::FaultKind::Impersonation,
+            now_ms - 8 * 86_400_000,
+            "an old one",
+        )
+        .expect("fault");
+    let mut harness = harness(app(&site, Screen::Fleet));
+    wait_until(&mut harness, "the fleet view", |app| {
+        has_view(app, &ViewRequest::Fleet) && app.state.fleet_visible.len() == PEOPLE.len()
+    });
+    assert_eq!(
+        harness
+            .query_all_by_label("envoie des données invalides")
+            .count(),
+        1
+    );
+    assert_eq!(
+        harness
+            .query_all_by_label("se fait passer pour un autre poste")
+            .count(),
+        0,
+        "a fault older than a week is no longer shown"
+    );
+}
+
+#[test]
 fn employee_shows_top_apps_trend_and_attendance_of_the_period() {
     let site = site();
     let mut harness = harness(app(&site, Screen::Fleet));
