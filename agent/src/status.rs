@@ -2,7 +2,9 @@
 //! current policy, what it holds, and which console read what and when.
 //!
 //! The running agent writes a snapshot file atomically after each flush, so
-//! `status` works while the agent holds its store open.
+//! `status` works while the agent holds its store open. The file is
+//! rewritten in place (see [`crate::store::spare`]), so it keeps telling the
+//! truth when the disk is full, which is when it matters most.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +12,7 @@ use protocol::{Policy, UnixMillis};
 use serde::{Deserialize, Serialize};
 
 use crate::live::LiveWatcher;
-use crate::store::AccessEntry;
+use crate::store::{spare, AccessEntry};
 
 /// File name of the snapshot inside the data directory.
 pub const STATUS_FILE: &str = "status.json";
@@ -26,6 +28,38 @@ pub struct StreamStatus {
     /// Records still held locally.
     pub held_records: u64,
     pub held_bytes: u64,
+}
+
+/// The store cannot write: what the agent says about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreProblem {
+    /// What failed and what to do, as the store says it.
+    pub message: String,
+    pub since_ms: UnixMillis,
+    /// Records held in memory, waiting to be written.
+    pub held_records: u64,
+    /// Most records held per stream; past it the oldest give way to gap
+    /// markers.
+    pub held_limit_per_stream: u64,
+    /// Records that gave way to gap markers since the problem began.
+    pub dropped_records: u64,
+}
+
+impl StoreProblem {
+    /// The problem in one line, for the log and for `status`.
+    pub fn line(&self) -> String {
+        let mut line = format!(
+            "{}; recording continues in memory ({} records held, up to {} per stream)",
+            self.message, self.held_records, self.held_limit_per_stream
+        );
+        if self.dropped_records > 0 {
+            line.push_str(&format!(
+                "; the oldest {} gave way to gap markers",
+                self.dropped_records
+            ));
+        }
+        line
+    }
 }
 
 /// Everything `status` shows.
@@ -49,6 +83,9 @@ pub struct StatusSnapshot {
     /// Consoles watching the screen live right now.
     #[serde(default)]
     pub live_view: Vec<LiveWatcher>,
+    /// Why the store cannot write right now, if it cannot.
+    #[serde(default)]
+    pub store_problem: Option<StoreProblem>,
 }
 
 /// Why the snapshot could not be read or written.
@@ -76,17 +113,16 @@ pub enum StatusError {
 }
 
 impl StatusSnapshot {
-    /// Writes the snapshot atomically (temporary file, then rename).
+    /// Writes the snapshot atomically, over a spare file it already holds
+    /// (so a full disk does not stop it once it was written twice).
     pub fn write(&self, data_dir: &Path) -> Result<(), StatusError> {
         let path = data_dir.join(STATUS_FILE);
-        let tmp = data_dir.join(format!("{STATUS_FILE}.tmp"));
         let write_error = |source| StatusError::Write {
             path: path.clone(),
             source,
         };
         let json = serde_json::to_vec_pretty(self).map_err(|error| write_error(error.into()))?;
-        std::fs::write(&tmp, json).map_err(write_error)?;
-        std::fs::rename(&tmp, &path).map_err(write_error)
+        spare::replace(&path, &json, false).map_err(write_error)
     }
 
     pub fn read(data_dir: &Path) -> Result<StatusSnapshot, StatusError> {
@@ -195,6 +231,13 @@ impl StatusSnapshot {
         }
         if let Some(sensor_error) = &self.last_sensor_error {
             out.push_str(&format!("sensor problem: {sensor_error}\n"));
+        }
+        if let Some(problem) = &self.store_problem {
+            out.push_str(&format!(
+                "STORE PROBLEM since {}: {}\n",
+                format_utc(problem.since_ms),
+                problem.line()
+            ));
         }
         out.push_str("\nCollected under the current policy:\n");
         for line in self.collected() {
