@@ -20,7 +20,7 @@ use agent::sensors::x11::X11Sensors;
 use agent::server::{serve, AgentInfo, Service};
 use agent::status::{StatusSnapshot, StoreProblem, StreamStatus};
 use agent::store::outage::{Notice, Outage};
-use agent::store::{Quotas, Store};
+use agent::store::{Quotas, Store, StoreError};
 use agent::tracker::Now;
 use agent::{clock, IDENTITY_FILE, STORE_DIR};
 use anyhow::{anyhow, bail, Context, Result};
@@ -482,6 +482,11 @@ impl StoreWriter {
             let notice = match self.store.flush() {
                 Ok(_) => self.outage.succeeded(now, held),
                 Err(store_error) => {
+                    if let StoreError::NeedsRestart { .. } = store_error {
+                        tracing::error!("{store_error}; restarting now");
+                        let exec_error = restart();
+                        tracing::error!(%exec_error, "cannot restart the agent");
+                    }
                     self.outage
                         .failed(now, store_error.to_string(), self.store.held())
                 }
@@ -494,8 +499,9 @@ impl StoreWriter {
             .write(policy, last_sensor_error, backfilling, self.problem());
     }
 
-    /// The last write before the process ends, whatever the schedule. An
-    /// error says how many records it could not write.
+    /// The last write before the process ends, whatever the schedule.
+    /// What cannot be written is saved for the next start if there is room
+    /// for that; an error says how many records were neither.
     fn finish(
         mut self,
         now: Now,
@@ -513,12 +519,25 @@ impl StoreWriter {
         self.tell(notice);
         self.status
             .write(policy, last_sensor_error, false, self.problem());
-        flushed.map(drop).map_err(|store_error| {
-            anyhow!(
-                "stopping with {} records held that could not be written ({store_error}); the next start records their loss as a gap",
+        let Err(store_error) = flushed else {
+            return Ok(());
+        };
+        let saved = match &store_error {
+            StoreError::NeedsRestart { records, .. } => Ok(*records),
+            _ => self.store.spill_held(),
+        };
+        match saved {
+            Ok(records) => {
+                tracing::warn!(
+                    "stopping with {records} records the store could not write ({store_error}); they are saved and written at the next start"
+                );
+                Ok(())
+            }
+            Err(spill_error) => Err(anyhow!(
+                "stopping with {} records held that could not be written ({store_error}) nor saved ({spill_error}); the next start records their loss as a gap",
                 self.store.held().records
-            )
-        })
+            )),
+        }
     }
 
     fn problem(&self) -> Option<StoreProblem> {
@@ -549,12 +568,28 @@ impl StoreWriter {
                 lasted_ms,
                 written_records,
                 dropped,
-            }) => tracing::info!(
+            }) => tracing::warn!(
                 "the store writes again after {} s: {written_records} held records written, {dropped} had given way to gap markers",
                 lasted_ms / 1000
             ),
         }
     }
+}
+
+/// Replaces this process with a new run of the same command line (same
+/// pid, so a supervisor sees nothing): the way out of a broken sled
+/// database, whose file lock this process cannot release. What the store
+/// held is saved in its `held.bin`, which the new run takes back. Returns
+/// only if the exec failed.
+fn restart() -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    // The running binary, even if it was replaced on disk since.
+    let mut args = std::env::args_os();
+    let mut command = std::process::Command::new("/proc/self/exe");
+    if let Some(arg0) = args.next() {
+        command.arg0(arg0);
+    }
+    command.args(args).exec()
 }
 
 /// Resolves when the thread has ended (polled: threads have no async join).

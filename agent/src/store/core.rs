@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
 
 use protocol::{GapMarker, GapReason, Record, SeqRecord, StreamKind};
+use serde::{Deserialize, Serialize};
 
 use super::block::{encode_block, RECORDS_PER_BLOCK};
 
@@ -48,7 +49,7 @@ pub(crate) struct Tail {
 }
 
 /// A record that has its sequence number but is not known durable yet.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Pending {
     record: SeqRecord,
     at_ms: i64,
@@ -72,9 +73,8 @@ impl Pending {
     }
 }
 
-/// What a stream held in memory, handed from a closed database's core to
-/// the core of the reopened one.
-#[derive(Debug, Default)]
+/// What a stream holds in memory, as saved for the next process.
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Held {
     records: Vec<Pending>,
     dropped: u64,
@@ -349,18 +349,16 @@ impl StreamCore {
         );
     }
 
-    /// Everything held in memory, leaving the core without it.
-    pub(crate) fn take_held(&mut self) -> Held {
-        let mut records: Vec<Pending> = self.unsynced.drain(..).collect();
-        records.extend(self.pending.drain(..));
+    /// A copy of everything held in memory.
+    pub(crate) fn held(&self) -> Held {
         Held {
-            records,
-            dropped: std::mem::take(&mut self.dropped_held),
-            dropped_frames: std::mem::take(&mut self.dropped_frames),
+            records: self.unsynced.iter().chain(&self.pending).cloned().collect(),
+            dropped: self.dropped_held,
+            dropped_frames: self.dropped_frames.clone(),
         }
     }
 
-    /// Takes back what the core of a closed database held: the entries this
+    /// Takes back what an earlier process's core held: the entries this
     /// core does not have on disk are held again, with their numbers.
     pub(crate) fn restore(&mut self, held: Held) {
         for pending in held.records {
@@ -780,7 +778,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reopened_core_gets_back_what_its_disk_lacks() {
+    fn a_new_core_takes_back_what_its_disk_lacks() {
         let mut old = StreamCore::new(StreamKind::Usage, 0, 0, 4);
         for at_ms in 1..=4 {
             old.append(usage(at_ms), at_ms);
@@ -791,10 +789,10 @@ mod tests {
             old.append(usage(at_ms), at_ms);
         }
         assert_eq!(old.dropped_held(), 2, "5 and 6 gave way to a marker at 6");
-        // The reopened disk holds 1..=2 of the unsynced flush.
+        // The disk, reopened by the next process, holds 1..=2 of the
+        // unsynced flush.
         let mut new = StreamCore::new(StreamKind::Usage, 2, 0, 8);
-        new.restore(old.take_held());
-        assert_eq!(old.held_records(), 0);
+        new.restore(old.held());
         assert_eq!(new.held_records(), 6);
         assert_eq!(new.dropped_held(), 2);
         assert_eq!(new.append(usage(10), 10), 10);

@@ -23,35 +23,43 @@
 //!
 //! - Every write first checks the free space of the store's file system
 //!   and refuses, with [`StoreError::DiskFull`], to eat into
-//!   [`Quotas::disk_reserve_bytes`]: sled never sees the disk full then.
-//!   sled's own write errors are sticky (every later write of that database
-//!   instance fails, even once space returns), so after one the database is
-//!   *broken*: reads still go to it, writes are refused, and the next
-//!   [`Store::flush`] that finds room closes it on a helper thread (its
-//!   close may hang; then the store says so and the agent needs a restart)
-//!   and reopens it, giving the new instance everything that was held.
-//! - Meanwhile records stay held in memory, [`Quotas::held_records`] per
-//!   stream; past that the oldest give way to a gap marker (see
-//!   [`core`](self::core)), never silently. Access log entries are held too
-//!   (at most [`MAX_HELD_ACCESS_ENTRIES`], then a summary entry counts the
-//!   ones that gave way), so consoles are still served and audited.
+//!   [`Quotas::disk_reserve_bytes`], so sled does not see the disk full.
+//!   Refused writes change nothing: records stay held in memory and the next
+//!   flush retries.
+//! - If sled fails a write anyway (another process filled the disk between
+//!   the check and the write, or an I/O error), that database instance is
+//!   *broken*: sled 0.34 keeps failing it, and a blob write that failed
+//!   leaves a writer registered in its log buffer, so a later flush, and the
+//!   flush in its `Drop`, wait forever. The store never writes to, flushes
+//!   or closes a broken database again (it is leaked, and its file lock with
+//!   it): reads still go to it, writes are refused, and once there is room
+//!   [`Store::flush`] saves everything held to `held.bin` and returns
+//!   [`StoreError::NeedsRestart`]. The next [`Store::open`] (a new process)
+//!   takes the held records back with their numbers; sled recovers what was
+//!   durable, as after a crash.
+//! - Meanwhile records stay held, [`Quotas::held_records`] per stream; past
+//!   that the oldest give way to a gap marker (see [`core`](self::core)),
+//!   never silently. Access log entries are held too (at most
+//!   [`MAX_HELD_ACCESS_ENTRIES`], then one entry counts those that gave
+//!   way), so consoles are still served and audited.
 //! - While records are held, the store keeps a note of the sequence numbers
 //!   it handed out but has not written (`unwritten.json`, rewritten in
 //!   place so a full disk cannot stop it, see [`spare`]). If the process
-//!   ends before they are written, the next open appends a gap marker
-//!   naming them, so a number is never given out twice. After a crash
-//!   outside such an outage, numbers never written are given out again:
-//!   they were never reported stored.
-//! - A store whose database is broken is never closed on the dropping
-//!   thread: its close runs on a helper thread the process does not wait
-//!   for, and sled recovers at the next open as after a crash.
+//!   ends with them neither written nor saved in `held.bin`, the next open
+//!   appends a gap marker naming them, so a number is never given out
+//!   twice. After a crash outside such an outage, numbers never written are
+//!   given out again: they were never reported stored.
 //!
 //! # On-disk format (schema version 1)
 //!
 //! One sled database per store directory, which also holds `store.lock`, a
-//! file locked exclusively for as long as a [`Store`] is open, and the note
+//! file locked exclusively for as long as a [`Store`] is open, the note
 //! `unwritten.json` (with its spare): `{"epoch": u64, "streams": [{"stream":
-//! "Usage", "first_seq": u64, "last_seq": u64}, …]}`, padded with spaces.
+//! "Usage", "first_seq": u64, "last_seq": u64}, …]}`, padded with spaces,
+//! and while records wait for a restart, `held.bin`: the bincode 2 (serde,
+//! standard configuration, at most [`MAX_HELD_FILE_BYTES`]) encoding of the
+//! held records and access log entries, removed by the first flush that
+//! writes them.
 //!
 //! - Default tree: `schema_version` → u32 big-endian (`1`); `epoch` → u64
 //!   big-endian, random and non-zero, chosen when the store is created.
@@ -86,7 +94,7 @@ pub mod spare;
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use protocol::{CapturedImage, Cursor, Record, RecordBatch, Retention, StreamKind};
@@ -94,7 +102,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::block::BlockError;
 use self::block::{block_key, decode_block, decode_header, parse_block_key, stream_tag};
-use self::core::{BlockInfo, PrunePlan, StreamCore, Tail};
+use self::core::{BlockInfo, Held, PrunePlan, StreamCore, Tail};
 use self::outage::HeldCounts;
 
 /// Schema version this build reads and writes.
@@ -123,10 +131,12 @@ const LOCK_FILE: &str = "store.lock";
 /// Tries to take a store's locks before reporting it locked.
 const LOCK_ATTEMPTS: u32 = 20;
 const LOCK_RETRY_PAUSE: Duration = Duration::from_millis(100);
-/// How long a reopen waits for a broken database to close.
-const CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// The note of numbers handed out but not written.
 const UNWRITTEN_FILE: &str = "unwritten.json";
+/// Held records saved for the next process.
+const HELD_FILE: &str = "held.bin";
+/// Largest `held.bin` read back.
+pub const MAX_HELD_FILE_BYTES: usize = 256 * 1024 * 1024;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const EPOCH_KEY: &[u8] = b"epoch";
 const RECORDS_TREE: &str = "records";
@@ -213,10 +223,21 @@ pub enum StoreError {
     #[error("cannot write to {path}: {cause}")]
     WriteFailed { path: PathBuf, cause: WriteFailure },
     #[error(
-        "store {path} cannot be read while its database is reopened after a failed write \
-         ({cause})"
+        "cannot write to {path}: its database failed a write ({cause}) and cannot be \
+         reopened in this process; the {records} records it held are saved in {held_file}, \
+         for the next start to write: restart the agent"
     )]
-    Reopening { path: PathBuf, cause: WriteFailure },
+    NeedsRestart {
+        path: PathBuf,
+        cause: WriteFailure,
+        records: u64,
+        held_file: PathBuf,
+    },
+    #[error("cannot save held records to {path}: {source}")]
+    Spill {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Why the database refused a write.
@@ -230,8 +251,6 @@ pub enum WriteFailure {
     ReadOnly,
     #[error("{0}; check that disk and the directory's permissions")]
     Other(String),
-    #[error("its database did not close after a failed write; restart the agent")]
-    StuckClosing,
 }
 
 impl WriteFailure {
@@ -417,23 +436,16 @@ impl Backend {
 enum Database {
     /// Reads and writes go to it.
     Open(Arc<Backend>),
-    /// A write failed: sled fails every later write of this instance, so
-    /// only reads go to it until [`Store::flush`] replaces it.
+    /// A write failed: only reads go to it, and it is never flushed or
+    /// closed (see the [module documentation](self)).
     Broken {
         backend: Arc<Backend>,
         cause: WriteFailure,
     },
-    /// Being closed on a helper thread, to be opened again.
-    Closing {
-        closed: mpsc::Receiver<()>,
-        cause: WriteFailure,
-    },
-    /// Closed; opening it again failed so far.
-    Closed { cause: WriteFailure },
 }
 
 /// An access log entry not written yet, with its entry number.
-#[derive(Debug)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct HeldAccess {
     id: u64,
     entry: AccessEntry,
@@ -442,7 +454,7 @@ struct HeldAccess {
 
 /// Held access log entries that gave way: written as one entry in the place
 /// of the newest of them.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct DroppedAccess {
     last_id: u64,
     last_at_ms: i64,
@@ -455,6 +467,15 @@ struct UnwrittenRange {
     stream: StreamKind,
     first_seq: u64,
     last_seq: u64,
+}
+
+/// What `held.bin` holds.
+#[derive(Debug, Serialize, Deserialize)]
+struct HeldFile {
+    epoch: u64,
+    streams: Vec<(StreamKind, Held)>,
+    access: Vec<HeldAccess>,
+    dropped_access: Option<DroppedAccess>,
 }
 
 /// What `unwritten.json` holds.
@@ -476,6 +497,8 @@ struct Inner {
     dropped_access: Option<DroppedAccess>,
     /// What `unwritten.json` says now (`None`: not known).
     noted: Option<Vec<UnwrittenRange>>,
+    /// `held.bin` exists: the next flush that writes everything removes it.
+    spilled: bool,
 }
 
 /// The agent's durable record store. See the [module documentation](self).
@@ -576,17 +599,110 @@ impl Store {
                 held_access: VecDeque::new(),
                 dropped_access: None,
                 noted: None,
+                spilled: false,
             }),
             _lock_file: lock_file,
         };
         {
             let mut inner = store.lock();
-            let written_seq = inner.streams.get(StreamKind::Frames).written_seq();
+            store.take_back_spilled(&mut inner);
+            // Images of screenshots taken back stay with their records.
+            let last_seq = inner.streams.get(StreamKind::Frames).next_seq() - 1;
             store.take_back_unwritten(&mut inner);
             store.note_unwritten(&mut inner);
-            store.count_frame_images(&mut inner, &backend, written_seq)?;
+            store.count_frame_images(&mut inner, &backend, last_seq)?;
         }
         Ok(store)
+    }
+
+    /// Takes back the records (and access log entries) an earlier process
+    /// saved in `held.bin`, with their numbers, to write at the next flush.
+    fn take_back_spilled(&self, inner: &mut Inner) {
+        let path = self.path.join(HELD_FILE);
+        let bytes = match std::fs::metadata(&path) {
+            Ok(metadata) if metadata.len() > MAX_HELD_FILE_BYTES as u64 => {
+                tracing::warn!(path = %path.display(), "held records file too large; ignored");
+                return;
+            }
+            Ok(_) => match std::fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(read_error) => {
+                    tracing::warn!(path = %path.display(), %read_error, "cannot read held records");
+                    return;
+                }
+            },
+            Err(_) => return,
+        };
+        let config = bincode::config::standard().with_limit::<MAX_HELD_FILE_BYTES>();
+        let held: HeldFile = match bincode::serde::decode_from_slice(&bytes, config) {
+            Ok((held, _)) => held,
+            Err(decode_error) => {
+                tracing::warn!(path = %path.display(), %decode_error, "unreadable held records; ignored");
+                return;
+            }
+        };
+        inner.spilled = true;
+        if held.epoch != self.epoch {
+            return;
+        }
+        for (stream, records) in held.streams {
+            inner.streams.get_mut(stream).restore(records);
+        }
+        let next_access_id = inner.next_access_id;
+        inner.held_access.extend(
+            held.access
+                .into_iter()
+                .filter(|entry| entry.id >= next_access_id),
+        );
+        if let Some(last) = inner.held_access.back() {
+            inner.next_access_id = last.id + 1;
+        }
+        inner.dropped_access = held.dropped_access;
+        tracing::warn!(path = %path.display(), "records an earlier run could not write are taken back");
+    }
+
+    /// Saves everything held in memory to `held.bin` (durably), for the
+    /// next process to write: what to do when this one cannot write and is
+    /// about to end, or to restart.
+    pub fn spill_held(&self) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        self.spill(&mut inner)
+    }
+
+    fn spill(&self, inner: &mut Inner) -> Result<u64, StoreError> {
+        let path = self.path.join(HELD_FILE);
+        let spill_error = |source| StoreError::Spill {
+            path: path.clone(),
+            source,
+        };
+        let held = HeldFile {
+            epoch: self.epoch,
+            streams: inner
+                .streams
+                .iter()
+                .map(|(stream, core)| (stream, core.held()))
+                .collect(),
+            access: inner.held_access.iter().cloned().collect(),
+            dropped_access: inner.dropped_access,
+        };
+        let config = bincode::config::standard().with_limit::<MAX_HELD_FILE_BYTES>();
+        let bytes = bincode::serde::encode_to_vec(&held, config)
+            .map_err(|error| spill_error(std::io::Error::other(error)))?;
+        let tmp = self.path.join(format!("{HELD_FILE}.tmp"));
+        let written = File::create(&tmp).and_then(|mut file| {
+            std::io::Write::write_all(&mut file, &bytes)?;
+            file.sync_all()
+        });
+        if let Err(source) = written.and_then(|()| std::fs::rename(&tmp, &path)) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(spill_error(source));
+        }
+        inner.spilled = true;
+        Ok(inner
+            .streams
+            .iter()
+            .map(|(_, core)| core.held_records() as u64)
+            .sum())
     }
 
     /// Reads `unwritten.json` and names its numbers lost (gap markers held
@@ -707,7 +823,7 @@ impl Store {
         let (durable_seq, backend) = {
             let inner = self.lock();
             let durable_seq = inner.streams.get(StreamKind::Frames).durable_seq();
-            (durable_seq, self.readable(&inner)?)
+            (durable_seq, self.readable(&inner))
         };
         if cursor.epoch != self.epoch || cursor.seq == 0 || cursor.seq > durable_seq {
             return Ok(None);
@@ -790,10 +906,11 @@ impl Store {
     /// Group commit: writes every held record and access log entry in one
     /// atomic batch, flushes the database and returns the durable heads.
     /// Call it at least every second. A stream past its quota loses its
-    /// oldest blocks in the same batch, with a gap marker appended. If the
-    /// database broke on an earlier write and there is room again, it is
-    /// closed and reopened first. On failure everything stays held, and
-    /// the note of unwritten numbers is brought up to date.
+    /// oldest blocks in the same batch, with a gap marker appended. On
+    /// failure everything stays held, and the note of unwritten numbers is
+    /// brought up to date; if the database broke on an earlier write and
+    /// there is room again, everything held is saved for the next process
+    /// and [`StoreError::NeedsRestart`] says so.
     pub fn flush(&self) -> Result<Heads, StoreError> {
         let written = {
             let mut inner = self.lock();
@@ -815,12 +932,33 @@ impl Store {
         }
         forget_written_access(&mut inner, written.access_id);
         self.note_unwritten(&mut inner);
+        if inner.spilled && inner.noted.as_ref().is_some_and(Vec::is_empty) {
+            match std::fs::remove_file(self.path.join(HELD_FILE)) {
+                Ok(()) => inner.spilled = false,
+                Err(remove_error) => {
+                    tracing::warn!(%remove_error, "cannot remove the written held records")
+                }
+            }
+        }
         Ok(heads_of(self.epoch, &inner))
     }
 
     /// The writing half of [`Store::flush`], under the lock.
     fn write_held(&self, inner: &mut Inner) -> Result<Written, StoreError> {
-        let backend = self.writable_or_reopen(inner)?;
+        let backend = match &inner.database {
+            Database::Open(backend) => backend.clone(),
+            Database::Broken { cause, .. } => {
+                let cause = cause.clone();
+                self.check_space(0)?;
+                let records = self.spill(inner)?;
+                return Err(StoreError::NeedsRestart {
+                    path: self.path.clone(),
+                    cause,
+                    records,
+                    held_file: self.path.join(HELD_FILE),
+                });
+            }
+        };
         let mut batch = sled::Batch::default();
         let mut commits = Vec::new();
         let mut write_bytes = 0_u64;
@@ -853,7 +991,10 @@ impl Store {
             .iter()
             .map(|held| held.value.len() as u64)
             .sum::<u64>();
-        self.check_space(write_bytes)?;
+        let has_writes = !commits.is_empty() || !inner.held_access.is_empty();
+        if has_writes {
+            self.check_space(write_bytes)?;
+        }
         if !commits.is_empty() {
             let applied = backend.records.apply_batch(batch);
             self.written(inner, &backend, applied)?;
@@ -870,7 +1011,9 @@ impl Store {
             inner.streams.get_mut(stream).commit_flush(commit);
         }
         let access_id = self.write_access(inner, &backend)?;
-        self.tidy_frame_images(inner, &backend)?;
+        if has_writes {
+            self.tidy_frame_images(inner, &backend)?;
+        }
         let seqs = PerStream::from_fn(|stream| inner.streams.get(stream).written_seq());
         let needs_sync = access_id.is_some()
             || inner
@@ -883,92 +1026,6 @@ impl Store {
             access_id,
             needs_sync,
         })
-    }
-
-    /// The database for a write, reopened first if it broke and there is
-    /// room again.
-    fn writable_or_reopen(&self, inner: &mut Inner) -> Result<Arc<Backend>, StoreError> {
-        if let Database::Open(backend) = &inner.database {
-            return Ok(backend.clone());
-        }
-        self.check_space(0)?;
-        if let Database::Broken { cause, .. } = &inner.database {
-            let cause = cause.clone();
-            let Database::Broken { backend, .. } = std::mem::replace(
-                &mut inner.database,
-                Database::Closed {
-                    cause: cause.clone(),
-                },
-            ) else {
-                return Err(self.write_failed(cause));
-            };
-            let closed = close_in_background(backend);
-            inner.database = Database::Closing { closed, cause };
-        }
-        if let Database::Closing { closed, cause } = &inner.database {
-            match closed.recv_timeout(CLOSE_WAIT) {
-                Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    inner.database = Database::Closed {
-                        cause: cause.clone(),
-                    };
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    return Err(self.write_failed(WriteFailure::StuckClosing));
-                }
-            }
-        }
-        match self.reopen(inner) {
-            Ok(backend) => Ok(backend),
-            Err(reopen_error) => {
-                if let StoreError::WriteFailed { cause, .. } = &reopen_error {
-                    inner.database = Database::Closed {
-                        cause: cause.clone(),
-                    };
-                }
-                Err(reopen_error)
-            }
-        }
-    }
-
-    /// Opens the database again and hands it what the old one held.
-    fn reopen(&self, inner: &mut Inner) -> Result<Arc<Backend>, StoreError> {
-        let backend = Backend::open(&self.path)?;
-        let epoch = init_or_check_schema(&self.path, &backend.db, &backend.records)?;
-        if epoch != self.epoch {
-            return Err(corrupt(
-                &self.path,
-                &format!(
-                    "it was replaced while open (epoch {epoch:#018x}, not {:#018x}); restart the agent",
-                    self.epoch
-                ),
-            ));
-        }
-        let mut streams = load_streams(&self.path, &backend.records, self.quotas.held_records)?;
-        for (stream, core) in streams.iter() {
-            let reported_seq = inner.streams.get(stream).durable_seq();
-            if core.durable_seq() < reported_seq {
-                return Err(corrupt(
-                    &self.path,
-                    &format!(
-                        "reopened, it holds {} only up to seq {}, but seq {reported_seq} was stored",
-                        stream.name(),
-                        core.durable_seq()
-                    ),
-                ));
-            }
-        }
-        for stream in StreamKind::ALL {
-            let held = inner.streams.get_mut(stream).take_held();
-            streams.get_mut(stream).restore(held);
-        }
-        inner.streams = streams;
-        let backend = Arc::new(backend);
-        inner.database = Database::Open(backend.clone());
-        // Images of held screenshots stay with their records.
-        let last_seq = inner.streams.get(StreamKind::Frames).next_seq() - 1;
-        self.count_frame_images(inner, &backend, last_seq)?;
-        tracing::info!(path = %self.path.display(), "store database reopened after a failed write");
-        Ok(backend)
     }
 
     /// Durable heads: what a flush last reported stored.
@@ -1019,7 +1076,7 @@ impl Store {
         };
         let limit = max_records.min(MAX_PULL_RECORDS) as usize;
         let inner = self.lock();
-        let backend = self.readable(&inner)?;
+        let backend = self.readable(&inner);
         let core = inner.streams.get(stream);
         let durable_seq = core.durable_seq();
         let mut records: Vec<protocol::SeqRecord> = Vec::new();
@@ -1183,7 +1240,7 @@ impl Store {
     }
 
     pub fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let backend = self.readable(&self.lock())?;
+        let backend = self.readable(&self.lock());
         Ok(backend
             .meta
             .get(key.as_bytes())
@@ -1306,7 +1363,7 @@ impl Store {
                 .iter()
                 .map(|held| held.entry.clone())
                 .collect();
-            (self.readable(&inner)?, held)
+            (self.readable(&inner), held)
         };
         let mut entries = Vec::with_capacity(limit.min(1024));
         for item in backend.access.iter().rev().take(limit) {
@@ -1359,15 +1416,9 @@ impl Store {
 
     /// The database for a read: the open one, or a broken one (sled still
     /// reads what it has).
-    fn readable(&self, inner: &Inner) -> Result<Arc<Backend>, StoreError> {
+    fn readable(&self, inner: &Inner) -> Arc<Backend> {
         match &inner.database {
-            Database::Open(backend) | Database::Broken { backend, .. } => Ok(backend.clone()),
-            Database::Closing { cause, .. } | Database::Closed { cause } => {
-                Err(StoreError::Reopening {
-                    path: self.path.clone(),
-                    cause: cause.clone(),
-                })
-            }
+            Database::Open(backend) | Database::Broken { backend, .. } => backend.clone(),
         }
     }
 
@@ -1375,9 +1426,7 @@ impl Store {
     fn writable(&self, inner: &Inner) -> Result<Arc<Backend>, StoreError> {
         match &inner.database {
             Database::Open(backend) => Ok(backend.clone()),
-            Database::Broken { cause, .. }
-            | Database::Closing { cause, .. }
-            | Database::Closed { cause } => Err(self.write_failed(cause.clone())),
+            Database::Broken { cause, .. } => Err(self.write_failed(cause.clone())),
         }
     }
 
@@ -1418,13 +1467,13 @@ impl Store {
 }
 
 impl Drop for Store {
-    /// Notes what was handed out but not written; closes a broken database
-    /// on a helper thread nobody waits for (its close may hang).
+    /// Notes what was handed out but not written, and leaks a broken
+    /// database: closing it could wait forever.
     fn drop(&mut self) {
         let mut inner = self.lock();
         self.note_unwritten(&mut inner);
         if let Database::Broken { backend, .. } = &inner.database {
-            drop(close_in_background(backend.clone()));
+            std::mem::forget(backend.clone());
         }
     }
 }
@@ -1448,35 +1497,6 @@ fn forget_written_access(inner: &mut Inner, access_id: Option<u64>) {
     {
         inner.dropped_access = None;
     }
-}
-
-/// Drops `backend` on a helper thread once no read uses it any more; the
-/// receiver hears when it is closed.
-fn close_in_background(backend: Arc<Backend>) -> mpsc::Receiver<()> {
-    let (closed_tx, closed_rx) = mpsc::channel();
-    let spawned = std::thread::Builder::new()
-        .name("store-close".into())
-        .spawn(move || {
-            let mut backend = backend;
-            loop {
-                match Arc::try_unwrap(backend) {
-                    Ok(last) => {
-                        drop(last);
-                        let _ = closed_tx.send(());
-                        return;
-                    }
-                    Err(shared) => {
-                        backend = shared;
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                }
-            }
-        });
-    if let Err(spawn_error) = spawned {
-        // The database was dropped here instead, with the closure.
-        tracing::warn!(%spawn_error, "cannot start a thread to close the store database");
-    }
-    closed_rx
 }
 
 fn heads_of(epoch: u64, inner: &Inner) -> Heads {
