@@ -482,10 +482,14 @@ impl StoreWriter {
             let notice = match self.store.flush() {
                 Ok(_) => self.outage.succeeded(now, held),
                 Err(store_error) => {
-                    if let StoreError::NeedsRestart { .. } = store_error {
-                        tracing::error!("{store_error}; restarting now");
-                        let exec_error = restart();
-                        tracing::error!(%exec_error, "cannot restart the agent");
+                    // Only for space: an I/O error that persists would
+                    // restart the agent every second.
+                    if let StoreError::NeedsRestart { cause, .. } = &store_error {
+                        if cause.is_space() {
+                            tracing::error!("{store_error}; restarting now");
+                            let exec_error = restart();
+                            tracing::error!(%exec_error, "cannot restart the agent");
+                        }
                     }
                     self.outage
                         .failed(now, store_error.to_string(), self.store.held())

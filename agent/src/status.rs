@@ -291,3 +291,56 @@ pub fn format_utc(at_ms: UnixMillis) -> String {
         Err(_) => format!("{at_ms} ms"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(store_problem: Option<StoreProblem>) -> StatusSnapshot {
+        StatusSnapshot {
+            written_at_ms: 1_772_442_000_000,
+            pid: 1,
+            agent_id: "a".into(),
+            hostname: "pc".into(),
+            demo: false,
+            listen: "127.0.0.1:47100".into(),
+            backfilling: false,
+            epoch: 7,
+            policy: Policy::default(),
+            streams: Vec::new(),
+            last_sensor_error: None,
+            recent_access: Vec::new(),
+            live_view: Vec::new(),
+            store_problem,
+        }
+    }
+
+    #[test]
+    fn a_store_problem_is_shown_with_what_is_held_and_survives_rewrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let problem = StoreProblem {
+            message: "cannot write to /d/store: no space left on device; free space on that disk"
+                .into(),
+            since_ms: 1_772_441_000_000,
+            held_records: 42,
+            held_limit_per_stream: 10_000,
+            dropped_records: 3,
+        };
+        snapshot(None).write(dir.path()).unwrap();
+        snapshot(Some(problem.clone())).write(dir.path()).unwrap();
+        let read = StatusSnapshot::read(dir.path()).unwrap();
+        assert_eq!(read.store_problem.as_ref(), Some(&problem));
+        let shown = read.render(read.written_at_ms);
+        assert!(shown.contains(
+            "STORE PROBLEM since 2026-03-02 08:43:20 UTC: cannot write to /d/store: no space left \
+             on device; free space on that disk; recording continues in memory (42 records held, \
+             up to 10000 per stream); the oldest 3 gave way to gap markers"
+        ), "{shown}");
+        // The next write over the spare clears it.
+        snapshot(None).write(dir.path()).unwrap();
+        assert_eq!(
+            StatusSnapshot::read(dir.path()).unwrap().store_problem,
+            None
+        );
+    }
+}

@@ -268,29 +268,82 @@ impl Drop for Agent {
     }
 }
 
-/// Every record of one stream of a stopped agent's store, in order.
-pub fn agent_records(data: &Path, stream: protocol::StreamKind) -> Vec<protocol::SeqRecord> {
+/// One stream of a stopped agent's store.
+#[derive(Debug)]
+pub struct StoredStream {
+    pub stream: protocol::StreamKind,
+    /// Every record, in order.
+    pub records: Vec<protocol::SeqRecord>,
+    pub durable_seq: u64,
+    pub acked_seq: u64,
+}
+
+/// What a stopped agent's store holds, read through the store itself.
+#[derive(Debug)]
+pub struct AgentStore {
+    pub epoch: u64,
+    pub streams: Vec<StoredStream>,
+}
+
+impl AgentStore {
+    pub fn stream(&self, stream: protocol::StreamKind) -> &StoredStream {
+        self.streams
+            .iter()
+            .find(|stored| stored.stream == stream)
+            .expect("every stream is read")
+    }
+}
+
+/// Opens a stopped agent's store and reads every stream.
+pub fn agent_store(data: &Path) -> AgentStore {
     let store = agent::store::Store::open(
         &data.join(agent::STORE_DIR),
         agent::store::Quotas::default(),
     )
     .expect("agent store opens");
-    let mut cursor = protocol::Cursor {
+    let heads = store.heads();
+    let counts = store.counts();
+    let streams = protocol::StreamKind::ALL
+        .into_iter()
+        .map(|stream| {
+            let mut cursor = protocol::Cursor {
+                epoch: store.epoch(),
+                seq: 0,
+            };
+            let mut records = Vec::new();
+            loop {
+                let batch = store.pull(stream, cursor, 4096).expect("pull");
+                if let Some(last) = batch.records.last() {
+                    cursor.seq = last.seq;
+                }
+                let more = batch.more;
+                records.extend(batch.records);
+                if !more {
+                    break;
+                }
+            }
+            StoredStream {
+                stream,
+                records,
+                durable_seq: *heads.seqs.get(stream),
+                acked_seq: counts.get(stream).acked_seq,
+            }
+        })
+        .collect();
+    AgentStore {
         epoch: store.epoch(),
-        seq: 0,
-    };
-    let mut records = Vec::new();
-    loop {
-        let batch = store.pull(stream, cursor, 4096).expect("pull");
-        if let Some(last) = batch.records.last() {
-            cursor.seq = last.seq;
-        }
-        let more = batch.more;
-        records.extend(batch.records);
-        if !more {
-            return records;
-        }
+        streams,
     }
+}
+
+/// Every record of one stream of a stopped agent's store, in order.
+pub fn agent_records(data: &Path, stream: protocol::StreamKind) -> Vec<protocol::SeqRecord> {
+    agent_store(data)
+        .streams
+        .into_iter()
+        .find(|stored| stored.stream == stream)
+        .map(|stored| stored.records)
+        .unwrap_or_default()
 }
 
 /// A usage span as compared across agent and console: (start, end, app).
@@ -329,16 +382,6 @@ pub fn exported_usage(export: &mut Command) -> BTreeMap<String, Vec<Span>> {
         spans.sort();
     }
     by_agent
-}
-
-/// The highest seq any console acked of one stream of a stopped agent.
-pub fn agent_acked_seq(data: &Path, stream: protocol::StreamKind) -> u64 {
-    let store = agent::store::Store::open(
-        &data.join(agent::STORE_DIR),
-        agent::store::Quotas::default(),
-    )
-    .expect("agent store opens");
-    store.counts().get(stream).acked_seq
 }
 
 /// Asserts that `records` (one stream of an agent, in pull order) number

@@ -254,6 +254,11 @@ pub enum WriteFailure {
 }
 
 impl WriteFailure {
+    /// The disk (or the user's quota on it) ran out of space.
+    pub fn is_space(&self) -> bool {
+        matches!(self, WriteFailure::NoSpace | WriteFailure::QuotaExceeded)
+    }
+
     fn of(error: &sled::Error) -> WriteFailure {
         match error {
             sled::Error::Io(io) => match io.kind() {
@@ -1358,16 +1363,18 @@ impl Store {
     pub fn access_log(&self, limit: usize) -> Result<Vec<AccessEntry>, StoreError> {
         let (backend, held) = {
             let inner = self.lock();
-            let held: Vec<AccessEntry> = inner
+            let held: Vec<(u64, AccessEntry)> = inner
                 .held_access
                 .iter()
-                .map(|held| held.entry.clone())
+                .map(|held| (held.id, held.entry.clone()))
                 .collect();
             (self.readable(&inner), held)
         };
         let mut entries = Vec::with_capacity(limit.min(1024));
+        let mut last_written_id = None;
         for item in backend.access.iter().rev().take(limit) {
             let (key, value) = item.map_err(|source| sled_error(&self.path, source))?;
+            last_written_id = last_written_id.or(u64_value(&key));
             let (entry, _): (AccessEntry, usize) =
                 bincode::serde::decode_from_slice(&value, access_config()).map_err(|error| {
                     corrupt(
@@ -1381,7 +1388,12 @@ impl Store {
             entries.push(entry);
         }
         entries.reverse();
-        entries.extend(held);
+        // Held entries written but not yet synced are in both.
+        entries.extend(
+            held.into_iter()
+                .filter(|(id, _)| last_written_id.is_none_or(|last| *id > last))
+                .map(|(_, entry)| entry),
+        );
         let extra = entries.len().saturating_sub(limit);
         entries.drain(..extra);
         Ok(entries)
