@@ -402,11 +402,9 @@ async fn run(options: RunOptions) -> Result<()> {
     // The server (and its watchers sender) is gone: the notice closes.
     let _ = notice.await;
     match recorder.join() {
-        Ok(result) => result?,
+        Ok(result) => result,
         Err(_) => bail!("the recorder thread panicked"),
     }
-    tracing::info!("stopped; everything recorded is stored");
-    Ok(())
 }
 
 /// Listens for SIGTERM and SIGINT on a thread and runtime of their own, so
@@ -524,6 +522,7 @@ impl StoreWriter {
         self.status
             .write(policy, last_sensor_error, false, self.problem());
         let Err(store_error) = flushed else {
+            tracing::info!("stopped; everything recorded is stored");
             return Ok(());
         };
         let saved = match &store_error {

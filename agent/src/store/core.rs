@@ -91,7 +91,7 @@ pub(crate) struct StreamCore {
     /// Appended since the last committed flush, in sequence order.
     pending: VecDeque<Pending>,
     /// Written by a committed flush whose sync has not succeeded yet: kept
-    /// so that a reopened database can be given them again.
+    /// so that, if the database breaks, the next process gets them again.
     unsynced: Vec<Pending>,
     /// Most entries `pending` holds (at least 2); past it the oldest give
     /// way to a gap marker.

@@ -1416,7 +1416,7 @@ impl Store {
         result.map_err(|source| {
             let cause = WriteFailure::of(&source);
             if matches!(&inner.database, Database::Open(open) if Arc::ptr_eq(open, backend)) {
-                tracing::debug!(%source, "store write failed; its database is broken until reopened");
+                tracing::debug!(%source, "store write failed; its database takes no more writes");
                 inner.database = Database::Broken {
                     backend: backend.clone(),
                     cause: cause.clone(),
