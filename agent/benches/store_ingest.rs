@@ -222,6 +222,7 @@ fn ingest_store(dir: &Path, records: u64) -> BenchResult<Duration> {
         health_bytes: u64::MAX,
         frames_bytes: u64::MAX,
         access_entries: u64::MAX,
+        ..Quotas::default()
     };
     let store = Store::open(dir, unlimited)?;
     let mut workload = Workload::new();

@@ -1,6 +1,7 @@
 //! `smarttracker-agent`: enrol a workstation, run the agent, show its status.
 
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -13,20 +14,23 @@ use agent::health::SysinfoHealth;
 use agent::live::{run_desktop_notice, LiveWatcher};
 use agent::mdns::Advert;
 use agent::periodic::run_periodic_screenshots;
-use agent::recorder::{backfill_demo, DesktopSource, Recorder, Source};
+use agent::recorder::{record_demo_history, DesktopSource, Recorder, Source};
 use agent::screen::Screen;
 use agent::sensors::session::UtmpSessions;
 use agent::sensors::x11::X11Sensors;
 use agent::server::{serve, AgentInfo, Service};
-use agent::status::{StatusSnapshot, StreamStatus};
-use agent::store::{Quotas, Store};
+use agent::status::{StatusSnapshot, StoreProblem, StreamStatus};
+use agent::store::outage::{Notice, Outage};
+use agent::store::{Quotas, Store, StoreError};
+use agent::tracker::Now;
 use agent::{clock, IDENTITY_FILE, STORE_DIR};
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use certs::AgentIdentity;
 use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use protocol::{Policy, StreamKind};
-use tokio::sync::watch;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{oneshot, watch};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -236,11 +240,17 @@ struct RunOptions {
 
 /// How often acked records past retention are deleted.
 const PRUNE_INTERVAL_MS: u64 = 10 * 60 * 1000;
+/// How long stopping may take after SIGTERM or SIGINT: past it (or at a
+/// second signal) the process exits without its final flush. Below
+/// systemd's `TimeoutStopSec` (15 s), above the server's 5 s drain.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(8);
 
 /// Meta key recording which source a store holds data from.
 const SOURCE_META: &str = "source";
 
 async fn run(options: RunOptions) -> Result<()> {
+    let (signal_tx, signal_rx) = oneshot::channel();
+    watch_signals(signal_tx)?;
     let identity_path = options.data.join(IDENTITY_FILE);
     let identity = AgentIdentity::read_bundle(&identity_path).with_context(|| {
         format!(
@@ -361,29 +371,46 @@ async fn run(options: RunOptions) -> Result<()> {
             last_sensor_error: None,
             recent_access: Vec::new(),
             live_view: Vec::new(),
+            store_problem: None,
         },
         store: store.clone(),
         data_dir: options.data.clone(),
         watchers: watchers_rx,
     };
-    let recorder_store = store.clone();
+    let mut writer = StoreWriter {
+        store: store.clone(),
+        outage: Outage::default(),
+        status,
+    };
     let recorder = std::thread::Builder::new()
         .name("recorder".into())
         .spawn(move || -> Result<()> {
+            let stop_requested = || !matches!(stop_rx.try_recv(), Err(mpsc::TryRecvError::Empty));
             if backfill_days > 0 {
                 tracing::info!(days = backfill_days, "recording simulated demo history");
                 let mut demo = DemoWorkstation::new(options.demo_seed);
-                backfill_demo(
-                    &recorder_store,
+                let store = writer.store.clone();
+                let recorded = record_demo_history(
+                    &store,
                     &mut demo,
                     &policy,
                     &user,
                     backfill_days,
                     clock::wall_now_ms(),
-                    &mut || status.write(&policy, None, true),
-                )?;
+                    &mut || {
+                        writer.commit(clock::now(), &policy, None, true);
+                        if stop_requested() {
+                            ControlFlow::Break(())
+                        } else {
+                            ControlFlow::Continue(())
+                        }
+                    },
+                );
+                if recorded.is_break() {
+                    return writer.finish(clock::now(), &policy, None);
+                }
             }
-            let mut recorder = Recorder::new(recorder_store.clone(), policy, &user, clock::now());
+            let mut recorder = Recorder::new(writer.store.clone(), policy, &user, clock::now());
             let mut next_prune_ms = clock::steady_now_ms();
             loop {
                 if policy_rx.has_changed().unwrap_or(false) {
@@ -391,47 +418,241 @@ async fn run(options: RunOptions) -> Result<()> {
                 }
                 let now = clock::now();
                 recorder.step(now, source.as_mut());
-                recorder_store.flush()?;
-                if now.steady_ms >= next_prune_ms {
+                writer.commit(
+                    now,
+                    recorder.policy(),
+                    recorder.last_sensor_error.clone(),
+                    false,
+                );
+                if now.steady_ms >= next_prune_ms && writer.outage.episode().is_none() {
                     // Only what a console acked and what is past retention.
-                    let pruned = recorder_store.prune(now.wall_ms, &recorder.policy().retention)?;
-                    tracing::debug!(?pruned, "pruned");
+                    match writer
+                        .store
+                        .prune(now.wall_ms, &recorder.policy().retention)
+                    {
+                        Ok(pruned) => tracing::debug!(?pruned, "pruned"),
+                        Err(prune_error) => {
+                            tracing::warn!(%prune_error, "prune failed; tried again later")
+                        }
+                    }
                     next_prune_ms = now.steady_ms + PRUNE_INTERVAL_MS;
                 }
-                status.write(recorder.policy(), recorder.last_sensor_error.clone(), false);
                 match stop_rx.recv_timeout(Duration::from_secs(1)) {
                     Err(mpsc::RecvTimeoutError::Timeout) => {}
                     Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 }
             }
-            recorder.finish(clock::now());
-            recorder_store.flush()?;
-            status.write(recorder.policy(), recorder.last_sensor_error.clone(), false);
-            Ok(())
+            let now = clock::now();
+            recorder.finish(now);
+            writer.finish(now, recorder.policy(), recorder.last_sensor_error.clone())
         })
         .context("cannot start the recorder thread")?;
 
-    let recorder_failed = tokio::select! {
-        _ = wait_for_signal() => false,
-        _ = wait_for_thread(&recorder) => true,
+    // The recorder ends only when told to, unless it panicked.
+    tokio::select! {
+        _ = signal_rx => {}
+        _ = wait_for_thread(&recorder) => {}
     };
     tracing::info!("shutting down");
+    // The recorder's final flush runs while the server drains.
+    let _ = stop_tx.send(());
     let _ = shutdown_tx.send(true);
     let _ = server.await;
     let _ = periodic.await;
     // The server (and its watchers sender) is gone: the notice closes.
     let _ = notice.await;
-    let _ = stop_tx.send(());
     match recorder.join() {
-        Ok(result) => result?,
+        Ok(result) => result,
         Err(_) => bail!("the recorder thread panicked"),
     }
-    if recorder_failed {
-        bail!("the recorder stopped unexpectedly");
-    }
-    store.flush()?;
-    tracing::info!("stopped; everything recorded is stored");
+}
+
+/// Listens for SIGTERM and SIGINT on a thread and runtime of their own, so
+/// nothing that blocks the main runtime or the store can delay them. The
+/// first signal tells `run` to stop (`stop`); if the process still runs
+/// [`SHUTDOWN_DEADLINE`] later, or at a second signal, it exits at once
+/// without its final flush: sled then recovers what was stored at the next
+/// start, as after a crash.
+fn watch_signals(stop: oneshot::Sender<()>) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the signal runtime")?;
+    let (mut terminate, mut interrupt) = {
+        let _entered = runtime.enter();
+        (
+            signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+        )
+    };
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let second_signal = runtime.block_on(async {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
+                let _ = stop.send(());
+                tokio::select! {
+                    _ = tokio::time::sleep(SHUTDOWN_DEADLINE) => false,
+                    _ = terminate.recv() => true,
+                    _ = interrupt.recv() => true,
+                }
+            });
+            let why = if second_signal {
+                "a second signal came".to_owned()
+            } else {
+                format!(
+                    "stopping took longer than {} s",
+                    SHUTDOWN_DEADLINE.as_secs()
+                )
+            };
+            eprintln!(
+                "error: {why}; exiting without the final flush (what was stored is recovered at the next start)"
+            );
+            std::process::exit(1);
+        })
+        .context("cannot start the signal thread")?;
     Ok(())
+}
+
+/// Writes what the recorder holds into the store: at every step while
+/// writes work, on the [`Outage`] retry schedule while they fail. Tells the
+/// log once when an outage begins, starts dropping and ends, and keeps the
+/// status snapshot saying what is wrong and what to do.
+struct StoreWriter {
+    store: Arc<Store>,
+    outage: Outage,
+    status: StatusWriter,
+}
+
+impl StoreWriter {
+    fn commit(
+        &mut self,
+        now: Now,
+        policy: &Policy,
+        last_sensor_error: Option<String>,
+        backfilling: bool,
+    ) {
+        if self.outage.due(now) {
+            let held = self.store.held();
+            let notice = match self.store.flush() {
+                Ok(_) => self.outage.succeeded(now, held),
+                Err(store_error) => {
+                    // Only for space: an I/O error that persists would
+                    // restart the agent every second.
+                    if let StoreError::NeedsRestart { cause, .. } = &store_error {
+                        if cause.is_space() {
+                            tracing::error!("{store_error}; restarting now");
+                            let exec_error = restart();
+                            tracing::error!(%exec_error, "cannot restart the agent");
+                        }
+                    }
+                    self.outage
+                        .failed(now, store_error.to_string(), self.store.held())
+                }
+            };
+            self.tell(notice);
+        }
+        let notice = self.outage.held(self.store.held());
+        self.tell(notice);
+        self.status
+            .write(policy, last_sensor_error, backfilling, self.problem());
+    }
+
+    /// The last write before the process ends, whatever the schedule.
+    /// What cannot be written is saved for the next start if there is room
+    /// for that; an error says how many records were neither.
+    fn finish(
+        mut self,
+        now: Now,
+        policy: &Policy,
+        last_sensor_error: Option<String>,
+    ) -> Result<()> {
+        let held = self.store.held();
+        let flushed = self.store.flush();
+        let notice = match &flushed {
+            Ok(_) => self.outage.succeeded(now, held),
+            Err(store_error) => self
+                .outage
+                .failed(now, store_error.to_string(), self.store.held()),
+        };
+        self.tell(notice);
+        self.status
+            .write(policy, last_sensor_error, false, self.problem());
+        let Err(store_error) = flushed else {
+            tracing::info!("stopped; everything recorded is stored");
+            return Ok(());
+        };
+        let saved = match &store_error {
+            StoreError::NeedsRestart { records, .. } => Ok(*records),
+            _ => self.store.spill_held(),
+        };
+        match saved {
+            Ok(records) => {
+                tracing::warn!(
+                    "stopping with {records} records the store could not write ({store_error}); they are saved and written at the next start"
+                );
+                Ok(())
+            }
+            Err(spill_error) => Err(anyhow!(
+                "stopping with {} records held that could not be written ({store_error}) nor saved ({spill_error}); the next start records their loss as a gap",
+                self.store.held().records
+            )),
+        }
+    }
+
+    fn problem(&self) -> Option<StoreProblem> {
+        let episode = self.outage.episode()?;
+        let held = self.store.held();
+        Some(StoreProblem {
+            message: episode.problem.clone(),
+            since_ms: episode.since_wall_ms,
+            held_records: held.records,
+            held_limit_per_stream: self.store.quotas().held_records,
+            dropped_records: episode.dropped(held),
+        })
+    }
+
+    fn tell(&self, notice: Option<Notice>) {
+        match notice {
+            None => {}
+            Some(Notice::Began { .. }) => {
+                if let Some(problem) = self.problem() {
+                    tracing::error!("{}", problem.line());
+                }
+            }
+            Some(Notice::Overflowing { dropped }) => tracing::warn!(
+                "the store still cannot write and holds {} records per stream at most: the oldest now give way to gap markers ({dropped} so far)",
+                self.store.quotas().held_records
+            ),
+            Some(Notice::Ended {
+                lasted_ms,
+                written_records,
+                dropped,
+            }) => tracing::warn!(
+                "the store writes again after {} s: {written_records} held records written, {dropped} had given way to gap markers",
+                lasted_ms / 1000
+            ),
+        }
+    }
+}
+
+/// Replaces this process with a new run of the same command line (same
+/// pid, so a supervisor sees nothing): the way out of a broken sled
+/// database, whose file lock this process cannot release. What the store
+/// held is saved in its `held.bin`, which the new run takes back. Returns
+/// only if the exec failed.
+fn restart() -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    // The running binary, even if it was replaced on disk since.
+    let mut args = std::env::args_os();
+    let mut command = std::process::Command::new("/proc/self/exe");
+    if let Some(arg0) = args.next() {
+        command.arg0(arg0);
+    }
+    command.args(args).exec()
 }
 
 /// Resolves when the thread has ended (polled: threads have no async join).
@@ -450,7 +671,13 @@ struct StatusWriter {
 }
 
 impl StatusWriter {
-    fn write(&self, policy: &Policy, last_sensor_error: Option<String>, backfilling: bool) {
+    fn write(
+        &self,
+        policy: &Policy,
+        last_sensor_error: Option<String>,
+        backfilling: bool,
+        store_problem: Option<StoreProblem>,
+    ) {
         let counts = self.store.counts();
         let snapshot = StatusSnapshot {
             written_at_ms: clock::wall_now_ms(),
@@ -472,6 +699,7 @@ impl StatusWriter {
             backfilling,
             recent_access: self.store.access_log(50).unwrap_or_default(),
             live_view: self.watchers.borrow().clone(),
+            store_problem,
             ..self.base.clone()
         };
         if let Err(status_error) = snapshot.write(&self.data_dir) {
@@ -489,21 +717,5 @@ fn desktop_screen_source() -> ScreenSource {
         ScreenSource::Xcap
     } else {
         ScreenSource::X11 { display: None }
-    }
-}
-
-async fn wait_for_signal() {
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(terminate) => terminate,
-            Err(signal_error) => {
-                tracing::warn!(%signal_error, "SIGTERM not handled; use Ctrl-C");
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
     }
 }

@@ -5,6 +5,7 @@
 //! live (one step a second) and backfills simulated demo history.
 
 use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use protocol::{Policy, Presence, Record, SessionEventKind, StreamKind, UnixMillis};
@@ -308,17 +309,20 @@ fn record_time_ms(record: &Record) -> UnixMillis {
 }
 
 /// Records `days` of simulated history ending at `end_ms` into the store,
-/// stepping simulated time by 10 s; flushes once per simulated day and
-/// tells `on_flush` what became durable.
-pub fn backfill_demo(
+/// stepping simulated time by 10 s, and calls `after_day` after each
+/// simulated day (to write what was recorded and to say whether to go on).
+/// On [`ControlFlow::Break`] it stops early: open spans are closed at the
+/// simulated time reached. Whatever happens, what was recorded is held in
+/// the store for the caller's next flush.
+pub fn record_demo_history(
     store: &Arc<Store>,
     demo: &mut DemoWorkstation,
     policy: &Policy,
     user: &str,
     days: u32,
     end_ms: UnixMillis,
-    on_flush: &mut dyn FnMut(),
-) -> Result<(), StoreError> {
+    after_day: &mut dyn FnMut() -> ControlFlow<()>,
+) -> ControlFlow<()> {
     const STEP_MS: i64 = 10_000;
     const DAY_MS: i64 = 86_400_000;
     let start_ms = end_ms - i64::from(days) * DAY_MS;
@@ -328,18 +332,51 @@ pub fn backfill_demo(
     };
     let mut recorder = Recorder::new(store.clone(), policy.clone(), user, at(start_ms));
     let mut wall_ms = start_ms;
-    let mut next_flush_ms = start_ms + DAY_MS;
+    let mut next_day_ms = start_ms + DAY_MS;
     while wall_ms < end_ms {
         recorder.step(at(wall_ms), demo);
-        if wall_ms >= next_flush_ms {
-            store.flush()?;
-            on_flush();
-            next_flush_ms += DAY_MS;
+        if wall_ms >= next_day_ms {
+            if after_day().is_break() {
+                recorder.finish(at(wall_ms));
+                return ControlFlow::Break(());
+            }
+            next_day_ms += DAY_MS;
         }
         wall_ms += STEP_MS;
     }
     recorder.finish(at(end_ms));
-    store.flush()?;
-    on_flush();
-    Ok(())
+    ControlFlow::Continue(())
+}
+
+/// [`record_demo_history`] flushing after each simulated day and at the
+/// end, telling `on_flush` what became durable; stops at the first failed
+/// flush.
+pub fn backfill_demo(
+    store: &Arc<Store>,
+    demo: &mut DemoWorkstation,
+    policy: &Policy,
+    user: &str,
+    days: u32,
+    end_ms: UnixMillis,
+    on_flush: &mut dyn FnMut(),
+) -> Result<(), StoreError> {
+    let mut failure = None;
+    let mut flush = || match store.flush() {
+        Ok(_) => {
+            on_flush();
+            ControlFlow::Continue(())
+        }
+        Err(store_error) => {
+            failure = Some(store_error);
+            ControlFlow::Break(())
+        }
+    };
+    if record_demo_history(store, demo, policy, user, days, end_ms, &mut flush).is_continue() {
+        // A failure of the final flush lands in `failure` like the others.
+        let _ = flush();
+    }
+    match failure {
+        Some(store_error) => Err(store_error),
+        None => Ok(()),
+    }
 }

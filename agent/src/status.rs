@@ -2,7 +2,9 @@
 //! current policy, what it holds, and which console read what and when.
 //!
 //! The running agent writes a snapshot file atomically after each flush, so
-//! `status` works while the agent holds its store open.
+//! `status` works while the agent holds its store open. The file is
+//! rewritten in place (see [`crate::store::spare`]), so it keeps telling the
+//! truth when the disk is full, which is when it matters most.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +12,7 @@ use protocol::{Policy, UnixMillis};
 use serde::{Deserialize, Serialize};
 
 use crate::live::LiveWatcher;
-use crate::store::AccessEntry;
+use crate::store::{spare, AccessEntry};
 
 /// File name of the snapshot inside the data directory.
 pub const STATUS_FILE: &str = "status.json";
@@ -26,6 +28,38 @@ pub struct StreamStatus {
     /// Records still held locally.
     pub held_records: u64,
     pub held_bytes: u64,
+}
+
+/// The store cannot write: what the agent says about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreProblem {
+    /// What failed and what to do, as the store says it.
+    pub message: String,
+    pub since_ms: UnixMillis,
+    /// Records held in memory, waiting to be written.
+    pub held_records: u64,
+    /// Most records held per stream; past it the oldest give way to gap
+    /// markers.
+    pub held_limit_per_stream: u64,
+    /// Records that gave way to gap markers since the problem began.
+    pub dropped_records: u64,
+}
+
+impl StoreProblem {
+    /// The problem in one line, for the log and for `status`.
+    pub fn line(&self) -> String {
+        let mut line = format!(
+            "{}; recording continues in memory ({} records held, up to {} per stream)",
+            self.message, self.held_records, self.held_limit_per_stream
+        );
+        if self.dropped_records > 0 {
+            line.push_str(&format!(
+                "; the oldest {} gave way to gap markers",
+                self.dropped_records
+            ));
+        }
+        line
+    }
 }
 
 /// Everything `status` shows.
@@ -49,6 +83,9 @@ pub struct StatusSnapshot {
     /// Consoles watching the screen live right now.
     #[serde(default)]
     pub live_view: Vec<LiveWatcher>,
+    /// Why the store cannot write right now, if it cannot.
+    #[serde(default)]
+    pub store_problem: Option<StoreProblem>,
 }
 
 /// Why the snapshot could not be read or written.
@@ -76,17 +113,16 @@ pub enum StatusError {
 }
 
 impl StatusSnapshot {
-    /// Writes the snapshot atomically (temporary file, then rename).
+    /// Writes the snapshot atomically, over a spare file it already holds
+    /// (so a full disk does not stop it once it was written twice).
     pub fn write(&self, data_dir: &Path) -> Result<(), StatusError> {
         let path = data_dir.join(STATUS_FILE);
-        let tmp = data_dir.join(format!("{STATUS_FILE}.tmp"));
         let write_error = |source| StatusError::Write {
             path: path.clone(),
             source,
         };
         let json = serde_json::to_vec_pretty(self).map_err(|error| write_error(error.into()))?;
-        std::fs::write(&tmp, json).map_err(write_error)?;
-        std::fs::rename(&tmp, &path).map_err(write_error)
+        spare::replace(&path, &json, false).map_err(write_error)
     }
 
     pub fn read(data_dir: &Path) -> Result<StatusSnapshot, StatusError> {
@@ -196,6 +232,13 @@ impl StatusSnapshot {
         if let Some(sensor_error) = &self.last_sensor_error {
             out.push_str(&format!("sensor problem: {sensor_error}\n"));
         }
+        if let Some(problem) = &self.store_problem {
+            out.push_str(&format!(
+                "STORE PROBLEM since {}: {}\n",
+                format_utc(problem.since_ms),
+                problem.line()
+            ));
+        }
         out.push_str("\nCollected under the current policy:\n");
         for line in self.collected() {
             out.push_str(&format!("  - {line}\n"));
@@ -246,5 +289,58 @@ pub fn format_utc(at_ms: UnixMillis) -> String {
             at.second()
         ),
         Err(_) => format!("{at_ms} ms"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(store_problem: Option<StoreProblem>) -> StatusSnapshot {
+        StatusSnapshot {
+            written_at_ms: 1_772_442_000_000,
+            pid: 1,
+            agent_id: "a".into(),
+            hostname: "pc".into(),
+            demo: false,
+            listen: "127.0.0.1:47100".into(),
+            backfilling: false,
+            epoch: 7,
+            policy: Policy::default(),
+            streams: Vec::new(),
+            last_sensor_error: None,
+            recent_access: Vec::new(),
+            live_view: Vec::new(),
+            store_problem,
+        }
+    }
+
+    #[test]
+    fn a_store_problem_is_shown_with_what_is_held_and_survives_rewrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let problem = StoreProblem {
+            message: "cannot write to /d/store: no space left on device; free space on that disk"
+                .into(),
+            since_ms: 1_772_441_000_000,
+            held_records: 42,
+            held_limit_per_stream: 10_000,
+            dropped_records: 3,
+        };
+        snapshot(None).write(dir.path()).unwrap();
+        snapshot(Some(problem.clone())).write(dir.path()).unwrap();
+        let read = StatusSnapshot::read(dir.path()).unwrap();
+        assert_eq!(read.store_problem.as_ref(), Some(&problem));
+        let shown = read.render(read.written_at_ms);
+        assert!(shown.contains(
+            "STORE PROBLEM since 2026-03-02 08:43:20 UTC: cannot write to /d/store: no space left \
+             on device; free space on that disk; recording continues in memory (42 records held, \
+             up to 10000 per stream); the oldest 3 gave way to gap markers"
+        ), "{shown}");
+        // The next write over the spare clears it.
+        snapshot(None).write(dir.path()).unwrap();
+        assert_eq!(
+            StatusSnapshot::read(dir.path()).unwrap().store_problem,
+            None
+        );
     }
 }

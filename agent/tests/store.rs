@@ -336,7 +336,7 @@ fn ack_refuses_foreign_epoch_and_beyond_head_and_keeps_per_console_max() {
 }
 
 #[test]
-fn unflushed_records_are_absent_after_reopen() {
+fn unflushed_records_are_absent_after_reopen_and_named_lost() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = open(dir.path());
@@ -353,13 +353,21 @@ fn unflushed_records_are_absent_after_reopen() {
     }
     let store = open(dir.path());
     assert_eq!(*store.heads().seqs.get(StreamKind::Usage), 3);
-    assert_eq!(store.counts().get(StreamKind::Usage).buffered_records, 0);
     assert_eq!(
         seqs(&pull_all(&store, StreamKind::Usage, start(&store), 100)),
         vec![1, 2, 3]
     );
-    // The lost numbers were never reported, so they are given out again.
-    assert_eq!(store.append(StreamKind::Usage, usage(3), T0_MS), 4);
+    // The store was closed knowing it had not written 4 and 5: the next
+    // open names them with a gap marker at 6 (held until the next flush),
+    // and they are never given out again.
+    assert_eq!(store.counts().get(StreamKind::Usage).buffered_records, 1);
+    assert_eq!(store.append(StreamKind::Usage, usage(3), T0_MS), 7);
+    store.flush().unwrap();
+    let records = pull_all(&store, StreamKind::Usage, start(&store), 100);
+    assert_eq!(seqs(&records), vec![1, 2, 3, 6, 7]);
+    assert!(
+        matches!(&records[3].record, Record::Gap(gap) if (gap.first_seq, gap.last_seq) == (4, 5))
+    );
 }
 
 const CRASH_DIR_ENV: &str = "SMARTTRACKER_STORE_CRASH_DIR";
@@ -684,7 +692,7 @@ fn frame_images_follow_their_records_and_survive_reopen() {
         };
         assert_eq!(store.frame_image(foreign).unwrap(), None, "other epoch");
         assert_eq!(store.frame_image_bytes(), 3_000);
-        // A screenshot taken but never flushed (a crash) is dropped at open.
+        // A screenshot taken but never flushed is dropped at the next open.
         store.append_frame(&screenshot(4, 1_000)).unwrap();
     }
     let store = open(dir.path());
@@ -700,8 +708,15 @@ fn frame_images_follow_their_records_and_survive_reopen() {
         store.frame_image(at(&store, 3)).unwrap(),
         Some(screenshot(3, 1_000).bytes)
     );
-    // Numbering continues where the durable head was.
-    assert_eq!(store.append_frame(&screenshot(5, 10)).unwrap(), 4);
+    // Its number is not given out again: a gap marker at 5 names it.
+    assert_eq!(store.append_frame(&screenshot(5, 10)).unwrap(), 6);
+    store.flush().unwrap();
+    let records = pull_all(&store, StreamKind::Frames, start(&store), 10);
+    assert_eq!(seqs(&records), vec![1, 2, 3, 5, 6]);
+    assert!(
+        matches!(&records[3].record, Record::Gap(gap) if (gap.first_seq, gap.last_seq) == (4, 4))
+    );
+    assert_eq!(store.frame_image(at(&store, 5)).unwrap(), None);
 }
 
 #[test]

@@ -1,11 +1,13 @@
 //! Harness for the workspace integration tests: the real binaries of this
 //! workspace, a throw-away site (CA, console identity, enrolled agents),
-//! agent processes with the demo sensor source, and console commands.
+//! agent processes with the demo sensor source, console commands, small
+//! tmpfs mounts to fill, and the numbering checks of an agent's streams.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use agent::status::StatusSnapshot;
@@ -84,6 +86,13 @@ impl Site {
     /// Issues an agent, enrols it into its data directory and adds it to
     /// the console's inventory; returns the data directory.
     pub fn add_agent(&self, name: &str) -> PathBuf {
+        let data = self.path(name);
+        self.add_agent_in(name, &data);
+        data
+    }
+
+    /// [`Site::add_agent`] with the data directory at `data`.
+    pub fn add_agent_in(&self, name: &str, data: &Path) {
         let bundle = self.path(&format!("{name}.bundle"));
         run_ok(
             Command::new(bin("smarttracker-certs"))
@@ -92,16 +101,23 @@ impl Site {
                 .arg("--out")
                 .arg(&bundle),
         );
-        let data = self.path(name);
         run_ok(
             Command::new(bin("smarttracker-agent"))
                 .args(["enroll", "--bundle"])
                 .arg(&bundle)
                 .arg("--data")
-                .arg(&data),
+                .arg(data),
         );
         run_ok(self.console(&["add-agent"]).arg(&bundle));
-        data
+    }
+
+    /// Runs `sync --once` against `addrs` (no mDNS) and returns its report.
+    pub fn sync_once(&self, addrs: &[SocketAddr]) -> String {
+        let mut command = self.console(&["sync", "--once", "--no-mdns"]);
+        for addr in addrs {
+            command.arg("--peer").arg(addr.to_string());
+        }
+        String::from_utf8_lossy(&run_ok(&mut command).stdout).into_owned()
     }
 
     /// Issues another console certificate of this site into a directory of
@@ -146,7 +162,33 @@ impl Agent {
 
     /// Starts the agent through `launcher` (e.g. `ip netns exec NS`
     /// followed by the agent binary).
-    pub fn start_with(mut launcher: Command, data: &Path, listen: &str, extra: &[&str]) -> Agent {
+    pub fn start_with(launcher: Command, data: &Path, listen: &str, extra: &[&str]) -> Agent {
+        Agent::spawn(launcher, data, listen, extra, Stdio::inherit())
+    }
+
+    /// [`Agent::start`] with the agent's log (stderr) appended to `log`.
+    pub fn start_logged(data: &Path, listen: &str, extra: &[&str], log: &Path) -> Agent {
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("agent log file");
+        Agent::spawn(
+            Command::new(bin("smarttracker-agent")),
+            data,
+            listen,
+            extra,
+            Stdio::from(log_file),
+        )
+    }
+
+    fn spawn(
+        mut launcher: Command,
+        data: &Path,
+        listen: &str,
+        extra: &[&str],
+        stderr: Stdio,
+    ) -> Agent {
         let _ = std::fs::remove_file(data.join(agent::status::STATUS_FILE));
         let child = launcher
             .args(["run", "--sensors", "demo", "--listen", listen, "--data"])
@@ -154,6 +196,7 @@ impl Agent {
             .args(extra)
             .env("SMARTTRACKER_LOG", "warn")
             .stdout(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawn agent");
         Agent {
@@ -203,6 +246,36 @@ impl Agent {
         let exit = self.child.wait().expect("wait");
         assert!(exit.success(), "agent exit: {exit}");
     }
+
+    /// SIGTERM, and insists the process is gone within `deadline`, however
+    /// it exits; returns how.
+    pub fn terminate_within(mut self, deadline: Duration) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        run_ok(Command::new("kill").args(["-TERM", &pid]));
+        let signalled = Instant::now();
+        loop {
+            if let Some(exit) = self.child.try_wait().expect("wait") {
+                return exit;
+            }
+            assert!(
+                signalled.elapsed() < deadline,
+                "agent {} still runs {deadline:?} after SIGTERM",
+                self.data.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether the process still runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("wait").is_none()
+    }
+
+    /// SIGKILL: no chance to flush.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("wait");
+    }
 }
 
 impl Drop for Agent {
@@ -212,29 +285,82 @@ impl Drop for Agent {
     }
 }
 
-/// Every record of one stream of a stopped agent's store, in order.
-pub fn agent_records(data: &Path, stream: protocol::StreamKind) -> Vec<protocol::SeqRecord> {
+/// One stream of a stopped agent's store.
+#[derive(Debug)]
+pub struct StoredStream {
+    pub stream: protocol::StreamKind,
+    /// Every record, in order.
+    pub records: Vec<protocol::SeqRecord>,
+    pub durable_seq: u64,
+    pub acked_seq: u64,
+}
+
+/// What a stopped agent's store holds, read through the store itself.
+#[derive(Debug)]
+pub struct AgentStore {
+    pub epoch: u64,
+    pub streams: Vec<StoredStream>,
+}
+
+impl AgentStore {
+    pub fn stream(&self, stream: protocol::StreamKind) -> &StoredStream {
+        self.streams
+            .iter()
+            .find(|stored| stored.stream == stream)
+            .expect("every stream is read")
+    }
+}
+
+/// Opens a stopped agent's store and reads every stream.
+pub fn agent_store(data: &Path) -> AgentStore {
     let store = agent::store::Store::open(
         &data.join(agent::STORE_DIR),
         agent::store::Quotas::default(),
     )
     .expect("agent store opens");
-    let mut cursor = protocol::Cursor {
+    let heads = store.heads();
+    let counts = store.counts();
+    let streams = protocol::StreamKind::ALL
+        .into_iter()
+        .map(|stream| {
+            let mut cursor = protocol::Cursor {
+                epoch: store.epoch(),
+                seq: 0,
+            };
+            let mut records = Vec::new();
+            loop {
+                let batch = store.pull(stream, cursor, 4096).expect("pull");
+                if let Some(last) = batch.records.last() {
+                    cursor.seq = last.seq;
+                }
+                let more = batch.more;
+                records.extend(batch.records);
+                if !more {
+                    break;
+                }
+            }
+            StoredStream {
+                stream,
+                records,
+                durable_seq: *heads.seqs.get(stream),
+                acked_seq: counts.get(stream).acked_seq,
+            }
+        })
+        .collect();
+    AgentStore {
         epoch: store.epoch(),
-        seq: 0,
-    };
-    let mut records = Vec::new();
-    loop {
-        let batch = store.pull(stream, cursor, 4096).expect("pull");
-        if let Some(last) = batch.records.last() {
-            cursor.seq = last.seq;
-        }
-        let more = batch.more;
-        records.extend(batch.records);
-        if !more {
-            return records;
-        }
+        streams,
     }
+}
+
+/// Every record of one stream of a stopped agent's store, in order.
+pub fn agent_records(data: &Path, stream: protocol::StreamKind) -> Vec<protocol::SeqRecord> {
+    agent_store(data)
+        .streams
+        .into_iter()
+        .find(|stored| stored.stream == stream)
+        .map(|stored| stored.records)
+        .unwrap_or_default()
 }
 
 /// A usage span as compared across agent and console: (start, end, app).
@@ -273,4 +399,116 @@ pub fn exported_usage(export: &mut Command) -> BTreeMap<String, Vec<Span>> {
         spans.sort();
     }
     by_agent
+}
+
+/// Asserts that `records` (one stream of an agent, in pull order) number
+/// each record once, in order, and that every missing number is named by
+/// one of the stream's gap markers or was acked by a console (and pruned
+/// past retention): nothing duplicated, nothing lost silently.
+pub fn assert_numbering(what: &str, records: &[protocol::SeqRecord], acked_seq: u64) {
+    let named: Vec<(u64, u64)> = records
+        .iter()
+        .filter_map(|record| match &record.record {
+            protocol::Record::Gap(gap) => Some((gap.first_seq, gap.last_seq)),
+            _ => None,
+        })
+        .collect();
+    let is_named = |seq: u64| {
+        named
+            .iter()
+            .any(|(first_seq, last_seq)| (*first_seq..=*last_seq).contains(&seq))
+    };
+    let mut expected_seq = 1;
+    for record in records {
+        assert!(
+            record.seq >= expected_seq,
+            "{what}: seq {} comes again or out of order",
+            record.seq
+        );
+        for missing_seq in expected_seq..record.seq {
+            assert!(
+                missing_seq <= acked_seq || is_named(missing_seq),
+                "{what}: seq {missing_seq} is missing and no gap marker names it \
+                 (next present: {}; gap markers name {named:?})",
+                record.seq
+            );
+        }
+        expected_seq = record.seq + 1;
+    }
+}
+
+/// A tmpfs mounted on a temporary directory, unmounted on drop. Needs
+/// root: CI runs as root, so a missing prerequisite fails the test (with
+/// what is missing) instead of skipping it.
+#[derive(Debug)]
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    pub fn mount(size_bytes: u64) -> Tmpfs {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let output = Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={size_bytes}"))
+            .arg("tmpfs")
+            .arg(dir.path())
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run `mount` ({error}): this test needs root and util-linux (CI runs as root)"));
+        assert!(
+            output.status.success(),
+            "cannot mount a {size_bytes}-byte tmpfs on {}: {}; this test needs root (CI runs as root)",
+            dir.path().display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        Tmpfs { dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Fills the file system with a file of zeros until it is full;
+    /// returns the file, which [`Tmpfs::free`] removes.
+    pub fn fill(&self) -> PathBuf {
+        let filler = self.path("filler");
+        fill_with(&filler);
+        filler
+    }
+
+    /// Writes `size_bytes` of ballast, to be freed later.
+    pub fn ballast(&self, size_bytes: usize) -> PathBuf {
+        let ballast = self.path("ballast");
+        std::fs::write(&ballast, vec![0_u8; size_bytes]).expect("ballast file");
+        ballast
+    }
+
+    /// Removes a file made by [`Tmpfs::fill`] or [`Tmpfs::ballast`].
+    pub fn free(&self, file: &Path) {
+        std::fs::remove_file(file).expect("free the filler");
+    }
+}
+
+/// Writes zeros to `filler` until its file system is full.
+pub fn fill_with(filler: &Path) {
+    let mut file = std::fs::File::create(filler).expect("filler file");
+    let chunk = vec![0_u8; 64 * 1024];
+    loop {
+        match file.write(&chunk) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::StorageFull => return,
+            Err(error) => panic!("filling {}: {error}", filler.display()),
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazy: a process still holding a file open cannot keep it mounted.
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
 }

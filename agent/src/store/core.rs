@@ -1,16 +1,27 @@
 //! Per-stream bookkeeping and write planning (pure: no I/O, no clock).
 //!
 //! A [`StreamCore`] mirrors what one stream has on disk (an index of its
-//! blocks and the records of its open tail block) plus the records appended
-//! since the last flush. Planning a flush or a prune returns the exact key
-//! writes and deletes plus a commit to apply once the shell's sled batch has
-//! succeeded; until then the core is unchanged, so a failed write loses
-//! nothing that was buffered.
+//! blocks and the records of its open tail block) plus the records it holds
+//! in memory: appended since the last flush, or written by a flush whose
+//! database sync has not succeeded yet. Planning a flush or a prune returns
+//! the exact key writes and deletes plus a commit to apply once the shell's
+//! sled batch has succeeded; until then the core is unchanged, so a failed
+//! write loses nothing that was held.
+//!
+//! While the store cannot write, held records pile up. Past the core's held
+//! limit the two oldest held entries give way to one gap marker that takes
+//! the newer one's sequence number and names every number before it, back
+//! to the start of the older one (a record, or an earlier marker's own
+//! hole). So a marker always names the hole right before it, numbers are
+//! never reused, and nothing is dropped silently. Blocks never span a hole;
+//! pulls end a batch before one, so a console sees each hole at the start
+//! of a batch, where it records it as missed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
 
 use protocol::{GapMarker, GapReason, Record, SeqRecord, StreamKind};
+use serde::{Deserialize, Serialize};
 
 use super::block::{encode_block, RECORDS_PER_BLOCK};
 
@@ -37,10 +48,37 @@ pub(crate) struct Tail {
     pub(crate) max_at_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-struct Pending {
+/// A record that has its sequence number but is not known durable yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Pending {
     record: SeqRecord,
     at_ms: i64,
+}
+
+impl Pending {
+    /// First sequence number this entry accounts for: its own, or for a gap
+    /// marker naming the hole right before it, the start of that hole.
+    fn span_start(&self) -> u64 {
+        match &self.record.record {
+            Record::Gap(gap) if gap.last_seq.checked_add(1) == Some(self.record.seq) => {
+                gap.first_seq
+            }
+            _ => self.record.seq,
+        }
+    }
+
+    /// Whether this entry holds recorded data (not a marker of a hole).
+    fn is_data(&self) -> bool {
+        self.span_start() == self.record.seq
+    }
+}
+
+/// What a stream holds in memory, as saved for the next process.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Held {
+    records: Vec<Pending>,
+    dropped: u64,
+    dropped_frames: Vec<u64>,
 }
 
 /// One stream's index, tail, buffer and sequence counters.
@@ -50,7 +88,19 @@ pub(crate) struct StreamCore {
     /// Every stored block, by first sequence number.
     blocks: BTreeMap<u64, BlockInfo>,
     tail: Option<Tail>,
-    pending: Vec<Pending>,
+    /// Appended since the last committed flush, in sequence order.
+    pending: VecDeque<Pending>,
+    /// Written by a committed flush whose sync has not succeeded yet: kept
+    /// so that, if the database breaks, the next process gets them again.
+    unsynced: Vec<Pending>,
+    /// Most entries `pending` holds (at least 2); past it the oldest give
+    /// way to a gap marker.
+    held_limit: usize,
+    /// Records that gave way to a gap marker while held.
+    dropped_held: u64,
+    /// Sequence numbers of screenshots that gave way; the shell deletes
+    /// their images.
+    dropped_frames: Vec<u64>,
     /// Sequence number the next appended record gets.
     next_seq: u64,
     /// Highest sequence number written to sled (not necessarily flushed).
@@ -88,8 +138,19 @@ pub(crate) struct FlushCommit {
     next_seq: u64,
     pub(crate) written_seq: u64,
     stored_bytes: u64,
-    /// The records the quota dropped, if any (already part of the writes).
-    pub(crate) gap: Option<GapMarker>,
+    /// The marker of the records the quota dropped, if any (already part of
+    /// the writes).
+    gap: Option<Pending>,
+}
+
+impl FlushCommit {
+    /// The records the quota dropped, if any.
+    pub(crate) fn gap(&self) -> Option<&GapMarker> {
+        match self.gap.as_ref().map(|pending| &pending.record.record) {
+            Some(Record::Gap(gap)) => Some(gap),
+            _ => None,
+        }
+    }
 }
 
 /// Blocks a prune deletes from one stream.
@@ -122,6 +183,11 @@ impl<'a> Chunk<'a> {
         self.records.len() >= RECORDS_PER_BLOCK
     }
 
+    /// Room for `record`: not full, and it continues the numbering.
+    fn takes(&self, record: &SeqRecord) -> bool {
+        !self.is_full() && self.last_seq().checked_add(1) == Some(record.seq)
+    }
+
     fn push(&mut self, record: &'a SeqRecord, at_ms: i64) {
         self.records.push(record);
         self.min_at_ms = self.min_at_ms.min(at_ms);
@@ -137,10 +203,11 @@ impl<'a> Chunk<'a> {
     }
 }
 
-/// Appends to the last chunk, or starts a new one when it is full.
+/// Appends to the last chunk, or starts a new one when it is full or the
+/// record comes after a hole (a block never spans one).
 fn push_record<'a>(chunks: &mut Vec<Chunk<'a>>, record: &'a SeqRecord, at_ms: i64) {
     match chunks.last_mut() {
-        Some(chunk) if !chunk.is_full() => chunk.push(record, at_ms),
+        Some(chunk) if chunk.takes(record) => chunk.push(record, at_ms),
         _ => chunks.push(Chunk::new(record, at_ms)),
     }
 }
@@ -153,13 +220,23 @@ fn widen(range: &mut Option<(u64, u64)>, first_seq: u64, last_seq: u64) {
 }
 
 impl StreamCore {
-    /// A stream whose last written sequence number is `head_seq`.
-    pub(crate) fn new(stream: StreamKind, head_seq: u64, acked_seq: u64) -> Self {
+    /// A stream whose last written sequence number is `head_seq`, holding
+    /// at most `held_limit` appended records in memory.
+    pub(crate) fn new(
+        stream: StreamKind,
+        head_seq: u64,
+        acked_seq: u64,
+        held_limit: usize,
+    ) -> Self {
         StreamCore {
             stream,
             blocks: BTreeMap::new(),
             tail: None,
-            pending: Vec::new(),
+            pending: VecDeque::new(),
+            unsynced: Vec::new(),
+            held_limit: held_limit.max(2),
+            dropped_held: 0,
+            dropped_frames: Vec::new(),
             next_seq: head_seq + 1,
             written_seq: head_seq,
             durable_seq: head_seq,
@@ -203,15 +280,95 @@ impl StreamCore {
         self.tail = Some(tail);
     }
 
-    /// Buffers a record and gives it the next sequence number.
+    /// Buffers a record and gives it the next sequence number. At the held
+    /// limit the oldest held entries first give way to a gap marker.
     pub(crate) fn append(&mut self, record: Record, at_ms: i64) -> u64 {
+        if self.pending.len() >= self.held_limit {
+            self.make_room();
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.pending.push(Pending {
+        self.pending.push_back(Pending {
             record: SeqRecord { seq, record },
             at_ms,
         });
         seq
+    }
+
+    /// Replaces the two oldest held entries with one gap marker at the newer
+    /// one's sequence number, naming every number before it back to the
+    /// start of the older one.
+    fn make_room(&mut self) {
+        if self.pending.len() < 2 {
+            return;
+        }
+        let (Some(older), Some(newer)) = (self.pending.pop_front(), self.pending.pop_front())
+        else {
+            return;
+        };
+        for gone in [&older, &newer] {
+            if gone.is_data() {
+                self.dropped_held += 1;
+                if matches!(gone.record.record, Record::Frame(_)) {
+                    self.dropped_frames.push(gone.record.seq);
+                }
+            }
+        }
+        let seq = newer.record.seq;
+        self.pending.push_front(Pending {
+            record: SeqRecord {
+                seq,
+                record: Record::Gap(GapMarker {
+                    stream: self.stream,
+                    first_seq: older.span_start(),
+                    last_seq: seq - 1,
+                    reason: GapReason::QuotaExceeded,
+                }),
+            },
+            at_ms: older.at_ms.max(newer.at_ms),
+        });
+    }
+
+    /// Numbers from the next one through `last_seq` were handed out by an
+    /// earlier run of this store and never written: a gap marker right after
+    /// them names them, and numbering continues past it.
+    pub(crate) fn mark_lost_through(&mut self, last_seq: u64) {
+        if last_seq < self.next_seq {
+            return;
+        }
+        let first_seq = self.next_seq;
+        self.next_seq = last_seq + 1;
+        self.append(
+            Record::Gap(GapMarker {
+                stream: self.stream,
+                first_seq,
+                last_seq,
+                reason: GapReason::QuotaExceeded,
+            }),
+            0,
+        );
+    }
+
+    /// A copy of everything held in memory.
+    pub(crate) fn held(&self) -> Held {
+        Held {
+            records: self.unsynced.iter().chain(&self.pending).cloned().collect(),
+            dropped: self.dropped_held,
+            dropped_frames: self.dropped_frames.clone(),
+        }
+    }
+
+    /// Takes back what an earlier process's core held: the entries this
+    /// core does not have on disk are held again, with their numbers.
+    pub(crate) fn restore(&mut self, held: Held) {
+        for pending in held.records {
+            if pending.record.seq > self.written_seq {
+                self.next_seq = pending.record.seq + 1;
+                self.pending.push_back(pending);
+            }
+        }
+        self.dropped_held += held.dropped;
+        self.dropped_frames.extend(held.dropped_frames);
     }
 
     /// The sequence number the next appended record gets.
@@ -219,8 +376,27 @@ impl StreamCore {
         self.next_seq
     }
 
-    pub(crate) fn pending_records(&self) -> usize {
-        self.pending.len()
+    /// Entries held in memory, not known durable.
+    pub(crate) fn held_records(&self) -> usize {
+        self.pending.len() + self.unsynced.len()
+    }
+
+    /// Records that gave way to a gap marker while held.
+    pub(crate) fn dropped_held(&self) -> u64 {
+        self.dropped_held
+    }
+
+    /// Screenshots that gave way while held, whose images are to be
+    /// deleted; the list is handed over once.
+    pub(crate) fn take_dropped_frames(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.dropped_frames)
+    }
+
+    /// Numbers handed out but not known durable, if any: what a later run
+    /// names as lost if this one ends without writing them.
+    pub(crate) fn unwritten(&self) -> Option<(u64, u64)> {
+        let last_seq = self.next_seq - 1;
+        (last_seq > self.durable_seq).then_some((self.durable_seq + 1, last_seq))
     }
 
     pub(crate) fn written_seq(&self) -> u64 {
@@ -249,6 +425,9 @@ impl StreamCore {
     /// Records up to `seq` are on disk.
     pub(crate) fn mark_durable(&mut self, seq: u64) {
         self.durable_seq = self.durable_seq.max(seq.min(self.written_seq));
+        let durable_seq = self.durable_seq;
+        self.unsynced
+            .retain(|pending| pending.record.seq > durable_seq);
     }
 
     /// A console acked up to `seq` (already persisted by the shell).
@@ -286,7 +465,7 @@ impl StreamCore {
                 .is_some_and(|(first_seq, _)| first_seq <= self.durable_seq)
     }
 
-    /// Plans writing every buffered record: the open tail is rewritten with
+    /// Plans writing every held record: the open tail is rewritten with
     /// its new records, full blocks are sealed, and if the stream then
     /// exceeds `quota_bytes` its oldest blocks are dropped and a
     /// [`GapReason::QuotaExceeded`] marker is appended, all in one plan.
@@ -295,7 +474,7 @@ impl StreamCore {
         &self,
         quota_bytes: u64,
     ) -> Result<Option<FlushPlan>, bincode::error::EncodeError> {
-        let Some(last_pending) = self.pending.last() else {
+        let Some(last_pending) = self.pending.back() else {
             return Ok(None);
         };
         let gap_at_ms = self
@@ -365,13 +544,16 @@ impl StreamCore {
                     last_seq,
                     reason: GapReason::QuotaExceeded,
                 };
-                gap = Some(marker.clone());
                 let gap_record = gap_slot.insert(SeqRecord {
                     seq: next_seq,
                     record: Record::Gap(marker),
                 });
+                gap = Some(Pending {
+                    record: gap_record.clone(),
+                    at_ms: gap_at_ms,
+                });
                 next_seq += 1;
-                let reuse_last = chunks.last().is_some_and(|chunk| !chunk.is_full());
+                let reuse_last = chunks.last().is_some_and(|chunk| chunk.takes(gap_record));
                 if reuse_last {
                     if let Some(old) = values.pop() {
                         bytes_after -= old.len() as u64;
@@ -440,7 +622,8 @@ impl StreamCore {
         self.next_seq = commit.next_seq;
         self.written_seq = commit.written_seq;
         self.stored_bytes = commit.stored_bytes;
-        self.pending.clear();
+        self.unsynced.extend(self.pending.drain(..));
+        self.unsynced.extend(commit.gap);
     }
 
     /// Blocks whose records are all durable, all acked and whose newest
@@ -486,12 +669,151 @@ mod tests {
         })
     }
 
-    /// Plans and commits a flush; returns the block writes and any gap.
+    const NO_LIMIT: usize = usize::MAX;
+
+    /// Plans and commits a flush and marks it durable; returns the block
+    /// writes and any gap.
     fn flush(core: &mut StreamCore, quota_bytes: u64) -> (Vec<BlockWrite>, Option<GapMarker>) {
         let plan = core.plan_flush(quota_bytes).unwrap().unwrap();
-        let gap = plan.commit.gap.clone();
+        let gap = plan.commit.gap().cloned();
+        let written_seq = plan.commit.written_seq;
         core.commit_flush(plan.commit);
+        core.mark_durable(written_seq);
         (plan.writes, gap)
+    }
+
+    /// The records of block writes, decoded, in order.
+    fn written(writes: &[BlockWrite]) -> Vec<SeqRecord> {
+        writes
+            .iter()
+            .flat_map(|write| {
+                super::super::block::decode_block(write.first_seq, &write.value)
+                    .unwrap()
+                    .1
+            })
+            .collect()
+    }
+
+    fn gap_of(record: &SeqRecord) -> Option<(u64, u64)> {
+        match &record.record {
+            Record::Gap(gap) => Some((gap.first_seq, gap.last_seq)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn held_records_past_the_limit_give_way_to_one_gap_marker() {
+        let mut core = StreamCore::new(StreamKind::Usage, 0, 0, 4);
+        for at_ms in 1..=10 {
+            core.append(usage(at_ms), at_ms);
+        }
+        // Bounded: the marker and the three newest records.
+        assert_eq!(core.held_records(), 4);
+        // 1..=6 form the hole the marker names; 7 gave way to the marker.
+        assert_eq!(core.dropped_held(), 7);
+        let (writes, quota_gap) = flush(&mut core, u64::MAX);
+        assert!(quota_gap.is_none());
+        let records = written(&writes);
+        let seqs: Vec<u64> = records.iter().map(|record| record.seq).collect();
+        assert_eq!(seqs, vec![7, 8, 9, 10]);
+        assert_eq!(gap_of(&records[0]), Some((1, 6)));
+        assert_eq!(writes[0].first_seq, 7, "a block never spans the hole");
+        assert_eq!(core.next_seq(), 11);
+        assert_eq!(core.held_records(), 0);
+    }
+
+    #[test]
+    fn a_hole_after_stored_records_starts_a_new_block() {
+        let mut core = StreamCore::new(StreamKind::Usage, 0, 0, 2);
+        core.append(usage(1), 1);
+        flush(&mut core, u64::MAX);
+        for at_ms in 2..=5 {
+            core.append(usage(at_ms), at_ms);
+        }
+        let (writes, _) = flush(&mut core, u64::MAX);
+        let firsts: Vec<u64> = writes.iter().map(|write| write.first_seq).collect();
+        assert_eq!(firsts, vec![1, 4], "the old tail, then the marker's block");
+        let records = written(&writes);
+        assert_eq!(gap_of(&records[1]), Some((2, 3)));
+        assert_eq!(records[2].seq, 5);
+        assert_eq!(core.stored_records(), 3);
+    }
+
+    #[test]
+    fn overflowing_screenshots_are_listed_for_their_images() {
+        let mut core = StreamCore::new(StreamKind::Frames, 0, 0, 2);
+        let frame = |at_ms| {
+            Record::Frame(protocol::FrameMeta {
+                at_ms,
+                width: 1,
+                height: 1,
+                format: protocol::ImageFormat::Jpeg,
+                size_bytes: 1,
+                sha256: [0; 32],
+                blurred: false,
+            })
+        };
+        for at_ms in 1..=3 {
+            core.append(frame(at_ms), at_ms);
+        }
+        assert_eq!(core.take_dropped_frames(), vec![1, 2]);
+        assert!(core.take_dropped_frames().is_empty());
+    }
+
+    #[test]
+    fn records_stay_held_until_their_flush_is_durable() {
+        let mut core = StreamCore::new(StreamKind::Usage, 0, 0, NO_LIMIT);
+        for at_ms in 1..=5 {
+            core.append(usage(at_ms), at_ms);
+        }
+        let plan = core.plan_flush(u64::MAX).unwrap().unwrap();
+        core.commit_flush(plan.commit);
+        assert_eq!(core.held_records(), 5, "written, not yet synced");
+        assert_eq!(core.unwritten(), Some((1, 5)));
+        core.mark_durable(3);
+        assert_eq!(core.held_records(), 2);
+        core.mark_durable(5);
+        assert_eq!(core.held_records(), 0);
+        assert_eq!(core.unwritten(), None);
+    }
+
+    #[test]
+    fn a_new_core_takes_back_what_its_disk_lacks() {
+        let mut old = StreamCore::new(StreamKind::Usage, 0, 0, 4);
+        for at_ms in 1..=4 {
+            old.append(usage(at_ms), at_ms);
+        }
+        let plan = old.plan_flush(u64::MAX).unwrap().unwrap();
+        old.commit_flush(plan.commit);
+        for at_ms in 5..=9 {
+            old.append(usage(at_ms), at_ms);
+        }
+        assert_eq!(old.dropped_held(), 2, "5 and 6 gave way to a marker at 6");
+        // The disk, reopened by the next process, holds 1..=2 of the
+        // unsynced flush.
+        let mut new = StreamCore::new(StreamKind::Usage, 2, 0, 8);
+        new.restore(old.held());
+        assert_eq!(new.held_records(), 6);
+        assert_eq!(new.dropped_held(), 2);
+        assert_eq!(new.append(usage(10), 10), 10);
+        let (writes, _) = flush(&mut new, u64::MAX);
+        let records = written(&writes);
+        let seqs: Vec<u64> = records.iter().map(|record| record.seq).collect();
+        assert_eq!(seqs, vec![3, 4, 6, 7, 8, 9, 10]);
+        assert_eq!(gap_of(&records[2]), Some((5, 5)));
+    }
+
+    #[test]
+    fn numbers_lost_by_an_earlier_run_are_named_once() {
+        let mut core = StreamCore::new(StreamKind::Usage, 10, 0, NO_LIMIT);
+        core.mark_lost_through(7);
+        assert_eq!(core.next_seq(), 11, "already written: nothing lost");
+        core.mark_lost_through(15);
+        assert_eq!(core.append(usage(1), 1), 17);
+        let (writes, _) = flush(&mut core, u64::MAX);
+        let records = written(&writes);
+        assert_eq!(records[0].seq, 16);
+        assert_eq!(gap_of(&records[0]), Some((11, 15)));
     }
 
     #[test]
@@ -522,7 +844,7 @@ mod tests {
 
     #[test]
     fn tail_is_rewritten_then_sealed() {
-        let mut core = StreamCore::new(StreamKind::Usage, 0, 0);
+        let mut core = StreamCore::new(StreamKind::Usage, 0, 0, NO_LIMIT);
         for at_ms in 0..10 {
             core.append(usage(at_ms), at_ms);
         }
@@ -543,7 +865,7 @@ mod tests {
 
     #[test]
     fn quota_drops_oldest_and_appends_gap() {
-        let mut core = StreamCore::new(StreamKind::Usage, 0, 0);
+        let mut core = StreamCore::new(StreamKind::Usage, 0, 0, NO_LIMIT);
         for at_ms in 0..1_000 {
             core.append(usage(at_ms), at_ms);
         }
@@ -564,7 +886,7 @@ mod tests {
 
     #[test]
     fn prune_needs_ack_and_age() {
-        let mut core = StreamCore::new(StreamKind::Usage, 0, 0);
+        let mut core = StreamCore::new(StreamKind::Usage, 0, 0, NO_LIMIT);
         for at_ms in 0..300 {
             core.append(usage(at_ms), at_ms);
         }

@@ -19,10 +19,47 @@
 //! - Every method may block on disk I/O: call it from `spawn_blocking` in
 //!   async code. The store is `Sync`; share it through an `Arc`.
 //!
+//! # When the disk is full
+//!
+//! - Every write first checks the free space of the store's file system
+//!   and refuses, with [`StoreError::DiskFull`], to eat into
+//!   [`Quotas::disk_reserve_bytes`], so sled does not see the disk full.
+//!   Refused writes change nothing: records stay held in memory and the next
+//!   flush retries.
+//! - If sled fails a write anyway (another process filled the disk between
+//!   the check and the write, or an I/O error), that database instance is
+//!   *broken*: sled 0.34 keeps failing it, and a blob write that failed
+//!   leaves a writer registered in its log buffer, so a later flush, and the
+//!   flush in its `Drop`, wait forever. The store never writes to, flushes
+//!   or closes a broken database again (it is leaked, and its file lock with
+//!   it): reads still go to it, writes are refused, and once there is room
+//!   [`Store::flush`] saves everything held to `held.bin` and returns
+//!   [`StoreError::NeedsRestart`]. The next [`Store::open`] (a new process)
+//!   takes the held records back with their numbers; sled recovers what was
+//!   durable, as after a crash.
+//! - Meanwhile records stay held, [`Quotas::held_records`] per stream; past
+//!   that the oldest give way to a gap marker (see [`core`](self::core)),
+//!   never silently. Access log entries are held too (at most
+//!   [`MAX_HELD_ACCESS_ENTRIES`], then one entry counts those that gave
+//!   way), so consoles are still served and audited.
+//! - While records are held, the store keeps a note of the sequence numbers
+//!   it handed out but has not written (`unwritten.json`, rewritten in
+//!   place so a full disk cannot stop it, see [`spare`]). If the process
+//!   ends with them neither written nor saved in `held.bin`, the next open
+//!   appends a gap marker naming them, so a number is never given out
+//!   twice. After a crash outside such an outage, numbers never written are
+//!   given out again: they were never reported stored.
+//!
 //! # On-disk format (schema version 1)
 //!
 //! One sled database per store directory, which also holds `store.lock`, a
-//! file locked exclusively for as long as a [`Store`] is open.
+//! file locked exclusively for as long as a [`Store`] is open, the note
+//! `unwritten.json` (with its spare): `{"epoch": u64, "streams": [{"stream":
+//! "Usage", "first_seq": u64, "last_seq": u64}, …]}`, padded with spaces,
+//! and while records wait for a restart, `held.bin`: the bincode 2 (serde,
+//! standard configuration, at most [`MAX_HELD_FILE_BYTES`]) encoding of the
+//! held records and access log entries, removed by the first flush that
+//! writes them.
 //!
 //! - Default tree: `schema_version` → u32 big-endian (`1`); `epoch` → u64
 //!   big-endian, random and non-zero, chosen when the store is created.
@@ -33,7 +70,8 @@
 //!     [min_at_ms: i64 BE][max_at_ms: i64 BE]` followed by the bincode 2
 //!     (serde, standard configuration) encoding of the block's
 //!     `Vec<SeqRecord>`: between 1 and 256 records with consecutive
-//!     sequence numbers starting at `first_seq`. `at_ms` is the time the
+//!     sequence numbers starting at `first_seq` (a stream may have holes
+//!     between blocks, each named by the gap marker right after it). `at_ms` is the time the
 //!     recording loop gave [`Store::append`]; retention uses `max_at_ms`.
 //!     Bodies are capped at 16 MiB on encode and decode.
 //!   - `['H', tag]` → u64 BE: last sequence number written, so numbering
@@ -50,17 +88,22 @@
 
 mod block;
 mod core;
+pub mod outage;
+pub mod spare;
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use protocol::{CapturedImage, Cursor, Record, RecordBatch, Retention, StreamKind};
 use serde::{Deserialize, Serialize};
 
 pub use self::block::BlockError;
 use self::block::{block_key, decode_block, decode_header, parse_block_key, stream_tag};
-use self::core::{BlockInfo, PrunePlan, StreamCore, Tail};
+use self::core::{BlockInfo, Held, PrunePlan, StreamCore, Tail};
+use self::outage::HeldCounts;
 
 /// Schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -73,13 +116,27 @@ pub const MAX_PULL_READ_BYTES: usize = 8 * 1024 * 1024;
 pub const MAX_CONSOLE_NAME_BYTES: usize = 256;
 /// Page cache sled may use; sled's own default is 1 GiB.
 pub const SLED_CACHE_CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
+/// Records each stream holds in memory by default while the store cannot
+/// write (a few days of live recording).
+pub const DEFAULT_HELD_RECORDS: u64 = 10_000;
+/// Free space the store leaves on its disk by default: room for sled's
+/// log segments (512 KiB each) around any write.
+pub const DEFAULT_DISK_RESERVE_BYTES: u64 = 4 * MEBIBYTE;
+/// Access log entries held in memory while the store cannot write.
+pub const MAX_HELD_ACCESS_ENTRIES: usize = 1_000;
 
 const MEBIBYTE: u64 = 1024 * 1024;
 const DAY_MS: i64 = 86_400_000;
 const LOCK_FILE: &str = "store.lock";
 /// Tries to take a store's locks before reporting it locked.
 const LOCK_ATTEMPTS: u32 = 20;
-const LOCK_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+const LOCK_RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// The note of numbers handed out but not written.
+const UNWRITTEN_FILE: &str = "unwritten.json";
+/// Held records saved for the next process.
+const HELD_FILE: &str = "held.bin";
+/// Largest `held.bin` read back.
+pub const MAX_HELD_FILE_BYTES: usize = 256 * 1024 * 1024;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const EPOCH_KEY: &[u8] = b"epoch";
 const RECORDS_TREE: &str = "records";
@@ -154,6 +211,65 @@ pub enum StoreError {
     },
     #[error("console name of {len_bytes} bytes is longer than {MAX_CONSOLE_NAME_BYTES} bytes")]
     ConsoleNameTooLong { len_bytes: usize },
+    #[error(
+        "cannot write to {path}: no space left on device ({available_bytes} bytes free, \
+         {needed_bytes} needed to write safely); free space on that disk"
+    )]
+    DiskFull {
+        path: PathBuf,
+        available_bytes: u64,
+        needed_bytes: u64,
+    },
+    #[error("cannot write to {path}: {cause}")]
+    WriteFailed { path: PathBuf, cause: WriteFailure },
+    #[error(
+        "cannot write to {path}: its database failed a write ({cause}) and cannot be \
+         reopened in this process; the {records} records it held are saved in {held_file}, \
+         for the next start to write: restart the agent"
+    )]
+    NeedsRestart {
+        path: PathBuf,
+        cause: WriteFailure,
+        records: u64,
+        held_file: PathBuf,
+    },
+    #[error("cannot save held records to {path}: {source}")]
+    Spill {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Why the database refused a write.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteFailure {
+    #[error("no space left on device; free space on that disk")]
+    NoSpace,
+    #[error("disk quota exceeded; free space or raise the quota")]
+    QuotaExceeded,
+    #[error("the file system is read-only; remount it read-write")]
+    ReadOnly,
+    #[error("{0}; check that disk and the directory's permissions")]
+    Other(String),
+}
+
+impl WriteFailure {
+    /// The disk (or the user's quota on it) ran out of space.
+    pub fn is_space(&self) -> bool {
+        matches!(self, WriteFailure::NoSpace | WriteFailure::QuotaExceeded)
+    }
+
+    fn of(error: &sled::Error) -> WriteFailure {
+        match error {
+            sled::Error::Io(io) => match io.kind() {
+                std::io::ErrorKind::StorageFull => WriteFailure::NoSpace,
+                std::io::ErrorKind::QuotaExceeded => WriteFailure::QuotaExceeded,
+                std::io::ErrorKind::ReadOnlyFilesystem => WriteFailure::ReadOnly,
+                _ => WriteFailure::Other(io.to_string()),
+            },
+            other => WriteFailure::Other(other.to_string()),
+        }
+    }
 }
 
 /// One value per record stream.
@@ -214,6 +330,11 @@ pub struct Quotas {
     pub frames_bytes: u64,
     /// Access log entries kept; the oldest go first.
     pub access_entries: u64,
+    /// Records each stream holds in memory while the store cannot write;
+    /// past it the oldest give way to a gap marker.
+    pub held_records: u64,
+    /// Free space writes leave on the store's file system.
+    pub disk_reserve_bytes: u64,
 }
 
 impl Quotas {
@@ -235,6 +356,8 @@ impl Default for Quotas {
             health_bytes: 64 * MEBIBYTE,
             frames_bytes: 256 * MEBIBYTE,
             access_entries: 100_000,
+            held_records: DEFAULT_HELD_RECORDS,
+            disk_reserve_bytes: DEFAULT_DISK_RESERVE_BYTES,
         }
     }
 }
@@ -242,8 +365,11 @@ impl Default for Quotas {
 /// What the `status` command shows about one stream.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct StreamCounts {
-    /// Appended but not yet flushed.
+    /// Appended but not yet durable: held in memory.
     pub buffered_records: u64,
+    /// Held records that gave way to a gap marker because the store could
+    /// not write them in time.
+    pub dropped_records: u64,
     pub stored_records: u64,
     /// Sum of the stream's block value sizes, what its quota limits.
     pub stored_bytes: u64,
@@ -278,12 +404,106 @@ pub struct AccessEntry {
     pub allowed: bool,
 }
 
+/// The sled database and its trees.
+#[derive(Debug)]
+struct Backend {
+    db: sled::Db,
+    records: sled::Tree,
+    meta: sled::Tree,
+    access: sled::Tree,
+    frame_images: sled::Tree,
+}
+
+impl Backend {
+    /// Opens the database in `path` (one attempt).
+    fn open(path: &Path) -> Result<Backend, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(SLED_CACHE_CAPACITY_BYTES)
+            .open()
+            .map_err(|source| sled_error(path, source))?;
+        let open_tree = |name: &str| {
+            db.open_tree(name)
+                .map_err(|source| sled_error(path, source))
+        };
+        Ok(Backend {
+            records: open_tree(RECORDS_TREE)?,
+            meta: open_tree(META_TREE)?,
+            access: open_tree(ACCESS_TREE)?,
+            frame_images: open_tree(FRAME_IMAGES_TREE)?,
+            db,
+        })
+    }
+}
+
+/// The database under the store, and whether it takes writes.
+#[derive(Debug)]
+enum Database {
+    /// Reads and writes go to it.
+    Open(Arc<Backend>),
+    /// A write failed: only reads go to it, and it is never flushed or
+    /// closed (see the [module documentation](self)).
+    Broken {
+        backend: Arc<Backend>,
+        cause: WriteFailure,
+    },
+}
+
+/// An access log entry not written yet, with its entry number.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct HeldAccess {
+    id: u64,
+    entry: AccessEntry,
+    value: Vec<u8>,
+}
+
+/// Held access log entries that gave way: written as one entry in the place
+/// of the newest of them.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct DroppedAccess {
+    last_id: u64,
+    last_at_ms: i64,
+    count: u64,
+}
+
+/// Sequence numbers one stream handed out and has not written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct UnwrittenRange {
+    stream: StreamKind,
+    first_seq: u64,
+    last_seq: u64,
+}
+
+/// What `held.bin` holds.
+#[derive(Debug, Serialize, Deserialize)]
+struct HeldFile {
+    epoch: u64,
+    streams: Vec<(StreamKind, Held)>,
+    access: Vec<HeldAccess>,
+    dropped_access: Option<DroppedAccess>,
+}
+
+/// What `unwritten.json` holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct UnwrittenNote {
+    epoch: u64,
+    streams: Vec<UnwrittenRange>,
+}
+
 #[derive(Debug)]
 struct Inner {
     streams: PerStream<StreamCore>,
     next_access_id: u64,
     /// Bytes held in the frame images tree.
     frame_image_bytes: u64,
+    database: Database,
+    /// Access log entries waiting to be written, oldest first.
+    held_access: VecDeque<HeldAccess>,
+    dropped_access: Option<DroppedAccess>,
+    /// What `unwritten.json` says now (`None`: not known).
+    noted: Option<Vec<UnwrittenRange>>,
+    /// `held.bin` exists: the next flush that writes everything removes it.
+    spilled: bool,
 }
 
 /// The agent's durable record store. See the [module documentation](self).
@@ -292,11 +512,6 @@ pub struct Store {
     path: PathBuf,
     epoch: u64,
     quotas: Quotas,
-    db: sled::Db,
-    records: sled::Tree,
-    meta: sled::Tree,
-    access: sled::Tree,
-    frame_images: sled::Tree,
     inner: Mutex<Inner>,
     /// Holds the exclusive lock on `store.lock`; declared last so it is
     /// released only after the database is closed.
@@ -332,7 +547,8 @@ fn random_epoch() -> u64 {
 
 impl Store {
     /// Opens the store in `dir`, creating it (and a new random epoch) if
-    /// it does not exist yet.
+    /// it does not exist yet. Numbers an earlier run noted as handed out
+    /// and never written get their gap marker (written by the next flush).
     pub fn open(dir: &Path, quotas: Quotas) -> Result<Store, StoreError> {
         let path = dir.to_path_buf();
         let io_err = |source| StoreError::Io {
@@ -349,14 +565,10 @@ impl Store {
         // A store closed a moment ago may still be held by sled's flusher
         // thread (or a process exiting): wait a little before refusing.
         let mut attempts_left = LOCK_ATTEMPTS;
-        let db = loop {
+        let backend = loop {
             attempts_left -= 1;
             let opened = match lock_file.try_lock() {
-                Ok(()) => sled::Config::new()
-                    .path(dir)
-                    .cache_capacity(SLED_CACHE_CAPACITY_BYTES)
-                    .open()
-                    .map_err(|source| sled_error(&path, source)),
+                Ok(()) => Backend::open(&path),
                 Err(TryLockError::WouldBlock) => Err(StoreError::Locked { path: path.clone() }),
                 Err(TryLockError::Error(source)) => return Err(io_err(source)),
             };
@@ -367,66 +579,226 @@ impl Store {
                 result => break result?,
             }
         };
-        let open_tree = |name: &str| {
-            db.open_tree(name)
-                .map_err(|source| sled_error(&path, source))
-        };
-        let records = open_tree(RECORDS_TREE)?;
-        let meta = open_tree(META_TREE)?;
-        let access = open_tree(ACCESS_TREE)?;
-        let frame_images = open_tree(FRAME_IMAGES_TREE)?;
-        let epoch = init_or_check_schema(&path, &db, &records)?;
-
-        let [usage, sessions, health, frames] =
-            StreamKind::ALL.map(|stream| load_stream(&path, &records, stream));
-        let streams = PerStream([usage?, sessions?, health?, frames?]);
-        let next_access_id = match access.last().map_err(|source| sled_error(&path, source))? {
+        let epoch = init_or_check_schema(&path, &backend.db, &backend.records)?;
+        let streams = load_streams(&path, &backend.records, quotas.held_records)?;
+        let next_access_id = match backend
+            .access
+            .last()
+            .map_err(|source| sled_error(&path, source))?
+        {
             Some((key, _)) => {
                 u64_value(&key).ok_or_else(|| corrupt(&path, "bad access log key"))? + 1
             }
             None => 0,
         };
+        let backend = Arc::new(backend);
         let store = Store {
             path,
             epoch,
             quotas,
-            db,
-            records,
-            meta,
-            access,
-            frame_images,
             inner: Mutex::new(Inner {
                 streams,
                 next_access_id,
                 frame_image_bytes: 0,
+                database: Database::Open(backend.clone()),
+                held_access: VecDeque::new(),
+                dropped_access: None,
+                noted: None,
+                spilled: false,
             }),
             _lock_file: lock_file,
         };
-        store.open_frame_images()?;
+        {
+            let mut inner = store.lock();
+            store.take_back_spilled(&mut inner);
+            // Images of screenshots taken back stay with their records.
+            let last_seq = inner.streams.get(StreamKind::Frames).next_seq() - 1;
+            store.take_back_unwritten(&mut inner);
+            store.note_unwritten(&mut inner);
+            store.count_frame_images(&mut inner, &backend, last_seq)?;
+        }
         Ok(store)
     }
 
-    /// Counts the frame images and drops those without a stored record
-    /// (a crash between taking a screenshot and the next flush).
-    fn open_frame_images(&self) -> Result<(), StoreError> {
+    /// Takes back the records (and access log entries) an earlier process
+    /// saved in `held.bin`, with their numbers, to write at the next flush.
+    fn take_back_spilled(&self, inner: &mut Inner) {
+        let path = self.path.join(HELD_FILE);
+        let bytes = match std::fs::metadata(&path) {
+            Ok(metadata) if metadata.len() > MAX_HELD_FILE_BYTES as u64 => {
+                tracing::warn!(path = %path.display(), "held records file too large; ignored");
+                return;
+            }
+            Ok(_) => match std::fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(read_error) => {
+                    tracing::warn!(path = %path.display(), %read_error, "cannot read held records");
+                    return;
+                }
+            },
+            Err(_) => return,
+        };
+        let config = bincode::config::standard().with_limit::<MAX_HELD_FILE_BYTES>();
+        let held: HeldFile = match bincode::serde::decode_from_slice(&bytes, config) {
+            Ok((held, _)) => held,
+            Err(decode_error) => {
+                tracing::warn!(path = %path.display(), %decode_error, "unreadable held records; ignored");
+                return;
+            }
+        };
+        inner.spilled = true;
+        if held.epoch != self.epoch {
+            return;
+        }
+        for (stream, records) in held.streams {
+            inner.streams.get_mut(stream).restore(records);
+        }
+        let next_access_id = inner.next_access_id;
+        inner.held_access.extend(
+            held.access
+                .into_iter()
+                .filter(|entry| entry.id >= next_access_id),
+        );
+        if let Some(last) = inner.held_access.back() {
+            inner.next_access_id = last.id + 1;
+        }
+        inner.dropped_access = held.dropped_access;
+        tracing::warn!(path = %path.display(), "records an earlier run could not write are taken back");
+    }
+
+    /// Saves everything held in memory to `held.bin` (durably), for the
+    /// next process to write: what to do when this one cannot write and is
+    /// about to end, or to restart.
+    pub fn spill_held(&self) -> Result<u64, StoreError> {
         let mut inner = self.lock();
-        let written_seq = inner.streams.get(StreamKind::Frames).written_seq();
+        self.spill(&mut inner)
+    }
+
+    fn spill(&self, inner: &mut Inner) -> Result<u64, StoreError> {
+        let path = self.path.join(HELD_FILE);
+        let spill_error = |source| StoreError::Spill {
+            path: path.clone(),
+            source,
+        };
+        let held = HeldFile {
+            epoch: self.epoch,
+            streams: inner
+                .streams
+                .iter()
+                .map(|(stream, core)| (stream, core.held()))
+                .collect(),
+            access: inner.held_access.iter().cloned().collect(),
+            dropped_access: inner.dropped_access,
+        };
+        let config = bincode::config::standard().with_limit::<MAX_HELD_FILE_BYTES>();
+        let bytes = bincode::serde::encode_to_vec(&held, config)
+            .map_err(|error| spill_error(std::io::Error::other(error)))?;
+        let tmp = self.path.join(format!("{HELD_FILE}.tmp"));
+        let written = File::create(&tmp).and_then(|mut file| {
+            std::io::Write::write_all(&mut file, &bytes)?;
+            file.sync_all()
+        });
+        if let Err(source) = written.and_then(|()| std::fs::rename(&tmp, &path)) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(spill_error(source));
+        }
+        inner.spilled = true;
+        Ok(inner
+            .streams
+            .iter()
+            .map(|(_, core)| core.held_records() as u64)
+            .sum())
+    }
+
+    /// Reads `unwritten.json` and names its numbers lost (gap markers held
+    /// for the next flush).
+    fn take_back_unwritten(&self, inner: &mut Inner) {
+        let path = self.path.join(UNWRITTEN_FILE);
+        let note = match std::fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice::<UnwrittenNote>(&bytes) {
+                Ok(note) => note,
+                Err(note_error) => {
+                    tracing::warn!(path = %path.display(), %note_error, "unreadable note of unwritten records; ignored");
+                    return;
+                }
+            },
+            Err(_) => return,
+        };
+        if note.epoch != self.epoch {
+            return;
+        }
+        for range in note.streams {
+            let core = inner.streams.get_mut(range.stream);
+            if range.last_seq >= core.next_seq() {
+                tracing::warn!(
+                    stream = range.stream.name(),
+                    first_seq = range.first_seq,
+                    last_seq = range.last_seq,
+                    "the last run ended without writing these records; a gap marker names them"
+                );
+                core.mark_lost_through(range.last_seq);
+            }
+        }
+    }
+
+    /// Rewrites `unwritten.json` when what is handed out but unwritten
+    /// changed; best effort (a failure is logged, the next call retries).
+    fn note_unwritten(&self, inner: &mut Inner) {
+        let streams: Vec<UnwrittenRange> = inner
+            .streams
+            .iter()
+            .filter_map(|(stream, core)| {
+                core.unwritten()
+                    .map(|(first_seq, last_seq)| UnwrittenRange {
+                        stream,
+                        first_seq,
+                        last_seq,
+                    })
+            })
+            .collect();
+        if inner.noted.as_ref() == Some(&streams) {
+            return;
+        }
+        let note = UnwrittenNote {
+            epoch: self.epoch,
+            streams,
+        };
+        let written = serde_json::to_vec(&note)
+            .map_err(std::io::Error::from)
+            .and_then(|json| spare::replace(&self.path.join(UNWRITTEN_FILE), &json, true));
+        match written {
+            Ok(()) => inner.noted = Some(note.streams),
+            Err(note_error) => {
+                tracing::warn!(path = %self.path.display(), %note_error, "cannot note unwritten records");
+                inner.noted = None;
+            }
+        }
+    }
+
+    /// Counts the frame images and drops those past `last_seq`, whose
+    /// records were never written (the process ended between taking a
+    /// screenshot and the next flush).
+    fn count_frame_images(
+        &self,
+        inner: &mut Inner,
+        backend: &Arc<Backend>,
+        last_seq: u64,
+    ) -> Result<(), StoreError> {
         let mut held_bytes = 0_u64;
         let mut orphans = Vec::new();
-        for item in self.frame_images.iter() {
+        for item in backend.frame_images.iter() {
             let (key, value) = item.map_err(|source| sled_error(&self.path, source))?;
             match u64_value(&key) {
-                Some(seq) if seq <= written_seq => held_bytes += value.len() as u64,
+                Some(seq) if seq <= last_seq => held_bytes += value.len() as u64,
                 _ => orphans.push(key),
             }
         }
         for key in orphans {
-            self.frame_images
-                .remove(key)
-                .map_err(|source| sled_error(&self.path, source))?;
+            let removed = backend.frame_images.remove(key);
+            self.written(inner, backend, removed)?;
         }
         inner.frame_image_bytes = held_bytes;
-        self.tidy_frame_images(&mut inner)
+        self.tidy_frame_images(inner, backend)
     }
 
     /// Keeps a periodic screenshot: its image now, its [`FrameMeta`]
@@ -434,35 +806,59 @@ impl Store {
     /// record). Returns the record's sequence number.
     pub fn append_frame(&self, image: &CapturedImage) -> Result<u64, StoreError> {
         let mut inner = self.lock();
-        let frames = inner.streams.get_mut(StreamKind::Frames);
-        let seq = frames.next_seq();
-        self.frame_images
-            .insert(seq.to_be_bytes(), image.bytes.as_slice())
-            .map_err(|source| sled_error(&self.path, source))?;
-        frames.append(Record::Frame(image.meta.clone()), image.meta.at_ms);
+        let backend = self.writable(&inner)?;
+        self.check_space(image.bytes.len() as u64)?;
+        let seq = inner.streams.get(StreamKind::Frames).next_seq();
+        let inserted = backend
+            .frame_images
+            .insert(seq.to_be_bytes(), image.bytes.as_slice());
+        self.written(&mut inner, &backend, inserted)?;
+        inner
+            .streams
+            .get_mut(StreamKind::Frames)
+            .append(Record::Frame(image.meta.clone()), image.meta.at_ms);
         inner.frame_image_bytes += image.bytes.len() as u64;
-        self.tidy_frame_images(&mut inner)?;
+        self.tidy_frame_images(&mut inner, &backend)?;
         Ok(seq)
     }
 
     /// The image of the periodic screenshot at `cursor`, if its record is
     /// durable in this epoch and the image was not dropped since.
     pub fn frame_image(&self, cursor: Cursor) -> Result<Option<Vec<u8>>, StoreError> {
-        let durable_seq = self.lock().streams.get(StreamKind::Frames).durable_seq();
+        let (durable_seq, backend) = {
+            let inner = self.lock();
+            let durable_seq = inner.streams.get(StreamKind::Frames).durable_seq();
+            (durable_seq, self.readable(&inner))
+        };
         if cursor.epoch != self.epoch || cursor.seq == 0 || cursor.seq > durable_seq {
             return Ok(None);
         }
-        Ok(self
+        Ok(backend
             .frame_images
             .get(cursor.seq.to_be_bytes())
             .map_err(|source| sled_error(&self.path, source))?
             .map(|value| value.to_vec()))
     }
 
-    /// Drops images whose records are gone (pruned or over quota) and, past
-    /// the frames quota, the oldest images (their records stay: a console
-    /// then learns the image was dropped).
-    fn tidy_frame_images(&self, inner: &mut Inner) -> Result<(), StoreError> {
+    /// Drops images whose records are gone (pruned, over quota, or given way
+    /// while held) and, past the frames quota, the oldest images (their
+    /// records stay: a console then learns the image was dropped).
+    fn tidy_frame_images(
+        &self,
+        inner: &mut Inner,
+        backend: &Arc<Backend>,
+    ) -> Result<(), StoreError> {
+        for seq in inner
+            .streams
+            .get_mut(StreamKind::Frames)
+            .take_dropped_frames()
+        {
+            let removed = backend.frame_images.remove(seq.to_be_bytes());
+            if let Some(value) = self.written(inner, backend, removed)? {
+                inner.frame_image_bytes =
+                    inner.frame_image_bytes.saturating_sub(value.len() as u64);
+            }
+        }
         let frames = inner.streams.get(StreamKind::Frames);
         let first_kept_seq = frames
             .blocks_after(0)
@@ -470,7 +866,7 @@ impl Store {
             .map_or(frames.written_seq() + 1, |(first_seq, _)| first_seq);
         let quota_bytes = self.quotas.for_stream(StreamKind::Frames);
         loop {
-            let Some((key, value)) = self
+            let Some((key, value)) = backend
                 .frame_images
                 .first()
                 .map_err(|source| sled_error(&self.path, source))?
@@ -482,9 +878,8 @@ impl Store {
             if seq >= first_kept_seq && inner.frame_image_bytes <= quota_bytes {
                 return Ok(());
             }
-            self.frame_images
-                .remove(key)
-                .map_err(|source| sled_error(&self.path, source))?;
+            let removed = backend.frame_images.remove(key);
+            self.written(inner, backend, removed)?;
             inner.frame_image_bytes = inner.frame_image_bytes.saturating_sub(value.len() as u64);
         }
     }
@@ -499,77 +894,143 @@ impl Store {
         self.epoch
     }
 
+    /// The limits this store was opened with.
+    pub fn quotas(&self) -> Quotas {
+        self.quotas
+    }
+
     /// Buffers `record` (no I/O) and returns its sequence number. It is
     /// stored once a later [`Store::flush`] returned a head at or above it.
     /// `at_ms` is when it was recorded; retention is measured from it.
+    /// Past [`Quotas::held_records`] unwritten records, the oldest give way
+    /// to a gap marker.
     pub fn append(&self, stream: StreamKind, record: Record, at_ms: i64) -> u64 {
         self.lock().streams.get_mut(stream).append(record, at_ms)
     }
 
-    /// Group commit: writes every buffered record in one atomic batch,
-    /// flushes the database and returns the durable heads. Call it at least
-    /// every second. A stream past its quota loses its oldest blocks in the
-    /// same batch, with a gap marker appended.
+    /// Group commit: writes every held record and access log entry in one
+    /// atomic batch, flushes the database and returns the durable heads.
+    /// Call it at least every second. A stream past its quota loses its
+    /// oldest blocks in the same batch, with a gap marker appended. On
+    /// failure everything stays held, and the note of unwritten numbers is
+    /// brought up to date; if the database broke on an earlier write and
+    /// there is room again, everything held is saved for the next process
+    /// and [`StoreError::NeedsRestart`] says so.
     pub fn flush(&self) -> Result<Heads, StoreError> {
-        let (written, needs_sync) = {
+        let written = {
             let mut inner = self.lock();
-            let mut batch = sled::Batch::default();
-            let mut commits = Vec::new();
-            for stream in StreamKind::ALL {
-                let plan = inner
-                    .streams
-                    .get(stream)
-                    .plan_flush(self.quotas.for_stream(stream))
-                    .map_err(|source| StoreError::Encode {
-                        path: self.path.clone(),
-                        what: format!("a {} block", stream.name()),
-                        source,
-                    })?;
-                let Some(plan) = plan else { continue };
-                for write in plan.writes {
-                    batch.insert(&block_key(stream, write.first_seq)[..], write.value);
+            let written = self.write_held(&mut inner);
+            if written.is_err() {
+                self.note_unwritten(&mut inner);
+            }
+            written?
+        };
+        if written.needs_sync {
+            if let Err(sync_error) = self.sync(&written.backend) {
+                self.note_unwritten(&mut self.lock());
+                return Err(sync_error);
+            }
+        }
+        let mut inner = self.lock();
+        for (stream, seq) in written.seqs.iter() {
+            inner.streams.get_mut(stream).mark_durable(*seq);
+        }
+        forget_written_access(&mut inner, written.access_id);
+        self.note_unwritten(&mut inner);
+        if inner.spilled && inner.noted.as_ref().is_some_and(Vec::is_empty) {
+            match std::fs::remove_file(self.path.join(HELD_FILE)) {
+                Ok(()) => inner.spilled = false,
+                Err(remove_error) => {
+                    tracing::warn!(%remove_error, "cannot remove the written held records")
                 }
-                for first_seq in &plan.deletes {
-                    batch.remove(&block_key(stream, *first_seq)[..]);
-                }
-                batch.insert(
-                    &head_key(stream)[..],
-                    &plan.commit.written_seq.to_be_bytes()[..],
+            }
+        }
+        Ok(heads_of(self.epoch, &inner))
+    }
+
+    /// The writing half of [`Store::flush`], under the lock.
+    fn write_held(&self, inner: &mut Inner) -> Result<Written, StoreError> {
+        let backend = match &inner.database {
+            Database::Open(backend) => backend.clone(),
+            Database::Broken { cause, .. } => {
+                let cause = cause.clone();
+                self.check_space(0)?;
+                let records = self.spill(inner)?;
+                return Err(StoreError::NeedsRestart {
+                    path: self.path.clone(),
+                    cause,
+                    records,
+                    held_file: self.path.join(HELD_FILE),
+                });
+            }
+        };
+        let mut batch = sled::Batch::default();
+        let mut commits = Vec::new();
+        let mut write_bytes = 0_u64;
+        for stream in StreamKind::ALL {
+            let plan = inner
+                .streams
+                .get(stream)
+                .plan_flush(self.quotas.for_stream(stream))
+                .map_err(|source| StoreError::Encode {
+                    path: self.path.clone(),
+                    what: format!("a {} block", stream.name()),
+                    source,
+                })?;
+            let Some(plan) = plan else { continue };
+            for write in plan.writes {
+                write_bytes += write.value.len() as u64;
+                batch.insert(&block_key(stream, write.first_seq)[..], write.value);
+            }
+            for first_seq in &plan.deletes {
+                batch.remove(&block_key(stream, *first_seq)[..]);
+            }
+            batch.insert(
+                &head_key(stream)[..],
+                &plan.commit.written_seq.to_be_bytes()[..],
+            );
+            commits.push((stream, plan.commit));
+        }
+        write_bytes += inner
+            .held_access
+            .iter()
+            .map(|held| held.value.len() as u64)
+            .sum::<u64>();
+        let has_writes = !commits.is_empty() || !inner.held_access.is_empty();
+        if has_writes {
+            self.check_space(write_bytes)?;
+        }
+        if !commits.is_empty() {
+            let applied = backend.records.apply_batch(batch);
+            self.written(inner, &backend, applied)?;
+        }
+        for (stream, commit) in commits {
+            if let Some(gap) = commit.gap() {
+                tracing::warn!(
+                    stream = stream.name(),
+                    first_seq = gap.first_seq,
+                    last_seq = gap.last_seq,
+                    "stream over its quota: dropped its oldest records"
                 );
-                commits.push((stream, plan.commit));
             }
-            if !commits.is_empty() {
-                self.records
-                    .apply_batch(batch)
-                    .map_err(|source| sled_error(&self.path, source))?;
-            }
-            for (stream, commit) in commits {
-                if let Some(gap) = &commit.gap {
-                    tracing::warn!(
-                        stream = stream.name(),
-                        first_seq = gap.first_seq,
-                        last_seq = gap.last_seq,
-                        "stream over its quota: dropped its oldest records"
-                    );
-                }
-                inner.streams.get_mut(stream).commit_flush(commit);
-            }
-            self.tidy_frame_images(&mut inner)?;
-            let written = PerStream::from_fn(|stream| inner.streams.get(stream).written_seq());
-            let needs_sync = inner
+            inner.streams.get_mut(stream).commit_flush(commit);
+        }
+        let access_id = self.write_access(inner, &backend)?;
+        if has_writes {
+            self.tidy_frame_images(inner, &backend)?;
+        }
+        let seqs = PerStream::from_fn(|stream| inner.streams.get(stream).written_seq());
+        let needs_sync = access_id.is_some()
+            || inner
                 .streams
                 .iter()
                 .any(|(_, core)| core.durable_seq() < core.written_seq());
-            (written, needs_sync)
-        };
-        if needs_sync {
-            self.sync()?;
-        }
-        let mut inner = self.lock();
-        for (stream, seq) in written.iter() {
-            inner.streams.get_mut(stream).mark_durable(*seq);
-        }
-        Ok(heads_of(self.epoch, &inner))
+        Ok(Written {
+            backend,
+            seqs,
+            access_id,
+            needs_sync,
+        })
     }
 
     /// Durable heads: what a flush last reported stored.
@@ -577,13 +1038,14 @@ impl Store {
         heads_of(self.epoch, &self.lock())
     }
 
-    /// Per-stream buffered and stored counts, for the `status` command.
+    /// Per-stream held and stored counts, for the `status` command.
     pub fn counts(&self) -> PerStream<StreamCounts> {
         let inner = self.lock();
         PerStream::from_fn(|stream| {
             let core = inner.streams.get(stream);
             StreamCounts {
-                buffered_records: core.pending_records() as u64,
+                buffered_records: core.held_records() as u64,
+                dropped_records: core.dropped_held(),
                 stored_records: core.stored_records(),
                 stored_bytes: core.stored_bytes(),
                 durable_seq: core.durable_seq(),
@@ -592,9 +1054,20 @@ impl Store {
         })
     }
 
+    /// Records held in memory (and dropped while held) over all streams.
+    pub fn held(&self) -> HeldCounts {
+        self.counts()
+            .iter()
+            .fold(HeldCounts::default(), |total, (_, count)| HeldCounts {
+                records: total.records + count.buffered_records,
+                dropped: total.dropped + count.dropped_records,
+            })
+    }
+
     /// Up to `max_records` (at most [`MAX_PULL_RECORDS`]) durable records
     /// of `stream` after `after`, in sequence order. A cursor from another
-    /// epoch is served from the first retained record.
+    /// epoch is served from the first retained record. A batch ends before
+    /// a hole in the numbering, so a hole only ever starts a batch.
     pub fn pull(
         &self,
         stream: StreamKind,
@@ -608,18 +1081,23 @@ impl Store {
         };
         let limit = max_records.min(MAX_PULL_RECORDS) as usize;
         let inner = self.lock();
+        let backend = self.readable(&inner);
         let core = inner.streams.get(stream);
         let durable_seq = core.durable_seq();
-        let mut records = Vec::new();
+        let mut records: Vec<protocol::SeqRecord> = Vec::new();
         let mut read_bytes = 0_usize;
         for (first_seq, _) in core.blocks_after(after_seq) {
+            let after_hole = records
+                .last()
+                .is_some_and(|last| last.seq.checked_add(1) != Some(first_seq));
             if first_seq > durable_seq
                 || records.len() >= limit
+                || after_hole
                 || (!records.is_empty() && read_bytes >= MAX_PULL_READ_BYTES)
             {
                 break;
             }
-            let value = self
+            let value = backend
                 .records
                 .get(block_key(stream, first_seq))
                 .map_err(|source| sled_error(&self.path, source))?
@@ -656,7 +1134,8 @@ impl Store {
 
     /// Records that `console` durably took `stream` up to `upto`. Refuses
     /// another epoch and a sequence number beyond the durable head; returns
-    /// the highest cursor this console has acked, flushed to disk.
+    /// the highest cursor this console has acked, flushed to disk. While the
+    /// store cannot write, acks are refused (the console acks again later).
     pub fn ack(
         &self,
         stream: StreamKind,
@@ -675,18 +1154,19 @@ impl Store {
                 theirs: upto.epoch,
             });
         }
-        let console_seq = {
+        let (backend, console_seq) = {
             let mut inner = self.lock();
-            let core = inner.streams.get_mut(stream);
-            if upto.seq > core.durable_seq() {
+            let durable_seq = inner.streams.get(stream).durable_seq();
+            if upto.seq > durable_seq {
                 return Err(StoreError::AckBeyondHead {
                     stream,
                     upto_seq: upto.seq,
-                    durable_seq: core.durable_seq(),
+                    durable_seq,
                 });
             }
+            let backend = self.writable(&inner)?;
             let console_key = console_ack_key(stream, console);
-            let previous = self
+            let previous = backend
                 .records
                 .get(&console_key)
                 .map_err(|source| sled_error(&self.path, source))?
@@ -696,19 +1176,19 @@ impl Store {
                 .transpose()?
                 .unwrap_or(0);
             let console_seq = previous.max(upto.seq);
-            let overall_seq = core.acked_seq().max(upto.seq);
+            let overall_seq = inner.streams.get(stream).acked_seq().max(upto.seq);
             let mut batch = sled::Batch::default();
             batch.insert(console_key, &console_seq.to_be_bytes()[..]);
             batch.insert(&ack_key(stream)[..], &overall_seq.to_be_bytes()[..]);
-            self.records
-                .apply_batch(batch)
-                .map_err(|source| sled_error(&self.path, source))?;
+            self.check_space(64)?;
+            let applied = backend.records.apply_batch(batch);
+            self.written(&mut inner, &backend, applied)?;
             // Any flush that makes a later prune durable makes this ack
             // durable too (sled persists in order), so it may count now.
-            core.mark_acked(overall_seq);
-            console_seq
+            inner.streams.get_mut(stream).mark_acked(overall_seq);
+            (backend, console_seq)
         };
-        self.sync()?;
+        self.sync(&backend)?;
         Ok(Cursor {
             epoch: self.epoch,
             seq: console_seq,
@@ -720,7 +1200,7 @@ impl Store {
     /// deletes unacked records.
     pub fn prune(&self, now_ms: i64, retention: &Retention) -> Result<PruneReport, StoreError> {
         let mut report = PruneReport::default();
-        {
+        let backend = {
             let mut inner = self.lock();
             let plans = PerStream::from_fn(|stream| {
                 let days = retention_days(retention, stream);
@@ -730,42 +1210,54 @@ impl Store {
             if plans.iter().all(|(_, plan)| plan.first_seqs.is_empty()) {
                 return Ok(report);
             }
+            let backend = self.writable(&inner)?;
             let mut batch = sled::Batch::default();
             for (stream, plan) in plans.iter() {
                 for first_seq in &plan.first_seqs {
                     batch.remove(&block_key(stream, *first_seq)[..]);
                 }
             }
-            self.records
-                .apply_batch(batch)
-                .map_err(|source| sled_error(&self.path, source))?;
+            self.check_space(0)?;
+            let applied = backend.records.apply_batch(batch);
+            self.written(&mut inner, &backend, applied)?;
             for (stream, plan) in plans.iter() {
                 inner.streams.get_mut(stream).commit_prune(plan);
                 *report.streams.get_mut(stream) = pruned(plan);
             }
-            self.tidy_frame_images(&mut inner)?;
-        }
-        self.sync()?;
+            self.tidy_frame_images(&mut inner, &backend)?;
+            backend
+        };
+        self.sync(&backend)?;
         Ok(report)
     }
 
     /// Stores a small value under `key`, flushed before returning.
     pub fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.meta
-            .insert(key.as_bytes(), value)
-            .map_err(|source| sled_error(&self.path, source))?;
-        self.sync()
+        let backend = {
+            let mut inner = self.lock();
+            let backend = self.writable(&inner)?;
+            self.check_space(value.len() as u64)?;
+            let inserted = backend.meta.insert(key.as_bytes(), value);
+            self.written(&mut inner, &backend, inserted)?;
+            backend
+        };
+        self.sync(&backend)
     }
 
     pub fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
+        let backend = self.readable(&self.lock());
+        Ok(backend
             .meta
             .get(key.as_bytes())
             .map_err(|source| sled_error(&self.path, source))?
             .map(|value| value.to_vec()))
     }
 
-    /// Appends to the access log, flushed before returning.
+    /// Appends to the access log, flushed before returning. While the store
+    /// cannot write, the entry is held in memory and written by the first
+    /// flush that works (past [`MAX_HELD_ACCESS_ENTRIES`] held entries the
+    /// oldest give way to one entry counting them): a console is still
+    /// served, and its access is still logged.
     pub fn log_access(&self, entry: &AccessEntry) -> Result<(), StoreError> {
         let value = bincode::serde::encode_to_vec(entry, access_config()).map_err(|source| {
             StoreError::Encode {
@@ -774,27 +1266,115 @@ impl Store {
                 source,
             }
         })?;
-        {
+        let (backend, access_id) = {
             let mut inner = self.lock();
             let id = inner.next_access_id;
-            self.access
-                .insert(id.to_be_bytes(), value)
-                .map_err(|source| sled_error(&self.path, source))?;
             inner.next_access_id = id + 1;
-            if let Some(oldest_kept) = id.checked_sub(self.quotas.access_entries) {
-                self.access
-                    .remove(oldest_kept.to_be_bytes())
-                    .map_err(|source| sled_error(&self.path, source))?;
+            inner.held_access.push_back(HeldAccess {
+                id,
+                entry: entry.clone(),
+                value,
+            });
+            if inner.held_access.len() > MAX_HELD_ACCESS_ENTRIES {
+                if let Some(gone) = inner.held_access.pop_front() {
+                    let count = inner.dropped_access.map_or(0, |dropped| dropped.count);
+                    inner.dropped_access = Some(DroppedAccess {
+                        last_id: gone.id,
+                        last_at_ms: gone.entry.at_ms,
+                        count: count + 1,
+                    });
+                }
             }
+            let write_bytes = inner
+                .held_access
+                .iter()
+                .map(|held| held.value.len() as u64)
+                .sum();
+            let Ok(backend) = self.writable(&inner) else {
+                return Ok(());
+            };
+            if self.check_space(write_bytes).is_err() {
+                return Ok(());
+            }
+            match self.write_access(&mut inner, &backend) {
+                Ok(access_id) => (backend, access_id),
+                Err(_) => return Ok(()),
+            }
+        };
+        if self.sync(&backend).is_ok() {
+            forget_written_access(&mut self.lock(), access_id);
         }
-        self.sync()
+        Ok(())
     }
 
-    /// The newest `limit` access log entries, oldest first.
+    /// Writes the held access log entries, and the entry counting those
+    /// that gave way, without syncing; returns the highest entry number
+    /// written.
+    fn write_access(
+        &self,
+        inner: &mut Inner,
+        backend: &Arc<Backend>,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut last_id = None;
+        if let Some(dropped) = inner.dropped_access {
+            let summary = AccessEntry {
+                at_ms: dropped.last_at_ms,
+                console_id: "agent".to_owned(),
+                console_name: String::new(),
+                role: "agent".to_owned(),
+                request: "access-log-gap".to_owned(),
+                detail: format!(
+                    "{} access log entries were lost: the store could not write them in time",
+                    dropped.count
+                ),
+                allowed: true,
+            };
+            let value =
+                bincode::serde::encode_to_vec(&summary, access_config()).map_err(|source| {
+                    StoreError::Encode {
+                        path: self.path.clone(),
+                        what: "an access log entry".into(),
+                        source,
+                    }
+                })?;
+            let inserted = backend.access.insert(dropped.last_id.to_be_bytes(), value);
+            self.written(inner, backend, inserted)?;
+            last_id = Some(dropped.last_id);
+        }
+        let ids: Vec<(u64, Vec<u8>)> = inner
+            .held_access
+            .iter()
+            .map(|held| (held.id, held.value.clone()))
+            .collect();
+        for (id, value) in ids {
+            let inserted = backend.access.insert(id.to_be_bytes(), value);
+            self.written(inner, backend, inserted)?;
+            if let Some(oldest_kept) = id.checked_sub(self.quotas.access_entries) {
+                let removed = backend.access.remove(oldest_kept.to_be_bytes());
+                self.written(inner, backend, removed)?;
+            }
+            last_id = Some(id);
+        }
+        Ok(last_id)
+    }
+
+    /// The newest `limit` access log entries, oldest first, including those
+    /// held in memory.
     pub fn access_log(&self, limit: usize) -> Result<Vec<AccessEntry>, StoreError> {
+        let (backend, held) = {
+            let inner = self.lock();
+            let held: Vec<(u64, AccessEntry)> = inner
+                .held_access
+                .iter()
+                .map(|held| (held.id, held.entry.clone()))
+                .collect();
+            (self.readable(&inner), held)
+        };
         let mut entries = Vec::with_capacity(limit.min(1024));
-        for item in self.access.iter().rev().take(limit) {
+        let mut last_written_id = None;
+        for item in backend.access.iter().rev().take(limit) {
             let (key, value) = item.map_err(|source| sled_error(&self.path, source))?;
+            last_written_id = last_written_id.or(u64_value(&key));
             let (entry, _): (AccessEntry, usize) =
                 bincode::serde::decode_from_slice(&value, access_config()).map_err(|error| {
                     corrupt(
@@ -808,14 +1388,86 @@ impl Store {
             entries.push(entry);
         }
         entries.reverse();
+        // Held entries written but not yet synced are in both.
+        entries.extend(
+            held.into_iter()
+                .filter(|(id, _)| last_written_id.is_none_or(|last| *id > last))
+                .map(|(_, entry)| entry),
+        );
+        let extra = entries.len().saturating_sub(limit);
+        entries.drain(..extra);
         Ok(entries)
     }
 
-    fn sync(&self) -> Result<(), StoreError> {
-        self.db
-            .flush()
-            .map(drop)
-            .map_err(|source| sled_error(&self.path, source))
+    /// Flushes the database; a failure breaks it.
+    fn sync(&self, backend: &Arc<Backend>) -> Result<(), StoreError> {
+        let flushed = backend.db.flush().map(drop);
+        self.written(&mut self.lock(), backend, flushed)
+    }
+
+    /// The result of a write to `backend`: a failure breaks that database
+    /// (if it is still the open one) and says why.
+    fn written<T>(
+        &self,
+        inner: &mut Inner,
+        backend: &Arc<Backend>,
+        result: sled::Result<T>,
+    ) -> Result<T, StoreError> {
+        result.map_err(|source| {
+            let cause = WriteFailure::of(&source);
+            if matches!(&inner.database, Database::Open(open) if Arc::ptr_eq(open, backend)) {
+                tracing::debug!(%source, "store write failed; its database takes no more writes");
+                inner.database = Database::Broken {
+                    backend: backend.clone(),
+                    cause: cause.clone(),
+                };
+            }
+            self.write_failed(cause)
+        })
+    }
+
+    /// The database for a read: the open one, or a broken one (sled still
+    /// reads what it has).
+    fn readable(&self, inner: &Inner) -> Arc<Backend> {
+        match &inner.database {
+            Database::Open(backend) | Database::Broken { backend, .. } => backend.clone(),
+        }
+    }
+
+    /// The database for a write, if it takes writes.
+    fn writable(&self, inner: &Inner) -> Result<Arc<Backend>, StoreError> {
+        match &inner.database {
+            Database::Open(backend) => Ok(backend.clone()),
+            Database::Broken { cause, .. } => Err(self.write_failed(cause.clone())),
+        }
+    }
+
+    fn write_failed(&self, cause: WriteFailure) -> StoreError {
+        StoreError::WriteFailed {
+            path: self.path.clone(),
+            cause,
+        }
+    }
+
+    /// Refuses a write of about `write_bytes` that would leave less than the
+    /// reserve free. When the free space cannot be read, the write goes on
+    /// and tells for itself.
+    fn check_space(&self, write_bytes: u64) -> Result<(), StoreError> {
+        let needed_bytes = self.quotas.disk_reserve_bytes.saturating_add(write_bytes);
+        match rustix::fs::statvfs(&self.path) {
+            Ok(stats) => {
+                let available_bytes = stats.f_bavail.saturating_mul(stats.f_frsize);
+                if available_bytes < needed_bytes {
+                    return Err(StoreError::DiskFull {
+                        path: self.path.clone(),
+                        available_bytes,
+                        needed_bytes,
+                    });
+                }
+                Ok(())
+            }
+            Err(_) => Ok(()),
+        }
     }
 
     /// Mutations of `Inner` happen only after every fallible step, in code
@@ -823,6 +1475,39 @@ impl Store {
     /// state and is recovered.
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Store {
+    /// Notes what was handed out but not written, and leaks a broken
+    /// database: closing it could wait forever.
+    fn drop(&mut self) {
+        let mut inner = self.lock();
+        self.note_unwritten(&mut inner);
+        if let Database::Broken { backend, .. } = &inner.database {
+            std::mem::forget(backend.clone());
+        }
+    }
+}
+
+/// What the writing half of a flush did.
+#[derive(Debug)]
+struct Written {
+    backend: Arc<Backend>,
+    seqs: PerStream<u64>,
+    access_id: Option<u64>,
+    needs_sync: bool,
+}
+
+/// Forgets the held access log entries up to `access_id`, now durable.
+fn forget_written_access(inner: &mut Inner, access_id: Option<u64>) {
+    let Some(access_id) = access_id else { return };
+    inner.held_access.retain(|held| held.id > access_id);
+    if inner
+        .dropped_access
+        .is_some_and(|dropped| dropped.last_id <= access_id)
+    {
+        inner.dropped_access = None;
     }
 }
 
@@ -860,6 +1545,20 @@ fn corrupt(path: &Path, detail: &str) -> StoreError {
 fn sled_error(path: &Path, source: sled::Error) -> StoreError {
     match source {
         sled::Error::Corruption { .. } => corrupt(path, &source.to_string()),
+        // A full or read-only disk says so, with what to do.
+        sled::Error::Io(ref io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull
+                    | std::io::ErrorKind::QuotaExceeded
+                    | std::io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            StoreError::WriteFailed {
+                path: path.to_path_buf(),
+                cause: WriteFailure::of(&source),
+            }
+        }
         // sled reports a lock held by another process only as this text.
         sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
             StoreError::Locked {
@@ -924,16 +1623,29 @@ fn read_u64(path: &Path, tree: &sled::Tree, key: &[u8], what: &str) -> Result<u6
     }
 }
 
+/// Rebuilds every stream's core from the database.
+fn load_streams(
+    path: &Path,
+    records: &sled::Tree,
+    held_records: u64,
+) -> Result<PerStream<StreamCore>, StoreError> {
+    let held_limit = usize::try_from(held_records).unwrap_or(usize::MAX);
+    let [usage, sessions, health, frames] =
+        StreamKind::ALL.map(|stream| load_stream(path, records, stream, held_limit));
+    Ok(PerStream([usage?, sessions?, health?, frames?]))
+}
+
 /// Rebuilds one stream's index from block headers and decodes its open
 /// tail block.
 fn load_stream(
     path: &Path,
     records: &sled::Tree,
     stream: StreamKind,
+    held_limit: usize,
 ) -> Result<StreamCore, StoreError> {
     let head_seq = read_u64(path, records, &head_key(stream), "head")?;
     let acked_seq = read_u64(path, records, &ack_key(stream), "ack")?;
-    let mut core = StreamCore::new(stream, head_seq, acked_seq);
+    let mut core = StreamCore::new(stream, head_seq, acked_seq, held_limit);
     for item in records.scan_prefix([stream_tag(stream)]) {
         let (key, value) = item.map_err(|source| sled_error(path, source))?;
         let corrupt_block = |first_seq, source| StoreError::CorruptBlock {
