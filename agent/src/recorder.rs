@@ -8,7 +8,10 @@ use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use protocol::{Policy, Presence, Record, SessionEventKind, StreamKind, UnixMillis};
+use protocol::{
+    cap_text, Policy, Presence, Record, SessionEventKind, StreamKind, UnixMillis, MAX_APP_BYTES,
+    MAX_TITLE_BYTES, MAX_USER_BYTES,
+};
 
 use crate::access::Redactor;
 use crate::apps::AppNames;
@@ -153,9 +156,10 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(store: Arc<Store>, policy: Policy, user: &str, now: Now) -> Self {
+        let user = cap_text(user, MAX_USER_BYTES).into_owned();
         Recorder {
-            tracker: Tracker::new(tracker_config(&policy), user, now),
-            user: user.to_owned(),
+            tracker: Tracker::new(tracker_config(&policy), &user, now),
+            user,
             apps: AppNames::builtin(),
             redactor: Redactor::new(&policy),
             policy,
@@ -234,7 +238,10 @@ impl Recorder {
     fn handle_sessions(&mut self, now: Now, sessions: Vec<UserSession>) {
         let current: BTreeSet<(String, String)> = sessions
             .into_iter()
-            .map(|session| (session.user, session.line))
+            .map(|session| {
+                let user = cap_text(&session.user, MAX_USER_BYTES).into_owned();
+                (user, session.line)
+            })
             .collect();
         if let Some(previous) = &self.open_sessions {
             for (user, _) in current.difference(previous) {
@@ -263,14 +270,16 @@ impl Recorder {
         self.drain();
     }
 
+    /// What is in front, redacted and capped to the protocol's text
+    /// limits before anything is stored.
     fn app_sample(&self, window: &WindowSample) -> Option<AppSample> {
-        let raw_app = window.raw_app()?.to_owned();
-        let app = self.apps.normalise(window)?;
+        let raw_app = cap_text(window.raw_app()?, MAX_APP_BYTES).into_owned();
+        let app = cap_text(&self.apps.normalise(window)?, MAX_APP_BYTES).into_owned();
         let title = if self.policy.collect_titles {
             window
                 .title
                 .as_deref()
-                .map(|title| self.redactor.apply(title))
+                .map(|title| cap_text(&self.redactor.apply(title), MAX_TITLE_BYTES).into_owned())
         } else {
             None
         };
@@ -378,5 +387,117 @@ pub fn backfill_demo(
     match failure {
         Some(store_error) => Err(store_error),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Quotas;
+    use protocol::Cursor;
+
+    /// A desktop whose front window has absurdly long names and a title
+    /// with control characters.
+    struct Oversized;
+
+    impl Source for Oversized {
+        fn window(&mut self) -> Result<Option<WindowSample>, SensorError> {
+            Ok(Some(WindowSample {
+                process_name: None,
+                wm_class: Some("w".repeat(10_000)),
+                title: Some(format!("{}\u{1b}[2J", "t".repeat(5_000))),
+            }))
+        }
+        fn idle(&mut self) -> Result<IdleReading, SensorError> {
+            Ok(IdleReading {
+                idle_ms: 0,
+                locked: false,
+            })
+        }
+        fn health(&mut self, at_ms: UnixMillis) -> Reading {
+            Reading {
+                at_ms,
+                cpu_pct: 1.0,
+                mem_used_bytes: 1,
+                mem_total_bytes: 2,
+                swap_used_bytes: 0,
+                swap_total_bytes: 0,
+                disks: Vec::new(),
+                uptime_secs: 1,
+                load_avg: [0.0; 3],
+                top_processes: Vec::new(),
+            }
+        }
+        fn sessions(&mut self) -> Result<Vec<UserSession>, SensorError> {
+            Ok(Vec::new())
+        }
+        fn is_demo(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn names_and_titles_are_capped_before_they_are_stored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open(dir.path(), Quotas::default()).expect("store"));
+        let policy = Policy {
+            collect_titles: true,
+            ..Policy::default()
+        };
+        let start = Now {
+            wall_ms: 1_795_000_000_000,
+            steady_ms: 0,
+        };
+        let user = "u".repeat(1_000);
+        let mut recorder = Recorder::new(store.clone(), policy, &user, start);
+        for second in 0..10 {
+            let now = Now {
+                wall_ms: start.wall_ms + second * 1_000,
+                steady_ms: u64::try_from(second).expect("positive") * 1_000,
+            };
+            recorder.step(now, &mut Oversized);
+        }
+        recorder.finish(Now {
+            wall_ms: start.wall_ms + 10_000,
+            steady_ms: 10_000,
+        });
+        store.flush().expect("flush");
+        let from_start = Cursor {
+            epoch: store.epoch(),
+            seq: 0,
+        };
+        let usage = store
+            .pull(StreamKind::Usage, from_start, 100)
+            .expect("pull");
+        let spans: Vec<_> = usage
+            .records
+            .iter()
+            .filter_map(|record| match &record.record {
+                Record::Usage(span) => Some(span),
+                _ => None,
+            })
+            .collect();
+        assert!(!spans.is_empty());
+        for span in spans {
+            assert!(span.app.len() <= MAX_APP_BYTES, "{}", span.app.len());
+            assert!(span.raw_app.len() <= MAX_APP_BYTES);
+            let title = span.title.as_deref().expect("titles on");
+            assert_eq!(title.len(), MAX_TITLE_BYTES);
+            assert!(!title.contains('\u{1b}'));
+        }
+        let sessions = store
+            .pull(StreamKind::Sessions, from_start, 100)
+            .expect("pull");
+        let users: Vec<&String> = sessions
+            .records
+            .iter()
+            .filter_map(|record| match &record.record {
+                Record::Activity(span) => Some(&span.user),
+                Record::Session(event) => Some(&event.user),
+                _ => None,
+            })
+            .collect();
+        assert!(!users.is_empty());
+        assert!(users.iter().all(|user| user.len() == MAX_USER_BYTES));
     }
 }

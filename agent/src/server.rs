@@ -254,6 +254,16 @@ impl Service {
                         error(ErrorCode::StaleEpoch, store_error.to_string()),
                         store_error.to_string(),
                     ),
+                    // The disk is full (or was): the console keeps its
+                    // records and acks again on its next pass.
+                    Err(
+                        store_error @ (StoreError::DiskFull { .. }
+                        | StoreError::WriteFailed { .. }
+                        | StoreError::NeedsRestart { .. }),
+                    ) => (
+                        error(ErrorCode::Busy, store_error.to_string()),
+                        store_error.to_string(),
+                    ),
                     Err(
                         store_error @ (StoreError::AckBeyondHead { .. }
                         | StoreError::ConsoleNameTooLong { .. }),

@@ -9,14 +9,14 @@
 //!   above total, a score above 100, a record in another kind's stream,
 //!   a gap marker that names records after itself, a screenshot larger
 //!   than the console keeps.
-//! - [`cap_text`] repairs what is only too long: names are cut at
-//!   [`MAX_APP_BYTES`], [`MAX_USER_BYTES`], [`MAX_TITLE_BYTES`] or
-//!   [`MAX_HOSTNAME_BYTES`] on a character boundary, and control
-//!   characters become spaces, so no stored text can reach a terminal,
-//!   a CSV cell or a screen as anything but text.
+//! - [`cap_text`] (the protocol's, which agents apply too) repairs what
+//!   is only too long: names are cut at [`MAX_APP_BYTES`],
+//!   [`MAX_USER_BYTES`], [`MAX_TITLE_BYTES`] or [`MAX_HOSTNAME_BYTES`] on
+//!   a character boundary, and control characters become spaces, so no
+//!   stored text can reach a terminal, a CSV cell or a screen as anything
+//!   but text.
 
-use std::borrow::Cow;
-
+pub use protocol::{cap_text, MAX_APP_BYTES, MAX_HOSTNAME_BYTES, MAX_TITLE_BYTES, MAX_USER_BYTES};
 use protocol::{
     FrameMeta, HealthSample, ImageFormat, Record, SeqRecord, SessionEventKind, StreamKind,
     UnixMillis,
@@ -40,14 +40,6 @@ pub const MAX_SUSPEND_MS: u64 = 366 * DAY_MS as u64;
 pub const MAX_CLOCK_JUMP_MS: i64 = 100 * 366 * DAY_MS;
 /// Longest uptime a health sample may report (ten years).
 pub const MAX_UPTIME_SECS: u64 = 10 * 366 * 86_400;
-/// Longest application name kept, in bytes.
-pub const MAX_APP_BYTES: usize = 256;
-/// Longest user name kept, in bytes.
-pub const MAX_USER_BYTES: usize = 64;
-/// Longest window title kept, in bytes.
-pub const MAX_TITLE_BYTES: usize = 1024;
-/// Longest host name kept, in bytes (a DNS name's limit).
-pub const MAX_HOSTNAME_BYTES: usize = 253;
 
 /// Why a record from an agent is refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -166,26 +158,6 @@ pub fn check(stream: StreamKind, record: &SeqRecord, now_ms: UnixMillis) -> Resu
 pub fn check_frame_meta(meta: &FrameMeta, now_ms: UnixMillis) -> Result<(), Invalid> {
     Window { now_ms }.instant(meta.at_ms)?;
     check_frame(meta)
-}
-
-/// `text` cut to at most `max_bytes` on a character boundary, with
-/// control characters (newlines, escapes) turned into spaces; borrowed
-/// when it is already fine.
-pub fn cap_text(text: &str, max_bytes: usize) -> Cow<'_, str> {
-    let fits = text.len() <= max_bytes;
-    if fits && !text.chars().any(char::is_control) {
-        return Cow::Borrowed(text);
-    }
-    let mut end = text.len().min(max_bytes);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    Cow::Owned(
-        text[..end]
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect(),
-    )
 }
 
 /// Times of records, relative to the console's clock.
@@ -690,28 +662,5 @@ mod tests {
             check(StreamKind::Health, &record, NOW_MS),
             Err(Invalid::Percent { field: "CPU", value }) if value.is_nan()
         ));
-    }
-
-    #[test]
-    fn text_is_capped_on_char_boundaries_and_controls_become_spaces() {
-        let cases: &[(&str, usize, &str)] = &[
-            ("Firefox", 256, "Firefox"),
-            ("", 4, ""),
-            ("abcdef", 4, "abcd"),
-            // 'é' is two bytes: a cut inside it keeps the whole char out.
-            ("aé", 2, "a"),
-            ("aé", 3, "aé"),
-            ("日本語", 7, "日本"),
-            ("line\nbreak\ttab\u{1b}[31m", 64, "line break tab [31m"),
-            ("\u{85}next-line", 64, " next-line"),
-        ];
-        for (text, max_bytes, want) in cases {
-            let capped = cap_text(text, *max_bytes);
-            assert_eq!(capped, *want, "{text:?} {max_bytes}");
-            assert!(capped.len() <= *max_bytes);
-        }
-        assert!(matches!(cap_text("Firefox", 256), Cow::Borrowed(_)));
-        let huge = "x".repeat(4 << 20);
-        assert_eq!(cap_text(&huge, MAX_APP_BYTES).len(), MAX_APP_BYTES);
     }
 }

@@ -9,6 +9,7 @@ pub mod arbitrary;
 pub mod codec;
 pub mod message;
 pub mod record;
+pub mod text;
 
 #[cfg(test)]
 mod tests;
@@ -28,6 +29,7 @@ pub use record::{
     ImageFormat, Presence, ProcessUsage, Record, SeqRecord, SessionEvent, SessionEventKind,
     StreamKind, UnixMillis, UsageSpan,
 };
+pub use text::{cap_text, MAX_APP_BYTES, MAX_HOSTNAME_BYTES, MAX_TITLE_BYTES, MAX_USER_BYTES};
 
 /// TLS application protocol name; a peer offering anything else is refused.
 pub const ALPN: &[u8] = b"smarttracker/1";

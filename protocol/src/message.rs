@@ -247,7 +247,8 @@ pub enum ErrorCode {
     BadRequest,
     /// An ack named an epoch the agent does not have.
     StaleEpoch,
-    /// The agent is at a connection or stream limit; retry later.
+    /// The agent is at a connection or stream limit, or cannot write
+    /// for now (its disk is full); retry later.
     Busy,
     /// The agent failed internally; its log says why.
     Internal,

@@ -171,6 +171,11 @@ impl StreamReport {
             None => {}
             Some(Incomplete::Budget) => notes.push("more next pass: record budget used".into()),
             Some(Incomplete::Deadline) => notes.push("more next pass: time is up".into()),
+            Some(Incomplete::AckDeferred) => notes.push(
+                "stored here; the agent cannot record the ack now (its disk may be full), \
+                 acked again next pass"
+                    .into(),
+            ),
         }
         let notes = if notes.is_empty() {
             String::new()
@@ -615,8 +620,8 @@ impl Syncer {
             streams.push(report);
             match stream_end {
                 PassEnd::Done(None) => {}
-                PassEnd::Done(Some(Incomplete::Budget)) => {
-                    end = PassEnd::Done(Some(Incomplete::Budget))
+                PassEnd::Done(Some(kept @ (Incomplete::Budget | Incomplete::AckDeferred))) => {
+                    end = PassEnd::Done(Some(kept))
                 }
                 other => {
                     end = other;
@@ -1043,6 +1048,10 @@ impl Syncer {
             // The agent's store was reset between pull and ack: our
             // records are stored; the next pull starts the new epoch.
             Err(SyncError::Agent(ErrorCode::StaleEpoch, _)) => return Ok(Step::Done),
+            // Stored here; the agent cannot write the ack now.
+            Err(SyncError::Agent(ErrorCode::Busy, _)) => {
+                return Ok(Step::Stop(Incomplete::AckDeferred))
+            }
             Ok(Asked::Answer(_)) => return Err(SyncError::Unexpected("ack")),
             Err(error) => return Err(error),
         }

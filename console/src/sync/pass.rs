@@ -24,6 +24,9 @@ pub enum Incomplete {
     Deadline,
     /// The pass's record budget for this stream was used.
     Budget,
+    /// What was pulled is stored here, but the agent cannot record the
+    /// ack for now (its disk is full): acked again next pass.
+    AckDeferred,
 }
 
 /// What the shell does next.
