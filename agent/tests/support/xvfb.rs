@@ -355,14 +355,23 @@ impl X {
     }
 
     /// Waits until `window` is viewable (mapped, by the window manager if
-    /// there is one).
+    /// there is one). A window manager busy starting up can miss a map
+    /// request: it is asked again every second (mapping a mapped window
+    /// changes nothing).
     pub fn wait_viewable(&self, window: Window) {
+        let mut next_map = Instant::now() + Duration::from_secs(1);
         wait_until("a window to become viewable", STARTUP_TIMEOUT, || {
-            self.conn
+            let viewable = self
+                .conn
                 .get_window_attributes(window)
                 .expect("send")
                 .reply()
-                .is_ok_and(|attributes| attributes.map_state == MapState::VIEWABLE)
+                .is_ok_and(|attributes| attributes.map_state == MapState::VIEWABLE);
+            if !viewable && Instant::now() >= next_map {
+                self.map(window);
+                next_map = Instant::now() + Duration::from_secs(1);
+            }
+            viewable
         });
     }
 
