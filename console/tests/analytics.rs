@@ -1183,3 +1183,39 @@ fn recommendations_are_sorted_and_never_about_pay() {
         }
     }
 }
+
+/// Spans stored before ingest checked them (negative, year-1, i64
+/// extremes) and the widest range a person can ask for: attendance is
+/// computed over the range clamped to where records can be, in bounded
+/// time and rows, and no duration overflows.
+#[test]
+fn absurd_old_spans_and_unbounded_ranges_stay_bounded() {
+    let now_ms = at(PARIS, MONDAY, 12, 0);
+    let absurd = vec![
+        span(Presence::Active, i64::MIN, i64::MAX),
+        span(Presence::Idle, -62_135_596_800_000, now_ms),
+        span(Presence::Locked, now_ms, now_ms - HOUR_MS),
+        span(Presence::Active, i64::MAX - 1, i64::MAX),
+    ];
+    let sessions = vec![SessionEvent {
+        agent: agent(1),
+        at_ms: i64::MIN,
+        kind: SessionKind::Login,
+        user: "anna".to_owned(),
+    }];
+    let range = Range::custom(i64::MIN, i64::MAX).within_records(now_ms);
+    assert!(range.duration_ms() > 0);
+    let started = std::time::Instant::now();
+    let days = attendance(&absurd, &sessions, PARIS, range);
+    // From 2000-01-01 to two days past now: under 10,000 days.
+    assert!(!days.is_empty() && days.len() < 10_000, "{}", days.len());
+    for day in &days {
+        assert!(day.active_ms >= 0 && day.active_ms <= DAY_MS, "{day:?}");
+        assert!(day.idle_ms >= 0 && day.locked_ms >= 0);
+    }
+    eprintln!("{} days in {:?}", days.len(), started.elapsed());
+    // The unclamped range is not even needed to stay safe: its length
+    // saturates instead of overflowing.
+    assert_eq!(Range::custom(i64::MIN, i64::MAX).duration_ms(), i64::MAX);
+    assert_eq!(format_duration_ms(i64::MIN), "-2562047788015 h 12");
+}

@@ -540,6 +540,10 @@ fn absurd_records_are_refused_and_consumers_stay_bounded() {
     let scene = scene();
     let hostile = scene.hostile(Behaviour::Absurd);
     let (output, took, peak) = scene.sync(&hostile, &[]);
+    eprintln!(
+        "sync with absurd records: {took:?}, peak RSS {} MiB",
+        peak >> 20
+    );
     check_common(&scene, &output, took, peak, Duration::from_secs(60));
     let report = text(&output);
     assert!(report.contains("refused as invalid"), "{report}");
@@ -622,6 +626,7 @@ fn absurd_records_are_refused_and_consumers_stay_bounded() {
         let mut command = scene.site.console(&args);
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let (output, took, peak) = run_measured(command);
+        eprintln!("{args:?}: {took:?}, peak RSS {} MiB", peak >> 20);
         assert!(output.status.success(), "{args:?}: {}", text(&output));
         assert!(took < Duration::from_secs(60), "{args:?} took {took:?}");
         assert!(peak < 512 << 20, "{args:?}: {} MiB", peak >> 20);
