@@ -13,14 +13,13 @@
 
 use std::time::Duration;
 
-use console::analytics::SeriesPoint;
 use console::app::{Action, FleetQuery};
-use console::i18n::Lang;
-use console::model::{AgentId, DayClock, HealthLevel, DAY_MS};
 use console::ui::charts::health_chart;
 use console::ui::fleet::{fleet_table, FleetTable};
-use console::views::{decimated_plot, FleetRow, HealthCharts, Status};
-use egui_plot::PlotPoint;
+use console_engine::analytics::SeriesPoint;
+use console_engine::i18n::Lang;
+use console_engine::model::{AgentId, DayClock, HealthLevel, DAY_MS};
+use console_engine::views::{decimated_plot, FleetRow, HealthCharts, Status};
 
 const AGENTS: usize = 1_000;
 const DEFAULT_FRAMES: usize = 300;
@@ -136,19 +135,19 @@ fn raw_series(days: i64) -> [Vec<SeriesPoint>; 3] {
     [series(0.0, 10.0), series(1.0, 40.0), series(2.0, 60.0)]
 }
 
-fn raw_plot(points: &[SeriesPoint]) -> Vec<PlotPoint> {
+fn raw_plot(points: &[SeriesPoint]) -> Vec<[f64; 2]> {
     points
         .iter()
         .map(|point| {
-            PlotPoint::new(
+            [
                 (point.at_ms - NOW_MS) as f64 / 3_600_000.0,
                 f64::from(point.value),
-            )
+            ]
         })
         .collect()
 }
 
-fn charts(series: [Vec<PlotPoint>; 3], raw_samples: usize) -> HealthCharts {
+fn charts(series: [Vec<[f64; 2]>; 3], raw_samples: usize) -> HealthCharts {
     let [cpu_pct, mem_pct, disk_pct] = series;
     HealthCharts {
         origin_ms: NOW_MS,

@@ -6,6 +6,8 @@
 //! admin console) and turns decoded frames and screenshots into textures.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,15 +15,15 @@ use certs::Role;
 use egui::{ColorImage, TextureHandle, TextureOptions};
 use protocol::{Policy, UnixMillis};
 
-use crate::categories::{Categorisation, Rule};
-use crate::engine::{Command, Engine, Event, SyncSummary};
-use crate::i18n::{date_time_seconds_label, trf, Lang};
-use crate::live::{LiveBoard, LiveMode, WatchId};
-use crate::model::{AgentId, DayClock};
-use crate::settings::{ConsoleSettings, SmtpSettings};
-use crate::store::{ScreenshotKey, ScreenshotMeta};
 use crate::ui;
-use crate::views::{FleetRow, Period, Status, ViewData, ViewRequest};
+use console_engine::categories::{Categorisation, Rule};
+use console_engine::i18n::{date_time_seconds_label, trf, Lang};
+use console_engine::live::{LiveBoard, LiveMode, RgbaImage, WatchId};
+use console_engine::model::{AgentId, DayClock};
+use console_engine::service::{Command, Engine, Event, SyncSummary};
+use console_engine::settings::{ConsoleSettings, SmtpSettings};
+use console_engine::store::{ScreenshotKey, ScreenshotMeta};
+use console_engine::views::{FleetRow, Period, Status, ViewData, ViewRequest};
 
 /// Most agents watched at once in the live grid (online ones, in fleet
 /// order).
@@ -303,6 +305,21 @@ pub struct ConsoleApp {
     requested: Vec<ViewRequest>,
     stale: bool,
     fonts_installed: bool,
+    /// Where the save dialog's thread tells what the manager chose.
+    saves: (Sender<SaveChoice>, Receiver<SaveChoice>),
+    /// The window's context, once the first frame has run.
+    ctx: Option<egui::Context>,
+}
+
+/// What the native save dialog of an attendance export gave.
+#[derive(Debug)]
+enum SaveChoice {
+    Attendance {
+        agent: Option<AgentId>,
+        period: Period,
+        path: PathBuf,
+    },
+    Cancelled,
 }
 
 impl ConsoleApp {
@@ -315,7 +332,7 @@ impl ConsoleApp {
                 role,
                 screen,
                 clock,
-                now_ms: crate::clock::wall_now_ms(),
+                now_ms: console_engine::clock::wall_now_ms(),
                 smtp_draft: settings.smtp.clone(),
                 settings,
                 categories: Vec::new(),
@@ -354,6 +371,8 @@ impl ConsoleApp {
             requested: Vec::new(),
             stale: true,
             fonts_installed: false,
+            saves: std::sync::mpsc::channel(),
+            ctx: None,
         }
     }
 
@@ -371,14 +390,36 @@ impl ConsoleApp {
     /// Drains engine events, applies pending actions, asks for the views
     /// the current screen needs. Draws nothing.
     pub fn logic(&mut self, ctx: &egui::Context) {
-        self.engine.set_context(ctx);
+        if self.ctx.is_none() {
+            let waker = ctx.clone();
+            self.engine
+                .set_waker(Arc::new(move || waker.request_repaint()));
+            self.ctx = Some(ctx.clone());
+        }
         if !self.fonts_installed {
             ui::install_fonts(ctx);
             self.fonts_installed = true;
         }
-        self.state.now_ms = crate::clock::wall_now_ms();
+        self.state.now_ms = console_engine::clock::wall_now_ms();
         while let Some(event) = self.engine.try_recv() {
             self.apply_event(ctx, event);
+        }
+        while let Ok(choice) = self.saves.1.try_recv() {
+            match choice {
+                SaveChoice::Attendance {
+                    agent,
+                    period,
+                    path,
+                } => self.engine.send(Command::ExportAttendance {
+                    agent,
+                    period,
+                    path,
+                }),
+                SaveChoice::Cancelled => {
+                    let text = trf(self.state.lang, "attendance.export.cancelled", &[]);
+                    self.notice(text, false);
+                }
+            }
         }
         for action in std::mem::take(&mut self.actions) {
             self.apply_action(action);
@@ -433,13 +474,15 @@ impl ConsoleApp {
             match textures.get_mut(&agent) {
                 Some((serial, _)) if *serial == shown => {}
                 Some((serial, texture)) => {
-                    texture.0.set(frame.image.clone(), TextureOptions::LINEAR);
+                    texture
+                        .0
+                        .set(color_image(&frame.image), TextureOptions::LINEAR);
                     *serial = shown;
                 }
                 None => {
                     let texture = ctx.load_texture(
                         format!("live-{agent}"),
-                        frame.image.clone(),
+                        color_image(&frame.image),
                         TextureOptions::LINEAR,
                     );
                     textures.insert(agent, (shown, Texture(texture)));
@@ -585,10 +628,6 @@ impl ConsoleApp {
                 );
                 self.notice(text, false);
             }
-            Event::ExportCancelled => {
-                let text = trf(lang, "attendance.export.cancelled", &[]);
-                self.notice(text, false);
-            }
             Event::Retrained { labelled_rows } => {
                 let rows = labelled_rows.to_string();
                 let text = trf(lang, "settings.retrained", &[("rows", &rows)]);
@@ -625,7 +664,7 @@ impl ConsoleApp {
                 self.notice(text, true);
             }
             Event::ScreenshotImage { key, result } => {
-                let texture = result.map(|image| screenshot_texture(ctx, key, image));
+                let texture = result.map(|image| screenshot_texture(ctx, key, &image));
                 let images = &mut self.state.gallery.images;
                 images.retain(|(cached, _)| *cached != key);
                 if images.len() >= GALLERY_TEXTURES {
@@ -656,11 +695,30 @@ impl ConsoleApp {
             Action::SetOrganisationPeriod(period) => state.organisation_period = period,
             Action::SetAttendanceAgent(agent) => state.attendance_agent = agent,
             Action::SetAttendancePeriod(period) => state.attendance_period = period,
-            Action::ExportAttendance => self.engine.send(Command::ExportAttendance {
-                agent: state.attendance_agent,
-                period: state.attendance_period,
-                path: None,
-            }),
+            Action::ExportAttendance => {
+                let (agent, period) = (state.attendance_agent, state.attendance_period);
+                let (saves, ctx) = (self.saves.0.clone(), self.ctx.clone());
+                // The dialog blocks: it runs on its own thread, and the
+                // next logic step sends what it gave.
+                std::thread::spawn(move || {
+                    let chosen = rfd::FileDialog::new()
+                        .set_file_name("attendance.csv")
+                        .add_filter("CSV", &["csv"])
+                        .save_file();
+                    let choice = match chosen {
+                        Some(path) => SaveChoice::Attendance {
+                            agent,
+                            period,
+                            path,
+                        },
+                        None => SaveChoice::Cancelled,
+                    };
+                    let _ = saves.send(choice);
+                    if let Some(ctx) = ctx {
+                        ctx.request_repaint();
+                    }
+                });
+            }
             Action::SelectHealthAgent(agent) => state.health_agent = Some(agent),
             Action::FleetQuery(query) => {
                 state.fleet_query = query;
@@ -842,12 +900,17 @@ pub fn gallery_agent(state: &UiState) -> Option<AgentId> {
     state.gallery.agent.or_else(|| first_agent(state))
 }
 
-fn screenshot_texture(ctx: &egui::Context, key: ScreenshotKey, image: Arc<ColorImage>) -> Texture {
+fn screenshot_texture(ctx: &egui::Context, key: ScreenshotKey, image: &RgbaImage) -> Texture {
     Texture(ctx.load_texture(
         format!("screenshot-{}-{}-{}", key.agent, key.at_ms, key.serial),
-        image,
+        color_image(image),
         TextureOptions::LINEAR,
     ))
+}
+
+/// The engine's decoded image as egui takes it.
+fn color_image(image: &RgbaImage) -> ColorImage {
+    ColorImage::from_rgba_unmultiplied(image.size(), &image.rgba)
 }
 
 /// The person the employee screen shows: the chosen one, else the first.

@@ -1,26 +1,6 @@
-//! SmartTracker console engine: finds agents, pulls their records exactly
-//! once into its own store, and turns them into the numbers managers read.
+//! SmartTracker console app: the manager's window (egui) over the
+//! headless engine (`console_engine`), in this process or attached to
+//! `smarttracker-console serve`.
 
-pub mod analytics;
 pub mod app;
-pub mod categories;
-pub mod clock;
-pub mod discovery;
-pub mod engine;
-pub mod export;
-pub mod i18n;
-pub mod live;
-pub mod model;
-pub mod report;
-pub mod settings;
-pub mod store;
-pub mod sync;
 pub mod ui;
-pub mod validate;
-pub mod views;
-
-/// The console identity inside the data directory (written by
-/// `smarttracker-certs console --out DIR/identity`).
-pub const IDENTITY_DIR: &str = "identity";
-/// The sled store inside the data directory.
-pub const STORE_DIR: &str = "store";

@@ -14,20 +14,20 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use certs::{AgentIdentity, ConsoleIdentity, Role};
 use clap::{Parser, Subcommand, ValueEnum};
-use console::analytics::Range;
 use console::app::{ConsoleApp, Screen};
-use console::categories::Categoriser;
-use console::discovery::{self, Candidate, CandidateSource};
-use console::engine::{Engine, EngineConfig};
-use console::export::{Format, Table};
-use console::model::AgentId;
-use console::settings::ConsoleSettings;
-use console::store::{AgentRecord, ConsoleStore, ShotSource};
-use console::sync::{
+use console_engine::analytics::Range;
+use console_engine::categories::Categoriser;
+use console_engine::discovery::{self, Candidate, CandidateSource};
+use console_engine::export::{Format, Table};
+use console_engine::model::AgentId;
+use console_engine::service::{Engine, EngineConfig};
+use console_engine::settings::ConsoleSettings;
+use console_engine::store::{AgentRecord, ConsoleStore, ShotSource};
+use console_engine::sync::{
     inventory_record, own_certificate_problem, unsynced_agents, Outcome, StreamReport, SyncConfig,
     SyncError, Syncer,
 };
-use console::{clock, IDENTITY_DIR, STORE_DIR};
+use console_engine::{clock, IDENTITY_DIR, STORE_DIR};
 use protocol::{CaptureSpec, CapturedImage, ErrorCode, Request, Response};
 
 #[derive(Debug, Parser)]
@@ -222,7 +222,7 @@ fn main() -> std::process::ExitCode {
 fn open_store(data: &Path) -> Result<Arc<ConsoleStore>> {
     Ok(Arc::new(ConsoleStore::open(
         &data.join(STORE_DIR),
-        console::model::DayClock::UTC,
+        console_engine::model::DayClock::UTC,
     )?))
 }
 
@@ -423,7 +423,7 @@ fn add_agent(data: &Path, file: &Path, name: Option<String>) -> Result<()> {
     let record = inventory_record(&display_name, &cert_der, clock::wall_now_ms())
         .with_context(|| format!("{} does not hold an agent certificate", file.display()))?;
     store.upsert_agent(&record)?;
-    store.audit(console::store::AuditEntry {
+    store.audit(console_engine::store::AuditEntry {
         at_ms: clock::wall_now_ms(),
         actor: "cli".to_owned(),
         action: "add-agent".to_owned(),
@@ -435,7 +435,7 @@ fn add_agent(data: &Path, file: &Path, name: Option<String>) -> Result<()> {
 }
 
 /// Parses `YYYY-MM-DD` as a day number of the site's calendar.
-fn parse_day(text: &str) -> Result<console::model::DayNumber> {
+fn parse_day(text: &str) -> Result<console_engine::model::DayNumber> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let date = time::Date::parse(text, &format)
         .with_context(|| format!("{text:?} is not a date; write it as YYYY-MM-DD"))?;
@@ -489,9 +489,9 @@ fn export(
         Some(path) => {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
-            console::export::export(&store, &categoriser, table, format, range, file)?
+            console_engine::export::export(&store, &categoriser, table, format, range, file)?
         }
-        None => console::export::export(
+        None => console_engine::export::export(
             &store,
             &categoriser,
             table,
@@ -500,7 +500,7 @@ fn export(
             std::io::stdout().lock(),
         )?,
     };
-    store.audit(console::store::AuditEntry {
+    store.audit(console_engine::store::AuditEntry {
         at_ms: now_ms,
         actor: "cli".to_owned(),
         action: "export".to_owned(),
@@ -531,7 +531,7 @@ fn report(data: &Path, range: RangeArg) -> Result<()> {
     let categoriser = Categoriser::builtin()?;
     print!(
         "{}",
-        console::report::render(&store, &categoriser, range, label, now_ms)?
+        console_engine::report::render(&store, &categoriser, range, label, now_ms)?
     );
     Ok(())
 }
@@ -570,7 +570,7 @@ fn list_agents(data: &Path, json: bool) -> Result<()> {
             Some(seen_ms) if now_ms - seen_ms < 120_000 => "online".to_owned(),
             Some(seen_ms) => format!(
                 "offline, last seen {} ago",
-                console::analytics::format_duration_ms(now_ms - seen_ms)
+                console_engine::analytics::format_duration_ms(now_ms - seen_ms)
             ),
             None => "never seen".to_owned(),
         };
@@ -594,7 +594,7 @@ fn list_agents(data: &Path, json: bool) -> Result<()> {
                 "    FAULT: {} ({} time(s), last {} ago): {}",
                 fault.kind.describe(),
                 fault.count,
-                console::analytics::format_duration_ms(now_ms.saturating_sub(fault.last_ms)),
+                console_engine::analytics::format_duration_ms(now_ms.saturating_sub(fault.last_ms)),
                 fault.detail
             )?;
         }
@@ -855,11 +855,11 @@ async fn screenshot(
         }
         bail!("{} did not answer: {}", record.name, failures.join("; "));
     };
-    console::store::check_image(&image.meta, &image.bytes)
+    console_engine::store::check_image(&image.meta, &image.bytes)
         .with_context(|| format!("{} sent a bad image; nothing was written", record.name))?;
     let stored = store.put_screenshot(record.agent, ShotSource::OnDemand, &image)?;
     write_private_file(&options.out, &image.bytes)?;
-    store.audit(console::store::AuditEntry {
+    store.audit(console_engine::store::AuditEntry {
         at_ms: clock::wall_now_ms(),
         actor: syncer.actor(),
         action: "screenshot-export".to_owned(),

@@ -15,13 +15,13 @@ use agent::recorder::backfill_demo;
 use agent::store::{Quotas, Store};
 use certs::{ConsoleIdentity, Role, SiteCa, Validity};
 use console::app::{ConsoleApp, LiveView, Screen};
-use console::engine::{Command, Engine, EngineConfig};
-use console::i18n::{date_time_seconds_label, time_seconds_label, Lang};
-use console::live::{LiveFrame, LiveMode, LiveUpdate, UpdateKind};
-use console::model::{AgentId, DayClock};
-use console::store::{AgentRecord, ConsoleStore, FetchedFrame, ShotSource};
-use console::sync::SYNCED_STREAMS;
-use console::views::{Period, ViewData, ViewRequest};
+use console_engine::i18n::{date_time_seconds_label, time_seconds_label, Lang};
+use console_engine::live::{LiveFrame, LiveMode, LiveUpdate, RgbaImage, UpdateKind};
+use console_engine::model::{AgentId, DayClock};
+use console_engine::service::{Command, Engine, EngineConfig};
+use console_engine::store::{AgentRecord, ConsoleStore, FetchedFrame, ShotSource};
+use console_engine::sync::SYNCED_STREAMS;
+use console_engine::views::{Period, ViewData, ViewRequest};
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use protocol::{
@@ -106,7 +106,7 @@ fn site() -> Site {
     let store = Arc::new(
         ConsoleStore::open(&dir.path().join("console"), DayClock::UTC).expect("console store"),
     );
-    let now_ms = console::clock::wall_now_ms();
+    let now_ms = console_engine::clock::wall_now_ms();
     let agents = PEOPLE
         .iter()
         .map(|(name, user, seed)| record_agent(&store, dir.path(), name, user, *seed, now_ms))
@@ -227,11 +227,11 @@ fn fleet_lists_every_agent_with_its_state_and_opens_an_employee() {
 #[test]
 fn fleet_shows_a_faulty_agent_until_a_week_after_its_last_fault() {
     let site = site();
-    let now_ms = console::clock::wall_now_ms();
+    let now_ms = console_engine::clock::wall_now_ms();
     site.store
         .note_fault(
             site.agents[0],
-            console::store::FaultKind::InvalidData,
+            console_engine::store::FaultKind::InvalidData,
             now_ms - 60_000,
             "usage: 3 records refused as invalid",
         )
@@ -239,7 +239,7 @@ fn fleet_shows_a_faulty_agent_until_a_week_after_its_last_fault() {
     site.store
         .note_fault(
             site.agents[1],
-            console::store::FaultKind::Impersonation,
+            console_engine::store::FaultKind::Impersonation,
             now_ms - 8 * 86_400_000,
             "an old one",
         )
@@ -288,7 +288,7 @@ fn employee_shows_top_apps_trend_and_attendance_of_the_period() {
         .attendance
         .iter()
         .find(|day| day.arrival_ms.is_some())
-        .map(|day| console::i18n::day_label(Lang::Fr, day.day))
+        .map(|day| console_engine::i18n::day_label(Lang::Fr, day.day))
         .expect("an attendance day");
     // The top app as the manager sees it, and its duration as people read it.
     harness.get_by_label(&top_app);
@@ -352,7 +352,7 @@ fn attendance_lines_filter_by_person_and_export_as_csv() {
     harness.state().send_command(Command::ExportAttendance {
         agent: Some(site.agents[2]),
         period: Period::Week,
-        path: Some(out.clone()),
+        path: out.clone(),
     });
     wait_until(&mut harness, "the export", |app| {
         app.state
@@ -425,12 +425,12 @@ fn organisation_health_settings_and_audit_screens_show_the_engine_s_data() {
     };
     let (_, charts) = view.selected.as_ref().expect("selected agent");
     assert!(
-        charts.raw_samples > console::views::MAX_PLOT_POINTS,
+        charts.raw_samples > console_engine::views::MAX_PLOT_POINTS,
         "{} samples",
         charts.raw_samples
     );
     assert!(
-        charts.cpu_pct.len() <= console::views::MAX_PLOT_POINTS,
+        charts.cpu_pct.len() <= console_engine::views::MAX_PLOT_POINTS,
         "decimated before the plot"
     );
 
@@ -508,17 +508,18 @@ fn live_frame(at_ms: i64, width: usize, height: usize) -> LiveFrame {
         width_px: width as u32,
         height_px: height as u32,
         blurred: false,
-        image: Arc::new(egui::ColorImage::filled(
-            [width, height],
-            egui::Color32::from_rgb(0x20, 0x40, 0x80),
-        )),
+        image: Arc::new(RgbaImage {
+            width_px: width as u32,
+            height_px: height as u32,
+            rgba: [0x20, 0x40, 0x80, 0xff].repeat(width * height),
+        }),
     }
 }
 
 /// Hands a frame to every current watch, as the live client would.
 fn inject_frames(harness: &mut Harness<'_, ConsoleApp>, at_ms: i64, size: [usize; 2]) {
     let app = harness.state_mut();
-    let now_ms = console::clock::wall_now_ms();
+    let now_ms = console_engine::clock::wall_now_ms();
     for (agent, watch) in app.state.live.board.watch().agents {
         let applied = app.state.live.board.apply(LiveUpdate {
             agent,
@@ -562,7 +563,7 @@ fn live_grid_then_one_workstation_with_its_time_overlay_and_stop() {
             && app.state.live.board.agents().count() == 2
     });
     harness.get_by_label_contains("la personne voit sur son écran un avis");
-    let grid_at_ms = console::clock::wall_now_ms() - 3_000;
+    let grid_at_ms = console_engine::clock::wall_now_ms() - 3_000;
     inject_frames(&mut harness, grid_at_ms, [320, 180]);
     let grid_time = time_seconds_label(DayClock::UTC, grid_at_ms);
     assert_eq!(harness.query_all_by_label(&grid_time).count(), 2);
@@ -583,7 +584,7 @@ fn live_grid_then_one_workstation_with_its_time_overlay_and_stop() {
         harness.state().state.live.view,
         LiveView::Single(site.agents[0])
     );
-    let single_at_ms = console::clock::wall_now_ms() - 1_000;
+    let single_at_ms = console_engine::clock::wall_now_ms() - 1_000;
     inject_frames(&mut harness, single_at_ms, [1280, 720]);
     let single_time = time_seconds_label(DayClock::UTC, single_at_ms);
     // The overlay over the image: badge, name, capture time.
@@ -602,7 +603,7 @@ fn live_grid_then_one_workstation_with_its_time_overlay_and_stop() {
         app.state.live.board.apply(LiveUpdate {
             agent,
             watch,
-            received_ms: console::clock::wall_now_ms(),
+            received_ms: console_engine::clock::wall_now_ms(),
             kind: UpdateKind::Unchanged { interval_ms: 1_000 },
         });
     }
@@ -615,7 +616,7 @@ fn live_grid_then_one_workstation_with_its_time_overlay_and_stop() {
         app.state.live.board.apply(LiveUpdate {
             agent,
             watch,
-            received_ms: console::clock::wall_now_ms(),
+            received_ms: console_engine::clock::wall_now_ms(),
             kind: UpdateKind::Refused("forbidden for a viewer console".to_owned()),
         });
     }
@@ -707,7 +708,7 @@ fn captured(at_ms: i64, blurred: bool) -> CapturedImage {
 fn screenshots_list_exact_times_and_badges_and_open_one() {
     let site = site();
     let agent = site.agents[0];
-    let now_ms = console::clock::wall_now_ms();
+    let now_ms = console_engine::clock::wall_now_ms();
     // One on demand; two periodic (one blurred, one whose image the
     // workstation dropped before it was fetched).
     let on_demand = captured(now_ms - 60_000, false);

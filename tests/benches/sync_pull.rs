@@ -18,10 +18,10 @@ use certs::transport::{
     client_config, client_endpoint, connect, request, server_config, server_endpoint, Limits,
 };
 use certs::{spki_sha256, Role, SiteCa, Validity};
-use console::discovery::{Candidate, CandidateSource};
-use console::model::DayClock;
-use console::store::ConsoleStore;
-use console::sync::{inventory_record, Outcome, SyncConfig, Syncer};
+use console_engine::discovery::{Candidate, CandidateSource};
+use console_engine::model::DayClock;
+use console_engine::store::ConsoleStore;
+use console_engine::sync::{inventory_record, Outcome, SyncConfig, Syncer};
 use protocol::{Ack, Cursor, Pull, Record, Request, Response, StreamKind, UsageSpan};
 use tokio::sync::watch;
 

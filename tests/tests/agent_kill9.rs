@@ -15,15 +15,18 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use agent::status::StatusSnapshot;
-use console::model::{AgentId, DayClock};
-use console::store::ConsoleStore;
+use console_engine::model::{AgentId, DayClock};
+use console_engine::store::ConsoleStore;
 use harness::{agent_store, assert_numbering, Agent, AgentStore, Site};
 use protocol::StreamKind;
 
 /// The console's cursor seq of each stream of `agent`, in one epoch.
 fn console_cursors(site: &Site, agent: AgentId) -> Vec<(StreamKind, u64, u64)> {
-    let store = ConsoleStore::open(&site.console_data().join(console::STORE_DIR), DayClock::UTC)
-        .expect("console store");
+    let store = ConsoleStore::open(
+        &site.console_data().join(console_engine::STORE_DIR),
+        DayClock::UTC,
+    )
+    .expect("console store");
     StreamKind::ALL
         .into_iter()
         .filter_map(|stream| {

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use agent::status::{StatusSnapshot, StoreProblem};
 use agent::store::{AccessEntry, Quotas, Store, StoreError};
-use console::model::{AgentId, DayClock};
-use console::store::ConsoleStore;
+use console_engine::model::{AgentId, DayClock};
+use console_engine::store::ConsoleStore;
 use harness::{
     agent_store, assert_numbering, bin, exported_usage, fill_with, recorded_usage, run_ok, Agent,
     Site, Span, StoredStream, Tmpfs,
@@ -145,8 +145,11 @@ fn check_agent_store(data: &Path, reported: &StatusSnapshot, unwritten: &[(Strin
 
 /// The seq the console's cursor of each stream of `agent` is at.
 fn console_cursors(site: &Site, agent: &str) -> Vec<(StreamKind, u64)> {
-    let store = ConsoleStore::open(&site.console_data().join(console::STORE_DIR), DayClock::UTC)
-        .expect("console store");
+    let store = ConsoleStore::open(
+        &site.console_data().join(console_engine::STORE_DIR),
+        DayClock::UTC,
+    )
+    .expect("console store");
     let agent: AgentId = agent.parse().expect("agent id");
     StreamKind::ALL
         .into_iter()

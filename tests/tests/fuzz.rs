@@ -21,11 +21,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use certs::AgentIdentity;
-use console::live::{LiveBoard, LiveClient, LiveMode};
-use console::model::{AgentId, DayClock, DAY_MS};
-use console::store::{ConsoleStore, FetchedFrame, INVALID_REASON};
-use console::sync::{inventory_record, Outcome, SyncConfig, Syncer};
-use console::validate::{
+use console_engine::live::{LiveBoard, LiveClient, LiveMode};
+use console_engine::model::{AgentId, DayClock, DAY_MS};
+use console_engine::store::{ConsoleStore, FetchedFrame, INVALID_REASON};
+use console_engine::sync::{inventory_record, Outcome, SyncConfig, Syncer};
+use console_engine::validate::{
     check, EARLIEST_MS, MAX_AHEAD_MS, MAX_APP_BYTES, MAX_HOSTNAME_BYTES, MAX_SPAN_MS,
     MAX_TITLE_BYTES, MAX_USER_BYTES,
 };
@@ -49,7 +49,7 @@ fn cases(default: u32) -> u32 {
 }
 
 fn now_ms() -> i64 {
-    console::clock::wall_now_ms()
+    console_engine::clock::wall_now_ms()
 }
 
 /// Moves a record's times near `now_ms` (within two days either way,
@@ -371,7 +371,7 @@ fn fuzz_answer(draw: &mut Draw, own_id: AgentId, epoch: &AtomicU64, request: Req
 /// Every key of the console's data tree names `agent` (one prefix byte,
 /// then the agent's 16 bytes: see `console/src/store/mod.rs`).
 fn only_agent_in_store(data: &Path, agent: AgentId) {
-    let db = sled::open(data.join(console::STORE_DIR)).expect("raw store");
+    let db = sled::open(data.join(console_engine::STORE_DIR)).expect("raw store");
     let tree = db.open_tree("data").expect("data tree");
     for item in tree.iter() {
         let (key, _) = item.expect("key");
@@ -402,13 +402,14 @@ fn the_console_survives_any_response_to_any_request() {
         })
     };
     let data = site.console_data();
-    let store =
-        Arc::new(ConsoleStore::open(&data.join(console::STORE_DIR), DayClock::UTC).expect("store"));
+    let store = Arc::new(
+        ConsoleStore::open(&data.join(console_engine::STORE_DIR), DayClock::UTC).expect("store"),
+    );
     let mut record = inventory_record("fuzzed", &cert_der, now_ms()).expect("record");
     record.addresses = vec![fake.addr.to_string()];
     store.upsert_agent(&record).expect("inventory");
     let console_identity =
-        certs::ConsoleIdentity::read(&data.join(console::IDENTITY_DIR)).expect("identity");
+        certs::ConsoleIdentity::read(&data.join(console_engine::IDENTITY_DIR)).expect("identity");
     let config = SyncConfig {
         request_timeout: Duration::from_millis(500),
         agent_deadline: Duration::from_secs(3),
@@ -422,10 +423,10 @@ fn the_console_survives_any_response_to_any_request() {
         .enable_all()
         .build()
         .expect("runtime");
-    let candidate = console::discovery::Candidate {
+    let candidate = console_engine::discovery::Candidate {
         addr: fake.addr,
         claimed_agent: None,
-        source: console::discovery::CandidateSource::Static,
+        source: console_engine::discovery::CandidateSource::Static,
     };
     let passes = cases(256) / 4;
     let mut kinds: HashMap<&'static str, u64> = HashMap::new();
@@ -457,7 +458,7 @@ fn the_console_survives_any_response_to_any_request() {
                 for request in [
                     Request::GetPolicy,
                     Request::SetPolicy(protocol::Policy::default()),
-                    Request::Screenshot(console::live::SCREENSHOT_SPEC),
+                    Request::Screenshot(console_engine::live::SCREENSHOT_SPEC),
                 ] {
                     let _ = session.ask(&request).await;
                 }
@@ -481,7 +482,7 @@ fn the_console_survives_any_response_to_any_request() {
         syncer.clone(),
         store.clone(),
         Arc::new(move |update| sink.lock().expect("updates").push(update)),
-        console::clock::wall_now_ms,
+        console_engine::clock::wall_now_ms,
     );
     let mut board = LiveBoard::default();
     let watch = board

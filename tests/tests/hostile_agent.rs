@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certs::AgentIdentity;
-use console::model::{AgentId, DayClock};
-use console::store::{ConsoleStore, FaultKind, INVALID_REASON};
+use console_engine::model::{AgentId, DayClock};
+use console_engine::store::{ConsoleStore, FaultKind, INVALID_REASON};
 use harness::fake_agent::{Answer, FakeAgent};
 use harness::{run_ok, Agent, Site};
 use protocol::{
@@ -57,7 +57,7 @@ struct State {
 }
 
 fn now_ms() -> i64 {
-    console::clock::wall_now_ms()
+    console_engine::clock::wall_now_ms()
 }
 
 fn usage(seq: u64, start_ms: i64, end_ms: i64, app: String) -> SeqRecord {
@@ -286,7 +286,7 @@ impl Scene {
 
     fn store(&self) -> ConsoleStore {
         ConsoleStore::open(
-            &self.site.console_data().join(console::STORE_DIR),
+            &self.site.console_data().join(console_engine::STORE_DIR),
             DayClock::UTC,
         )
         .expect("console store")
@@ -384,7 +384,7 @@ fn fault_kinds(store: &ConsoleStore, agent: AgentId) -> Vec<FaultKind> {
 /// Raw keys of the console's data tree under a one-byte prefix and an
 /// agent (the store's own layout: see `console/src/store/mod.rs`).
 fn raw_keys(data: &Path, prefix: u8, agent: AgentId) -> usize {
-    let db = sled::open(data.join(console::STORE_DIR)).expect("raw store");
+    let db = sled::open(data.join(console_engine::STORE_DIR)).expect("raw store");
     let tree = db.open_tree("data").expect("data tree");
     let mut key = vec![prefix];
     key.extend_from_slice(agent.as_bytes());
@@ -561,7 +561,7 @@ fn absurd_records_are_refused_and_consumers_stay_bounded() {
             apps,
             [
                 ("Firefox", 7),
-                ("xxxxxxxx", console::validate::MAX_APP_BYTES),
+                ("xxxxxxxx", console_engine::validate::MAX_APP_BYTES),
                 ("Terminal", 8)
             ]
         );
@@ -573,7 +573,10 @@ fn absurd_records_are_refused_and_consumers_stay_bounded() {
             .session_events(hostile.id, i64::MIN, i64::MAX)
             .expect("events");
         assert_eq!(events.len(), 1);
-        assert_eq!(events[0].user.len(), console::validate::MAX_USER_BYTES);
+        assert_eq!(
+            events[0].user.len(),
+            console_engine::validate::MAX_USER_BYTES
+        );
         let points = store
             .health_points(hostile.id, i64::MIN, i64::MAX)
             .expect("health");
@@ -601,7 +604,7 @@ fn absurd_records_are_refused_and_consumers_stay_bounded() {
             .expect("mallory");
         assert_eq!(
             mallory.hostname.expect("hostname").len(),
-            console::validate::MAX_HOSTNAME_BYTES
+            console_engine::validate::MAX_HOSTNAME_BYTES
         );
         assert_eq!(fault_kinds(&store, hostile.id), [FaultKind::InvalidData]);
         assert!(audit_actions(&store).contains_key("invalid-data"));

@@ -7,10 +7,10 @@ use std::process::Command;
 use std::sync::Arc;
 
 use certs::{ConsoleIdentity, Role, SiteCa, Validity};
-use console::discovery::{Candidate, CandidateSource};
-use console::model::DayClock;
-use console::store::ConsoleStore;
-use console::sync::{Outcome, SyncConfig, Syncer};
+use console_engine::discovery::{Candidate, CandidateSource};
+use console_engine::model::DayClock;
+use console_engine::store::ConsoleStore;
+use console_engine::sync::{Outcome, SyncConfig, Syncer};
 use harness::fake_agent::{Answer, FakeAgent};
 use harness::{Agent, Site};
 use time::OffsetDateTime;
@@ -32,8 +32,11 @@ fn expired_console(site: &Site) -> ConsoleIdentity {
 
 fn open_store(site: &Site) -> Arc<ConsoleStore> {
     Arc::new(
-        ConsoleStore::open(&site.console_data().join(console::STORE_DIR), DayClock::UTC)
-            .expect("store"),
+        ConsoleStore::open(
+            &site.console_data().join(console_engine::STORE_DIR),
+            DayClock::UTC,
+        )
+        .expect("store"),
     )
 }
 
@@ -55,9 +58,9 @@ fn an_expired_console_certificate_is_named_with_the_fix() {
     // The CLI checks its own certificate first.
     let old = site.path("old-console");
     expired_console(&site)
-        .write(&old.join(console::IDENTITY_DIR))
+        .write(&old.join(console_engine::IDENTITY_DIR))
         .expect("write identity");
-    std::fs::create_dir_all(old.join(console::STORE_DIR)).expect("store dir");
+    std::fs::create_dir_all(old.join(console_engine::STORE_DIR)).expect("store dir");
     let output = Command::new(harness::bin("smarttracker-console"))
         .arg("--data")
         .arg(&old)
@@ -74,7 +77,7 @@ fn an_expired_console_certificate_is_named_with_the_fix() {
     let store = open_store(&site);
     let syncer = Syncer::new(expired_console(&site), store, SyncConfig::default());
     assert!(syncer
-        .certificate_problem(console::clock::wall_now_ms())
+        .certificate_problem(console_engine::clock::wall_now_ms())
         .is_some_and(|problem| problem.contains("expired")));
     let outcome = runtime().block_on(syncer.sync_candidate(&Candidate {
         addr,
@@ -98,7 +101,8 @@ fn a_revoked_console_is_told_it_is_revoked() {
     let identity =
         certs::AgentIdentity::read_bundle(&data.join(agent::IDENTITY_FILE)).expect("bundle");
     let console_identity =
-        ConsoleIdentity::read(&site.console_data().join(console::IDENTITY_DIR)).expect("identity");
+        ConsoleIdentity::read(&site.console_data().join(console_engine::IDENTITY_DIR))
+            .expect("identity");
     let fingerprint = certs::fingerprint_der(&console_identity.cert_der);
     let fake = FakeAgent::start_denying(identity, vec![fingerprint], || {
         Box::new(|_| Answer::Silence)

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certs::ConsoleIdentity;
-use console::model::{AgentId, DayClock};
-use console::store::{jpeg_dimensions, ConsoleStore, ShotSource};
-use console::sync::{SyncConfig, SyncError, Syncer};
+use console_engine::model::{AgentId, DayClock};
+use console_engine::store::{jpeg_dimensions, ConsoleStore, ShotSource};
+use console_engine::sync::{SyncConfig, SyncError, Syncer};
 use harness::{bin, run_ok, Agent, Site};
 use protocol::{CaptureSpec, ErrorCode, Request, Response, ScreenshotPolicy, StreamKind};
 
@@ -30,12 +30,13 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn open_store(data: &Path) -> Arc<ConsoleStore> {
     Arc::new(
-        ConsoleStore::open(&data.join(console::STORE_DIR), DayClock::UTC).expect("console store"),
+        ConsoleStore::open(&data.join(console_engine::STORE_DIR), DayClock::UTC)
+            .expect("console store"),
     )
 }
 
 fn read_identity(data: &Path) -> ConsoleIdentity {
-    ConsoleIdentity::read(&data.join(console::IDENTITY_DIR)).expect("console identity")
+    ConsoleIdentity::read(&data.join(console_engine::IDENTITY_DIR)).expect("console identity")
 }
 
 /// Starts one demo agent with a day of history; returns it, its id and
@@ -273,7 +274,7 @@ fn a_viewer_console_never_pulls_frames_and_is_refused_screenshots() {
             .args(["console", "--role", "viewer", "--name", "Viewer", "--site"])
             .arg(site.path("site"))
             .arg("--out")
-            .arg(viewer_data.join(console::IDENTITY_DIR)),
+            .arg(viewer_data.join(console_engine::IDENTITY_DIR)),
     );
     let viewer = |args: &[&str]| {
         let mut command = Command::new(bin("smarttracker-console"));

@@ -14,11 +14,11 @@ use std::net::SocketAddr;
 
 use anyhow::{anyhow, bail, Context, Result};
 use certs::{ConsoleIdentity, Role, SiteCa, Validity};
-use console::model::AgentId;
-use console::settings::ConsoleSettings;
-use console::store::{AuditEntry, ConsoleStore};
-use console::sync::{inventory_record, SyncConfig, Syncer};
-use console::{clock, IDENTITY_DIR};
+use console_engine::model::AgentId;
+use console_engine::settings::ConsoleSettings;
+use console_engine::store::{AuditEntry, ConsoleStore};
+use console_engine::sync::{inventory_record, SyncConfig, Syncer};
+use console_engine::{clock, IDENTITY_DIR};
 use protocol::{Request, Response, ScreenshotPolicy};
 
 /// Demo certificates are valid this long.
@@ -155,8 +155,8 @@ pub fn prepare(
         ca.issue_console(Role::Admin, "Demo console", validity)?
             .write(&console_data.join(IDENTITY_DIR))?;
         let store = ConsoleStore::open(
-            &console_data.join(console::STORE_DIR),
-            console::model::DayClock::UTC,
+            &console_data.join(console_engine::STORE_DIR),
+            console_engine::model::DayClock::UTC,
         )?;
         for n in 1..=options.agents {
             let name = format!("demo-pc-{n}");
@@ -183,8 +183,8 @@ pub fn prepare(
         }
     }
     let store = Arc::new(ConsoleStore::open(
-        &console_data.join(console::STORE_DIR),
-        console::model::DayClock::UTC,
+        &console_data.join(console_engine::STORE_DIR),
+        console_engine::model::DayClock::UTC,
     )?);
     // A kept site restarts its agents: their stores already hold history.
     let mut data_dirs = Vec::new();

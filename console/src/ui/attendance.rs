@@ -7,10 +7,10 @@ use std::sync::Arc;
 use egui_extras::{Column, TableBuilder};
 
 use super::{agent_picker, empty_state, period_picker};
-use crate::analytics::format_duration_ms;
 use crate::app::{Action, UiState};
-use crate::i18n::{day_label, time_label, tr};
-use crate::views::{ViewData, ViewRequest};
+use console_engine::analytics::format_duration_ms;
+use console_engine::i18n::{day_label, time_label, tr};
+use console_engine::views::{ViewData, ViewRequest};
 
 pub fn attendance_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
     let lang = state.lang;
@@ -54,7 +54,7 @@ pub fn attendance_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Actio
     let clock = state.clock;
     let clock_time =
         |at_ms: Option<i64>| at_ms.map_or_else(|| "—".to_owned(), |at_ms| time_label(clock, at_ms));
-    let sum = |value: fn(&crate::analytics::AttendanceDay) -> i64| {
+    let sum = |value: fn(&console_engine::analytics::AttendanceDay) -> i64| {
         format_duration_ms(view.lines.iter().map(|line| value(&line.day)).sum())
     };
     ui.horizontal(|ui| {

@@ -6,8 +6,8 @@ use egui_extras::{Column, TableBuilder};
 
 use super::{empty_state, CRITICAL_COLOR, OK_COLOR};
 use crate::app::{Action, UiState};
-use crate::i18n::{date_time_label, tr, trf};
-use crate::views::{ViewData, ViewRequest};
+use console_engine::i18n::{date_time_label, tr, trf};
+use console_engine::views::{ViewData, ViewRequest};
 
 pub fn audit_ui(ui: &mut egui::Ui, state: &UiState, _actions: &mut Vec<Action>) {
     let lang = state.lang;

@@ -3,13 +3,13 @@
 //! units.
 
 use egui::{Color32, Rect, Sense, Stroke, StrokeKind, Vec2};
-use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoint};
+use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
 
 use super::{empty_state, CRITICAL_COLOR, MUTED_COLOR, OK_COLOR, WARN_COLOR};
-use crate::analytics::{format_duration_ms, UsageSummary, HOUR_MS};
-use crate::i18n::{day_label, time_label, tr, Lang};
-use crate::model::{DayClock, Presence};
-use crate::views::{HealthCharts, Timeline, Trend};
+use console_engine::analytics::{format_duration_ms, UsageSummary, HOUR_MS};
+use console_engine::i18n::{day_label, time_label, tr, Lang};
+use console_engine::model::{DayClock, Presence};
+use console_engine::views::{HealthCharts, Timeline, Trend};
 
 const PALETTE: [Color32; 10] = [
     Color32::from_rgb(0x4e, 0x79, 0xa7),
@@ -127,7 +127,7 @@ pub fn timeline(ui: &mut egui::Ui, lang: Lang, clock: DayClock, day: &Timeline) 
         Sense::hover(),
     );
     let painter = ui.painter_at(rect);
-    let day_ms = crate::model::DAY_MS as f32;
+    let day_ms = console_engine::model::DAY_MS as f32;
     // The whole day is drawn, so the x scale does not change during it.
     let x_of = |at_ms: i64| {
         rect.left() + label_width + width * ((at_ms - day.from_ms) as f32 / day_ms).clamp(0.0, 1.0)
@@ -256,7 +256,7 @@ pub fn legend_swatch(ui: &mut egui::Ui, color: Color32, name: &str) {
 /// Active and idle hours per bucket as stacked bars.
 pub fn trend_chart(ui: &mut egui::Ui, id_salt: &str, lang: Lang, clock: DayClock, trend: &Trend) {
     let hours = |ms: i64| ms as f64 / HOUR_MS as f64;
-    let daily = trend.bucket_ms >= crate::model::DAY_MS;
+    let daily = trend.bucket_ms >= console_engine::model::DAY_MS;
     let width = if daily { 0.7 } else { 0.8 };
     let active: Vec<Bar> = trend
         .buckets
@@ -316,7 +316,7 @@ pub fn health_chart(
     charts: &HealthCharts,
 ) {
     let origin_ms = charts.origin_ms;
-    let series: [(&[PlotPoint], &str, Color32); 4] = [
+    let series: [(&[[f64; 2]], &str, Color32); 4] = [
         (
             &charts.cpu_pct,
             "series.cpu",
@@ -345,13 +345,13 @@ pub fn health_chart(
             if range.end() - range.start() > 48.0 {
                 day_label(lang, clock.day_of(at_ms))
             } else {
-                crate::i18n::date_time_label(lang, clock, at_ms)
+                console_engine::i18n::date_time_label(lang, clock, at_ms)
             }
         })
         .y_axis_label(tr(lang, "unit.percent"))
         .show(ui, |plot| {
             for (points, key, color) in series {
-                plot.line(Line::new(tr(lang, key), points).color(color));
+                plot.line(Line::new(tr(lang, key), PlotPoints::from(points.to_vec())).color(color));
             }
         });
 }

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use super::charts::{health_chart, timeline, trend_chart, usage_columns_ui};
 use super::{agent_picker, empty_state, period_picker};
-use crate::analytics::{format_duration_ms, AttendanceDay};
 use crate::app::{employee_agent, Action, UiState};
-use crate::i18n::{day_label, time_label, tr, trf, Lang};
-use crate::model::DayClock;
-use crate::views::{ViewData, ViewRequest};
+use console_engine::analytics::{format_duration_ms, AttendanceDay};
+use console_engine::i18n::{day_label, time_label, tr, trf, Lang};
+use console_engine::model::DayClock;
+use console_engine::views::{ViewData, ViewRequest};
 
 pub fn employee_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
     let lang = state.lang;

@@ -7,8 +7,8 @@ use egui_extras::{Column, TableBuilder};
 
 use super::{ago_text, empty_state, fault_text, level_text, status_text};
 use crate::app::{fleet_rows, Action, FleetQuery, SortColumn, UiState};
-use crate::i18n::{tr, trf, Lang};
-use crate::views::{FleetRow, Status};
+use console_engine::i18n::{tr, trf, Lang};
+use console_engine::views::{FleetRow, Status};
 
 /// Row height of the fleet table, in points.
 pub const ROW_HEIGHT_POINTS: f32 = 22.0;
@@ -89,10 +89,10 @@ pub fn fleet_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
     }
     let show_current_app = match state
         .views
-        .get(&crate::views::ViewRequest::Fleet)
+        .get(&console_engine::views::ViewRequest::Fleet)
         .map(AsRef::as_ref)
     {
-        Some(crate::views::ViewData::Fleet(view)) => view.show_current_app,
+        Some(console_engine::views::ViewData::Fleet(view)) => view.show_current_app,
         _ => false,
     };
     fleet_table(

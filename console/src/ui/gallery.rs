@@ -10,9 +10,9 @@ use egui_extras::{Column, TableBuilder};
 
 use super::{agent_picker, empty_state, period_picker, MUTED_COLOR, WARN_COLOR};
 use crate::app::{gallery_agent, Action, UiState};
-use crate::i18n::{date_time_seconds_label, size_label, tr, trf, Lang};
-use crate::store::{ScreenshotMeta, ShotSource};
-use crate::views::{ViewData, ViewRequest};
+use console_engine::i18n::{date_time_seconds_label, size_label, tr, trf, Lang};
+use console_engine::store::{ScreenshotMeta, ShotSource};
+use console_engine::views::{ViewData, ViewRequest};
 
 const BADGE_COLOR: Color32 = Color32::from_rgb(0x3a, 0x6e, 0xa5);
 

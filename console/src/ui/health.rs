@@ -9,9 +9,9 @@ use super::charts::health_chart;
 use super::organisation::advice_list;
 use super::{ago_text, empty_state, level_text};
 use crate::app::{health_agent, Action, UiState};
-use crate::i18n::{tr, trf};
-use crate::model::HealthLevel;
-use crate::views::{ViewData, ViewRequest};
+use console_engine::i18n::{tr, trf};
+use console_engine::model::HealthLevel;
+use console_engine::views::{ViewData, ViewRequest};
 
 pub fn health_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
     let lang = state.lang;

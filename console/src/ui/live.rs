@@ -7,12 +7,12 @@ use certs::Role;
 use egui::{Align, Color32, Layout, RichText, Sense, TextureHandle, UiBuilder, Vec2};
 
 use super::{empty_state, CRITICAL_COLOR, MUTED_COLOR, WARN_COLOR};
-use crate::analytics::format_duration_ms;
 use crate::app::{fleet_rows, grid_agents, Action, LiveView, UiState, MAX_GRID_AGENTS};
-use crate::i18n::{time_seconds_label, tr, trf, Lang};
-use crate::live::{AgentLive, LiveState};
-use crate::model::AgentId;
-use crate::views::Status;
+use console_engine::analytics::format_duration_ms;
+use console_engine::i18n::{time_seconds_label, tr, trf, Lang};
+use console_engine::live::{AgentLive, LiveState};
+use console_engine::model::AgentId;
+use console_engine::views::Status;
 
 /// The box of one thumbnail.
 const THUMBNAIL: Vec2 = Vec2::new(320.0, 180.0);

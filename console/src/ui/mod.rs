@@ -15,10 +15,10 @@ mod settings;
 use egui::{Color32, RichText};
 
 use crate::app::{Action, Screen, UiState};
-use crate::i18n::{tr, trf, Lang};
-use crate::model::{AgentId, HealthLevel};
-use crate::store::FaultKind;
-use crate::views::{Period, Status};
+use console_engine::i18n::{tr, trf, Lang};
+use console_engine::model::{AgentId, HealthLevel};
+use console_engine::store::FaultKind;
+use console_engine::views::{Period, Status};
 
 pub const OK_COLOR: Color32 = Color32::from_rgb(0x2e, 0x9e, 0x4f);
 pub const WARN_COLOR: Color32 = Color32::from_rgb(0xd9, 0x8c, 0x1a);
@@ -102,7 +102,7 @@ fn sync_status_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>)
         }
         match &state.sync.last {
             Some(summary) => {
-                let time = crate::i18n::time_label(state.clock, summary.finished_ms);
+                let time = console_engine::i18n::time_label(state.clock, summary.finished_ms);
                 let synced = summary.synced_agents.to_string();
                 let records = summary.stored_records.to_string();
                 ui.label(trf(
@@ -250,7 +250,7 @@ pub fn empty_state(ui: &mut egui::Ui, text: &str) {
 pub fn ago_text(lang: Lang, now_ms: i64, at_ms: Option<i64>) -> String {
     match at_ms {
         Some(at_ms) => {
-            let ago = crate::analytics::format_duration_ms((now_ms - at_ms).max(0));
+            let ago = console_engine::analytics::format_duration_ms((now_ms - at_ms).max(0));
             trf(lang, "seen.ago", &[("ago", &ago)])
         }
         None => tr(lang, "seen.never").to_owned(),
@@ -268,7 +268,7 @@ mod tests {
         let mut output = ctx.run_ui(egui::RawInput::default(), |_| {});
         output.textures_delta.clear();
         let font = egui::FontId::proportional(14.0);
-        let missing: Vec<&str> = crate::i18n::all_texts()
+        let missing: Vec<&str> = console_engine::i18n::all_texts()
             .chain(["● ", "× ", " · ", "—"])
             .filter(|text| !ctx.fonts_mut(|fonts| fonts.has_glyphs(&font, text)))
             .collect();
@@ -299,7 +299,10 @@ mod tests {
         for source in sources {
             for captures in pattern.captures_iter(source) {
                 let key = &captures[1];
-                assert!(crate::i18n::has_key(key), "no text for key {key:?}");
+                assert!(
+                    console_engine::i18n::has_key(key),
+                    "no text for key {key:?}"
+                );
                 checked += 1;
             }
         }
@@ -308,10 +311,10 @@ mod tests {
             "only {checked} keys found: pattern out of date"
         );
         for screen in crate::app::Screen::ALL {
-            assert!(crate::i18n::has_key(screen.key()));
+            assert!(console_engine::i18n::has_key(screen.key()));
         }
-        for period in crate::views::Period::ALL {
-            assert!(crate::i18n::has_key(super::period_key(period)));
+        for period in console_engine::views::Period::ALL {
+            assert!(console_engine::i18n::has_key(super::period_key(period)));
         }
     }
 }

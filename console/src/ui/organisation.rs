@@ -8,10 +8,10 @@ use egui::RichText;
 
 use super::charts::{trend_chart, usage_columns_ui};
 use super::{ago_text, empty_state, figure, period_picker, CRITICAL_COLOR, OK_COLOR, WARN_COLOR};
-use crate::analytics::{format_duration_ms, Severity};
 use crate::app::{Action, UiState};
-use crate::i18n::{day_label, recommendation_text, tr, trf, Lang};
-use crate::views::{Advice, ViewData, ViewRequest};
+use console_engine::analytics::{format_duration_ms, Severity};
+use console_engine::i18n::{day_label, recommendation_text, tr, trf, Lang};
+use console_engine::views::{Advice, ViewData, ViewRequest};
 
 pub fn organisation_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
     let lang = state.lang;

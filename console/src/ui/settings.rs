@@ -8,14 +8,14 @@ use protocol::{Policy, RedactionRule, Retention};
 
 use super::{agent_picker, CRITICAL_COLOR, MUTED_COLOR, WARN_COLOR};
 use crate::app::{Action, PolicyTarget, RuleDraft, UiState};
-use crate::categories::{DecidedBy, RulePattern};
-use crate::i18n::{tr, trf, Lang};
-use crate::settings::ConsoleSettings;
+use console_engine::categories::{DecidedBy, RulePattern};
+use console_engine::i18n::{tr, trf, Lang};
+use console_engine::settings::ConsoleSettings;
 
 /// Sets one field of a retention (days per data class).
 type SetDays = fn(&mut Retention, u16);
 /// Sets one text field of the SMTP settings.
-type SetText = fn(&mut crate::settings::SmtpSettings, String);
+type SetText = fn(&mut console_engine::settings::SmtpSettings, String);
 
 pub fn settings_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
     let lang = state.lang;
@@ -538,7 +538,7 @@ fn smtp_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
             .labelled_by(name.id)
             .changed()
         {
-            actions.push(Action::EditSmtp(crate::settings::SmtpSettings {
+            actions.push(Action::EditSmtp(console_engine::settings::SmtpSettings {
                 port,
                 ..draft.clone()
             }));
@@ -549,7 +549,7 @@ fn smtp_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
             .checkbox(&mut starttls, tr(lang, "settings.smtp.starttls"))
             .changed()
         {
-            actions.push(Action::EditSmtp(crate::settings::SmtpSettings {
+            actions.push(Action::EditSmtp(console_engine::settings::SmtpSettings {
                 starttls,
                 ..draft.clone()
             }));

@@ -59,7 +59,7 @@ use model::Model;
 use rules::{normalise, RuleSet};
 
 /// The built-in training set: `app_name,category` rows.
-pub const BUILTIN_TRAINING_CSV: &str = include_str!("../../../assets/app_categories.csv");
+pub const BUILTIN_TRAINING_CSV: &str = include_str!("../../../../assets/app_categories.csv");
 /// Name under which errors in [`BUILTIN_TRAINING_CSV`] are reported.
 const BUILTIN_TRAINING_SOURCE: &str = "assets/app_categories.csv";
 /// Header the training CSV must start with.

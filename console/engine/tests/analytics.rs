@@ -1,14 +1,14 @@
 //! Table-driven tests of the console's pure analytics on hand-built days
 //! with injected time (Paris winter offset unless said otherwise).
 
-use console::analytics::change_pct;
-use console::analytics::{
+use console_engine::analytics::change_pct;
+use console_engine::analytics::{
     attendance, decimate, format_duration_ms, format_hms, health_summary, presence_now,
     recommendations, rollup, usage_summary, usage_summary_from_spans, weekday, AgentSeen, AppLimit,
     AttendanceDay, Param, Range, Recommendation, RecommendationInput, RecommendationKind,
     RecommendationRules, SeriesPoint, Severity, WorkSession, HOUR_MS, MINUTE_MS, SECOND_MS,
 };
-use console::model::{
+use console_engine::model::{
     ActivitySpan, AgentId, AppDayTotal, DayClock, DayNumber, HealthLevel, HealthPoint, Presence,
     SessionEvent, SessionKind, UsageSpan, DAY_MS,
 };
@@ -669,7 +669,7 @@ fn presence_buckets() {
         seen(8, "pc-gina", Some(-5 * MINUTE_MS), false),
     ];
     let fleet = presence_now(&agents, now_ms);
-    let names = |bucket: &[console::analytics::SeenAgent]| -> Vec<String> {
+    let names = |bucket: &[console_engine::analytics::SeenAgent]| -> Vec<String> {
         bucket.iter().map(|entry| entry.name.clone()).collect()
     };
     assert_eq!(names(&fleet.online), ["pc-anna", "pc-zoe"]);

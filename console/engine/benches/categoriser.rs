@@ -9,7 +9,7 @@
 use std::error::Error;
 use std::time::{Duration, Instant};
 
-use console::categories::{
+use console_engine::categories::{
     cross_validate, evaluate_held_out, evaluate_held_out_with, parse_training_csv, Categoriser,
     ClassifierKind, Rule, BUILTIN_TRAINING_CSV,
 };

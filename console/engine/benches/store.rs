@@ -22,9 +22,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use console::model::{self, AgentId, DayClock, DayNumber, Stored, DAY_MS};
-use console::store::{ConsoleStore, SLED_CACHE_CAPACITY_BYTES};
-use console::validate;
+use console_engine::model::{self, AgentId, DayClock, DayNumber, Stored, DAY_MS};
+use console_engine::store::{ConsoleStore, SLED_CACHE_CAPACITY_BYTES};
+use console_engine::validate;
 use protocol::{
     ActivitySpan, DiskUsage, HealthLevel, HealthSample, Presence, ProcessUsage, Record,
     RecordBatch, SeqRecord, SessionEvent, SessionEventKind, StreamKind, UsageSpan,

@@ -13,7 +13,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use egui::ColorImage;
 use protocol::{
     CaptureSpec, CapturedImage, ErrorCode, LiveSession, LiveStart, Request, Response, UnixMillis,
 };
@@ -103,6 +102,28 @@ pub struct LiveWatch {
     pub agents: Vec<(AgentId, WatchId)>,
 }
 
+/// A decoded image, 8-bit RGBA (not premultiplied) row by row: what the
+/// window turns into a texture.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RgbaImage {
+    pub width_px: u32,
+    pub height_px: u32,
+    pub rgba: Vec<u8>,
+}
+
+impl RgbaImage {
+    /// `[width, height]` in pixels, as texture APIs take it.
+    pub fn size(&self) -> [usize; 2] {
+        [self.width_px as usize, self.height_px as usize]
+    }
+}
+
+impl std::fmt::Debug for RgbaImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RgbaImage({}x{})", self.width_px, self.height_px)
+    }
+}
+
 /// A decoded frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveFrame {
@@ -113,7 +134,7 @@ pub struct LiveFrame {
     pub height_px: u32,
     pub blurred: bool,
     /// Ready for a texture (downscaled if it exceeded [`MAX_TEXTURE_SIDE_PX`]).
-    pub image: Arc<ColorImage>,
+    pub image: Arc<RgbaImage>,
 }
 
 /// Where the watch of one agent stands.
@@ -386,7 +407,7 @@ pub enum DecodeError {
 /// Decodes a JPEG (or any format the `image` crate was built with) under
 /// size and memory limits, downscaled to fit `max_side_px`. Blocking:
 /// call it off the UI thread.
-pub fn decode_image(bytes: &[u8], max_side_px: u32) -> Result<ColorImage, DecodeError> {
+pub fn decode_image(bytes: &[u8], max_side_px: u32) -> Result<RgbaImage, DecodeError> {
     let mut reader = image::ImageReader::new(Cursor::new(bytes)).with_guessed_format()?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_DECODED_SIDE_PX);
@@ -402,8 +423,11 @@ pub fn decode_image(bytes: &[u8], max_side_px: u32) -> Result<ColorImage, Decode
         );
     }
     let rgba = decoded.to_rgba8();
-    let size = [rgba.width() as usize, rgba.height() as usize];
-    Ok(ColorImage::from_rgba_unmultiplied(size, rgba.as_raw()))
+    Ok(RgbaImage {
+        width_px: rgba.width(),
+        height_px: rgba.height(),
+        rgba: rgba.into_raw(),
+    })
 }
 
 /// Decodes a captured image into a frame. Blocking.
@@ -753,7 +777,11 @@ mod tests {
             width_px: 4,
             height_px: 2,
             blurred: false,
-            image: Arc::new(ColorImage::filled([4, 2], egui::Color32::BLACK)),
+            image: Arc::new(RgbaImage {
+                width_px: 4,
+                height_px: 2,
+                rgba: vec![0; 4 * 2 * 4],
+            }),
         }
     }
 
@@ -948,9 +976,9 @@ mod tests {
             .encode_image(&source)
             .expect("encode");
         let full = decode_image(&jpeg, 1_000).expect("decodes");
-        assert_eq!(full.size, [400, 100]);
+        assert_eq!(full.size(), [400, 100]);
         let small = decode_image(&jpeg, 200).expect("decodes");
-        assert_eq!(small.size, [200, 50]);
+        assert_eq!(small.size(), [200, 50]);
         assert!(decode_image(b"not an image", 100).is_err());
         assert!(decode_image(&jpeg[..jpeg.len() / 3], 100).is_err());
     }

@@ -3,7 +3,7 @@
 //! background (every [`EngineConfig::sync_interval`] and on demand),
 //! computes each screen's [`ViewData`] off the UI thread, takes and opens
 //! screenshots (decrypted and decoded here), and talks to the window only
-//! through channels: [`Command`]s in, [`Event`]s out, with a repaint
+//! through channels: [`Command`]s in, [`Event`]s out, with a wake-up
 //! request each time an event lands. Nothing here draws; nothing in the UI
 //! does I/O.
 
@@ -85,12 +85,11 @@ pub enum Command {
         targets: Vec<AgentId>,
         policy: Policy,
     },
-    /// Writes the attendance lines to `path`, or asks where with a native
-    /// save dialog when `path` is `None`.
+    /// Writes the attendance lines to `path` (the window asks where).
     ExportAttendance {
         agent: Option<AgentId>,
         period: Period,
-        path: Option<PathBuf>,
+        path: PathBuf,
     },
     /// Watches exactly these agents live (empty: nobody); ignored without
     /// an identity.
@@ -142,7 +141,6 @@ pub enum Event {
         path: PathBuf,
         rows: u64,
     },
-    ExportCancelled,
     Retrained {
         labelled_rows: usize,
     },
@@ -165,24 +163,33 @@ pub enum Event {
     /// A stored screenshot, decoded (downscaled to a texture's limit).
     ScreenshotImage {
         key: ScreenshotKey,
-        result: Result<Arc<egui::ColorImage>, String>,
+        result: Result<Arc<crate::live::RgbaImage>, String>,
     },
     Error(String),
 }
 
+/// Called after each event lands (the window repaints).
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
 /// Whom to wake when an event lands.
-#[derive(Debug, Default)]
-struct Repaint(Mutex<Option<egui::Context>>);
+#[derive(Default)]
+struct Repaint(Mutex<Option<Waker>>);
+
+impl std::fmt::Debug for Repaint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Repaint")
+    }
+}
 
 impl Repaint {
     fn request(&self) {
-        if let Some(ctx) = self
+        let waker = self
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-        {
-            ctx.request_repaint();
+            .clone();
+        if let Some(waker) = waker {
+            waker();
         }
     }
 }
@@ -296,15 +303,15 @@ impl Engine {
         self.role
     }
 
-    /// Wakes this context whenever an event lands.
-    pub fn set_context(&self, ctx: &egui::Context) {
+    /// Calls `waker` whenever an event lands (the first waker set stays).
+    pub fn set_waker(&self, waker: Waker) {
         let mut slot = self
             .repaint
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if slot.is_none() {
-            *slot = Some(ctx.clone());
+            *slot = Some(waker);
         }
     }
 
@@ -855,25 +862,8 @@ async fn export_attendance(
     shared: &Arc<Shared>,
     agent: Option<AgentId>,
     period: Period,
-    path: Option<PathBuf>,
+    path: PathBuf,
 ) {
-    let path = match path {
-        Some(path) => Some(path),
-        None => {
-            let chosen = tokio::task::spawn_blocking(|| {
-                rfd::FileDialog::new()
-                    .set_file_name("attendance.csv")
-                    .add_filter("CSV", &["csv"])
-                    .save_file()
-            })
-            .await;
-            chosen.ok().flatten()
-        }
-    };
-    let Some(path) = path else {
-        shared.emit(Event::ExportCancelled);
-        return;
-    };
     let Some(categoriser) = shared.categoriser() else {
         shared.emit(Event::Error("categories are still loading".to_owned()));
         return;

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use console::categories::{
+use console_engine::categories::{
     evaluate_held_out, parse_training_csv, CategoriesError, Categoriser, ClassifierKind, DecidedBy,
     Rule, BUILTIN_TRAINING_CSV,
 };
@@ -16,7 +16,7 @@ fn builtin_rows() -> Vec<(String, String)> {
 }
 
 /// Every `name` the agents' normaliser can produce.
-const AGENT_APP_NAMES_CSV: &str = include_str!("../../assets/app_names.csv");
+const AGENT_APP_NAMES_CSV: &str = include_str!("../../../assets/app_names.csv");
 
 fn builtin() -> Categoriser {
     Categoriser::builtin().unwrap()

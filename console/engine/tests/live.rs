@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use agent::status::StatusSnapshot;
 use certs::{AgentIdentity, ConsoleIdentity, Role, SiteCa, Validity};
-use console::engine::{Command as EngineCommand, Engine, EngineConfig, Event};
-use console::live::{LiveBoard, LiveClient, LiveMode, LiveState, LiveUpdate};
-use console::model::{AgentId, DayClock};
-use console::store::{ConsoleStore, ShotSource};
-use console::sync::{inventory_record, SyncConfig, Syncer};
+use console_engine::live::{LiveBoard, LiveClient, LiveMode, LiveState, LiveUpdate};
+use console_engine::model::{AgentId, DayClock};
+use console_engine::service::{Command as EngineCommand, Engine, EngineConfig, Event};
+use console_engine::store::{ConsoleStore, ShotSource};
+use console_engine::sync::{inventory_record, SyncConfig, Syncer};
 
 /// The agent binary next to this test's directory (`target/<profile>/`):
 /// the workspace test run builds every binary first.
@@ -142,8 +142,12 @@ impl Site {
             .expect("spawn agent");
         let mut process = AgentProcess { child, data };
         let listen = process.status().listen;
-        let mut record = inventory_record(name, &identity.cert_der, console::clock::wall_now_ms())
-            .expect("inventory record");
+        let mut record = inventory_record(
+            name,
+            &identity.cert_der,
+            console_engine::clock::wall_now_ms(),
+        )
+        .expect("inventory record");
         record.addresses = vec![listen];
         self.store.upsert_agent(&record).expect("inventory");
         (record.agent, process)
@@ -171,7 +175,7 @@ fn client(site: &Site, identity: ConsoleIdentity) -> (LiveClient, Arc<Mutex<Vec<
         syncer,
         site.store.clone(),
         Arc::new(move |update| sink.lock().expect("updates").push(update)),
-        console::clock::wall_now_ms,
+        console_engine::clock::wall_now_ms,
     );
     (client, updates)
 }
@@ -203,7 +207,7 @@ fn frame_size(board: &LiveBoard, agent: AgentId) -> Option<[usize; 2]> {
     board
         .get(agent)
         .and_then(|entry| entry.frame.as_ref())
-        .map(|frame| frame.image.size)
+        .map(|frame| frame.image.size())
 }
 
 #[test]
@@ -340,8 +344,11 @@ fn closing_the_engine_ends_its_watches_and_screenshots_are_stored() {
         .expect("listed");
     assert_eq!(stored, vec![taken.clone()]);
     let jpeg = site.store.screenshot_jpeg(taken.key).expect("decrypted");
-    let decoded = console::live::decode_image(&jpeg, u32::MAX).expect("a JPEG");
-    assert_eq!(decoded.size, [taken.width as usize, taken.height as usize]);
+    let decoded = console_engine::live::decode_image(&jpeg, u32::MAX).expect("a JPEG");
+    assert_eq!(
+        decoded.size(),
+        [taken.width as usize, taken.height as usize]
+    );
 
     // Closing the window drops the engine: the notice goes at once.
     let closed_at = Instant::now();

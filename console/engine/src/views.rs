@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use egui_plot::PlotPoint;
 use protocol::UnixMillis;
 
 use crate::analytics::{
@@ -166,11 +165,11 @@ pub struct Trend {
 pub struct HealthCharts {
     /// The instant x = 0 stands for (now when computed).
     pub origin_ms: UnixMillis,
-    /// x = hours relative to `origin_ms` (negative), y = percent.
-    pub cpu_pct: Vec<PlotPoint>,
-    pub mem_pct: Vec<PlotPoint>,
-    pub disk_pct: Vec<PlotPoint>,
-    pub score: Vec<PlotPoint>,
+    /// `[x, y]`: x = hours relative to `origin_ms` (negative), y = percent.
+    pub cpu_pct: Vec<[f64; 2]>,
+    pub mem_pct: Vec<[f64; 2]>,
+    pub disk_pct: Vec<[f64; 2]>,
+    pub score: Vec<[f64; 2]>,
     /// Samples before decimation.
     pub raw_samples: usize,
     pub current: Option<HealthPoint>,
@@ -556,14 +555,14 @@ fn today(
     })
 }
 
-fn to_plot(points: &[SeriesPoint], now_ms: UnixMillis) -> Vec<PlotPoint> {
+fn to_plot(points: &[SeriesPoint], now_ms: UnixMillis) -> Vec<[f64; 2]> {
     points
         .iter()
         .map(|point| {
-            PlotPoint::new(
+            [
                 (point.at_ms - now_ms) as f64 / HOUR_MS as f64,
                 f64::from(point.value),
-            )
+            ]
         })
         .collect()
 }
@@ -584,7 +583,7 @@ pub fn health_charts(points: &[HealthPoint], now_ms: UnixMillis) -> HealthCharts
 }
 
 /// Raw points decimated for one plot (used by the benchmark too).
-pub fn decimated_plot(points: &[SeriesPoint], now_ms: UnixMillis) -> Vec<PlotPoint> {
+pub fn decimated_plot(points: &[SeriesPoint], now_ms: UnixMillis) -> Vec<[f64; 2]> {
     to_plot(&decimate(points, MAX_PLOT_POINTS), now_ms)
 }
 

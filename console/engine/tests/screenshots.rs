@@ -8,13 +8,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use console::model::{AgentId, DayClock, DAY_MS};
-use console::settings::ConsoleSettings;
-use console::store::{
+use console_engine::model::{AgentId, DayClock, DAY_MS};
+use console_engine::settings::ConsoleSettings;
+use console_engine::store::{
     jpeg_dimensions, ConsoleStore, FetchedFrame, ImageCheckError, ScreenshotKeyError, ShotSource,
     StoreError, SCREENSHOT_KEY_FILE,
 };
-use console::validate::Invalid;
+use console_engine::validate::Invalid;
 use protocol::{
     CapturedImage, Cursor, FrameMeta, GapMarker, GapReason, ImageFormat, Record, RecordBatch,
     Retention, SeqRecord, StreamKind,
@@ -655,7 +655,7 @@ fn retention_deletes_old_screenshots_for_real() {
     }
     .save_changes(&settings, &store)
     .expect("save");
-    let report = console::sync::purge(&store, T0_MS + 10 * DAY_MS, "test").expect("purge");
+    let report = console_engine::sync::purge(&store, T0_MS + 10 * DAY_MS, "test").expect("purge");
     assert_eq!(report.screenshots().records, 2);
     assert!(report.screenshots().bytes > old.bytes.len() as u64);
     let left: Vec<_> = store

@@ -9,11 +9,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use console::model::{AgentId, DayClock, DayNumber, Presence as StoredPresence, DAY_MS};
-use console::store::{
+use console_engine::model::{AgentId, DayClock, DayNumber, Presence as StoredPresence, DAY_MS};
+use console_engine::store::{
     AgentRecord, AuditEntry, AuditError, ConsoleStore, ExportKind, RecordKind, StoreError,
 };
-use console::validate::MAX_SPAN_MS;
+use console_engine::validate::MAX_SPAN_MS;
 use protocol::{
     ActivitySpan, Cursor, GapMarker, GapReason, HealthLevel, HealthSample, Presence, Record,
     RecordBatch, Retention, SeqRecord, SessionEvent, SessionEventKind, StreamKind, UsageSpan,
@@ -130,7 +130,7 @@ fn cut(
     records
 }
 
-fn all_usage(store: &ConsoleStore, agent: AgentId) -> Vec<console::model::UsageSpan> {
+fn all_usage(store: &ConsoleStore, agent: AgentId) -> Vec<console_engine::model::UsageSpan> {
     store.usage_spans(agent, i64::MIN, i64::MAX).unwrap()
 }
 
@@ -455,7 +455,7 @@ fn absurd_records_are_not_stored_and_a_gap_says_which() {
         .into_iter()
         .map(|gap| (gap.first_seq, gap.last_seq, gap.reason))
         .collect();
-    let invalid = console::store::INVALID_REASON.to_owned();
+    let invalid = console_engine::store::INVALID_REASON.to_owned();
     assert_eq!(gaps, [(2, 4, invalid.clone()), (6, 7, invalid)]);
     // Exports of such a store stay finite and exact.
     let mut out = Vec::new();
@@ -493,25 +493,25 @@ fn text_from_agents_is_capped_on_char_boundaries() {
     let span = all_usage(&store, A).pop().unwrap();
     assert_eq!(
         span.app.len(),
-        console::validate::MAX_APP_BYTES - 1,
+        console_engine::validate::MAX_APP_BYTES - 1,
         "cut before a char"
     );
     assert!(span.app.starts_with('x') && span.app[1..].chars().all(|c| c == 'é'));
     let title = span.title.unwrap();
-    assert_eq!(title.len(), console::validate::MAX_TITLE_BYTES);
+    assert_eq!(title.len(), console_engine::validate::MAX_TITLE_BYTES);
     assert!(!title.contains('\u{1b}'));
     let event = store
         .session_events(A, i64::MIN, i64::MAX)
         .unwrap()
         .pop()
         .unwrap();
-    assert_eq!(event.user.len(), console::validate::MAX_USER_BYTES);
+    assert_eq!(event.user.len(), console_engine::validate::MAX_USER_BYTES);
     assert!(event.user.chars().all(|c| c == 'ü'));
 }
 
 #[test]
 fn faults_count_per_agent_and_kind_and_survive_reopen() {
-    use console::store::FaultKind;
+    use console_engine::store::FaultKind;
     let dir = tempfile::tempdir().unwrap();
     {
         let store = open(dir.path());
@@ -539,7 +539,7 @@ fn faults_count_per_agent_and_kind_and_survive_reopen() {
     assert_eq!(faults[1].kind, FaultKind::Impersonation);
     assert_eq!(
         faults[1].detail.len(),
-        console::store::MAX_FAULT_DETAIL_BYTES
+        console_engine::store::MAX_FAULT_DETAIL_BYTES
     );
     assert_eq!(store.faults(Some(B)).unwrap().len(), 1);
     assert!(faults[0].is_recent(T0_MS + DAY_MS));
