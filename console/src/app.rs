@@ -20,7 +20,7 @@ use console_engine::categories::{Categorisation, Rule};
 use console_engine::i18n::{date_time_seconds_label, trf, Lang};
 use console_engine::live::{LiveBoard, LiveMode, RgbaImage, WatchId};
 use console_engine::model::{AgentId, DayClock};
-use console_engine::service::{Command, Engine, Event, SyncSummary};
+use console_engine::service::{Command, Event, Link, SyncSummary};
 use console_engine::settings::{ConsoleSettings, SmtpSettings};
 use console_engine::store::{ScreenshotKey, ScreenshotMeta};
 use console_engine::views::{FleetRow, Period, Status, ViewData, ViewRequest};
@@ -299,7 +299,7 @@ pub enum Action {
 #[derive(Debug)]
 pub struct ConsoleApp {
     pub state: UiState,
-    engine: Engine,
+    engine: Link,
     actions: Vec<Action>,
     /// The requests sent and not yet answered or superseded.
     requested: Vec<ViewRequest>,
@@ -323,9 +323,10 @@ enum SaveChoice {
 }
 
 impl ConsoleApp {
-    pub fn new(engine: Engine, clock: DayClock, screen: Screen) -> ConsoleApp {
+    pub fn new(engine: Link, screen: Screen) -> ConsoleApp {
         let settings = ConsoleSettings::default();
         let role = engine.role();
+        let clock = engine.day_clock();
         ConsoleApp {
             state: UiState {
                 lang: settings.language,
@@ -673,6 +674,8 @@ impl ConsoleApp {
                 images.push((key, texture));
             }
             Event::Error(error) => self.notice(error, true),
+            // The window never runs the command line's commands.
+            Event::Output(_) | Event::Finished(_) => {}
         }
     }
 

@@ -18,7 +18,7 @@ use console::app::{ConsoleApp, LiveView, Screen};
 use console_engine::i18n::{date_time_seconds_label, time_seconds_label, Lang};
 use console_engine::live::{LiveFrame, LiveMode, LiveUpdate, RgbaImage, UpdateKind};
 use console_engine::model::{AgentId, DayClock};
-use console_engine::service::{Command, Engine, EngineConfig};
+use console_engine::service::{Command, Engine, EngineConfig, Link};
 use console_engine::store::{AgentRecord, ConsoleStore, FetchedFrame, ShotSource};
 use console_engine::sync::SYNCED_STREAMS;
 use console_engine::views::{Period, ViewData, ViewRequest};
@@ -132,11 +132,11 @@ fn app_as(site: &Site, identity: Option<ConsoleIdentity>, screen: Screen) -> Con
         store: site.store.clone(),
         identity,
         mdns: false,
-        sync_interval: Duration::from_secs(30),
+        sync_interval: Some(Duration::from_secs(30)),
         data_dir: site.dir.path().join("console"),
     })
     .expect("engine");
-    ConsoleApp::new(engine, DayClock::UTC, screen)
+    ConsoleApp::new(Link::InProcess(engine), screen)
 }
 
 fn harness(app: ConsoleApp) -> Harness<'static, ConsoleApp> {
@@ -489,11 +489,11 @@ fn an_empty_console_says_how_to_enrol_a_first_agent() {
         store,
         identity: None,
         mdns: false,
-        sync_interval: Duration::from_secs(30),
+        sync_interval: Some(Duration::from_secs(30)),
         data_dir: dir.path().join("console"),
     })
     .expect("engine");
-    let mut harness = harness(ConsoleApp::new(engine, DayClock::UTC, Screen::Fleet));
+    let mut harness = harness(ConsoleApp::new(Link::InProcess(engine), Screen::Fleet));
     wait_until(&mut harness, "the fleet view", |app| {
         has_view(app, &ViewRequest::Fleet)
     });

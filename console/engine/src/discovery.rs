@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use mdns_sd::{ServiceDaemon, ServiceEvent};
 use uuid::Uuid;
 
+use crate::store::AgentRecord;
+
 /// DNS-SD service type every agent advertises.
 pub const SERVICE_TYPE: &str = "_smarttracker._udp.local.";
 
@@ -72,6 +74,29 @@ pub fn browse(duration: Duration) -> Result<Vec<Candidate>, DiscoveryError> {
     let _ = daemon.stop_browse(SERVICE_TYPE);
     let _ = daemon.shutdown();
     Ok(found.into_iter().collect())
+}
+
+/// The candidates a console knows without browsing: static peers (no
+/// claim), then each inventoried agent's remembered addresses (claiming
+/// that agent). Unparsable remembered addresses are skipped.
+pub fn known_candidates(peers: &[SocketAddr], agents: &[AgentRecord]) -> Vec<Candidate> {
+    let statics = peers.iter().map(|addr| Candidate {
+        addr: *addr,
+        claimed_agent: None,
+        source: CandidateSource::Static,
+    });
+    let remembered = agents.iter().flat_map(|agent| {
+        agent
+            .addresses
+            .iter()
+            .filter_map(|addr| addr.parse::<SocketAddr>().ok())
+            .map(|addr| Candidate {
+                addr,
+                claimed_agent: Some(agent.agent),
+                source: CandidateSource::Remembered,
+            })
+    });
+    statics.chain(remembered).collect()
 }
 
 /// Merges candidates from every source: one per address (static first,

@@ -13,7 +13,7 @@ use crate::model::{AgentId, DayClock, DayNumber};
 use crate::store::{AgentRecord, ConsoleStore, StoreError};
 
 /// What can be exported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Table {
     Usage,
     Sessions,
@@ -23,7 +23,7 @@ pub enum Table {
 }
 
 /// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Format {
     Csv,
     Jsonl,

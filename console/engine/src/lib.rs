@@ -5,6 +5,7 @@
 pub mod analytics;
 pub mod categories;
 pub mod clock;
+pub mod commands;
 pub mod discovery;
 pub mod export;
 pub mod i18n;

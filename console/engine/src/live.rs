@@ -45,7 +45,7 @@ const MAX_RESTARTS_WITHOUT_FRAME: u32 = 3;
 pub const MIN_FRAME_ASK_GAP: Duration = Duration::from_millis(250);
 
 /// How an agent is watched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum LiveMode {
     /// One large view (1280x720, about one frame a second).
     Single,
@@ -92,11 +92,13 @@ pub const SCREENSHOT_SPEC: CaptureSpec = CaptureSpec {
 
 /// Names one watch of one agent, so that late news of an earlier watch
 /// (another mode, a watch already stopped) is recognised and dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct WatchId(u64);
 
 /// The agents to watch and how; empty = watch nobody.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LiveWatch {
     pub mode: LiveMode,
     pub agents: Vec<(AgentId, WatchId)>,
@@ -125,7 +127,7 @@ impl std::fmt::Debug for RgbaImage {
 }
 
 /// A decoded frame.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LiveFrame {
     /// When the agent captured it (the agent's clock).
     pub at_ms: UnixMillis,
@@ -155,7 +157,7 @@ pub enum LiveState {
 }
 
 /// What a watch task reports.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum UpdateKind {
     Connecting,
     /// A session is open; frames follow every `interval_ms`.
@@ -174,7 +176,7 @@ pub enum UpdateKind {
 }
 
 /// News of one watch of one agent.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LiveUpdate {
     pub agent: AgentId,
     pub watch: WatchId,

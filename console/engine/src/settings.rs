@@ -50,7 +50,7 @@ impl Default for SmtpSettings {
 }
 
 /// Everything the console keeps about itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConsoleSettings {
     pub language: Lang,
     /// `host:port` texts, as the manager typed them (checked on entry).

@@ -34,7 +34,7 @@ pub const AUDIT_PAGE: usize = 500;
 const CURRENT_APP_WITHIN_MS: i64 = 30 * MINUTE_MS;
 
 /// The time window of a dashboard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Period {
     /// The last 24 hours.
     Day,
@@ -57,7 +57,7 @@ impl Period {
 }
 
 /// Which screen's data is wanted, with its parameters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ViewRequest {
     Fleet,
     Employee {
@@ -82,7 +82,9 @@ pub enum ViewRequest {
 }
 
 /// Whether an agent answered lately.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Status {
     Online,
     Offline,
@@ -91,7 +93,7 @@ pub enum Status {
 }
 
 /// One agent of the fleet screen.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FleetRow {
     pub agent: AgentId,
     pub name: String,
@@ -111,14 +113,14 @@ pub struct FleetRow {
     pub fault: Option<AgentFault>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FleetView {
     pub rows: Vec<FleetRow>,
     pub show_current_app: bool,
 }
 
 /// A span of the day timeline.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TimelineSpan {
     pub start_ms: UnixMillis,
     pub end_ms: UnixMillis,
@@ -126,7 +128,7 @@ pub struct TimelineSpan {
 }
 
 /// A presence span of the day timeline.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PresenceSpan {
     pub start_ms: UnixMillis,
     pub end_ms: UnixMillis,
@@ -134,14 +136,14 @@ pub struct PresenceSpan {
 }
 
 /// A session event on the day timeline.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SessionMark {
     pub at_ms: UnixMillis,
     pub kind: String,
 }
 
 /// Today, from local midnight to now.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Timeline {
     pub from_ms: UnixMillis,
     pub to_ms: UnixMillis,
@@ -152,7 +154,7 @@ pub struct Timeline {
 }
 
 /// Active and idle time per bucket (hour or day).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Trend {
     /// Bucket width: an hour for 24 h, a day otherwise.
     pub bucket_ms: i64,
@@ -161,7 +163,7 @@ pub struct Trend {
 }
 
 /// Plot-ready health series of one agent, decimated.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct HealthCharts {
     /// The instant x = 0 stands for (now when computed).
     pub origin_ms: UnixMillis,
@@ -176,7 +178,7 @@ pub struct HealthCharts {
     pub worst_level_24h: Option<HealthLevel>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EmployeeView {
     pub agent: AgentId,
     pub name: String,
@@ -190,13 +192,13 @@ pub struct EmployeeView {
 }
 
 /// A recommendation with the name of its agent.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Advice {
     pub agent_name: String,
     pub recommendation: Recommendation,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OrganisationView {
     pub period: Period,
     pub agents: usize,
@@ -213,13 +215,13 @@ pub struct OrganisationView {
 }
 
 /// One attendance line, with the agent's name.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AttendanceLine {
     pub agent_name: String,
     pub day: AttendanceDay,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AttendanceView {
     pub agent: Option<AgentId>,
     pub period: Period,
@@ -227,7 +229,7 @@ pub struct AttendanceView {
 }
 
 /// One agent of the fleet health table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HealthRow {
     pub agent: AgentId,
     pub name: String,
@@ -235,14 +237,14 @@ pub struct HealthRow {
     pub worst_level_24h: Option<HealthLevel>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HealthView {
     pub rows: Vec<HealthRow>,
     pub selected: Option<(AgentId, HealthCharts)>,
     pub alerts: Vec<Advice>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AuditView {
     /// Newest first.
     pub entries: Vec<AuditRecord>,
@@ -251,7 +253,7 @@ pub struct AuditView {
 }
 
 /// The stored screenshots of one agent over a period.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScreenshotsView {
     pub agent: AgentId,
     pub name: String,
@@ -260,7 +262,7 @@ pub struct ScreenshotsView {
 }
 
 /// What a screen shows.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ViewData {
     Fleet(FleetView),
     Employee(Box<EmployeeView>),

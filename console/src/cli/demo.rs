@@ -43,6 +43,23 @@ pub struct DemoOptions {
     pub screen: console::app::Screen,
 }
 
+/// Makes the demo site, starts its agents, opens the window on it; stops
+/// the agents (and removes the site unless kept) when the window closes.
+pub fn demo(options: DemoOptions) -> Result<()> {
+    let running = Arc::new(Agents::default());
+    let (site, store) = prepare(&options, &running)?;
+    stop_on_signal(running.clone(), site.path.clone(), options.keep.is_none())?;
+    let data = site.path.join("console");
+    let identity = super::engine::identity(&data)?
+        .with_context(|| console_engine::service::missing_identity(&data))?;
+    let engine =
+        super::gui::in_process(&data, store, Some(identity), false, Duration::from_secs(30))?;
+    let shown = super::gui::open_window(engine, options.screen);
+    running.stop();
+    drop(site);
+    shown
+}
+
 /// The running agents; stopped on drop.
 #[derive(Debug, Default)]
 pub struct Agents(Mutex<Vec<Child>>);

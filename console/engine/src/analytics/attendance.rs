@@ -31,7 +31,7 @@ use crate::model::{
 pub const SESSION_GAP_MS: i64 = 30 * MINUTE_MS;
 
 /// One run of activity within a day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WorkSession {
     /// Start of its first active span.
     pub start_ms: UnixMillis,
@@ -43,7 +43,7 @@ pub struct WorkSession {
 
 /// One person's day on one workstation. See the module documentation for
 /// the definitions.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AttendanceDay {
     pub agent: AgentId,
     pub user: String,

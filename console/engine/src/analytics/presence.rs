@@ -24,7 +24,7 @@ pub struct AgentSeen {
 }
 
 /// One agent in a presence bucket.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SeenAgent {
     pub agent: AgentId,
     pub name: String,
@@ -36,7 +36,7 @@ pub struct SeenAgent {
 }
 
 /// The fleet split into three buckets.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FleetPresence {
     /// Connected now; by name, then id.
     pub online: Vec<SeenAgent>,

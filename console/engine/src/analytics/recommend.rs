@@ -25,7 +25,9 @@ pub fn weekday(day: DayNumber) -> u8 {
 }
 
 /// A time of day on the site's clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct LocalTime {
     pub hour: u8,
     pub minute: u8,
@@ -113,7 +115,9 @@ pub struct RecommendationInput<'a> {
 }
 
 /// How urgent a recommendation is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Severity {
     Info,
     Warn,
@@ -121,7 +125,7 @@ pub enum Severity {
 }
 
 /// What a recommendation is about, with its facts.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum RecommendationKind {
     /// An application reached `warn_at_pct` of its daily limit.
     AppLimitNear {
@@ -180,7 +184,7 @@ impl fmt::Display for Param {
 }
 
 /// One piece of advice about one agent and one local day.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Recommendation {
     pub severity: Severity,
     pub agent: AgentId,

@@ -9,7 +9,7 @@ use super::Range;
 use crate::model::{AgentId, AppDayTotal, DayClock, DayNumber, UsageSpan};
 
 /// What a usage dashboard shows, for one agent or the whole organisation.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UsageSummary {
     /// Time with an application in front and the user active.
     pub total_active_ms: i64,

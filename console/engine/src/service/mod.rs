@@ -21,17 +21,20 @@ use tokio::sync::mpsc;
 
 use crate::analytics::format_duration_ms;
 use crate::categories::{parse_training_csv, Categorisation, Categoriser, RulePattern};
-use crate::discovery::{self, Candidate, CandidateSource};
+use crate::commands::{self, CliOutput, CliRequest, CommandContext, Output};
+use crate::discovery;
 use crate::export::{columns, day_text, Table};
 use crate::i18n::time_label;
 use crate::live::{LiveClient, LiveMode, LiveUpdate, LiveWatch, WatchChanges};
-use crate::model::AgentId;
+use crate::model::{AgentId, DayClock};
 use crate::settings::ConsoleSettings;
 use crate::store::{
     AuditEntry, ConsoleStore, ScreenshotKey, ScreenshotMeta, ShotSource, StoreError,
 };
 use crate::sync::{Backoff, Outcome, SyncConfig, SyncError, Syncer};
 use crate::views::{self, AttendanceView, Period, ViewContext, ViewData, ViewRequest};
+
+pub mod socket;
 
 /// How long one mDNS browse of a sync pass lasts.
 pub const MDNS_BROWSE: Duration = Duration::from_secs(2);
@@ -49,6 +52,8 @@ pub enum EngineError {
     Runtime(#[from] std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the engine has stopped")]
+    Stopped,
 }
 
 /// How the engine runs.
@@ -59,13 +64,19 @@ pub struct EngineConfig {
     pub identity: Option<ConsoleIdentity>,
     /// Browse mDNS on each sync pass.
     pub mdns: bool,
-    pub sync_interval: Duration,
+    /// Pause between background sync passes; `None`: no background work
+    /// (a command line run in its own process).
+    pub sync_interval: Option<Duration>,
     /// Shown in messages (e.g. where the identity is expected).
     pub data_dir: PathBuf,
 }
 
-/// What the window asks of the engine.
-#[derive(Debug, Clone, PartialEq)]
+/// Where the engine's events go: to the window of this process (see
+/// [`Engine::try_recv`]) or, in `serve`, to every attached window.
+pub type EventSink = Arc<dyn Fn(Event) + Send + Sync>;
+
+/// What the window (and the command line) asks of the engine.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     /// Runs a sync pass now (unless one is running).
     Sync,
@@ -99,10 +110,13 @@ pub enum Command {
     TakeScreenshot(AgentId),
     /// Decrypts and decodes a stored screenshot for display.
     OpenScreenshot(ScreenshotKey),
+    /// Runs a command of the command line: [`Event::Output`]s, then one
+    /// [`Event::Finished`].
+    Run(CliRequest),
 }
 
 /// The result of one sync pass.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SyncSummary {
     pub finished_ms: UnixMillis,
     pub synced_agents: usize,
@@ -111,8 +125,8 @@ pub struct SyncSummary {
     pub problems: Vec<String>,
 }
 
-/// What the engine tells the window.
-#[derive(Debug, Clone)]
+/// What the engine tells the window (and the command line).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Event {
     /// The settings as stored (at start and after each save).
     Settings(ConsoleSettings),
@@ -166,6 +180,10 @@ pub enum Event {
         result: Result<Arc<crate::live::RgbaImage>, String>,
     },
     Error(String),
+    /// A piece of the output of a [`Command::Run`].
+    Output(CliOutput),
+    /// The [`Command::Run`] ended: `Err` holds what the person reads.
+    Finished(Result<(), String>),
 }
 
 /// Called after each event lands (the window repaints).
@@ -194,15 +212,129 @@ impl Repaint {
     }
 }
 
-/// The engine's handle, held by the window.
+/// The engine: owns the runtime; dropping it stops everything.
 #[derive(Debug)]
 pub struct Engine {
     runtime: Option<tokio::runtime::Runtime>,
-    commands: mpsc::UnboundedSender<Command>,
-    events: std::sync::mpsc::Receiver<Event>,
+    handle: EngineHandle,
+    /// `None` when events go to another sink ([`Engine::start_with_sink`]).
+    events: Option<Mutex<std::sync::mpsc::Receiver<Event>>>,
     repaint: Arc<Repaint>,
-    role: Option<Role>,
     live: Option<Arc<LiveClient>>,
+}
+
+/// What talks to a running engine: sends commands, runs the command
+/// line's requests. Cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct EngineHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for EngineHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EngineHandle")
+    }
+}
+
+impl EngineHandle {
+    pub fn send(&self, command: Command) {
+        // The loop lives as long as the runtime.
+        let _ = self.commands.send(command);
+    }
+
+    /// The console's role, `None` without an identity.
+    pub fn role(&self) -> Option<Role> {
+        self.shared.syncer.as_ref().map(|syncer| syncer.role())
+    }
+
+    /// The site calendar of the store.
+    pub fn day_clock(&self) -> DayClock {
+        self.shared.store.day_clock()
+    }
+
+    /// Runs a command of the command line; its output goes to `output`.
+    pub async fn execute(&self, request: CliRequest, output: Output) -> Result<(), String> {
+        execute(&self.shared, request, output).await
+    }
+}
+
+/// Runs a command of the command line against the engine's store, syncer
+/// and categoriser.
+async fn execute(shared: &Arc<Shared>, request: CliRequest, output: Output) -> Result<(), String> {
+    let shared = shared.clone();
+    let context = CommandContext {
+        store: shared.store.clone(),
+        syncer: shared
+            .syncer
+            .clone()
+            .ok_or_else(|| missing_identity(&shared.data_dir)),
+        settings: shared.settings(),
+        data_dir: shared.data_dir.clone(),
+        actor: shared.actor.clone(),
+    };
+    let categoriser = async move { shared.categoriser_ready().await };
+    commands::execute(context, categoriser, request, output)
+        .await
+        .map_err(|error| error.to_string())
+}
+
+/// The engine a window talks to: in this process, or a running `serve`.
+#[derive(Debug)]
+pub enum Link {
+    InProcess(Engine),
+    Attached(socket::RemoteEngine),
+}
+
+impl Link {
+    pub fn send(&self, command: Command) {
+        match self {
+            Link::InProcess(engine) => engine.send(command),
+            Link::Attached(remote) => remote.send(command),
+        }
+    }
+
+    /// The next event, if one is waiting.
+    pub fn try_recv(&self) -> Option<Event> {
+        match self {
+            Link::InProcess(engine) => engine.try_recv(),
+            Link::Attached(remote) => remote.try_recv(),
+        }
+    }
+
+    /// Calls `waker` whenever an event lands.
+    pub fn set_waker(&self, waker: Waker) {
+        match self {
+            Link::InProcess(engine) => engine.set_waker(waker),
+            Link::Attached(remote) => remote.set_waker(waker),
+        }
+    }
+
+    /// The console's role, `None` without an identity.
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Link::InProcess(engine) => engine.role(),
+            Link::Attached(remote) => remote.welcome().role,
+        }
+    }
+
+    /// The site calendar of the store.
+    pub fn day_clock(&self) -> DayClock {
+        match self {
+            Link::InProcess(engine) => engine.handle.day_clock(),
+            Link::Attached(remote) => remote.welcome().day_clock,
+        }
+    }
+}
+
+/// What a console without an identity is told.
+pub fn missing_identity(data_dir: &std::path::Path) -> String {
+    let dir = data_dir.join(crate::IDENTITY_DIR);
+    format!(
+        "no console identity in {}: create one with `smarttracker-certs console --site SITE --role admin --name NAME --out {}`",
+        dir.display(),
+        dir.display()
+    )
 }
 
 struct CachedView {
@@ -217,10 +349,10 @@ struct Shared {
     live: Option<Arc<LiveClient>>,
     actor: String,
     mdns: bool,
+    data_dir: PathBuf,
     categoriser: RwLock<Option<Arc<Categoriser>>>,
     settings: Mutex<ConsoleSettings>,
-    events: std::sync::mpsc::Sender<Event>,
-    repaint: Arc<Repaint>,
+    events: EventSink,
     generation: AtomicU64,
     syncing: AtomicBool,
     /// Addresses that failed are retried later and later (periodic passes
@@ -230,8 +362,24 @@ struct Shared {
 }
 
 impl Engine {
-    /// Starts the runtime and the background loop.
+    /// Starts the runtime and the background loop; events wait for
+    /// [`Engine::try_recv`].
     pub fn start(config: EngineConfig) -> Result<Engine, EngineError> {
+        let (event_tx, event_rx) = std::sync::mpsc::channel();
+        let repaint = Arc::new(Repaint::default());
+        let wake = repaint.clone();
+        let sink: EventSink = Arc::new(move |event| {
+            let _ = event_tx.send(event);
+            wake.request();
+        });
+        let mut engine = Engine::start_with_sink(config, sink)?;
+        engine.events = Some(Mutex::new(event_rx));
+        engine.repaint = repaint;
+        Ok(engine)
+    }
+
+    /// Starts the runtime and the background loop; events go to `sink`.
+    pub fn start_with_sink(config: EngineConfig, sink: EventSink) -> Result<Engine, EngineError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("console-engine")
@@ -239,9 +387,6 @@ impl Engine {
             .build()?;
         let settings = ConsoleSettings::load(&config.store)?;
         let (command_tx, command_rx) = mpsc::unbounded_channel();
-        let (event_tx, event_rx) = std::sync::mpsc::channel();
-        let repaint = Arc::new(Repaint::default());
-        let role = config.identity.as_ref().map(|identity| identity.role);
         let (actor, syncer) = match config.identity {
             Some(identity) => {
                 let actor = format!("{} ({})", identity.name, identity.console_id);
@@ -251,15 +396,11 @@ impl Engine {
             None => ("console".to_owned(), None),
         };
         let live = syncer.as_ref().map(|syncer| {
-            let events = event_tx.clone();
-            let repaint = repaint.clone();
+            let events = sink.clone();
             Arc::new(LiveClient::new(
                 syncer.clone(),
                 config.store.clone(),
-                Arc::new(move |update| {
-                    let _ = events.send(Event::Live(update));
-                    repaint.request();
-                }),
+                Arc::new(move |update| events(Event::Live(update))),
                 crate::clock::wall_now_ms,
             ))
         });
@@ -269,38 +410,62 @@ impl Engine {
             live: live.clone(),
             actor,
             mdns: config.mdns,
+            data_dir: config.data_dir,
             categoriser: RwLock::new(None),
             settings: Mutex::new(settings),
-            events: event_tx,
-            repaint: repaint.clone(),
+            events: sink,
             generation: AtomicU64::new(0),
             syncing: AtomicBool::new(false),
             backoff: Mutex::new(Backoff::default()),
             cache: Mutex::new(HashMap::new()),
         });
-        if shared.syncer.is_none() {
+        if config.sync_interval.is_some() && shared.syncer.is_none() {
             shared.emit(Event::SyncUnavailable(
-                config
+                shared
                     .data_dir
                     .join(crate::IDENTITY_DIR)
                     .display()
                     .to_string(),
             ));
         }
+        let handle = EngineHandle {
+            commands: command_tx,
+            shared: shared.clone(),
+        };
         runtime.spawn(run(shared, command_rx, config.sync_interval));
         Ok(Engine {
             runtime: Some(runtime),
-            commands: command_tx,
-            events: event_rx,
-            repaint,
-            role,
+            handle,
+            events: None,
+            repaint: Arc::new(Repaint::default()),
             live,
         })
     }
 
     /// The console's role, `None` without an identity.
     pub fn role(&self) -> Option<Role> {
-        self.role
+        self.handle.role()
+    }
+
+    /// What talks to this engine from other threads and tasks.
+    pub fn handle(&self) -> EngineHandle {
+        self.handle.clone()
+    }
+
+    /// Runs a command of the command line to its end, from a thread
+    /// outside the engine's runtime.
+    pub fn run_command(&self, request: CliRequest, output: Output) -> Result<(), String> {
+        self.block_on(self.handle.execute(request, output))
+            .unwrap_or_else(|error| Err(error.to_string()))
+    }
+
+    /// Runs `future` to its end on the engine's runtime, from a thread
+    /// outside it (`serve`'s main thread).
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> Result<F::Output, EngineError> {
+        match &self.runtime {
+            Some(runtime) => Ok(runtime.block_on(future)),
+            None => Err(EngineError::Stopped),
+        }
     }
 
     /// Calls `waker` whenever an event lands (the first waker set stays).
@@ -316,13 +481,17 @@ impl Engine {
     }
 
     pub fn send(&self, command: Command) {
-        // The loop lives as long as the runtime, which lives as long as self.
-        let _ = self.commands.send(command);
+        self.handle.send(command);
     }
 
     /// The next event, if one is waiting.
     pub fn try_recv(&self) -> Option<Event> {
-        self.events.try_recv().ok()
+        let events = self.events.as_ref()?;
+        events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .try_recv()
+            .ok()
     }
 }
 
@@ -349,8 +518,17 @@ impl Drop for Engine {
 
 impl Shared {
     fn emit(&self, event: Event) {
-        let _ = self.events.send(event);
-        self.repaint.request();
+        (self.events)(event);
+    }
+
+    /// The categoriser, trained (or loaded) now if it is not yet.
+    async fn categoriser_ready(self: &Arc<Self>) -> Result<Arc<Categoriser>, String> {
+        if let Some(categoriser) = self.categoriser() {
+            return Ok(categoriser);
+        }
+        rebuild_categoriser(self).await;
+        self.categoriser()
+            .ok_or_else(|| "the categories could not be loaded".to_owned())
     }
 
     fn settings(&self) -> ConsoleSettings {
@@ -390,13 +568,17 @@ impl Shared {
 async fn run(
     shared: Arc<Shared>,
     mut commands: mpsc::UnboundedReceiver<Command>,
-    sync_interval: Duration,
+    sync_interval: Option<Duration>,
 ) {
-    shared.emit(Event::Settings(shared.settings()));
-    rebuild_categoriser(&shared).await;
-    let mut ticker = tokio::time::interval(sync_interval.max(Duration::from_secs(1)));
+    let background = sync_interval.is_some();
+    if background {
+        shared.emit(Event::Settings(shared.settings()));
+        rebuild_categoriser(&shared).await;
+    }
+    let period = sync_interval.unwrap_or(Duration::from_secs(3600));
+    let mut ticker = tokio::time::interval(period.max(Duration::from_secs(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let can_sync = shared.syncer.is_some();
+    let can_sync = background && shared.syncer.is_some();
     loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -470,6 +652,14 @@ fn handle(shared: &Arc<Shared>, command: Command) {
         }
         Command::TakeScreenshot(agent) => {
             tokio::spawn(async move { take_screenshot(&shared, agent).await });
+        }
+        Command::Run(request) => {
+            tokio::spawn(async move {
+                let sink = shared.clone();
+                let output: Output = Arc::new(move |piece| sink.emit(Event::Output(piece)));
+                let result = execute(&shared, request, output).await;
+                shared.emit(Event::Finished(result));
+            });
         }
         Command::OpenScreenshot(key) => {
             tokio::spawn(async move {
@@ -710,34 +900,15 @@ async fn sync_pass(shared: &Arc<Shared>, syncer: &Arc<Syncer>, periodic: bool) -
     if let Some(problem) = syncer.certificate_problem(crate::clock::wall_now_ms()) {
         problems.push(problem);
     }
-    let mut candidates: Vec<Candidate> = settings
-        .peer_addrs()
-        .into_iter()
-        .map(|addr| Candidate {
-            addr,
-            claimed_agent: None,
-            source: CandidateSource::Static,
-        })
-        .collect();
     let store = shared.store.clone();
-    match blocking(move || store.agents().map_err(|error| error.to_string())).await {
-        Ok(agents) => {
-            for agent in agents {
-                for addr in agent
-                    .addresses
-                    .iter()
-                    .filter_map(|addr| addr.parse::<SocketAddr>().ok())
-                {
-                    candidates.push(Candidate {
-                        addr,
-                        claimed_agent: Some(agent.agent),
-                        source: CandidateSource::Remembered,
-                    });
-                }
+    let mut candidates =
+        match blocking(move || store.agents().map_err(|error| error.to_string())).await {
+            Ok(agents) => discovery::known_candidates(&settings.peer_addrs(), &agents),
+            Err(error) => {
+                problems.push(error);
+                discovery::known_candidates(&settings.peer_addrs(), &[])
             }
-        }
-        Err(error) => problems.push(error),
-    }
+        };
     if shared.mdns {
         match blocking(|| discovery::browse(MDNS_BROWSE).map_err(|error| error.to_string())).await {
             Ok(found) => candidates.extend(found),
@@ -907,7 +1078,7 @@ async fn export_attendance(
 /// `smarttracker-console export attendance`; returns the row count.
 pub fn write_attendance_csv(
     view: &AttendanceView,
-    clock: crate::model::DayClock,
+    clock: DayClock,
     out: impl Write,
 ) -> Result<u64, csv::Error> {
     let mut writer = csv::Writer::from_writer(out);

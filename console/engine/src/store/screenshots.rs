@@ -81,7 +81,7 @@ const KEY_DIR_MODE: u32 = 0o700;
 const JPEG_MAGIC: [u8; 3] = [0xFF, 0xD8, 0xFF];
 
 /// How a screenshot came to the console.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ShotSource {
     /// Taken by the agent on its policy's schedule, pulled by sync.
     Periodic,
@@ -115,7 +115,9 @@ impl ShotSource {
 }
 
 /// Names one stored screenshot; orders by agent, then time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct ScreenshotKey {
     pub agent: AgentId,
     /// Capture time on the workstation's clock.
@@ -125,7 +127,7 @@ pub struct ScreenshotKey {
 }
 
 /// What the index says of one screenshot (no decryption needed).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ScreenshotMeta {
     pub key: ScreenshotKey,
     pub width: u32,

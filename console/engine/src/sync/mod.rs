@@ -350,7 +350,7 @@ enum Asked {
 /// Syncs agents into the store with one identity and one UDP endpoint.
 #[derive(Debug)]
 pub struct Syncer {
-    identity: ConsoleIdentity,
+    identity: Arc<ConsoleIdentity>,
     console_name: String,
     store: Arc<ConsoleStore>,
     config: SyncConfig,
@@ -362,11 +362,23 @@ impl Syncer {
     pub fn new(identity: ConsoleIdentity, store: Arc<ConsoleStore>, config: SyncConfig) -> Self {
         let console_name = identity.name.clone();
         Syncer {
-            identity,
+            identity: Arc::new(identity),
             console_name,
             store,
             config,
             last_purge_ms: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// The same console on the same store, with other limits (a
+    /// `sync --once` with its own deadline and budget).
+    pub fn with_config(&self, config: SyncConfig) -> Syncer {
+        Syncer {
+            identity: self.identity.clone(),
+            console_name: self.console_name.clone(),
+            store: self.store.clone(),
+            config,
+            last_purge_ms: AtomicI64::new(self.last_purge_ms.load(Ordering::SeqCst)),
         }
     }
 
@@ -377,6 +389,11 @@ impl Syncer {
     }
 
     /// How this console signs audit entries: its name and id.
+    /// What this console may ask of agents.
+    pub fn role(&self) -> Role {
+        self.identity.role
+    }
+
     pub fn actor(&self) -> String {
         format!("{} ({})", self.console_name, self.identity.console_id)
     }

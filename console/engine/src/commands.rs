@@ -1,0 +1,757 @@
+//! The command line's headless commands (agents, add-agent, export,
+//! report, sync now, screenshot), run by the engine: in the CLI's own
+//! process, or in `serve` when one runs. One definition of each; what a
+//! command prints goes to an [`Output`] (the terminal, or the socket back
+//! to the CLI), never straight to a file descriptor.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::{CaptureSpec, CapturedImage, ErrorCode, Request, Response, UnixMillis};
+use serde::{Deserialize, Serialize};
+
+use crate::analytics::{format_duration_ms, Range};
+use crate::categories::Categoriser;
+use crate::discovery::{self, Candidate};
+use crate::export::{ExportError, Format, Table};
+use crate::model::{AgentId, DayNumber};
+use crate::settings::ConsoleSettings;
+use crate::store::{AgentRecord, AuditEntry, ConsoleStore, ShotSource, StoreError};
+use crate::sync::{
+    inventory_record, unsynced_agents, Outcome, StreamReport, SyncConfig, SyncError, Syncer,
+};
+
+/// Days an export covers when `from` is not given.
+pub const EXPORT_DEFAULT_DAYS: i32 = 30;
+/// Bytes of a command's output sent in one piece.
+pub const OUTPUT_CHUNK_BYTES: usize = 64 * 1024;
+/// The largest agent certificate `add-agent` takes (DER).
+pub const MAX_CERTIFICATE_BYTES: usize = 64 * 1024;
+
+/// What the command line asks the engine to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CliRequest {
+    /// Lists the inventory (and each agent's recent faults).
+    Agents { json: bool },
+    /// Adds an agent from the certificate the CLI read (from a bundle or
+    /// a PEM file: the bundle's private key never leaves the CLI).
+    AddAgent {
+        /// Shown in messages.
+        file_name: String,
+        cert_der: Vec<u8>,
+        name: String,
+    },
+    /// Writes a table to the output (the CLI puts it in a file or on
+    /// standard output).
+    Export {
+        table: Table,
+        format: Format,
+        /// `YYYY-MM-DD`, site days; `from` defaults to
+        /// [`EXPORT_DEFAULT_DAYS`] before `to`, `to` to today.
+        from: Option<String>,
+        to: Option<String>,
+        /// The file the CLI writes it to (for the audit log); `None`:
+        /// standard output.
+        destination: Option<String>,
+    },
+    /// The organisation's report for the last `days` (1: the last 24 h).
+    Report { days: u16 },
+    /// One sync pass now.
+    SyncOnce {
+        reach: Reach,
+        agent_deadline_secs: u64,
+        budget_records: u64,
+    },
+    /// Captures an agent's screen: the JPEG is the output.
+    Screenshot {
+        /// An agent id, or a unique name in the inventory.
+        agent: String,
+        spec: CaptureSpec,
+        reach: Reach,
+        /// Where the CLI writes it, for the audit log and the message.
+        destination: String,
+    },
+}
+
+/// Where to look for agents besides remembered addresses and static peers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reach {
+    /// Tried first.
+    pub peers: Vec<SocketAddr>,
+    /// mDNS browse time; `None`: no mDNS.
+    pub mdns_browse_secs: Option<u64>,
+}
+
+/// One piece of a command's output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CliOutput {
+    /// The command's product (a report, a table, a JPEG).
+    Data(Vec<u8>),
+    /// A line for the person (standard error).
+    Message(String),
+}
+
+/// Where a running command's output goes.
+pub type Output = Arc<dyn Fn(CliOutput) + Send + Sync>;
+
+/// Why a command failed; the text is what the person reads.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What a command runs against.
+#[derive(Clone)]
+pub struct CommandContext {
+    pub store: Arc<ConsoleStore>,
+    /// `Err`: why this console cannot reach agents (no identity).
+    pub syncer: Result<Arc<Syncer>, String>,
+    pub settings: ConsoleSettings,
+    /// Shown in hints (`--data DIR`).
+    pub data_dir: PathBuf,
+    /// Who the audit log names for this command.
+    pub actor: String,
+}
+
+impl std::fmt::Debug for CommandContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandContext")
+            .field("data_dir", &self.data_dir)
+            .field("actor", &self.actor)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs `request`; blocking work (the store) runs on blocking threads.
+pub async fn execute(
+    context: CommandContext,
+    categoriser: impl std::future::Future<Output = Result<Arc<Categoriser>, String>>,
+    request: CliRequest,
+    output: Output,
+) -> Result<(), CommandError> {
+    match request {
+        CliRequest::Agents { json } => on_store(move || list_agents(&context, json, &output)).await,
+        CliRequest::AddAgent {
+            file_name,
+            cert_der,
+            name,
+        } => on_store(move || add_agent(&context, &file_name, &cert_der, &name, &output)).await,
+        CliRequest::Export {
+            table,
+            format,
+            from,
+            to,
+            destination,
+        } => {
+            let categoriser = categoriser.await.map_err(CommandError::Failed)?;
+            on_store(move || {
+                export(
+                    &context,
+                    &categoriser,
+                    ExportAsk {
+                        table,
+                        format,
+                        from,
+                        to,
+                        destination,
+                    },
+                    &output,
+                )
+            })
+            .await
+        }
+        CliRequest::Report { days } => {
+            let categoriser = categoriser.await.map_err(CommandError::Failed)?;
+            on_store(move || report(&context, &categoriser, days, &output)).await
+        }
+        CliRequest::SyncOnce {
+            reach,
+            agent_deadline_secs,
+            budget_records,
+        } => {
+            let config = SyncConfig {
+                agent_deadline: Duration::from_secs(agent_deadline_secs),
+                budget_records,
+                ..SyncConfig::default()
+            };
+            sync_once(&context, &reach, config, &output).await
+        }
+        CliRequest::Screenshot {
+            agent,
+            spec,
+            reach,
+            destination,
+        } => screenshot(&context, &agent, spec, &reach, &destination, &output).await,
+    }
+}
+
+async fn on_store(
+    work: impl FnOnce() -> Result<(), CommandError> + Send + 'static,
+) -> Result<(), CommandError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|join_error| {
+            Err(CommandError::Failed(format!(
+                "command failed: {join_error}"
+            )))
+        })
+}
+
+fn say(output: &Output, text: String) {
+    output(CliOutput::Message(text));
+}
+
+/// Sends what is written as [`CliOutput::Data`] pieces.
+struct DataWriter<'a> {
+    output: &'a Output,
+    buffer: Vec<u8>,
+}
+
+impl<'a> DataWriter<'a> {
+    fn new(output: &'a Output) -> Self {
+        DataWriter {
+            output,
+            buffer: Vec::new(),
+        }
+    }
+}
+
+impl std::io::Write for DataWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= OUTPUT_CHUNK_BYTES {
+            self.flush()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buffer.is_empty() {
+            (self.output)(CliOutput::Data(std::mem::take(&mut self.buffer)));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for DataWriter<'_> {
+    fn drop(&mut self) {
+        let _ = std::io::Write::flush(self);
+    }
+}
+
+fn list_agents(context: &CommandContext, json: bool, output: &Output) -> Result<(), CommandError> {
+    let store = &context.store;
+    let agents = store.agents()?;
+    let now_ms = crate::clock::wall_now_ms();
+    let faults = store.faults(None)?;
+    let faults_of = |agent: AgentId| faults.iter().filter(move |fault| fault.agent == agent);
+    let mut text = String::new();
+    if json {
+        let mut listed = Vec::new();
+        for agent in &agents {
+            let mut value = serde_json::to_value(agent).map_err(json_error)?;
+            value["faults"] = serde_json::to_value(faults_of(agent.agent).collect::<Vec<_>>())
+                .map_err(json_error)?;
+            listed.push(value);
+        }
+        text = serde_json::to_string_pretty(&listed).map_err(json_error)?;
+        text.push('\n');
+        output(CliOutput::Data(text.into_bytes()));
+        return Ok(());
+    }
+    if agents.is_empty() {
+        text.push_str(&format!(
+            "no agents yet: add one with `smarttracker-console --data {} add-agent BUNDLE`\n",
+            context.data_dir.display()
+        ));
+    }
+    for agent in agents {
+        let state = match agent.last_seen_ms {
+            Some(seen_ms) if now_ms - seen_ms < 120_000 => "online".to_owned(),
+            Some(seen_ms) => format!(
+                "offline, last seen {} ago",
+                format_duration_ms(now_ms - seen_ms)
+            ),
+            None => "never seen".to_owned(),
+        };
+        text.push_str(&format!(
+            "{} {:<20} {:<30} {}{}{}\n",
+            agent.agent,
+            agent.name,
+            state,
+            agent.addresses.first().map(String::as_str).unwrap_or("-"),
+            if agent.demo { " DEMO" } else { "" },
+            agent
+                .last_error
+                .as_deref()
+                .map(|error| format!(" (last error: {error})"))
+                .unwrap_or_default()
+        ));
+        for fault in faults_of(agent.agent).filter(|fault| fault.is_recent(now_ms)) {
+            text.push_str(&format!(
+                "    FAULT: {} ({} time(s), last {} ago): {}\n",
+                fault.kind.describe(),
+                fault.count,
+                format_duration_ms(now_ms.saturating_sub(fault.last_ms)),
+                fault.detail
+            ));
+        }
+    }
+    output(CliOutput::Data(text.into_bytes()));
+    Ok(())
+}
+
+fn json_error(error: serde_json::Error) -> CommandError {
+    CommandError::Failed(format!("cannot write JSON: {error}"))
+}
+
+fn add_agent(
+    context: &CommandContext,
+    file_name: &str,
+    cert_der: &[u8],
+    name: &str,
+    output: &Output,
+) -> Result<(), CommandError> {
+    if cert_der.len() > MAX_CERTIFICATE_BYTES {
+        return Err(CommandError::Refused(format!(
+            "{file_name} holds a certificate larger than {MAX_CERTIFICATE_BYTES} bytes: give the bundle or certificate smarttracker-certs agent wrote"
+        )));
+    }
+    let now_ms = crate::clock::wall_now_ms();
+    let record = inventory_record(name, cert_der, now_ms).map_err(|error| {
+        CommandError::Refused(format!(
+            "{file_name} does not hold an agent certificate: {error}"
+        ))
+    })?;
+    context.store.upsert_agent(&record)?;
+    context.store.audit(AuditEntry {
+        at_ms: now_ms,
+        actor: context.actor.clone(),
+        action: "add-agent".to_owned(),
+        target: record.agent.to_string(),
+        detail: name.to_owned(),
+    })?;
+    output(CliOutput::Data(
+        format!("added agent {} ({name})\n", record.agent).into_bytes(),
+    ));
+    Ok(())
+}
+
+/// Parses `YYYY-MM-DD` as a day number of the site's calendar.
+pub fn parse_day(text: &str) -> Result<DayNumber, CommandError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(text, &format).map_err(|_| {
+        CommandError::Refused(format!("{text:?} is not a date; write it as YYYY-MM-DD"))
+    })?;
+    Ok(date.to_julian_day() - 2_440_588)
+}
+
+struct ExportAsk {
+    table: Table,
+    format: Format,
+    from: Option<String>,
+    to: Option<String>,
+    destination: Option<String>,
+}
+
+fn export(
+    context: &CommandContext,
+    categoriser: &Categoriser,
+    ask: ExportAsk,
+    output: &Output,
+) -> Result<(), CommandError> {
+    let store = &context.store;
+    let clock = store.day_clock();
+    let now_ms = crate::clock::wall_now_ms();
+    let last_day = match &ask.to {
+        Some(day) => parse_day(day)?,
+        None => clock.day_of(now_ms),
+    };
+    let first_day = match &ask.from {
+        Some(day) => parse_day(day)?,
+        None => last_day.saturating_sub(EXPORT_DEFAULT_DAYS - 1),
+    };
+    if first_day > last_day {
+        return Err(CommandError::Refused(
+            "--from is after --to: nothing to export".to_owned(),
+        ));
+    }
+    // Days outside what records can hold are not walked through.
+    let range = Range::custom(
+        clock.day_start_ms(first_day),
+        clock.day_start_ms(last_day.saturating_add(1)),
+    )
+    .within_records(now_ms);
+    let rows = crate::export::export(
+        store,
+        categoriser,
+        ask.table,
+        ask.format,
+        range,
+        DataWriter::new(output),
+    )?;
+    store.audit(AuditEntry {
+        at_ms: now_ms,
+        actor: context.actor.clone(),
+        action: "export".to_owned(),
+        target: format!("{:?}", ask.table).to_lowercase(),
+        detail: format!(
+            "{rows} rows to {}",
+            ask.destination.as_deref().unwrap_or("standard output")
+        ),
+    })?;
+    if let Some(destination) = &ask.destination {
+        say(output, format!("wrote {rows} rows to {destination}"));
+    }
+    Ok(())
+}
+
+fn report(
+    context: &CommandContext,
+    categoriser: &Categoriser,
+    days: u16,
+    output: &Output,
+) -> Result<(), CommandError> {
+    let store = &context.store;
+    let now_ms = crate::clock::wall_now_ms();
+    let (range, label) = match days {
+        0 | 1 => (Range::last_24h(now_ms), "last 24 hours".to_owned()),
+        days => (
+            Range::last_days(now_ms, store.day_clock(), days),
+            format!("last {days} days"),
+        ),
+    };
+    let text = crate::report::render(store, categoriser, range, &label, now_ms)?;
+    output(CliOutput::Data(text.into_bytes()));
+    Ok(())
+}
+
+fn syncer(context: &CommandContext) -> Result<Arc<Syncer>, CommandError> {
+    context.syncer.clone().map_err(CommandError::Refused)
+}
+
+/// Static peers of `reach` and of the settings, each agent's remembered
+/// addresses, then (when asked) what mDNS finds; merged.
+async fn candidates(
+    context: &CommandContext,
+    reach: &Reach,
+    output: &Output,
+) -> Result<Vec<Candidate>, CommandError> {
+    let mut peers = reach.peers.clone();
+    peers.extend(context.settings.peer_addrs());
+    let store = context.store.clone();
+    let agents = on_store_value(move || store.agents()).await?;
+    let mut candidates = discovery::known_candidates(&peers, &agents);
+    if let Some(browse_secs) = reach.mdns_browse_secs {
+        let browse = Duration::from_secs(browse_secs);
+        match tokio::task::spawn_blocking(move || discovery::browse(browse)).await {
+            Ok(Ok(found)) => candidates.extend(found),
+            Ok(Err(discovery_error)) => say(output, format!("warning: {discovery_error}")),
+            Err(join_error) => say(output, format!("warning: mDNS: {join_error}")),
+        }
+    }
+    Ok(discovery::merge(candidates))
+}
+
+async fn on_store_value<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, CommandError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => Ok(result?),
+        Err(join_error) => Err(CommandError::Failed(format!(
+            "command failed: {join_error}"
+        ))),
+    }
+}
+
+async fn sync_once(
+    context: &CommandContext,
+    reach: &Reach,
+    config: SyncConfig,
+    output: &Output,
+) -> Result<(), CommandError> {
+    let syncer = Arc::new(syncer(context)?.with_config(config));
+    if let Some(problem) = syncer.certificate_problem(crate::clock::wall_now_ms()) {
+        return Err(CommandError::Refused(problem));
+    }
+    let store = context.store.clone();
+    if on_store_value(move || store.agents()).await?.is_empty() {
+        return Err(CommandError::Refused(format!(
+            "the inventory is empty: add agents with `smarttracker-console --data {} add-agent BUNDLE`",
+            context.data_dir.display()
+        )));
+    }
+    let candidates = candidates(context, reach, output).await?;
+    let outcomes = syncer.sync_all(candidates).await;
+    let mut text = String::new();
+    for outcome in &outcomes {
+        text.push_str(&outcome_line(outcome));
+        text.push('\n');
+    }
+    let store = context.store.clone();
+    let inventory = on_store_value(move || store.agents()).await?;
+    let missing = unsynced_agents(&inventory, &outcomes);
+    for (record, why) in &missing {
+        text.push_str(&format!(
+            "no sync for {} ({}): {why}\n",
+            record.name, record.agent
+        ));
+    }
+    output(CliOutput::Data(text.into_bytes()));
+    if !inventory.is_empty() && missing.len() == inventory.len() {
+        return Err(CommandError::Failed(format!(
+            "no agent of the inventory could be synced ({} expected); see the reasons above",
+            inventory.len()
+        )));
+    }
+    Ok(())
+}
+
+/// One line about what a sync pass did with one address.
+pub fn outcome_line(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Synced {
+            addr,
+            agent,
+            hostname,
+            demo,
+            streams,
+            incomplete: _,
+        } => {
+            let detail: Vec<String> = streams.iter().map(StreamReport::summary).collect();
+            format!(
+                "synced {agent} ({hostname}{}) at {addr}: {}",
+                if *demo { ", DEMO data" } else { "" },
+                detail.join(", ")
+            )
+        }
+        Outcome::Unknown {
+            addr,
+            claimed_agent,
+            reason,
+        } => format!(
+            "unknown agent at {addr}{}: not in the inventory or key mismatch; nothing ingested ({reason})",
+            claimed_agent.map(|id| format!(" (claims {id})")).unwrap_or_default()
+        ),
+        Outcome::Refused { addr, reason, .. } => format!("refused {addr}: {reason}"),
+        Outcome::Faulty {
+            addr,
+            agent,
+            fault,
+            reason,
+            streams,
+        } => {
+            let detail: Vec<String> = streams.iter().map(StreamReport::summary).collect();
+            format!(
+                "FAULT {agent} at {addr}: {}: {reason} (stored before: {})",
+                fault.describe(),
+                if detail.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    detail.join(", ")
+                }
+            )
+        }
+        Outcome::Unreachable { addr, reason, .. } => format!("unreachable {addr}: {reason}"),
+    }
+}
+
+/// The inventory record named by `text`: an agent id, or a unique name.
+pub fn find_agent(
+    agents: &[AgentRecord],
+    data_dir: &std::path::Path,
+    text: &str,
+) -> Result<AgentRecord, CommandError> {
+    let by_id = text
+        .parse::<AgentId>()
+        .ok()
+        .and_then(|id| agents.iter().find(|record| record.agent == id));
+    if let Some(record) = by_id {
+        return Ok(record.clone());
+    }
+    let named: Vec<&AgentRecord> = agents.iter().filter(|record| record.name == text).collect();
+    match named.as_slice() {
+        [record] => Ok((*record).clone()),
+        [] => Err(CommandError::Refused(format!(
+            "no agent {text:?} in the inventory: list them with `smarttracker-console --data {} agents`",
+            data_dir.display()
+        ))),
+        _ => Err(CommandError::Refused(format!(
+            "several agents are named {text:?}: give the agent's id instead"
+        ))),
+    }
+}
+
+/// Asks `record` at `addr` for a screenshot. `Ok(Err)`: nobody (or another
+/// agent) answered there, try the next address; `Err` is final.
+async fn capture_at(
+    syncer: &Syncer,
+    record: &AgentRecord,
+    addr: SocketAddr,
+    spec: CaptureSpec,
+) -> Result<Result<CapturedImage, String>, CommandError> {
+    let session = match syncer.open_agent(record.agent, addr).await {
+        Ok(session) => session,
+        Err(error) => return Ok(Err(format!("{addr}: {error}"))),
+    };
+    let answer = session.ask(&Request::Screenshot(spec)).await;
+    session.close(b"screenshot done");
+    let name = &record.name;
+    match answer {
+        Ok(Response::Image(image)) => Ok(Ok(image)),
+        Ok(_) => Ok(Err(format!(
+            "{addr}: {}",
+            SyncError::Unexpected("screenshot")
+        ))),
+        Err(SyncError::Agent(ErrorCode::Forbidden, message)) => Err(CommandError::Refused(
+            format!("{name} refused: {message}; screenshots need an admin console"),
+        )),
+        Err(SyncError::Agent(ErrorCode::CaptureUnavailable, message)) => Err(CommandError::Failed(
+            format!("{name} cannot capture its screen: {message}"),
+        )),
+        Err(SyncError::Agent(code, message)) => Err(CommandError::Failed(format!(
+            "{name} refused the screenshot ({code:?}): {message}"
+        ))),
+        Err(error) => Ok(Err(format!("{addr}: {error}"))),
+    }
+}
+
+/// Tries `addrs` in order; the first image wins.
+async fn capture_first(
+    syncer: &Syncer,
+    record: &AgentRecord,
+    addrs: &[SocketAddr],
+    spec: CaptureSpec,
+    failures: &mut Vec<String>,
+) -> Result<Option<CapturedImage>, CommandError> {
+    for addr in addrs {
+        match capture_at(syncer, record, *addr, spec).await? {
+            Ok(image) => return Ok(Some(image)),
+            Err(failure) => failures.push(failure),
+        }
+    }
+    Ok(None)
+}
+
+async fn screenshot(
+    context: &CommandContext,
+    agent: &str,
+    spec: CaptureSpec,
+    reach: &Reach,
+    destination: &str,
+    output: &Output,
+) -> Result<(), CommandError> {
+    let syncer = syncer(context)?;
+    // Checked before anything else: a viewer never asks.
+    if syncer.role() != certs::Role::Admin {
+        return Err(CommandError::Refused(format!(
+            "this console's certificate has the {} role; screenshots need an admin console (issue one with `smarttracker-certs console --role admin`)",
+            syncer.role()
+        )));
+    }
+    let store = context.store.clone();
+    let agents = on_store_value(move || store.agents()).await?;
+    let record = find_agent(&agents, &context.data_dir, agent)?;
+    let mut addrs: Vec<SocketAddr> = reach.peers.clone();
+    addrs.extend(
+        record
+            .addresses
+            .iter()
+            .filter_map(|addr| addr.parse::<SocketAddr>().ok()),
+    );
+    addrs.extend(context.settings.peer_addrs());
+    let mut unique = Vec::new();
+    for addr in addrs {
+        if !unique.contains(&addr) {
+            unique.push(addr);
+        }
+    }
+    let mut failures = Vec::new();
+    let mut image = capture_first(&syncer, &record, &unique, spec, &mut failures).await?;
+    if let (None, Some(browse_secs)) = (&image, reach.mdns_browse_secs) {
+        let browse = Duration::from_secs(browse_secs);
+        match tokio::task::spawn_blocking(move || discovery::browse(browse)).await {
+            Ok(Ok(found)) => {
+                let advertised: Vec<SocketAddr> = found
+                    .into_iter()
+                    .filter(|candidate| candidate.claimed_agent == Some(record.agent))
+                    .map(|candidate| candidate.addr)
+                    .filter(|addr| !unique.contains(addr))
+                    .collect();
+                image = capture_first(&syncer, &record, &advertised, spec, &mut failures).await?;
+            }
+            Ok(Err(discovery_error)) => failures.push(format!("mDNS: {discovery_error}")),
+            Err(join_error) => failures.push(format!("mDNS: {join_error}")),
+        }
+    }
+    let Some(image) = image else {
+        if failures.is_empty() {
+            return Err(CommandError::Failed(format!(
+                "no address of {} is known: sync once, or give --peer HOST:PORT",
+                record.name
+            )));
+        }
+        return Err(CommandError::Failed(format!(
+            "{} did not answer: {}",
+            record.name,
+            failures.join("; ")
+        )));
+    };
+    crate::store::check_image(&image.meta, &image.bytes).map_err(|error| {
+        CommandError::Failed(format!(
+            "{} sent a bad image; nothing was written: {error}",
+            record.name
+        ))
+    })?;
+    let store = context.store.clone();
+    let actor = syncer.actor();
+    let destination = destination.to_owned();
+    let name = record.name.clone();
+    let bytes = image.bytes.clone();
+    let stored = on_store_value(move || {
+        let stored = store.put_screenshot(record.agent, ShotSource::OnDemand, &image)?;
+        store.audit(AuditEntry {
+            at_ms: crate::clock::wall_now_ms(),
+            actor,
+            action: "screenshot-export".to_owned(),
+            target: record.agent.to_string(),
+            detail: format!(
+                "on demand, {}x{} JPEG captured at {} ms, written to {destination}",
+                stored.width, stored.height, stored.key.at_ms,
+            ),
+        })?;
+        Ok(stored)
+    })
+    .await?;
+    output(CliOutput::Data(bytes));
+    say(
+        output,
+        format!(
+            "{}x{} JPEG, {} KB, captured {} on {name}",
+            stored.width,
+            stored.height,
+            (u64::from(stored.size_bytes) + 512) / 1024,
+            utc_text(stored.key.at_ms),
+        ),
+    );
+    Ok(())
+}
+
+/// `2026-11-21 09:12:03 UTC`.
+fn utc_text(at_ms: UnixMillis) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
+        .ok()
+        .and_then(|at| at.format(&format).ok())
+        .unwrap_or_else(|| format!("at {at_ms} ms"))
+}
