@@ -222,6 +222,7 @@ const MESSAGES: &[Entry] = &[
     ("live.grid.hint", ["Click a workstation to watch it larger.", "Cliquez sur un poste pour le voir en grand.", "Haga clic en un equipo para verlo en grande.", "Нажмите на рабочее место, чтобы увеличить."]),
     ("live.none_online", ["No workstation is online right now: the live view shows online workstations only.", "Aucun poste n'est en ligne pour l'instant : la vue en direct ne montre que les postes en ligne.", "Ningún equipo en línea: la vista en directo solo muestra equipos en línea.", "Сейчас нет рабочих мест в сети: показываются только те, что в сети."]),
     ("live.more", ["Showing the first {count} online workstations.", "Affichage des {count} premiers postes en ligne.", "Se muestran los {count} primeros equipos en línea.", "Показаны первые {count} рабочих мест в сети."]),
+    ("live.thumbnail", ["Live image of {name}", "Image en direct de {name}", "Imagen en directo de {name}", "Экран {name} в реальном времени"]),
     ("live.stop", ["Stop", "Arrêter", "Detener", "Остановить"]),
     ("live.stopped", ["Live view stopped: no workstation is watched.", "Vue en direct arrêtée : aucun poste n'est regardé.", "Vista en directo detenida: no se mira ningún equipo.", "Просмотр остановлен: ни одно рабочее место не просматривается."]),
     ("live.resume", ["Watch the online workstations", "Regarder les postes en ligne", "Ver los equipos en línea", "Смотреть рабочие места в сети"]),
