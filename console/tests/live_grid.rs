@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certs::Role;
-use console::app::{ConsoleApp, Screen, MAX_GRID_AGENTS};
+use console::app::{ConsoleApp, LiveView, Screen, MAX_GRID_AGENTS};
 use console::engine::{Engine, EngineConfig};
 use console::live::{LiveFrame, LiveMode, LiveUpdate, UpdateKind};
 use console::model::{AgentId, DayClock};
@@ -180,24 +180,49 @@ fn eight_workstations_wrap_into_rows_within_a_wide_window() {
 }
 
 #[test]
-fn thirty_online_workstations_show_every_watched_one_by_scrolling() {
+fn thirty_online_workstations_are_all_reachable_by_scrolling() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut harness = live_grid(dir.path(), 30, WIDE);
     let watched = 30.min(MAX_GRID_AGENTS);
-    // The grid says it shows only the first ones.
     harness.get_by_label(&format!(
-        "Affichage des {watched} premiers postes en ligne."
+        "Affichage des {watched} premiers postes en ligne ; les autres sont listés sous les vignettes."
     ));
     for n in 1..=watched {
         assert_within_width(tile(&harness, n), WIDE, &name(n));
     }
-    assert!(harness
-        .query_by_role_and_label(egui::accesskit::Role::Button, &name(watched + 1))
-        .is_none());
-    // Last first: scrolling down then back up reaches each of them.
+    // Last first: scrolling down then back up reaches each thumbnail.
     for n in (1..=watched).rev() {
         scroll_to_tile(&mut harness, n, WIDE);
     }
+    // The others, without a thumbnail, are named below the grid, each in
+    // view once scrolled to, and open large.
+    harness.get_by_label("Autres postes en ligne (cliquez sur l'un d'eux pour le voir en grand) :");
+    let window = Rect::from_min_size(egui::Pos2::ZERO, WIDE);
+    for n in watched + 1..=30 {
+        assert!(harness
+            .query_by_label(&format!("Image en direct de {}", name(n)))
+            .is_none());
+        harness
+            .get_by_role_and_label(egui::accesskit::Role::Button, &name(n))
+            .scroll_to_me();
+        harness.run_steps(3);
+        let rect = harness
+            .get_by_role_and_label(egui::accesskit::Role::Button, &name(n))
+            .rect();
+        assert!(
+            window.contains_rect(rect),
+            "{} at {rect:?} is not in view after scrolling to it",
+            name(n)
+        );
+    }
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::Button, &name(30))
+        .click();
+    harness.run_steps(3);
+    assert_eq!(
+        harness.state().state.live.view,
+        LiveView::Single(AgentId::from_u128(30))
+    );
 }
 
 #[test]

@@ -8,11 +8,11 @@ use egui::{Align, Color32, Layout, RichText, Sense, TextureHandle, UiBuilder, Ve
 
 use super::{empty_state, CRITICAL_COLOR, MUTED_COLOR, WARN_COLOR};
 use crate::analytics::format_duration_ms;
-use crate::app::{fleet_rows, grid_agents, Action, LiveView, UiState, MAX_GRID_AGENTS};
+use crate::app::{fleet_rows, grid_agents, Action, LiveView, UiState};
 use crate::i18n::{time_seconds_label, tr, trf, Lang};
 use crate::live::{AgentLive, LiveState};
 use crate::model::AgentId;
-use crate::views::Status;
+use crate::views::{FleetRow, Status};
 
 /// The box of one thumbnail at its largest: the size the grid captures at,
 /// so images are drawn pixel for pixel.
@@ -78,12 +78,14 @@ fn grid_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
         empty_state(ui, tr(lang, "live.none_online"));
         return;
     }
-    let online = fleet_rows(state)
+    // Online workstations past the grid's limit: named below it, each
+    // one click from its large view.
+    let others: Vec<&FleetRow> = fleet_rows(state)
         .iter()
-        .filter(|row| row.status == Status::Online)
-        .count();
-    if online > MAX_GRID_AGENTS {
-        let count = MAX_GRID_AGENTS.to_string();
+        .filter(|row| row.status == Status::Online && !watched.contains(&row.agent))
+        .collect();
+    if !others.is_empty() {
+        let count = watched.len().to_string();
         ui.weak(trf(lang, "live.more", &[("count", &count)]));
     }
     ui.add_space(6.0);
@@ -98,6 +100,17 @@ fn grid_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
                 ui.horizontal(|ui| {
                     for &agent in row {
                         card_ui(ui, state, agent, frame, grid.thumbnail, actions);
+                    }
+                });
+            }
+            if !others.is_empty() {
+                ui.label(tr(lang, "live.others"));
+                ui.horizontal_wrapped(|ui| {
+                    ui.spacing_mut().item_spacing = Vec2::splat(8.0);
+                    for row in others {
+                        if ui.button(&row.name).clicked() {
+                            actions.push(Action::LiveSingle(row.agent));
+                        }
                     }
                 });
             }
