@@ -7,15 +7,20 @@ use certs::Role;
 use egui::{Align, Color32, Layout, RichText, Sense, TextureHandle, UiBuilder, Vec2};
 
 use super::{empty_state, CRITICAL_COLOR, MUTED_COLOR, WARN_COLOR};
-use crate::app::{fleet_rows, grid_agents, Action, LiveView, UiState, MAX_GRID_AGENTS};
+use crate::app::{fleet_rows, grid_agents, Action, LiveView, UiState};
 use console_engine::analytics::format_duration_ms;
 use console_engine::i18n::{time_seconds_label, tr, trf, Lang};
 use console_engine::live::{AgentLive, LiveState};
 use console_engine::model::AgentId;
-use console_engine::views::Status;
+use console_engine::views::{FleetRow, Status};
 
-/// The box of one thumbnail.
+/// The box of one thumbnail at its largest: the size the grid captures at,
+/// so images are drawn pixel for pixel.
 const THUMBNAIL: Vec2 = Vec2::new(320.0, 180.0);
+/// Thumbnails shrink down to this width to fit one more column.
+const MIN_THUMBNAIL_WIDTH: f32 = 256.0;
+/// Space between two thumbnails, across and down.
+const GRID_GAP: f32 = 16.0;
 /// The box of the large view before its first image.
 const SINGLE_PLACEHOLDER: Vec2 = Vec2::new(1280.0, 720.0);
 /// Height of the bar drawn over the top of the large image.
@@ -73,29 +78,85 @@ fn grid_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
         empty_state(ui, tr(lang, "live.none_online"));
         return;
     }
-    let online = fleet_rows(state)
+    // Online workstations past the grid's limit: named below it, each
+    // one click from its large view.
+    let others: Vec<&FleetRow> = fleet_rows(state)
         .iter()
-        .filter(|row| row.status == Status::Online)
-        .count();
-    if online > MAX_GRID_AGENTS {
-        let count = MAX_GRID_AGENTS.to_string();
+        .filter(|row| row.status == Status::Online && !watched.contains(&row.agent))
+        .collect();
+    if !others.is_empty() {
+        let count = watched.len().to_string();
         ui.weak(trf(lang, "live.more", &[("count", &count)]));
     }
     ui.add_space(6.0);
     egui::ScrollArea::vertical()
         .id_salt("live_grid")
+        .auto_shrink([false, false])
         .show(ui, |ui| {
-            ui.horizontal_wrapped(|ui| {
-                ui.spacing_mut().item_spacing = Vec2::new(16.0, 16.0);
-                for agent in watched {
-                    card_ui(ui, state, agent, actions);
-                }
-            });
+            ui.spacing_mut().item_spacing = Vec2::splat(GRID_GAP);
+            let frame = egui::Frame::group(ui.style());
+            let grid = GridLayout::fit(ui.available_width(), frame.total_margin().sum().x);
+            for row in watched.chunks(grid.columns) {
+                ui.horizontal(|ui| {
+                    for &agent in row {
+                        card_ui(ui, state, agent, frame, grid.thumbnail, actions);
+                    }
+                });
+            }
+            if !others.is_empty() {
+                ui.label(tr(lang, "live.others"));
+                ui.horizontal_wrapped(|ui| {
+                    ui.spacing_mut().item_spacing = Vec2::splat(8.0);
+                    for row in others {
+                        if ui.button(&row.name).clicked() {
+                            actions.push(Action::LiveSingle(row.agent));
+                        }
+                    }
+                });
+            }
         });
 }
 
-/// One thumbnail with the agent's name (a button) and capture time.
-fn card_ui(ui: &mut egui::Ui, state: &UiState, agent: AgentId, actions: &mut Vec<Action>) {
+/// How the thumbnails are laid out in the width there is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct GridLayout {
+    /// Thumbnails per row, at least one.
+    columns: usize,
+    /// The image box of each thumbnail (its frame comes around it).
+    thumbnail: Vec2,
+}
+
+impl GridLayout {
+    /// As many columns as fit in `width` with thumbnails at least
+    /// `MIN_THUMBNAIL_WIDTH` wide, each framed with `margin` across and
+    /// `GRID_GAP` apart, at least one; the thumbnails then share the row
+    /// (whole points, at most `THUMBNAIL`), aspect kept.
+    fn fit(width: f32, margin: f32) -> GridLayout {
+        let narrowest = MIN_THUMBNAIL_WIDTH + margin;
+        let columns = ((width + GRID_GAP) / (narrowest + GRID_GAP))
+            .floor()
+            .max(1.0);
+        let image_width = ((width + GRID_GAP) / columns - GRID_GAP - margin)
+            .floor()
+            .clamp(0.0, THUMBNAIL.x);
+        GridLayout {
+            // A count of whole thumbnails: small, positive, integral.
+            columns: columns as usize,
+            thumbnail: THUMBNAIL * (image_width / THUMBNAIL.x),
+        }
+    }
+}
+
+/// One framed thumbnail (`size`) with the agent's name (a button, cut to
+/// the width left by the capture time and state) below it.
+fn card_ui(
+    ui: &mut egui::Ui,
+    state: &UiState,
+    agent: AgentId,
+    frame: egui::Frame,
+    size: Vec2,
+    actions: &mut Vec<Action>,
+) {
     let lang = state.lang;
     let entry = state.live.board.get(agent);
     let texture = state
@@ -103,24 +164,35 @@ fn card_ui(ui: &mut egui::Ui, state: &UiState, agent: AgentId, actions: &mut Vec
         .textures
         .get(&agent)
         .map(|(_, texture)| &texture.0);
-    egui::Frame::group(ui.style()).show(ui, |ui| {
-        ui.set_width(THUMBNAIL.x);
+    let name = agent_name(state, agent);
+    frame.show(ui, |ui| {
+        ui.set_width(size.x);
         ui.vertical(|ui| {
-            let (rect, response) = ui.allocate_exact_size(THUMBNAIL, Sense::click());
-            paint_frame(ui, rect, texture, entry, lang);
-            let name = agent_name(state, agent);
-            ui.horizontal(|ui| {
-                let clicked = ui.button(RichText::new(&name).strong()).clicked();
-                if clicked || response.clicked() {
-                    actions.push(Action::LiveSingle(agent));
-                }
-                if let Some(entry) = entry {
-                    if let Some(frame) = &entry.frame {
-                        ui.label(time_seconds_label(state.clock, frame.at_ms));
-                    }
-                    state_chip(ui, lang, entry, state.now_ms);
-                }
+            let (rect, response) = ui.allocate_exact_size(size, Sense::click());
+            let thumbnail_label = trf(lang, "live.thumbnail", &[("name", &name)]);
+            response.widget_info(|| {
+                egui::WidgetInfo::labeled(egui::Role::Button, true, &thumbnail_label)
             });
+            paint_frame(ui, rect, texture, entry, lang);
+            let row = Vec2::new(size.x, ui.spacing().interact_size.y);
+            let clicked = ui
+                .allocate_ui_with_layout(row, Layout::right_to_left(Align::Center), |ui| {
+                    if let Some(entry) = entry {
+                        state_chip(ui, lang, entry, state.now_ms);
+                        if let Some(frame) = &entry.frame {
+                            ui.label(time_seconds_label(state.clock, frame.at_ms));
+                        }
+                    }
+                    ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
+                        let button = egui::Button::new(RichText::new(&name).strong()).truncate();
+                        ui.add(button).clicked()
+                    })
+                    .inner
+                })
+                .inner;
+            if clicked || response.clicked() {
+                actions.push(Action::LiveSingle(agent));
+            }
         });
     });
 }
@@ -345,5 +417,60 @@ fn status_line(ui: &mut egui::Ui, state: &UiState, entry: &AgentLive) {
                 trf(lang, "live.refused", &[("reason", reason)]),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{GridLayout, GRID_GAP, MIN_THUMBNAIL_WIDTH, THUMBNAIL};
+
+    /// The frame of `egui::Frame::group`: 6 points of margin and a
+    /// 1-point stroke on each side.
+    const MARGIN: f32 = 14.0;
+
+    /// The width a row of `layout` takes.
+    fn row_width(layout: GridLayout) -> f32 {
+        let columns = layout.columns as f32;
+        columns * (layout.thumbnail.x + MARGIN) + (columns - 1.0) * GRID_GAP
+    }
+
+    #[test]
+    fn a_wider_window_gets_more_columns_never_wider_than_it() {
+        let mut previous = 1;
+        for width in (MARGIN as u16..=4_000).step_by(7) {
+            let width = f32::from(width);
+            let layout = GridLayout::fit(width, MARGIN);
+            assert!(layout.columns >= previous, "fewer columns at {width}");
+            assert!(
+                row_width(layout) <= width,
+                "{layout:?} is wider than {width}"
+            );
+            let one_more = GridLayout {
+                columns: layout.columns + 1,
+                thumbnail: THUMBNAIL * (MIN_THUMBNAIL_WIDTH / THUMBNAIL.x),
+            };
+            assert!(
+                row_width(one_more) > width,
+                "room for more than {layout:?} in {width}"
+            );
+            previous = layout.columns;
+        }
+    }
+
+    #[test]
+    fn thumbnails_keep_their_aspect_and_shrink_only_when_one_does_not_fit() {
+        for (width, columns) in [(1_570.0, 5), (1_250.0, 4), (670.0, 2), (300.0, 1)] {
+            let layout = GridLayout::fit(width, MARGIN);
+            assert_eq!(layout.columns, columns, "at {width}");
+            let size = layout.thumbnail;
+            assert!((size.x / size.y - THUMBNAIL.x / THUMBNAIL.y).abs() < 1e-3);
+            assert!(
+                (MIN_THUMBNAIL_WIDTH..=THUMBNAIL.x).contains(&size.x),
+                "{size:?} at {width}"
+            );
+        }
+        assert_eq!(GridLayout::fit(200.0, MARGIN).thumbnail.x, 200.0 - MARGIN);
+        assert_eq!(GridLayout::fit(400.0, MARGIN).thumbnail, THUMBNAIL);
+        assert_eq!(GridLayout::fit(5.0, MARGIN).thumbnail, egui::Vec2::ZERO);
     }
 }
