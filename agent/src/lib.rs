@@ -6,6 +6,7 @@ pub mod admission;
 pub mod apps;
 pub mod capture;
 pub mod clock;
+pub mod config;
 pub mod demo;
 pub mod health;
 pub mod live;

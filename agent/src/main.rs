@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use agent::admission::ServerLimits;
 use agent::capture::ScreenSource;
+use agent::config::{self, Config, LimitSettings, Sensors, Settings};
 use agent::demo::DemoWorkstation;
 use agent::health::SysinfoHealth;
 use agent::live::{run_desktop_notice, LiveWatcher};
@@ -27,7 +28,8 @@ use agent::{clock, IDENTITY_FILE, STORE_DIR};
 use anyhow::{anyhow, bail, Context, Result};
 use certs::AgentIdentity;
 use clap::builder::TypedValueParser;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use protocol::{Policy, StreamKind};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{oneshot, watch};
@@ -43,54 +45,77 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Sensors {
-    /// The real desktop: X11 window and idle sensors, system health.
-    X11,
-    /// A clearly labelled simulated workstation.
-    Demo,
-}
-
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Installs an enrolment bundle made by `smarttracker-certs agent`.
     Enroll {
         #[arg(long)]
         bundle: PathBuf,
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        place: Place,
     },
     /// Records activity and serves it to authenticated consoles.
-    Run {
-        #[arg(long)]
-        data: PathBuf,
-        #[arg(long, default_value = "0.0.0.0:47100")]
-        listen: SocketAddr,
-        #[arg(long, value_enum, default_value = "x11")]
-        sensors: Sensors,
-        /// Do not advertise over mDNS (consoles then need a static peer).
-        #[arg(long)]
-        no_mdns: bool,
-        /// Seed of the simulated workstation (demo sensors only).
-        #[arg(long, default_value_t = 1)]
-        demo_seed: u64,
-        /// Days of simulated history to record on first start (demo only).
-        #[arg(long, default_value_t = 0)]
-        demo_history_days: u32,
-        /// A live view ends this long after the console last renewed it.
-        #[arg(long, default_value_t = agent::live::DEFAULT_LEASE_SECS,
-              value_parser = clap::value_parser!(u32).range(2..=300))]
-        live_lease_secs: u32,
-        #[command(flatten)]
-        limits: LimitFlags,
-    },
+    Run(RunFlags),
     /// Shows what this agent collects, holds, and who read it.
     Status {
-        #[arg(long)]
-        data: PathBuf,
+        #[command(flatten)]
+        place: Place,
         #[arg(long)]
         json: bool,
     },
+    /// Checks the settings file, or prints a commented one with every
+    /// default.
+    Config {
+        /// The settings file to check.
+        #[arg(long, value_name = "PATH", default_value = config::DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        /// Print the commented example (every key at its default) instead.
+        #[arg(long)]
+        print_default: bool,
+    },
+}
+
+/// Where the settings file and the data directory are.
+#[derive(Debug, Args)]
+struct Place {
+    /// The settings file (TOML). A missing file is fine unless it was
+    /// given here.
+    #[arg(long, value_name = "PATH", default_value = config::DEFAULT_CONFIG_PATH)]
+    config: PathBuf,
+    /// The data directory (identity, store, status). Default: `data_dir`
+    /// in the settings file, else $XDG_DATA_HOME/smarttracker-agent, else
+    /// $HOME/.local/share/smarttracker-agent.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+/// `run`'s flags. Each wins over the settings file, which wins over the
+/// defaults shown.
+#[derive(Debug, Args)]
+struct RunFlags {
+    #[command(flatten)]
+    place: Place,
+    #[arg(long, default_value_t = config::DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    #[arg(long, value_enum, default_value_t = Sensors::X11)]
+    sensors: Sensors,
+    /// Do not advertise over mDNS (consoles then need a static peer).
+    #[arg(long)]
+    no_mdns: bool,
+    /// Seed of the simulated workstation (demo sensors only).
+    #[arg(long, default_value_t = config::DEFAULT_DEMO_SEED,
+          value_parser = clap::value_parser!(u64).range(config::DEMO_SEED.range_u64()))]
+    demo_seed: u64,
+    /// Days of simulated history to record on first start (demo only).
+    #[arg(long, default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(config::DEMO_HISTORY_DAYS.range()))]
+    demo_history_days: u32,
+    /// A live view ends this long after the console last renewed it.
+    #[arg(long, default_value_t = agent::live::DEFAULT_LEASE_SECS,
+          value_parser = clap::value_parser!(u32).range(config::LIVE_LEASE_SECS.range()))]
+    live_lease_secs: u32,
+    #[command(flatten)]
+    limits: LimitFlags,
 }
 
 /// The server's limits against misbehaving consoles (`ServerLimits`).
@@ -99,52 +124,115 @@ enum Command {
 struct LimitFlags {
     /// Connections at once from every console, handshakes included.
     #[arg(long, default_value_t = ServerLimits::DEFAULT.max_connections,
-          value_parser = clap::value_parser!(u16).range(1..=1024).map(usize::from))]
+          value_parser = clap::value_parser!(u16).range(config::MAX_CONNECTIONS.range()).map(usize::from))]
     max_connections: usize,
     /// Connections at once from one console (one certificate).
     #[arg(long, default_value_t = ServerLimits::DEFAULT.max_connections_per_console,
-          value_parser = clap::value_parser!(u16).range(1..=64).map(usize::from))]
+          value_parser = clap::value_parser!(u16).range(config::MAX_CONNECTIONS_PER_CONSOLE.range()).map(usize::from))]
     max_connections_per_console: usize,
     /// Handshakes in flight at once from one IP address.
     #[arg(long, default_value_t = ServerLimits::DEFAULT.max_handshakes_per_ip,
-          value_parser = clap::value_parser!(u16).range(1..=256).map(usize::from))]
+          value_parser = clap::value_parser!(u16).range(config::MAX_HANDSHAKES_PER_IP.range()).map(usize::from))]
     max_handshakes_per_ip: usize,
     /// A handshake not finished this long after it started is dropped.
     #[arg(long, default_value_t = ServerLimits::DEFAULT.handshake_timeout_ms,
-          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+          value_parser = clap::value_parser!(u64).range(config::TIMEOUT_MS.range_u64()))]
     handshake_timeout_ms: u64,
     /// A connection without a whole request this long after its handshake
     /// is closed.
     #[arg(long, default_value_t = ServerLimits::DEFAULT.first_request_timeout_ms,
-          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+          value_parser = clap::value_parser!(u64).range(config::TIMEOUT_MS.range_u64()))]
     first_request_timeout_ms: u64,
     /// A request frame not whole this long after its stream opened is reset.
     #[arg(long, default_value_t = ServerLimits::DEFAULT.request_timeout_ms,
-          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+          value_parser = clap::value_parser!(u64).range(config::TIMEOUT_MS.range_u64()))]
     request_timeout_ms: u64,
     /// A response not taken by the console within this long is reset.
     #[arg(long, default_value_t = ServerLimits::DEFAULT.response_timeout_ms,
-          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+          value_parser = clap::value_parser!(u64).range(config::TIMEOUT_MS.range_u64()))]
     response_timeout_ms: u64,
     /// A connection with no request for this long is closed, keep-alives or not.
     #[arg(long, default_value_t = ServerLimits::DEFAULT.request_idle_timeout_ms,
-          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+          value_parser = clap::value_parser!(u64).range(config::REQUEST_IDLE_TIMEOUT_MS.range_u64()))]
     request_idle_timeout_ms: u64,
 }
 
-impl From<LimitFlags> for ServerLimits {
-    fn from(flags: LimitFlags) -> Self {
-        ServerLimits {
-            max_connections: flags.max_connections,
-            max_connections_per_console: flags.max_connections_per_console,
-            max_handshakes_per_ip: flags.max_handshakes_per_ip,
-            handshake_timeout_ms: flags.handshake_timeout_ms,
-            first_request_timeout_ms: flags.first_request_timeout_ms,
-            request_timeout_ms: flags.request_timeout_ms,
-            response_timeout_ms: flags.response_timeout_ms,
-            request_idle_timeout_ms: flags.request_idle_timeout_ms,
+/// `value` if it was given on the command line; `None` leaves it to the
+/// settings file, then to the default (clap fills in defaults too, so
+/// only the value's source tells).
+fn given<T>(matches: &ArgMatches, id: &str, value: T) -> Option<T> {
+    (matches.value_source(id) == Some(ValueSource::CommandLine)).then_some(value)
+}
+
+impl RunFlags {
+    /// What the command line says, as one settings layer.
+    fn settings(self, matches: &ArgMatches) -> Settings {
+        let limits = self.limits;
+        Settings {
+            data_dir: self.place.data,
+            listen: given(matches, "listen", self.listen),
+            sensors: given(matches, "sensors", self.sensors),
+            mdns: given(matches, "no_mdns", false),
+            live_lease_secs: given(matches, "live_lease_secs", self.live_lease_secs),
+            demo_seed: given(matches, "demo_seed", self.demo_seed),
+            demo_history_days: given(matches, "demo_history_days", self.demo_history_days),
+            limits: LimitSettings {
+                max_connections: given(matches, "max_connections", limits.max_connections),
+                max_connections_per_console: given(
+                    matches,
+                    "max_connections_per_console",
+                    limits.max_connections_per_console,
+                ),
+                max_handshakes_per_ip: given(
+                    matches,
+                    "max_handshakes_per_ip",
+                    limits.max_handshakes_per_ip,
+                ),
+                handshake_timeout_ms: given(
+                    matches,
+                    "handshake_timeout_ms",
+                    limits.handshake_timeout_ms,
+                ),
+                first_request_timeout_ms: given(
+                    matches,
+                    "first_request_timeout_ms",
+                    limits.first_request_timeout_ms,
+                ),
+                request_timeout_ms: given(matches, "request_timeout_ms", limits.request_timeout_ms),
+                response_timeout_ms: given(
+                    matches,
+                    "response_timeout_ms",
+                    limits.response_timeout_ms,
+                ),
+                request_idle_timeout_ms: given(
+                    matches,
+                    "request_idle_timeout_ms",
+                    limits.request_idle_timeout_ms,
+                ),
+            },
         }
     }
+}
+
+/// The settings in force: `flags` over the settings file at `config_path`
+/// over the defaults.
+fn resolve(config_path: &Path, matches: &ArgMatches, flags: Settings) -> Result<Config> {
+    let explicit = given(matches, "config", ()).is_some();
+    let file = config::load(config_path, explicit)?.unwrap_or_default();
+    let default_data_dir = config::xdg_data_dir(
+        std::env::var_os("XDG_DATA_HOME").as_deref(),
+        std::env::var_os("HOME").as_deref(),
+    );
+    Ok(flags.over(file).resolve(default_data_dir)?)
+}
+
+/// The settings in force for a command that needs only the data directory.
+fn resolve_place(place: Place, matches: &ArgMatches) -> Result<Config> {
+    let flags = Settings {
+        data_dir: place.data,
+        ..Settings::default()
+    };
+    resolve(&place.config, matches, flags)
 }
 
 fn main() -> std::process::ExitCode {
@@ -155,7 +243,13 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run_cli(Cli::parse()) {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let Some((_, command_matches)) = matches.subcommand() else {
+        // clap requires a subcommand: `get_matches` exited without one.
+        return std::process::ExitCode::FAILURE;
+    };
+    match run_cli(cli, command_matches) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -164,11 +258,14 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run_cli(cli: Cli) -> Result<()> {
+/// Runs `cli`; `matches` are its subcommand's (where each value came from).
+fn run_cli(cli: Cli, matches: &ArgMatches) -> Result<()> {
     match cli.command {
-        Command::Enroll { bundle, data } => enroll(&bundle, &data),
-        Command::Status { data, json } => {
-            let snapshot = StatusSnapshot::read(&data)?;
+        Command::Enroll { bundle, place } => {
+            enroll(&bundle, &resolve_place(place, matches)?.data_dir)
+        }
+        Command::Status { place, json } => {
+            let snapshot = StatusSnapshot::read(&resolve_place(place, matches)?.data_dir)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&snapshot)?);
             } else {
@@ -176,31 +273,30 @@ fn run_cli(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Run {
-            data,
-            listen,
-            sensors,
-            no_mdns,
-            demo_seed,
-            demo_history_days,
-            live_lease_secs,
-            limits,
+        Command::Config {
+            config: path,
+            print_default,
         } => {
+            if print_default {
+                print!("{}", config::EXAMPLE);
+                return Ok(());
+            }
+            let explicit = given(matches, "config", ()).is_some();
+            match config::load(&path, explicit)? {
+                Some(_) => println!("{}: ok", path.display()),
+                None => println!("{}: no such file; the defaults apply", path.display()),
+            }
+            Ok(())
+        }
+        Command::Run(flags) => {
+            let config_path = flags.place.config.clone();
+            let options = resolve(&config_path, matches, flags.settings(matches))?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
-            runtime.block_on(run(RunOptions {
-                data,
-                listen,
-                sensors,
-                mdns: !no_mdns,
-                demo_seed,
-                demo_history_days,
-                live_lease_secs,
-                limits: limits.into(),
-            }))
+            runtime.block_on(run(options))
         }
     }
 }
@@ -226,18 +322,6 @@ fn enroll(bundle: &Path, data: &Path) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug)]
-struct RunOptions {
-    data: PathBuf,
-    listen: SocketAddr,
-    sensors: Sensors,
-    mdns: bool,
-    demo_seed: u64,
-    demo_history_days: u32,
-    live_lease_secs: u32,
-    limits: ServerLimits,
-}
-
 /// How often acked records past retention are deleted.
 const PRUNE_INTERVAL_MS: u64 = 10 * 60 * 1000;
 /// How long stopping may take after SIGTERM or SIGINT: past it (or at a
@@ -248,18 +332,18 @@ const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(8);
 /// Meta key recording which source a store holds data from.
 const SOURCE_META: &str = "source";
 
-async fn run(options: RunOptions) -> Result<()> {
+async fn run(options: Config) -> Result<()> {
     let (signal_tx, signal_rx) = oneshot::channel();
     watch_signals(signal_tx)?;
-    let identity_path = options.data.join(IDENTITY_FILE);
+    let identity_path = options.data_dir.join(IDENTITY_FILE);
     let identity = AgentIdentity::read_bundle(&identity_path).with_context(|| {
         format!(
             "not enrolled: run `smarttracker-agent enroll --bundle FILE --data {}` first",
-            options.data.display()
+            options.data_dir.display()
         )
     })?;
     let store = Arc::new(Store::open(
-        &options.data.join(STORE_DIR),
+        &options.data_dir.join(STORE_DIR),
         Quotas::default(),
     )?);
 
@@ -276,7 +360,7 @@ async fn run(options: RunOptions) -> Result<()> {
         Some(existing) if existing == source_name.as_bytes() => false,
         Some(existing) => bail!(
             "store {} holds {} data; running it with --sensors {source_name} would mix simulated and real records; use another --data directory",
-            options.data.join(STORE_DIR).display(),
+            options.data_dir.join(STORE_DIR).display(),
             String::from_utf8_lossy(&existing)
         ),
     };
@@ -374,7 +458,7 @@ async fn run(options: RunOptions) -> Result<()> {
             store_problem: None,
         },
         store: store.clone(),
-        data_dir: options.data.clone(),
+        data_dir: options.data_dir.clone(),
         watchers: watchers_rx,
     };
     let mut writer = StoreWriter {
@@ -717,5 +801,120 @@ fn desktop_screen_source() -> ScreenSource {
         ScreenSource::Xcap
     } else {
         ScreenSource::X11 { display: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `run` flags of `args`, as the settings layer they make.
+    fn run_settings(args: &[&str]) -> Settings {
+        let matches = Cli::command()
+            .try_get_matches_from(["smarttracker-agent", "run"].iter().chain(args))
+            .expect("valid command line");
+        let cli = Cli::from_arg_matches(&matches).expect("parsed");
+        let (_, run_matches) = matches.subcommand().expect("a subcommand");
+        let Command::Run(flags) = cli.command else {
+            panic!("run");
+        };
+        flags.settings(run_matches)
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_left_out_leave_every_setting_to_the_file() {
+        assert_eq!(run_settings(&[]), Settings::default());
+    }
+
+    #[test]
+    fn every_flag_given_is_a_setting_even_at_its_default_value() {
+        let settings = run_settings(&[
+            "--data",
+            "/tmp/agent",
+            "--listen",
+            "0.0.0.0:47100",
+            "--sensors",
+            "x11",
+            "--no-mdns",
+            "--demo-seed",
+            "1",
+            "--demo-history-days",
+            "0",
+            "--live-lease-secs",
+            "15",
+            "--max-connections",
+            "5",
+            "--max-connections-per-console",
+            "6",
+            "--max-handshakes-per-ip",
+            "7",
+            "--handshake-timeout-ms",
+            "1001",
+            "--first-request-timeout-ms",
+            "1002",
+            "--request-timeout-ms",
+            "1003",
+            "--response-timeout-ms",
+            "1004",
+            "--request-idle-timeout-ms",
+            "1005",
+        ]);
+        assert_eq!(
+            settings,
+            Settings {
+                data_dir: Some(PathBuf::from("/tmp/agent")),
+                listen: Some(config::DEFAULT_LISTEN),
+                sensors: Some(Sensors::X11),
+                mdns: Some(false),
+                live_lease_secs: Some(15),
+                demo_seed: Some(1),
+                demo_history_days: Some(0),
+                limits: LimitSettings {
+                    max_connections: Some(5),
+                    max_connections_per_console: Some(6),
+                    max_handshakes_per_ip: Some(7),
+                    handshake_timeout_ms: Some(1001),
+                    first_request_timeout_ms: Some(1002),
+                    request_timeout_ms: Some(1003),
+                    response_timeout_ms: Some(1004),
+                    request_idle_timeout_ms: Some(1005),
+                },
+            }
+        );
+    }
+
+    #[test]
+    fn flags_outside_the_shared_bounds_are_refused() {
+        for (flag, bounds) in [
+            ("--live-lease-secs", config::LIVE_LEASE_SECS),
+            ("--demo-history-days", config::DEMO_HISTORY_DAYS),
+            ("--max-connections", config::MAX_CONNECTIONS),
+            (
+                "--max-connections-per-console",
+                config::MAX_CONNECTIONS_PER_CONSOLE,
+            ),
+            ("--max-handshakes-per-ip", config::MAX_HANDSHAKES_PER_IP),
+            ("--handshake-timeout-ms", config::TIMEOUT_MS),
+            ("--request-idle-timeout-ms", config::REQUEST_IDLE_TIMEOUT_MS),
+        ] {
+            for value in [bounds.min - 1, bounds.max + 1] {
+                let refused = Cli::command().try_get_matches_from([
+                    "smarttracker-agent",
+                    "run",
+                    flag,
+                    &value.to_string(),
+                ]);
+                assert!(refused.is_err(), "{flag} {value} accepted");
+            }
+            for value in [bounds.min, bounds.max] {
+                let settings = run_settings(&[flag, &value.to_string()]);
+                assert_ne!(settings, Settings::default(), "{flag} {value}");
+            }
+        }
     }
 }

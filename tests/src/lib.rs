@@ -182,6 +182,14 @@ impl Agent {
         )
     }
 
+    /// Starts `smarttracker-agent run --config CONFIG EXTRA`: the file
+    /// names the data directory `data`, the sensors and the address.
+    pub fn start_configured(config: &Path, data: &Path, extra: &[&str]) -> Agent {
+        let mut command = Command::new(bin("smarttracker-agent"));
+        command.arg("run").arg("--config").arg(config).args(extra);
+        Agent::spawn_run(command, data, Stdio::inherit())
+    }
+
     fn spawn(
         mut launcher: Command,
         data: &Path,
@@ -189,11 +197,18 @@ impl Agent {
         extra: &[&str],
         stderr: Stdio,
     ) -> Agent {
-        let _ = std::fs::remove_file(data.join(agent::status::STATUS_FILE));
-        let child = launcher
+        launcher
             .args(["run", "--sensors", "demo", "--listen", listen, "--data"])
             .arg(data)
-            .args(extra)
+            .args(extra);
+        Agent::spawn_run(launcher, data, stderr)
+    }
+
+    /// Spawns `run`, a complete agent command line whose data directory
+    /// is `data`.
+    fn spawn_run(mut run: Command, data: &Path, stderr: Stdio) -> Agent {
+        let _ = std::fs::remove_file(data.join(agent::status::STATUS_FILE));
+        let child = run
             .env("SMARTTRACKER_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(stderr)
