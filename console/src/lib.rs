@@ -5,6 +5,7 @@ pub mod analytics;
 pub mod app;
 pub mod categories;
 pub mod clock;
+pub mod config;
 pub mod discovery;
 pub mod engine;
 pub mod export;
