@@ -1,6 +1,7 @@
 //! The GUI's engine: a tokio runtime (two workers) that owns the store, the
 //! syncer, the categoriser and the live-view client, syncs in the
-//! background (every [`EngineConfig::sync_interval`] and on demand),
+//! background (every [`EngineConfig::sync_interval`], else the settings'
+//! `sync_interval_secs`, and on demand),
 //! computes each screen's [`ViewData`] off the UI thread, takes and opens
 //! screenshots (decrypted and decoded here), and talks to the window only
 //! through channels: [`Command`]s in, [`Event`]s out, with a repaint
@@ -26,10 +27,8 @@ use crate::export::{columns, day_text, Table};
 use crate::i18n::time_label;
 use crate::live::{LiveClient, LiveMode, LiveUpdate, LiveWatch, WatchChanges};
 use crate::model::AgentId;
-use crate::settings::ConsoleSettings;
-use crate::store::{
-    AuditEntry, ConsoleStore, ScreenshotKey, ScreenshotMeta, ShotSource, StoreError,
-};
+use crate::settings::{ConsoleSettings, SettingsError};
+use crate::store::{AuditEntry, ConsoleStore, ScreenshotKey, ScreenshotMeta, ShotSource};
 use crate::sync::{Backoff, Outcome, SyncConfig, SyncError, Syncer};
 use crate::views::{self, AttendanceView, Period, ViewContext, ViewData, ViewRequest};
 
@@ -47,8 +46,9 @@ pub const LIVE_STOP_WAIT: Duration = Duration::from_secs(3);
 pub enum EngineError {
     #[error("cannot start the engine's runtime: {0}")]
     Runtime(#[from] std::io::Error),
+    /// The settings cannot be read (`console.toml` names its bad line).
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Settings(#[from] SettingsError),
 }
 
 /// How the engine runs.
@@ -59,7 +59,9 @@ pub struct EngineConfig {
     pub identity: Option<ConsoleIdentity>,
     /// Browse mDNS on each sync pass.
     pub mdns: bool,
-    pub sync_interval: Duration,
+    /// A command-line flag's pause between background syncs; `None`: the
+    /// settings' `sync_interval_secs`.
+    pub sync_interval: Option<Duration>,
     /// Shown in messages (e.g. where the identity is expected).
     pub data_dir: PathBuf,
 }
@@ -73,7 +75,7 @@ pub enum Command {
     View(ViewRequest),
     /// Stores the settings that changed, audited; rebuilds the categoriser
     /// if its rules or labels changed.
-    SaveSettings(ConsoleSettings),
+    SaveSettings(Box<ConsoleSettings>),
     /// Adds the exact rules to the labelled examples and retrains.
     Retrain,
     /// Tells how an app name is categorised and by what.
@@ -116,7 +118,7 @@ pub struct SyncSummary {
 #[derive(Debug, Clone)]
 pub enum Event {
     /// The settings as stored (at start and after each save).
-    Settings(ConsoleSettings),
+    Settings(Box<ConsoleSettings>),
     /// Categories the categoriser can give.
     Categories(Vec<String>),
     /// Sync cannot run: no identity.
@@ -231,6 +233,9 @@ impl Engine {
             .enable_all()
             .build()?;
         let settings = ConsoleSettings::load(&config.store)?;
+        let sync_interval = config
+            .sync_interval
+            .unwrap_or(Duration::from_secs(settings.sync_interval_secs));
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = std::sync::mpsc::channel();
         let repaint = Arc::new(Repaint::default());
@@ -280,7 +285,7 @@ impl Engine {
                     .to_string(),
             ));
         }
-        runtime.spawn(run(shared, command_rx, config.sync_interval));
+        runtime.spawn(run(shared, command_rx, sync_interval));
         Ok(Engine {
             runtime: Some(runtime),
             commands: command_tx,
@@ -385,7 +390,7 @@ async fn run(
     mut commands: mpsc::UnboundedReceiver<Command>,
     sync_interval: Duration,
 ) {
-    shared.emit(Event::Settings(shared.settings()));
+    shared.emit(Event::Settings(Box::new(shared.settings())));
     rebuild_categoriser(&shared).await;
     let mut ticker = tokio::time::interval(sync_interval.max(Duration::from_secs(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -409,7 +414,7 @@ fn handle(shared: &Arc<Shared>, command: Command) {
             tokio::spawn(async move { view(&shared, request).await });
         }
         Command::SaveSettings(settings) => {
-            tokio::spawn(async move { save_settings(&shared, settings).await });
+            tokio::spawn(async move { save_settings(&shared, *settings).await });
         }
         Command::Retrain => {
             tokio::spawn(async move {
@@ -666,7 +671,7 @@ async fn save_settings(shared: &Arc<Shared>, settings: ConsoleSettings) {
                 return;
             }
             shared.audit("settings", &changed.join(","), "changed".to_owned());
-            shared.emit(Event::Settings(settings));
+            shared.emit(Event::Settings(Box::new(settings)));
             if changed.iter().any(|key| {
                 *key == crate::settings::CATEGORY_RULES_KEY
                     || *key == crate::settings::CATEGORY_LABELS_KEY

@@ -37,7 +37,7 @@ use protocol::{CaptureSpec, CapturedImage, ErrorCode, Request, Response};
     about = "SmartTracker manager console"
 )]
 struct Cli {
-    /// The console's data directory (identity, store, settings).
+    /// The console's data directory (identity, store, console.toml).
     #[arg(long, global = true, default_value = "smarttracker-console")]
     data: PathBuf,
     #[command(subcommand)]
@@ -54,9 +54,10 @@ enum Command {
         /// Screen shown first.
         #[arg(long, value_parser = parse_screen, default_value = "fleet")]
         screen: Screen,
-        /// Pause between background syncs.
-        #[arg(long, default_value_t = 30)]
-        sync_interval_secs: u64,
+        /// Pause between background syncs [default: sync_interval_secs in
+        /// DATA/console.toml].
+        #[arg(long)]
+        sync_interval_secs: Option<u64>,
     },
     /// Creates a temporary demo site, starts demo agents with labelled
     /// simulated history on loopback and opens the console on them.
@@ -81,9 +82,10 @@ enum Command {
         once: bool,
         #[command(flatten)]
         reach: Reach,
-        /// Pause between passes when not --once.
-        #[arg(long, default_value_t = 30)]
-        interval_secs: u64,
+        /// Pause between passes when not --once [default:
+        /// sync_interval_secs in DATA/console.toml].
+        #[arg(long)]
+        interval_secs: Option<u64>,
         /// Longest a pass spends on one agent; the next pass resumes.
         #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86_400))]
         agent_deadline_secs: u64,
@@ -265,7 +267,7 @@ fn run(cli: Cli) -> Result<()> {
                 data: cli.data,
                 mdns: !no_mdns,
                 screen,
-                sync_interval: Duration::from_secs(sync_interval_secs),
+                sync_interval: sync_interval_secs.map(Duration::from_secs),
             })
         }
         Command::Demo {
@@ -291,7 +293,7 @@ fn run(cli: Cli) -> Result<()> {
                 data,
                 mdns: false,
                 screen: options.screen,
-                sync_interval: Duration::from_secs(30),
+                sync_interval: None,
             });
             running.stop();
             drop(site);
@@ -358,7 +360,7 @@ fn run(cli: Cli) -> Result<()> {
                 data: cli.data,
                 once,
                 reach,
-                interval: Duration::from_secs(interval_secs),
+                interval: interval_secs.map(Duration::from_secs),
                 config: SyncConfig {
                     agent_deadline: Duration::from_secs(agent_deadline_secs),
                     budget_records,
@@ -376,7 +378,7 @@ struct GuiOptions {
     data: PathBuf,
     mdns: bool,
     screen: Screen,
-    sync_interval: Duration,
+    sync_interval: Option<Duration>,
 }
 
 /// Opens the window; returns when it is closed.
@@ -607,12 +609,17 @@ struct SyncOptions {
     data: PathBuf,
     once: bool,
     reach: Reach,
-    interval: Duration,
+    /// `None`: the settings' sync interval.
+    interval: Option<Duration>,
     config: SyncConfig,
 }
 
 async fn sync(options: SyncOptions) -> Result<()> {
     let store = open_store(&options.data)?;
+    let settings = load_settings(&store).await?;
+    let interval = options
+        .interval
+        .unwrap_or(Duration::from_secs(settings.sync_interval_secs));
     let identity = identity(&options.data)?;
     if let Some(problem) = own_certificate_problem(&identity, clock::wall_now_ms()) {
         bail!("{problem}");
@@ -635,6 +642,11 @@ async fn sync(options: SyncOptions) -> Result<()> {
                 source: CandidateSource::Static,
             })
             .collect();
+        candidates.extend(settings.peer_addrs().into_iter().map(|addr| Candidate {
+            addr,
+            claimed_agent: None,
+            source: CandidateSource::Static,
+        }));
         for agent in store.agents()? {
             for addr in agent.addresses.iter().filter_map(|addr| addr.parse().ok()) {
                 candidates.push(Candidate {
@@ -667,8 +679,15 @@ async fn sync(options: SyncOptions) -> Result<()> {
             }
             return Ok(());
         }
-        tokio::time::sleep(options.interval).await;
+        tokio::time::sleep(interval).await;
     }
+}
+
+/// The settings (`console.toml` and the store's), read off the async
+/// workers; a bad `console.toml` is an error naming its line.
+async fn load_settings(store: &Arc<ConsoleStore>) -> Result<ConsoleSettings> {
+    let store = store.clone();
+    Ok(tokio::task::spawn_blocking(move || ConsoleSettings::load(&store)).await??)
 }
 
 fn report_outcomes(outcomes: &[Outcome]) {
@@ -811,7 +830,7 @@ async fn screenshot(
 ) -> Result<()> {
     let store = open_store(data)?;
     let record = find_agent(&store, data, &options.agent)?;
-    let settings = ConsoleSettings::load(&store)?;
+    let settings = load_settings(&store).await?;
     let mut addrs: Vec<SocketAddr> = options.reach.peers.clone();
     addrs.extend(
         record

@@ -19,6 +19,7 @@ use console::engine::{Command, Engine, EngineConfig};
 use console::i18n::{date_time_seconds_label, time_seconds_label, Lang};
 use console::live::{LiveFrame, LiveMode, LiveUpdate, UpdateKind};
 use console::model::{AgentId, DayClock};
+use console::settings::ConsoleSettings;
 use console::store::{AgentRecord, ConsoleStore, FetchedFrame, ShotSource};
 use console::sync::SYNCED_STREAMS;
 use console::views::{Period, ViewData, ViewRequest};
@@ -132,7 +133,7 @@ fn app_as(site: &Site, identity: Option<ConsoleIdentity>, screen: Screen) -> Con
         store: site.store.clone(),
         identity,
         mdns: false,
-        sync_interval: Duration::from_secs(30),
+        sync_interval: Some(Duration::from_secs(30)),
         data_dir: site.dir.path().join("console"),
     })
     .expect("engine");
@@ -463,13 +464,9 @@ fn language_switches_at_runtime_and_is_remembered() {
     assert!(harness.query_by_label("Parc").is_none());
     click_nav(&mut harness, "Fleet");
     harness.get_by_label_contains("2 online");
-    // Persisted in the store's settings.
+    // Persisted in console.toml.
     wait_until(&mut harness, "the saved language", |_| {
-        site.store
-            .get_setting("language")
-            .ok()
-            .flatten()
-            .is_some_and(|value| value == serde_json::json!("en"))
+        ConsoleSettings::load(&site.store).is_ok_and(|settings| settings.language == Lang::En)
     });
     click_nav(&mut harness, "Settings");
     harness.get_by_label("Français").click();
@@ -489,7 +486,7 @@ fn an_empty_console_says_how_to_enrol_a_first_agent() {
         store,
         identity: None,
         mdns: false,
-        sync_interval: Duration::from_secs(30),
+        sync_interval: Some(Duration::from_secs(30)),
         data_dir: dir.path().join("console"),
     })
     .expect("engine");

@@ -303,7 +303,7 @@ fn closing_the_engine_ends_its_watches_and_screenshots_are_stored() {
         store: site.store.clone(),
         identity: Some(site.console(Role::Admin)),
         mdns: false,
-        sync_interval: Duration::from_secs(3_600),
+        sync_interval: Some(Duration::from_secs(3_600)),
         data_dir: site.dir.path().join("console"),
     })
     .expect("engine");
