@@ -395,27 +395,24 @@ fn a_bad_file_stops_the_engine_and_the_cli_and_is_never_overwritten() {
     ));
     assert_eq!(data.file(), bad);
 
-    // The store is locked while open: the CLI runs once it is closed.
-    let Data { dir, store } = data;
-    drop(store);
+    // The CLI, on a data directory of its own (this one's store is open).
+    let cli_data = tempfile::tempdir().expect("tempdir");
+    let cli_file = cli_data.path().join(CONFIG_FILE);
+    std::fs::write(&cli_file, bad).expect("write console.toml");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_smarttracker-console"))
         .arg("--data")
-        .arg(dir.path())
+        .arg(cli_data.path())
         .args(["sync", "--once", "--no-mdns"])
         .output()
         .expect("run the console");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr
-            .lines()
-            .any(|line| line == format!("error: {expected}")),
-        "{stderr}"
+    let expected = format!(
+        "error: {}:3: sync_interval_secs = 2 is out of range: use 10 to 3600",
+        cli_file.display()
     );
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join(CONFIG_FILE)).expect("file"),
-        bad
-    );
+    assert!(stderr.lines().any(|line| line == expected), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&cli_file).expect("file"), bad);
 }
 
 #[test]
