@@ -681,7 +681,11 @@ async fn save_settings(shared: &Arc<Shared>, settings: ConsoleSettings) {
                 shared.data_changed();
             }
         }
-        Err(error) => shared.emit(Event::Error(error)),
+        Err(error) => {
+            shared.emit(Event::Error(error));
+            // The window shows what is saved, not what was refused.
+            shared.emit(Event::Settings(Box::new(shared.settings())));
+        }
     }
 }
 

@@ -436,6 +436,12 @@ fn a_file_broken_while_the_window_runs_is_reported_not_overwritten() {
         Event::Settings(_) => panic!("saved over a broken file"),
         _ => None,
     });
+    // The window is told what is still saved.
+    let shown = next_event(&engine, |event| match event {
+        Event::Settings(settings) => Some(*settings),
+        _ => None,
+    });
+    assert_eq!(shown, before);
     let line = broken
         .lines()
         .position(|line| line.starts_with("usage_days"))
