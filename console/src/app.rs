@@ -566,7 +566,7 @@ impl ConsoleApp {
             Event::Settings(settings) => {
                 self.state.lang = settings.language;
                 self.state.smtp_draft = settings.smtp.clone();
-                self.state.settings = settings;
+                self.state.settings = *settings;
                 self.refresh_fleet_visible();
             }
             Event::Categories(categories) => self.state.categories = categories,
@@ -734,12 +734,12 @@ impl ConsoleApp {
                     ..state.settings.clone()
                 };
                 state.settings = settings.clone();
-                self.engine.send(Command::SaveSettings(settings));
+                self.engine.send(Command::SaveSettings(Box::new(settings)));
             }
             Action::SyncNow => self.engine.send(Command::Sync),
             Action::SaveSettings(settings) => {
                 state.settings = settings.clone();
-                self.engine.send(Command::SaveSettings(settings));
+                self.engine.send(Command::SaveSettings(Box::new(settings)));
             }
             Action::EditSmtp(smtp) => state.smtp_draft = smtp,
             Action::PolicyAgent(agent) => {
@@ -787,7 +787,7 @@ impl ConsoleApp {
                 let mut settings = state.settings.clone();
                 settings.category_rules.push(rule);
                 state.settings = settings.clone();
-                self.engine.send(Command::SaveSettings(settings));
+                self.engine.send(Command::SaveSettings(Box::new(settings)));
             }
             Action::Retrain => self.engine.send(Command::Retrain),
             Action::EditPeerDraft(peer) => state.peer_draft = peer,
@@ -798,7 +798,7 @@ impl ConsoleApp {
                     settings.static_peers.push(peer);
                 }
                 state.settings = settings.clone();
-                self.engine.send(Command::SaveSettings(settings));
+                self.engine.send(Command::SaveSettings(Box::new(settings)));
             }
             Action::EditTryApp(app) => {
                 state.try_app = app.clone();

@@ -19,6 +19,7 @@ use console_engine::i18n::{date_time_seconds_label, time_seconds_label, Lang};
 use console_engine::live::{LiveFrame, LiveMode, LiveUpdate, RgbaImage, UpdateKind};
 use console_engine::model::{AgentId, DayClock};
 use console_engine::service::{Command, Engine, EngineConfig, Link};
+use console_engine::settings::ConsoleSettings;
 use console_engine::store::{AgentRecord, ConsoleStore, FetchedFrame, ShotSource};
 use console_engine::sync::SYNCED_STREAMS;
 use console_engine::views::{Period, ViewData, ViewRequest};
@@ -130,6 +131,7 @@ fn identity(dir: &Path, role: Role) -> ConsoleIdentity {
 fn app_as(site: &Site, identity: Option<ConsoleIdentity>, screen: Screen) -> ConsoleApp {
     let engine = Engine::start(EngineConfig {
         store: site.store.clone(),
+        background: true,
         identity,
         mdns: false,
         sync_interval: Some(Duration::from_secs(30)),
@@ -463,13 +465,9 @@ fn language_switches_at_runtime_and_is_remembered() {
     assert!(harness.query_by_label("Parc").is_none());
     click_nav(&mut harness, "Fleet");
     harness.get_by_label_contains("2 online");
-    // Persisted in the store's settings.
+    // Persisted in console.toml.
     wait_until(&mut harness, "the saved language", |_| {
-        site.store
-            .get_setting("language")
-            .ok()
-            .flatten()
-            .is_some_and(|value| value == serde_json::json!("en"))
+        ConsoleSettings::load(&site.store).is_ok_and(|settings| settings.language == Lang::En)
     });
     click_nav(&mut harness, "Settings");
     harness.get_by_label("Français").click();
@@ -487,6 +485,7 @@ fn an_empty_console_says_how_to_enrol_a_first_agent() {
         Arc::new(ConsoleStore::open(&dir.path().join("console"), DayClock::UTC).expect("store"));
     let engine = Engine::start(EngineConfig {
         store,
+        background: true,
         identity: None,
         mdns: false,
         sync_interval: Some(Duration::from_secs(30)),

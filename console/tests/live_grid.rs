@@ -63,6 +63,7 @@ fn live_grid(dir: &std::path::Path, count: usize, size: Vec2) -> Harness<'static
     let store = store_with_online_agents(dir, count);
     let engine = Engine::start(EngineConfig {
         store,
+        background: true,
         identity: None,
         mdns: false,
         sync_interval: Some(Duration::from_secs(30)),

@@ -318,7 +318,8 @@ const MESSAGES: &[Entry] = &[
     ("settings.smtp.port", ["Port", "Port", "Puerto", "Порт"]),
     ("settings.smtp.from", ["From", "Expéditeur", "Remitente", "От"]),
     ("settings.smtp.to", ["To", "Destinataire", "Destinatario", "Кому"]),
-    ("settings.smtp.starttls", ["STARTTLS", "STARTTLS", "STARTTLS", "STARTTLS"]),
+    ("settings.smtp.security", ["Security", "Sécurité", "Seguridad", "Защита"]),
+    ("settings.smtp.plain", ["None (plain text)", "Aucune (en clair)", "Ninguna (texto plano)", "Нет (открытый текст)"]),
     // Audit.
     ("audit.verified", ["Hash chain verified: {count} entries intact.", "Chaîne de hachage vérifiée : {count} entrées intactes.", "Cadena verificada: {count} entradas.", "Цепочка проверена: {count} записей."]),
     ("audit.broken", ["The audit log does NOT verify: {error}", "Le journal d'audit NE se vérifie PAS : {error}", "", ""]),

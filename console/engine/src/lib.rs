@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod categories;
 pub mod clock;
 pub mod commands;
+pub mod config;
 pub mod discovery;
 pub mod export;
 pub mod i18n;

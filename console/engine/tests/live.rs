@@ -305,6 +305,7 @@ fn closing_the_engine_ends_its_watches_and_screenshots_are_stored() {
     let (agent, mut process) = site.agent("pc-live-3");
     let engine = Engine::start(EngineConfig {
         store: site.store.clone(),
+        background: true,
         identity: Some(site.console(Role::Admin)),
         mdns: false,
         sync_interval: Some(Duration::from_secs(3_600)),

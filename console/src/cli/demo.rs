@@ -52,8 +52,7 @@ pub fn demo(options: DemoOptions) -> Result<()> {
     let data = site.path.join("console");
     let identity = super::engine::identity(&data)?
         .with_context(|| console_engine::service::missing_identity(&data))?;
-    let engine =
-        super::gui::in_process(&data, store, Some(identity), false, Duration::from_secs(30))?;
+    let engine = super::gui::in_process(&data, store, Some(identity), false, None)?;
     let shown = super::gui::open_window(engine, options.screen);
     running.stop();
     drop(site);

@@ -214,10 +214,14 @@ pub fn run(data: &Path, command: StoreCommand) -> Result<()> {
     }
 }
 
-/// Runs `command` every `interval` in an engine started here (`sync`
-/// without `serve`); returns on the first failure.
-pub fn run_every(data: &Path, command: StoreCommand, interval: Duration) -> Result<()> {
+/// Runs `command` every `interval` (else as `console.toml` says) in an
+/// engine started here (`sync` without `serve`); a failed run is told and
+/// the next one follows.
+pub fn run_every(data: &Path, command: StoreCommand, interval: Option<Duration>) -> Result<()> {
     let engine = start_here(data, command.needs_identity)?;
+    let interval = interval.unwrap_or(Duration::from_secs(
+        engine.handle().settings().sync_interval_secs,
+    ));
     loop {
         let once = StoreCommand {
             request: command.request.clone(),
@@ -256,6 +260,7 @@ fn start_here(data: &Path, needs_identity: bool) -> Result<Engine> {
         store,
         identity,
         mdns: false,
+        background: false,
         sync_interval: None,
         data_dir: data.to_owned(),
     })?)

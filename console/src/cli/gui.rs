@@ -16,7 +16,7 @@ use console_engine::store::ConsoleStore;
 use super::engine::{identity, open_store};
 
 /// Opens the window on `data`; returns when it is closed.
-pub fn gui(data: &Path, mdns: bool, screen: Screen, sync_interval: Duration) -> Result<()> {
+pub fn gui(data: &Path, mdns: bool, screen: Screen, sync_interval: Option<Duration>) -> Result<()> {
     if let Some(attached) = socket::attach(data, true)? {
         eprintln!(
             "attached to smarttracker-console serve (pid {}) on {}",
@@ -46,19 +46,21 @@ pub fn gui(data: &Path, mdns: bool, screen: Screen, sync_interval: Duration) -> 
     )
 }
 
-/// An engine in this process that syncs every `sync_interval`.
+/// An engine in this process that syncs in the background (every
+/// `sync_interval`, else as `console.toml` says).
 pub fn in_process(
     data: &Path,
     store: Arc<ConsoleStore>,
     identity: Option<ConsoleIdentity>,
     mdns: bool,
-    sync_interval: Duration,
+    sync_interval: Option<Duration>,
 ) -> Result<Link> {
     Ok(Link::InProcess(Engine::start(EngineConfig {
         store,
         identity,
         mdns,
-        sync_interval: Some(sync_interval),
+        background: true,
+        sync_interval,
         data_dir: data.to_owned(),
     })?))
 }

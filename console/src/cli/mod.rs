@@ -43,9 +43,10 @@ enum Command {
         /// Do not browse mDNS (static peers and remembered addresses only).
         #[arg(long)]
         no_mdns: bool,
-        /// Pause between background syncs.
-        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
-        sync_interval_secs: u64,
+        /// Pause between background syncs [default: sync_interval_secs in
+        /// DATA/console.toml].
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        sync_interval_secs: Option<u64>,
     },
     /// Opens the console window on --data (attached to `serve` when it
     /// runs; otherwise sync runs in the background of the window).
@@ -56,9 +57,10 @@ enum Command {
         /// Screen shown first.
         #[arg(long, value_parser = parse_screen, default_value = "fleet")]
         screen: Screen,
-        /// Pause between background syncs (without `serve`).
-        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
-        sync_interval_secs: u64,
+        /// Pause between background syncs without `serve` [default:
+        /// sync_interval_secs in DATA/console.toml].
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        sync_interval_secs: Option<u64>,
     },
     /// Creates a temporary demo site, starts demo agents with labelled
     /// simulated history on loopback and opens the console on them.
@@ -84,9 +86,10 @@ enum Command {
         once: bool,
         #[command(flatten)]
         reach: ReachArgs,
-        /// Pause between passes when not --once.
-        #[arg(long, default_value_t = 30)]
-        interval_secs: u64,
+        /// Pause between passes when not --once [default:
+        /// sync_interval_secs in DATA/console.toml].
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        interval_secs: Option<u64>,
         /// Longest a pass spends on one agent; the next pass resumes.
         #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86_400))]
         agent_deadline_secs: u64,
@@ -271,7 +274,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve {
             no_mdns,
             sync_interval_secs,
-        } => serve::serve(&data, !no_mdns, Duration::from_secs(sync_interval_secs)),
+        } => serve::serve(&data, !no_mdns, sync_interval_secs.map(Duration::from_secs)),
         Command::Gui {
             no_mdns,
             screen,
@@ -280,7 +283,7 @@ fn run(cli: Cli) -> Result<()> {
             &data,
             !no_mdns,
             screen,
-            Duration::from_secs(sync_interval_secs),
+            sync_interval_secs.map(Duration::from_secs),
         ),
         Command::Demo {
             agents,
@@ -382,7 +385,7 @@ fn run(cli: Cli) -> Result<()> {
             engine::run_every(
                 &data,
                 StoreCommand::new(request).needs_identity(),
-                Duration::from_secs(interval_secs),
+                interval_secs.map(Duration::from_secs),
             )
         }
     }

@@ -12,7 +12,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use super::engine::{identity, open_store};
 
-pub fn serve(data: &Path, mdns: bool, sync_interval: Duration) -> Result<()> {
+pub fn serve(data: &Path, mdns: bool, sync_interval: Option<Duration>) -> Result<()> {
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create the data directory {}", data.display()))?;
     // The lock first: a second `serve` is told who runs, not that the
@@ -35,7 +35,8 @@ pub fn serve(data: &Path, mdns: bool, sync_interval: Duration) -> Result<()> {
             store,
             identity,
             mdns,
-            sync_interval: Some(sync_interval),
+            background: true,
+            sync_interval,
             data_dir: data.to_owned(),
         },
         events.sink(),
@@ -52,7 +53,9 @@ pub fn serve(data: &Path, mdns: bool, sync_interval: Duration) -> Result<()> {
         data.display(),
         data.join(socket::SOCKET_FILE).display(),
         welcome.pid,
-        sync_interval.as_secs()
+        handle
+            .sync_interval()
+            .map_or(0, |interval| interval.as_secs())
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let served = engine.block_on(async move {

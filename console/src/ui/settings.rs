@@ -10,7 +10,7 @@ use super::{agent_picker, CRITICAL_COLOR, MUTED_COLOR, WARN_COLOR};
 use crate::app::{Action, PolicyTarget, RuleDraft, UiState};
 use console_engine::categories::{DecidedBy, RulePattern};
 use console_engine::i18n::{tr, trf, Lang};
-use console_engine::settings::ConsoleSettings;
+use console_engine::settings::{ConsoleSettings, SmtpSecurity};
 
 /// Sets one field of a retention (days per data class).
 type SetDays = fn(&mut Retention, u16);
@@ -544,16 +544,25 @@ fn smtp_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
             }));
         }
         ui.end_row();
-        let mut starttls = draft.starttls;
-        if ui
-            .checkbox(&mut starttls, tr(lang, "settings.smtp.starttls"))
-            .changed()
-        {
-            actions.push(Action::EditSmtp(console_engine::settings::SmtpSettings {
-                starttls,
-                ..draft.clone()
-            }));
-        }
+        ui.label(tr(lang, "settings.smtp.security"));
+        ui.horizontal(|ui| {
+            for security in SmtpSecurity::ALL {
+                let name = match security {
+                    SmtpSecurity::Starttls => "STARTTLS",
+                    SmtpSecurity::Tls => "TLS",
+                    SmtpSecurity::Plain => tr(lang, "settings.smtp.plain"),
+                };
+                if ui
+                    .selectable_label(draft.security == security, name)
+                    .clicked()
+                {
+                    actions.push(Action::EditSmtp(console_engine::settings::SmtpSettings {
+                        security,
+                        ..draft.clone()
+                    }));
+                }
+            }
+        });
         ui.end_row();
     });
     let changed = *draft != state.settings.smtp;

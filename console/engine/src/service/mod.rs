@@ -1,6 +1,7 @@
 //! The GUI's engine: a tokio runtime (two workers) that owns the store, the
 //! syncer, the categoriser and the live-view client, syncs in the
-//! background (every [`EngineConfig::sync_interval`] and on demand),
+//! background (every [`EngineConfig::sync_interval`], else the settings'
+//! `sync_interval_secs`, and on demand),
 //! computes each screen's [`ViewData`] off the UI thread, takes and opens
 //! screenshots (decrypted and decoded here), and talks to the window only
 //! through channels: [`Command`]s in, [`Event`]s out, with a wake-up
@@ -27,10 +28,8 @@ use crate::export::{columns, day_text, Table};
 use crate::i18n::time_label;
 use crate::live::{LiveClient, LiveMode, LiveUpdate, LiveWatch, WatchChanges};
 use crate::model::{AgentId, DayClock};
-use crate::settings::ConsoleSettings;
-use crate::store::{
-    AuditEntry, ConsoleStore, ScreenshotKey, ScreenshotMeta, ShotSource, StoreError,
-};
+use crate::settings::{ConsoleSettings, SettingsError};
+use crate::store::{AuditEntry, ConsoleStore, ScreenshotKey, ScreenshotMeta, ShotSource};
 use crate::sync::{Backoff, Outcome, SyncConfig, SyncError, Syncer};
 use crate::views::{self, AttendanceView, Period, ViewContext, ViewData, ViewRequest};
 
@@ -50,8 +49,9 @@ pub const LIVE_STOP_WAIT: Duration = Duration::from_secs(3);
 pub enum EngineError {
     #[error("cannot start the engine's runtime: {0}")]
     Runtime(#[from] std::io::Error),
+    /// The settings cannot be read (`console.toml` names its bad line).
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Settings(#[from] SettingsError),
     #[error("the engine has stopped")]
     Stopped,
 }
@@ -64,8 +64,11 @@ pub struct EngineConfig {
     pub identity: Option<ConsoleIdentity>,
     /// Browse mDNS on each sync pass.
     pub mdns: bool,
-    /// Pause between background sync passes; `None`: no background work
-    /// (a command line run in its own process).
+    /// Whether the engine syncs in the background (a window, `serve`),
+    /// or only runs what it is asked (a command line in its own process).
+    pub background: bool,
+    /// A command-line flag's pause between background syncs; `None`: the
+    /// settings' `sync_interval_secs`.
     pub sync_interval: Option<Duration>,
     /// Shown in messages (e.g. where the identity is expected).
     pub data_dir: PathBuf,
@@ -84,7 +87,7 @@ pub enum Command {
     View(ViewRequest),
     /// Stores the settings that changed, audited; rebuilds the categoriser
     /// if its rules or labels changed.
-    SaveSettings(ConsoleSettings),
+    SaveSettings(Box<ConsoleSettings>),
     /// Adds the exact rules to the labelled examples and retrains.
     Retrain,
     /// Tells how an app name is categorised and by what.
@@ -129,7 +132,7 @@ pub struct SyncSummary {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Event {
     /// The settings as stored (at start and after each save).
-    Settings(ConsoleSettings),
+    Settings(Box<ConsoleSettings>),
     /// Categories the categoriser can give.
     Categories(Vec<String>),
     /// Sync cannot run: no identity.
@@ -253,6 +256,16 @@ impl EngineHandle {
         self.shared.store.day_clock()
     }
 
+    /// The settings as the engine holds them.
+    pub fn settings(&self) -> ConsoleSettings {
+        self.shared.settings()
+    }
+
+    /// The pause between background syncs; `None` without background work.
+    pub fn sync_interval(&self) -> Option<Duration> {
+        self.shared.sync_interval
+    }
+
     /// Runs a command of the command line; its output goes to `output`.
     pub async fn execute(&self, request: CliRequest, output: Output) -> Result<(), String> {
         execute(&self.shared, request, output).await
@@ -349,6 +362,7 @@ struct Shared {
     live: Option<Arc<LiveClient>>,
     actor: String,
     mdns: bool,
+    sync_interval: Option<Duration>,
     data_dir: PathBuf,
     categoriser: RwLock<Option<Arc<Categoriser>>>,
     settings: Mutex<ConsoleSettings>,
@@ -386,6 +400,11 @@ impl Engine {
             .enable_all()
             .build()?;
         let settings = ConsoleSettings::load(&config.store)?;
+        let sync_interval = config.background.then(|| {
+            config
+                .sync_interval
+                .unwrap_or(Duration::from_secs(settings.sync_interval_secs))
+        });
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let (actor, syncer) = match config.identity {
             Some(identity) => {
@@ -410,6 +429,7 @@ impl Engine {
             live: live.clone(),
             actor,
             mdns: config.mdns,
+            sync_interval,
             data_dir: config.data_dir,
             categoriser: RwLock::new(None),
             settings: Mutex::new(settings),
@@ -419,7 +439,7 @@ impl Engine {
             backoff: Mutex::new(Backoff::default()),
             cache: Mutex::new(HashMap::new()),
         });
-        if config.sync_interval.is_some() && shared.syncer.is_none() {
+        if config.background && shared.syncer.is_none() {
             shared.emit(Event::SyncUnavailable(
                 shared
                     .data_dir
@@ -432,7 +452,7 @@ impl Engine {
             commands: command_tx,
             shared: shared.clone(),
         };
-        runtime.spawn(run(shared, command_rx, config.sync_interval));
+        runtime.spawn(run(shared, command_rx, sync_interval));
         Ok(Engine {
             runtime: Some(runtime),
             handle,
@@ -572,7 +592,7 @@ async fn run(
 ) {
     let background = sync_interval.is_some();
     if background {
-        shared.emit(Event::Settings(shared.settings()));
+        shared.emit(Event::Settings(Box::new(shared.settings())));
         rebuild_categoriser(&shared).await;
     }
     let period = sync_interval.unwrap_or(Duration::from_secs(3600));
@@ -598,7 +618,7 @@ fn handle(shared: &Arc<Shared>, command: Command) {
             tokio::spawn(async move { view(&shared, request).await });
         }
         Command::SaveSettings(settings) => {
-            tokio::spawn(async move { save_settings(&shared, settings).await });
+            tokio::spawn(async move { save_settings(&shared, *settings).await });
         }
         Command::Retrain => {
             tokio::spawn(async move {
@@ -863,7 +883,7 @@ async fn save_settings(shared: &Arc<Shared>, settings: ConsoleSettings) {
                 return;
             }
             shared.audit("settings", &changed.join(","), "changed".to_owned());
-            shared.emit(Event::Settings(settings));
+            shared.emit(Event::Settings(Box::new(settings)));
             if changed.iter().any(|key| {
                 *key == crate::settings::CATEGORY_RULES_KEY
                     || *key == crate::settings::CATEGORY_LABELS_KEY
@@ -873,7 +893,11 @@ async fn save_settings(shared: &Arc<Shared>, settings: ConsoleSettings) {
                 shared.data_changed();
             }
         }
-        Err(error) => shared.emit(Event::Error(error)),
+        Err(error) => {
+            shared.emit(Event::Error(error));
+            // The window shows what is saved, not what was refused.
+            shared.emit(Event::Settings(Box::new(shared.settings())));
+        }
     }
 }
 

@@ -41,7 +41,7 @@ use uuid::Uuid;
 
 use crate::discovery::{Candidate, CandidateSource};
 use crate::model::AgentId;
-use crate::settings::ConsoleSettings;
+use crate::settings::{ConsoleSettings, SettingsError};
 use crate::store::{
     AgentRecord, AuditEntry, ConsoleStore, FaultKind, FetchedFrame, IngestReport, PruneReport,
     StoreError,
@@ -444,10 +444,11 @@ impl Syncer {
         }
         let actor = self.actor();
         match self
-            .on_store(move |store| purge(store, now_ms, &actor))
+            .on_store(move |store| Ok(purge(store, now_ms, &actor)))
             .await
         {
-            Ok(_) => self.last_purge_ms.store(now_ms, Ordering::SeqCst),
+            Ok(Ok(_)) => self.last_purge_ms.store(now_ms, Ordering::SeqCst),
+            Ok(Err(settings_error)) => tracing::warn!(%settings_error, "retention purge failed"),
             Err(sync_error) => tracing::warn!(%sync_error, "retention purge failed"),
         }
     }
@@ -1265,9 +1266,9 @@ pub fn unsynced_agents<'a>(
         .collect()
 }
 
-/// Deletes what is past the console's retention (its `retention` setting)
-/// at `now_ms`, and audits what went.
-pub fn purge(store: &ConsoleStore, now_ms: i64, actor: &str) -> Result<PruneReport, StoreError> {
+/// Deletes what is past the console's retention (`[retention]` in
+/// `console.toml`) at `now_ms`, and audits what went.
+pub fn purge(store: &ConsoleStore, now_ms: i64, actor: &str) -> Result<PruneReport, SettingsError> {
     let retention = ConsoleSettings::load(store)?.retention;
     let report = store.prune(now_ms, &retention)?;
     let screenshots = report.screenshots().records;
