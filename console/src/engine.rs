@@ -20,7 +20,7 @@ use protocol::{Policy, Request, Response, UnixMillis};
 use tokio::sync::mpsc;
 
 use crate::analytics::format_duration_ms;
-use crate::categories::{parse_training_csv, Categorisation, Categoriser, RulePattern};
+use crate::categories::{self, Categorisation, Categoriser, RulePattern};
 use crate::discovery::{self, Candidate, CandidateSource};
 use crate::export::{columns, day_text, Table};
 use crate::i18n::time_label;
@@ -570,19 +570,14 @@ async fn blocking<T: Send + 'static>(
 
 async fn rebuild_categoriser(shared: &Arc<Shared>) {
     let settings = shared.settings();
+    let store = shared.store.clone();
     let built = blocking(move || {
-        let mut rows = parse_training_csv(
-            crate::categories::BUILTIN_TRAINING_CSV,
-            "assets/app_categories.csv",
-        )
-        .map_err(|error| error.to_string())?;
-        rows.extend(settings.category_labels.iter().cloned());
-        Categoriser::train(&rows, settings.category_rules.clone())
+        categories::load_or_train(&store, settings.category_rules, &settings.category_labels)
             .map_err(|error| error.to_string())
     })
     .await;
     match built {
-        Ok(categoriser) => {
+        Ok((categoriser, _provenance)) => {
             shared.emit(Event::Categories(categoriser.categories()));
             *shared
                 .categoriser

@@ -16,7 +16,7 @@ use certs::{AgentIdentity, ConsoleIdentity, Role};
 use clap::{Parser, Subcommand, ValueEnum};
 use console::analytics::Range;
 use console::app::{ConsoleApp, Screen};
-use console::categories::Categoriser;
+use console::categories::{self, Categoriser};
 use console::discovery::{self, Candidate, CandidateSource};
 use console::engine::{Engine, EngineConfig};
 use console::export::{Format, Table};
@@ -484,7 +484,7 @@ fn export(
         FormatArg::Csv => Format::Csv,
         FormatArg::Jsonl => Format::Jsonl,
     };
-    let categoriser = Categoriser::builtin()?;
+    let categoriser = categoriser(&store)?;
     let rows = match &out {
         Some(path) => {
             let file = std::fs::File::create(path)
@@ -528,12 +528,21 @@ fn report(data: &Path, range: RangeArg) -> Result<()> {
         RangeArg::Week => (Range::last_days(now_ms, clock, 7), "last 7 days"),
         RangeArg::Month => (Range::last_days(now_ms, clock, 30), "last 30 days"),
     };
-    let categoriser = Categoriser::builtin()?;
+    let categoriser = categoriser(&store)?;
     print!(
         "{}",
         console::report::render(&store, &categoriser, range, label, now_ms)?
     );
     Ok(())
+}
+
+/// The categoriser with the manager's rules and labelled examples, its
+/// model loaded from the store (or trained and stored there).
+fn categoriser(store: &ConsoleStore) -> Result<Categoriser> {
+    let settings = ConsoleSettings::load(store)?;
+    let (categoriser, _) =
+        categories::load_or_train(store, settings.category_rules, &settings.category_labels)?;
+    Ok(categoriser)
 }
 
 fn rustls_pemfile_cert(pem: &[u8]) -> Option<Vec<u8>> {
