@@ -1,12 +1,21 @@
 //! Categoriser tests: the built-in training CSV, held-out accuracy, rules
-//! over the model, overrides, odd input, determinism and retraining.
+//! over the model, overrides, odd input, determinism and retraining; the
+//! model kept in the console's store (loaded by the next open, retrained
+//! when its inputs change or its blob is damaged); two real `report`
+//! processes are in `console/tests/report_model.rs`.
 
 use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
 
 use console_engine::categories::{
-    evaluate_held_out, parse_training_csv, CategoriesError, Categoriser, ClassifierKind, DecidedBy,
-    Rule, BUILTIN_TRAINING_CSV,
+    evaluate_held_out, load_or_train, load_or_train_from, parse_training_csv, CategoriesError,
+    Categoriser, ClassifierKind, DecidedBy, ModelInputs, Provenance, Retrain, Rule,
+    BUILTIN_TRAINING_CSV, MODEL_BLOB_LENGTH_OFFSET,
 };
+use console_engine::model::DayClock;
+use console_engine::store::{AuditEntry, ConsoleStore, StoreError, MAX_MODEL_BLOB_BYTES};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 const SOURCE: &str = "assets/app_categories.csv";
 const SEED: u64 = 7;
@@ -22,10 +31,10 @@ fn builtin() -> Categoriser {
     Categoriser::builtin().unwrap()
 }
 
-/// A categoriser trained on a handful of rows, for tests about rules (the
+/// A handful of training rows, for tests about rules and persistence (the
 /// built-in model takes seconds to train in a debug build).
-fn small() -> Categoriser {
-    let rows: Vec<(String, String)> = [
+fn small_rows() -> Vec<(String, String)> {
+    [
         ("Slack", "Communication"),
         ("Thunderbird", "Communication"),
         ("Firefox", "Browsing"),
@@ -35,8 +44,12 @@ fn small() -> Categoriser {
     ]
     .iter()
     .map(|&(app, category)| (app.to_owned(), category.to_owned()))
-    .collect();
-    Categoriser::train(&rows, Vec::new()).unwrap()
+    .collect()
+}
+
+/// A categoriser trained on [`small_rows`].
+fn small() -> Categoriser {
+    Categoriser::train(&small_rows(), Vec::new()).unwrap()
 }
 
 #[test]
@@ -420,4 +433,266 @@ fn training_needs_two_categories_and_no_blank_rows() {
 fn categoriser_can_be_shared_between_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Categoriser>();
+}
+
+// ----- the model kept in the store -----
+
+/// App names the persisted-model tests compare categorisations on.
+const PROBE_APPS: [&str; 8] = [
+    "Slack",
+    "Firefox",
+    "LibreOffice Calc",
+    "Some Unknown Tool",
+    "",
+    "日本語",
+    "Thunderbird Beta",
+    "Writer",
+];
+
+fn open_store(dir: &Path) -> ConsoleStore {
+    ConsoleStore::open(dir, DayClock::UTC).unwrap()
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|&(app, category)| (app.to_owned(), category.to_owned()))
+        .collect()
+}
+
+/// `load_or_train_from` on [`small_rows`] plus `labels`, for `build`.
+fn small_load(
+    store: &ConsoleStore,
+    labels: &[(String, String)],
+    build: &str,
+    rules: Vec<Rule>,
+) -> (Categoriser, Provenance) {
+    let base_rows = small_rows();
+    let inputs = ModelInputs {
+        base_rows: &base_rows,
+        labels,
+        build,
+    };
+    load_or_train_from(store, inputs, rules).unwrap()
+}
+
+fn categorisations(
+    categoriser: &Categoriser,
+    apps: &[&str],
+) -> Vec<console_engine::categories::Categorisation> {
+    apps.iter().map(|app| categoriser.categorise(app)).collect()
+}
+
+#[test]
+fn the_builtin_model_is_stored_then_loaded_by_the_next_open_with_identical_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = vec![Rule::exact(1, "Acme Timesheets", "Work")];
+    let mut apps: Vec<&str> = AGENT_APP_NAMES_CSV
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.starts_with("raw,"))
+        .filter_map(|line| line.split_once(',').map(|(_, name)| name.trim()))
+        .collect();
+    apps.extend(PROBE_APPS);
+    apps.push("acme timesheets");
+    let label = labels(&[("Acme Timesheets", "Work")]);
+
+    let store = open_store(dir.path());
+    let (trained, provenance) = load_or_train(&store, rules.clone(), &label).unwrap();
+    assert_eq!(provenance, Provenance::Trained(Retrain::NoneStored));
+    drop(store);
+
+    let store = open_store(dir.path());
+    let (loaded, provenance) = load_or_train(&store, rules, &label).unwrap();
+    assert_eq!(provenance, Provenance::Loaded);
+    assert_eq!(
+        categorisations(&loaded, &apps),
+        categorisations(&trained, &apps)
+    );
+    assert_eq!(loaded.categories(), trained.categories());
+    assert_eq!(loaded.classifier(), ClassifierKind::CHOSEN);
+    assert_eq!(
+        loaded.categorise("acme timesheets").decided_by,
+        DecidedBy::Rule { rule_id: 1 }
+    );
+}
+
+#[test]
+fn labels_rows_or_build_retrain_rules_do_not_and_nothing_else_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    // Other data of the store, which writing the model must not touch.
+    store
+        .put_setting("language", &serde_json::json!("en"))
+        .unwrap();
+    store
+        .audit(AuditEntry {
+            at_ms: 1_772_438_400_000,
+            actor: "test".to_owned(),
+            action: "settings".to_owned(),
+            target: "language".to_owned(),
+            detail: "changed".to_owned(),
+        })
+        .unwrap();
+    let none = Vec::new();
+    let build = "1.0.0-test";
+
+    let (first, provenance) = small_load(&store, &none, build, Vec::new());
+    assert_eq!(provenance, Provenance::Trained(Retrain::NoneStored));
+    let (again, provenance) = small_load(&store, &none, build, Vec::new());
+    assert_eq!(provenance, Provenance::Loaded);
+    assert_eq!(
+        categorisations(&again, &PROBE_APPS),
+        categorisations(&first, &PROBE_APPS)
+    );
+    // The loaded categoriser keeps its training rows: retraining from it
+    // learns as from the trained one.
+    let extra = labels(&[("Steam", "Browsing")]);
+    assert_eq!(
+        categorisations(&again.retrain_with(&extra).unwrap(), &PROBE_APPS),
+        categorisations(&first.retrain_with(&extra).unwrap(), &PROBE_APPS)
+    );
+
+    // A rule is applied over the stored model: no training.
+    let rule = Rule::regex(7, "^some", "Games");
+    let (ruled, provenance) = small_load(&store, &none, build, vec![rule]);
+    assert_eq!(provenance, Provenance::Loaded);
+    assert_eq!(
+        ruled.categorise("Some Unknown Tool").decided_by,
+        DecidedBy::Rule { rule_id: 7 }
+    );
+    assert_eq!(ruled.categorise("Slack"), first.categorise("Slack"));
+
+    // A new label retrains, and the model learns it.
+    let labelled = labels(&[("Some Unknown Tool", "Work")]);
+    let (retrained, provenance) = small_load(&store, &labelled, build, Vec::new());
+    assert_eq!(provenance, Provenance::Trained(Retrain::Outdated));
+    assert_eq!(
+        retrained.categorise("Some Unknown Tool").category,
+        Categoriser::train(&[small_rows(), labelled.clone()].concat(), Vec::new())
+            .unwrap()
+            .categorise("Some Unknown Tool")
+            .category
+    );
+    assert_eq!(
+        small_load(&store, &labelled, build, Vec::new()).1,
+        Provenance::Loaded
+    );
+    // A changed label (same app, other category) retrains too.
+    let relabelled = labels(&[("Some Unknown Tool", "Browsing")]);
+    assert_eq!(
+        small_load(&store, &relabelled, build, Vec::new()).1,
+        Provenance::Trained(Retrain::Outdated)
+    );
+    // So do other base rows, and another build.
+    let mut other_rows = small_rows();
+    other_rows.push(("Opera".to_owned(), "Browsing".to_owned()));
+    let inputs = ModelInputs {
+        base_rows: &other_rows,
+        labels: &relabelled,
+        build,
+    };
+    assert_eq!(
+        load_or_train_from(&store, inputs, Vec::new()).unwrap().1,
+        Provenance::Trained(Retrain::Outdated)
+    );
+    assert_eq!(
+        small_load(&store, &relabelled, "1.0.1-test", Vec::new()).1,
+        Provenance::Trained(Retrain::Outdated)
+    );
+    assert_eq!(
+        small_load(&store, &relabelled, "1.0.1-test", Vec::new()).1,
+        Provenance::Loaded
+    );
+
+    assert_eq!(
+        store.get_setting("language").unwrap(),
+        Some(serde_json::json!("en"))
+    );
+    assert_eq!(store.verify_audit().unwrap(), 1);
+}
+
+#[test]
+fn a_damaged_stored_model_is_discarded_and_retrained_without_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let none = Vec::new();
+    let build = "1.0.0-test";
+    let (original, _) = small_load(&store, &none, build, Vec::new());
+    let good = store.category_model_blob().unwrap().expect("stored");
+    assert!(good.len() > MODEL_BLOB_LENGTH_OFFSET + 4 + 32);
+
+    let mut rng = StdRng::seed_from_u64(0x5eed);
+    let mut damaged: Vec<(String, Vec<u8>)> = Vec::new();
+    for length in [0, 1, 4, 40, 100, good.len()] {
+        let bytes: Vec<u8> = (0..length).map(|_| rng.gen()).collect();
+        damaged.push((format!("{length} random bytes"), bytes));
+    }
+    let mut random_after_key = good.clone();
+    rng.fill(&mut random_after_key[MODEL_BLOB_LENGTH_OFFSET..]);
+    damaged.push(("random bytes after the key".to_owned(), random_after_key));
+    for keep in [
+        5,
+        MODEL_BLOB_LENGTH_OFFSET + 2,
+        good.len() / 2,
+        good.len() - 1,
+    ] {
+        damaged.push((format!("truncated to {keep} bytes"), good[..keep].to_vec()));
+    }
+    for announced in [u32::MAX, (MAX_MODEL_BLOB_BYTES + 1) as u32, 0] {
+        let mut blob = good.clone();
+        blob[MODEL_BLOB_LENGTH_OFFSET..MODEL_BLOB_LENGTH_OFFSET + 4]
+            .copy_from_slice(&announced.to_be_bytes());
+        damaged.push((format!("length prefix {announced}"), blob));
+    }
+    let mut longer = good.clone();
+    longer.extend_from_slice(b"trailing");
+    damaged.push(("bytes after the body".to_owned(), longer));
+    for position in [0, MODEL_BLOB_LENGTH_OFFSET + 4, good.len() - 1] {
+        let mut flipped = good.clone();
+        flipped[position] ^= 0x40;
+        damaged.push((format!("byte {position} flipped"), flipped));
+    }
+
+    for (what, blob) in damaged {
+        store.put_category_model_blob(&blob).unwrap();
+        let (retrained, provenance) = small_load(&store, &none, build, Vec::new());
+        assert_eq!(
+            provenance,
+            Provenance::Trained(Retrain::Unreadable),
+            "{what}"
+        );
+        assert_eq!(
+            categorisations(&retrained, &PROBE_APPS),
+            categorisations(&original, &PROBE_APPS),
+            "{what}"
+        );
+        // The fresh model replaced the damaged one.
+        assert_eq!(
+            store.category_model_blob().unwrap().as_ref(),
+            Some(&good),
+            "{what}"
+        );
+        assert_eq!(
+            small_load(&store, &none, build, Vec::new()).1,
+            Provenance::Loaded
+        );
+    }
+
+    // A blob in another format (another build's) is retrained from too.
+    let mut other_format = good.clone();
+    other_format[4] = 2;
+    store.put_category_model_blob(&other_format).unwrap();
+    assert_eq!(
+        small_load(&store, &none, build, Vec::new()).1,
+        Provenance::Trained(Retrain::Outdated)
+    );
+    assert_eq!(store.category_model_blob().unwrap().as_ref(), Some(&good));
+
+    // A blob past the cap is refused before it reaches the store.
+    let huge = vec![0_u8; MAX_MODEL_BLOB_BYTES + 1];
+    assert!(matches!(
+        store.put_category_model_blob(&huge),
+        Err(StoreError::ModelTooLarge { .. })
+    ));
+    assert_eq!(store.category_model_blob().unwrap().as_ref(), Some(&good));
 }

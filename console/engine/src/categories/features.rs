@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use ndarray::Array2;
+use serde::{Deserialize, Serialize};
 
 /// Shortest n-gram, in characters (padding included).
 const MIN_NGRAM_CHARS: usize = 1;
@@ -18,7 +19,9 @@ const MAX_NAME_CHARS: usize = 256;
 const MIN_DOCUMENT_FREQUENCY: usize = 2;
 
 /// Vocabulary and inverse document frequencies learnt from training names.
-#[derive(Debug, Clone)]
+/// Stored as [`StoredTfidf`], checked when read back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(into = "StoredTfidf", try_from = "StoredTfidf")]
 pub(crate) struct CharNgramTfidf {
     /// N-gram → column; columns follow the n-grams' sorted order.
     columns: HashMap<String, usize>,
@@ -76,6 +79,69 @@ impl CharNgramTfidf {
     }
 }
 
+/// How [`CharNgramTfidf`] is stored: the n-grams in column order (sorted)
+/// and their IDFs.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct StoredTfidf {
+    grams: Vec<String>,
+    idf: Vec<f32>,
+}
+
+impl From<CharNgramTfidf> for StoredTfidf {
+    fn from(tfidf: CharNgramTfidf) -> StoredTfidf {
+        let mut grams = vec![String::new(); tfidf.idf.len()];
+        for (gram, column) in tfidf.columns {
+            grams[column] = gram;
+        }
+        StoredTfidf {
+            grams,
+            idf: tfidf.idf,
+        }
+    }
+}
+
+impl TryFrom<StoredTfidf> for CharNgramTfidf {
+    type Error = String;
+
+    /// Refuses what [`CharNgramTfidf::fit`] cannot have made: n-grams not
+    /// strictly sorted (so repeated), or not one IDF per n-gram, or an IDF
+    /// that is not finite.
+    fn try_from(stored: StoredTfidf) -> Result<CharNgramTfidf, String> {
+        if stored.grams.len() != stored.idf.len() {
+            return Err(format!(
+                "{} n-grams but {} IDFs",
+                stored.grams.len(),
+                stored.idf.len()
+            ));
+        }
+        if stored.grams.windows(2).any(|pair| pair[0] >= pair[1]) {
+            return Err("n-grams not strictly sorted".to_owned());
+        }
+        if stored.idf.iter().any(|idf| !idf.is_finite()) {
+            return Err("an IDF is not finite".to_owned());
+        }
+        let columns = stored
+            .grams
+            .into_iter()
+            .enumerate()
+            .map(|(column, gram)| (gram, column))
+            .collect();
+        Ok(CharNgramTfidf {
+            columns,
+            idf: stored.idf,
+        })
+    }
+}
+
+/// The settings the vectoriser was built with, in words: part of what a
+/// stored model is keyed by.
+pub(crate) fn settings_fingerprint() -> String {
+    format!(
+        "char n-grams {MIN_NGRAM_CHARS}..={MAX_NGRAM_CHARS}, first {MAX_NAME_CHARS} chars, \
+         min document frequency {MIN_DOCUMENT_FREQUENCY}"
+    )
+}
+
 /// Counts of the padded character n-grams of `name`'s words (its first
 /// [`MAX_NAME_CHARS`] characters, lower-cased).
 fn ngram_counts(name: &str) -> HashMap<String, usize> {
@@ -123,5 +189,25 @@ mod tests {
         assert!((norm - 1.0).abs() < 1e-9);
         assert!(matrix.row(1).iter().all(|&value| value == 0.0));
         assert!(matrix.row(2).iter().all(|&value| value == 0.0));
+    }
+
+    #[test]
+    fn stored_form_round_trips_and_bad_ones_are_refused() {
+        let tfidf = CharNgramTfidf::fit(["Slack", "Spotify", "Steam", "Skype"]);
+        let names = ["slack", "steam engine", "zzz"];
+        let back = CharNgramTfidf::try_from(StoredTfidf::from(tfidf.clone())).unwrap();
+        assert_eq!(back.transform(&names), tfidf.transform(&names));
+        let stored = |grams: &[&str], idf: &[f32]| StoredTfidf {
+            grams: grams.iter().map(|gram| (*gram).to_owned()).collect(),
+            idf: idf.to_vec(),
+        };
+        for bad in [
+            stored(&["a", "b"], &[1.0]),
+            stored(&["b", "a"], &[1.0, 1.0]),
+            stored(&["a", "a"], &[1.0, 1.0]),
+            stored(&["a"], &[f32::NAN]),
+        ] {
+            assert!(CharNgramTfidf::try_from(bad).is_err());
+        }
     }
 }

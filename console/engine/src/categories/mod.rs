@@ -40,10 +40,18 @@
 //!
 //! `cargo nextest run -p smarttracker-console --test categories --release
 //! --run-ignored all compare_classifiers --no-capture` prints these figures.
+//!
+//! # Persistence
+//!
+//! The console builds its categoriser through [`load_or_train`] only: the
+//! trained model is kept in the console's store, keyed by the training
+//! rows, the classifier's configuration and the build, and loaded in
+//! milliseconds by later processes (`persist.rs`).
 
 mod evaluation;
 mod features;
 mod model;
+mod persist;
 mod rules;
 
 use std::collections::{BTreeSet, HashMap};
@@ -53,6 +61,9 @@ use thiserror::Error;
 
 pub use evaluation::{cross_validate, evaluate_held_out, evaluate_held_out_with, HeldOutReport};
 pub use model::ClassifierKind;
+pub use persist::{
+    load_or_train, load_or_train_from, ModelInputs, Provenance, Retrain, MODEL_BLOB_LENGTH_OFFSET,
+};
 pub use rules::{Rule, RulePattern};
 
 use model::Model;

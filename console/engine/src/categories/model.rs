@@ -13,8 +13,9 @@ use linfa_trees::DecisionTree;
 use ndarray::{Array1, Array2, Axis};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
 
-use super::features::CharNgramTfidf;
+use super::features::{self, CharNgramTfidf};
 use super::CategoriesError;
 
 /// L2 penalty of the logistic regression (its loss is summed over rows).
@@ -228,6 +229,99 @@ impl Model {
                 )
             })
             .collect()
+    }
+}
+
+/// A fitted multinomial logistic regression as stored (the chosen
+/// classifier is the only one kept; see `persist.rs`).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct StoredModel {
+    vectoriser: CharNgramTfidf,
+    categories: Vec<String>,
+    logistic: MultiFittedLogisticRegression<f32, usize>,
+}
+
+impl Model {
+    /// What `kind` is trained with, in words (classifier, its parameters,
+    /// the vectoriser's settings): part of what a stored model is keyed
+    /// by, so that a build training differently does not load it.
+    pub(crate) fn fingerprint(kind: ClassifierKind) -> String {
+        let parameters = match kind {
+            ClassifierKind::MultinomialLogistic => {
+                format!("alpha {LOGISTIC_ALPHA}, {LOGISTIC_MAX_ITERATIONS} iterations")
+            }
+            ClassifierKind::BernoulliNaiveBayes => format!("alpha {NAIVE_BAYES_ALPHA}"),
+            ClassifierKind::RandomForest => format!(
+                "{FOREST_TREES} trees, feature proportion {FOREST_FEATURE_PROPORTION}, \
+                 seed {FOREST_SEED:#x}"
+            ),
+        };
+        format!(
+            "{kind} ({parameters}) over {}",
+            features::settings_fingerprint()
+        )
+    }
+
+    /// The stored form of a multinomial logistic regression; `None` for the
+    /// other classifiers, which are only measured, never kept.
+    pub(crate) fn to_stored(&self) -> Option<StoredModel> {
+        match &self.fitted {
+            Fitted::Logistic(logistic) => Some(StoredModel {
+                vectoriser: self.vectoriser.clone(),
+                categories: self.categories.clone(),
+                logistic: logistic.clone(),
+            }),
+            Fitted::NaiveBayes(_) | Fitted::Forest(_) => None,
+        }
+    }
+
+    /// The model back from its stored form, refused unless its shapes are
+    /// those [`Model::fit`] makes (a weight row per n-gram, a column and an
+    /// intercept per category, classes `0..categories`) and its numbers
+    /// finite: [`Model::probabilities`] relies on that.
+    pub(crate) fn from_stored(stored: StoredModel) -> Result<Model, String> {
+        let StoredModel {
+            vectoriser,
+            categories,
+            logistic,
+        } = stored;
+        if categories.len() < 2 || categories.windows(2).any(|pair| pair[0] >= pair[1]) {
+            return Err(format!(
+                "categories are not two or more sorted names: {categories:?}"
+            ));
+        }
+        let (params, intercept) = (logistic.params(), logistic.intercept());
+        if params.dim() != (vectoriser.width(), categories.len())
+            || intercept.len() != categories.len()
+        {
+            return Err(format!(
+                "weights are {:?} and intercepts {} for {} n-grams and {} categories",
+                params.dim(),
+                intercept.len(),
+                vectoriser.width(),
+                categories.len()
+            ));
+        }
+        if logistic.classes().iter().copied().ne(0..categories.len()) {
+            return Err(format!(
+                "classes {:?} are not 0..{}",
+                logistic.classes(),
+                categories.len()
+            ));
+        }
+        if params
+            .iter()
+            .chain(intercept)
+            .any(|value| !value.is_finite())
+        {
+            return Err("a weight or intercept is not finite".to_owned());
+        }
+        Ok(Model {
+            kind: ClassifierKind::MultinomialLogistic,
+            vectoriser,
+            fitted: Fitted::Logistic(logistic),
+            categories,
+        })
     }
 }
 

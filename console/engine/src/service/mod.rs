@@ -21,7 +21,7 @@ use protocol::{Policy, Request, Response, UnixMillis};
 use tokio::sync::mpsc;
 
 use crate::analytics::format_duration_ms;
-use crate::categories::{parse_training_csv, Categorisation, Categoriser, RulePattern};
+use crate::categories::{self, Categorisation, Categoriser, RulePattern};
 use crate::commands::{self, CliOutput, CliRequest, CommandContext, Output};
 use crate::discovery;
 use crate::export::{columns, day_text, Table};
@@ -546,7 +546,7 @@ impl Shared {
         if let Some(categoriser) = self.categoriser() {
             return Ok(categoriser);
         }
-        rebuild_categoriser(self).await;
+        rebuild_categoriser(self).await?;
         self.categoriser()
             .ok_or_else(|| "the categories could not be loaded".to_owned())
     }
@@ -593,7 +593,7 @@ async fn run(
     let background = sync_interval.is_some();
     if background {
         shared.emit(Event::Settings(Box::new(shared.settings())));
-        rebuild_categoriser(&shared).await;
+        let _ = rebuild_categoriser(&shared).await;
     }
     let period = sync_interval.unwrap_or(Duration::from_secs(3600));
     let mut ticker = tokio::time::interval(period.max(Duration::from_secs(1)));
@@ -633,7 +633,7 @@ fn handle(shared: &Arc<Shared>, command: Command) {
                 }
                 let labelled_rows = settings.category_labels.len();
                 save_settings(&shared, settings).await;
-                rebuild_categoriser(&shared).await;
+                let _ = rebuild_categoriser(&shared).await;
                 shared.emit(Event::Retrained { labelled_rows });
             });
         }
@@ -785,21 +785,18 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|join_error| Err(format!("background task failed: {join_error}")))
 }
 
-async fn rebuild_categoriser(shared: &Arc<Shared>) {
+/// Loads (or trains) the categoriser the settings call for; the error is
+/// also told to the window.
+async fn rebuild_categoriser(shared: &Arc<Shared>) -> Result<(), String> {
     let settings = shared.settings();
+    let store = shared.store.clone();
     let built = blocking(move || {
-        let mut rows = parse_training_csv(
-            crate::categories::BUILTIN_TRAINING_CSV,
-            "assets/app_categories.csv",
-        )
-        .map_err(|error| error.to_string())?;
-        rows.extend(settings.category_labels.iter().cloned());
-        Categoriser::train(&rows, settings.category_rules.clone())
+        categories::load_or_train(&store, settings.category_rules, &settings.category_labels)
             .map_err(|error| error.to_string())
     })
     .await;
     match built {
-        Ok(categoriser) => {
+        Ok((categoriser, _provenance)) => {
             shared.emit(Event::Categories(categoriser.categories()));
             *shared
                 .categoriser
@@ -807,8 +804,13 @@ async fn rebuild_categoriser(shared: &Arc<Shared>) {
                 .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(categoriser));
             shared.data_changed();
         }
-        Err(error) => shared.emit(Event::Error(format!("categories: {error}"))),
+        Err(error) => {
+            let error = format!("categories: {error}");
+            shared.emit(Event::Error(error.clone()));
+            return Err(error);
+        }
     }
+    Ok(())
 }
 
 async fn view(shared: &Arc<Shared>, request: ViewRequest) {
@@ -888,7 +890,7 @@ async fn save_settings(shared: &Arc<Shared>, settings: ConsoleSettings) {
                 *key == crate::settings::CATEGORY_RULES_KEY
                     || *key == crate::settings::CATEGORY_LABELS_KEY
             }) {
-                rebuild_categoriser(shared).await;
+                let _ = rebuild_categoriser(shared).await;
             } else {
                 shared.data_changed();
             }

@@ -99,6 +99,12 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error(
+        "store {path}: a model of {bytes} bytes is more than a store keeps ({} bytes); it was \
+         not stored, and is trained again on the next start",
+        super::MAX_MODEL_BLOB_BYTES
+    )]
+    ModelTooLarge { path: PathBuf, bytes: usize },
+    #[error(
         "store {path}: setting {key:?} cannot be stored or read as JSON: {source}; set it again"
     )]
     Setting {

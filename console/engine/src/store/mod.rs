@@ -68,6 +68,8 @@
 //! - Tree `settings`: UTF-8 key → JSON text.
 //! - Tree `faults`: `[agent][kind]` → bincode [`AgentFault`] (see
 //!   `faults.rs`).
+//! - Tree `models`: `category` → the trained category model (see
+//!   `models.rs`).
 //!
 //! New records of one kind that all fit into the agent's newest block of
 //! that kind, and start no earlier than it, are merged into it, so
@@ -80,6 +82,7 @@ mod export;
 mod faults;
 mod ingest;
 mod keys;
+mod models;
 mod rollup;
 mod screenshots;
 
@@ -103,6 +106,7 @@ pub use self::block::BlockError;
 pub use self::error::StoreError;
 pub use self::export::ExportKind;
 pub use self::faults::{AgentFault, FaultKind, FAULT_SHOWN_FOR_MS, MAX_FAULT_DETAIL_BYTES};
+pub use self::models::MAX_MODEL_BLOB_BYTES;
 pub use self::rollup::PresenceDayTotal;
 pub use self::screenshots::{
     check_digest, check_image, jpeg_dimensions, FetchedFrame, ImageCheckError, ScreenshotKey,
@@ -138,6 +142,7 @@ const AGENTS_TREE: &str = "agents";
 const AUDIT_TREE: &str = "audit";
 const SETTINGS_TREE: &str = "settings";
 const FAULTS_TREE: &str = "faults";
+const MODELS_TREE: &str = "models";
 /// How often, and how far apart, opening retries sled's own file lock.
 const SLED_LOCK_ATTEMPTS: u32 = 250;
 const SLED_LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(20);
@@ -380,6 +385,7 @@ pub struct ConsoleStore {
     audit: sled::Tree,
     settings: sled::Tree,
     faults: sled::Tree,
+    models: sled::Tree,
     /// The screenshot key file (see `screenshots.rs`).
     screenshot_key_file: PathBuf,
     /// The screenshot key once loaded (or made) on first use.
@@ -428,6 +434,7 @@ impl ConsoleStore {
         let audit = open_tree(AUDIT_TREE)?;
         let settings = open_tree(SETTINGS_TREE)?;
         let faults = open_tree(FAULTS_TREE)?;
+        let models = open_tree(MODELS_TREE)?;
         let clock = init_or_check_schema(&path, &db, clock)?;
         Ok(ConsoleStore {
             screenshot_key_file: key_file_for(&path),
@@ -440,6 +447,7 @@ impl ConsoleStore {
             audit,
             settings,
             faults,
+            models,
             writer: Mutex::new(()),
             auditor: Mutex::new(()),
             _lock_file: lock_file,
