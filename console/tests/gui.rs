@@ -18,6 +18,7 @@ use console::app::{ConsoleApp, LiveView, Screen};
 use console_engine::i18n::{date_time_seconds_label, time_seconds_label, Lang};
 use console_engine::live::{LiveFrame, LiveMode, LiveUpdate, RgbaImage, UpdateKind};
 use console_engine::model::{AgentId, DayClock};
+use console_engine::service::socket;
 use console_engine::service::{Command, Engine, EngineConfig, Link};
 use console_engine::settings::ConsoleSettings;
 use console_engine::store::{AgentRecord, ConsoleStore, FetchedFrame, ShotSource};
@@ -823,4 +824,89 @@ fn the_policy_editor_turns_periodic_screenshots_on_with_interval_and_blur() {
     harness.run_steps(2);
     assert!(draft(&harness).blur);
     harness.get_by_label("Toutes les (minutes)");
+}
+
+/// `smarttracker-console serve` on a data directory holding `PEOPLE`;
+/// killed on drop.
+struct Serving {
+    child: std::process::Child,
+    data: tempfile::TempDir,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serving() -> Serving {
+    let data = tempfile::tempdir().expect("tempdir");
+    let store = ConsoleStore::open(&data.path().join(console_engine::STORE_DIR), DayClock::UTC)
+        .expect("console store");
+    let now_ms = console_engine::clock::wall_now_ms();
+    for (name, user, seed) in PEOPLE {
+        record_agent(&store, data.path(), name, user, seed, now_ms);
+    }
+    drop(store);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_smarttracker-console"))
+        .arg("--data")
+        .arg(data.path())
+        .args(["serve", "--no-mdns"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !matches!(socket::attach(data.path(), false), Ok(Some(_))) {
+        assert!(Instant::now() < deadline, "serve never answered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Serving { child, data }
+}
+
+fn attached_window(serving: &Serving) -> Harness<'static, ConsoleApp> {
+    let remote = socket::attach(serving.data.path(), true)
+        .expect("attach")
+        .expect("serve runs")
+        .into_remote()
+        .expect("remote engine");
+    harness(ConsoleApp::new(Link::Attached(remote), Screen::Fleet))
+}
+
+#[test]
+fn two_windows_attached_to_serve_show_what_the_command_line_reports() {
+    let serving = serving();
+    let mut first = attached_window(&serving);
+    let mut second = attached_window(&serving);
+    for harness in [&mut first, &mut second] {
+        wait_until(harness, "the fleet view from serve", |app| {
+            has_view(app, &ViewRequest::Fleet) && app.state.fleet_visible.len() == PEOPLE.len()
+        });
+        for (name, _, _) in PEOPLE {
+            harness.get_by_label_contains(name);
+        }
+    }
+    // A window's command reaches serve: the period of the organisation
+    // screen is computed there and comes back.
+    click_nav(&mut first, "Organisation");
+    wait_until(&mut first, "the organisation view from serve", |app| {
+        has_view(
+            app,
+            &ViewRequest::Organisation {
+                period: Period::Week,
+            },
+        )
+    });
+    // The command line attaches too, and reports the same workstations.
+    let report = std::process::Command::new(env!("CARGO_BIN_EXE_smarttracker-console"))
+        .arg("--data")
+        .arg(serving.data.path())
+        .args(["report", "--range", "7d"])
+        .output()
+        .expect("report");
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(report.status.success(), "{text}");
+    for (name, _, _) in PEOPLE {
+        assert!(text.contains(name), "{text}");
+    }
 }
