@@ -11,8 +11,9 @@ set -euo pipefail
 # imagemagick for screenshots, iproute2 and nftables (packet loss; this
 # kernel has no netem) for network-namespace LAN tests,
 # mesa for the egui window under Xvfb, a session bus daemon for the
-# live-view notice test, and a monospace font for the capture benches'
-# text-heavy screens.
+# live-view notice test, a monospace font for the capture benches'
+# text-heavy screens, and util-linux's setpriv and perl to try the
+# console's socket as another user.
 packages=(
   build-essential pkg-config clang libclang-dev
   libxcb1-dev libxcb-randr0-dev libxcb-shm0-dev libxcb-screensaver0-dev
@@ -21,6 +22,7 @@ packages=(
   libgl1-mesa-dri libturbojpeg0-dev
   xvfb xauth x11-utils x11-xserver-utils xdotool openbox imagemagick
   iproute2 iputils-ping procps nftables dbus-daemon fonts-dejavu-core
+  util-linux perl-base
 )
 
 missing=()
