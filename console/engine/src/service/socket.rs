@@ -25,6 +25,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use super::{Command, EngineHandle, Event, EventSink, Waker};
 use crate::commands::{CliOutput, CliRequest, Output};
+use crate::live::LiveWatch;
 use crate::model::DayClock;
 
 /// The socket inside the data directory.
@@ -360,12 +361,19 @@ impl Connection {
                 }
             }
         });
+        // The live watch this window asked for last: ended when it goes,
+        // as a window of the engine's own process ends its watch on close.
+        let mut watching: Option<LiveWatch> = None;
         loop {
             tokio::select! {
                 frame = read_frame_async(&mut reader) => match frame {
                     Ok(Some(body)) => match decode::<ToServe>(&body) {
                         Ok(ToServe::Command(Command::Run(request))) => {
                             tokio::spawn(run_request(self.engine.clone(), request, own_tx.clone()));
+                        }
+                        Ok(ToServe::Command(Command::Live(watch))) => {
+                            watching = Some(watch.clone());
+                            self.engine.send(Command::Live(watch));
                         }
                         Ok(ToServe::Command(command)) => self.engine.send(command),
                         Ok(ToServe::Hello { .. }) => {}
@@ -395,6 +403,12 @@ impl Connection {
                 },
                 _ = self.stop.changed() => break,
             }
+        }
+        if let Some(watch) = watching.filter(|watch| !watch.agents.is_empty()) {
+            self.engine.send(Command::Live(LiveWatch {
+                mode: watch.mode,
+                agents: Vec::new(),
+            }));
         }
         drop(own_tx);
         let _ = write_task.await;
