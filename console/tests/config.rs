@@ -693,3 +693,44 @@ proptest! {
         }
     }
 }
+
+/// The first line `serve` prints on `data`, then it is stopped.
+fn serve_banner(data: &Path, flags: &[&str]) -> String {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smarttracker-console"))
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--no-mdns"])
+        .args(flags)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let banner = std::io::BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .find(|line| line.starts_with("serving "))
+        .unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    banner
+}
+
+#[test]
+fn a_command_line_flag_wins_over_the_file() {
+    let data = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        data.path().join(CONFIG_FILE),
+        "# hand-written\nsync_interval_secs = 45\n",
+    )
+    .expect("write console.toml");
+    let from_file = serve_banner(data.path(), &[]);
+    assert!(from_file.contains("sync every 45 s"), "{from_file}");
+    let from_flag = serve_banner(data.path(), &["--sync-interval-secs", "7"]);
+    assert!(from_flag.contains("sync every 7 s"), "{from_flag}");
+    assert_eq!(
+        std::fs::read_to_string(data.path().join(CONFIG_FILE)).expect("file"),
+        "# hand-written\nsync_interval_secs = 45\n",
+        "a flag is not written back"
+    );
+}
