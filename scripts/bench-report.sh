@@ -68,10 +68,12 @@ for b in smarttracker-certs smarttracker-agent smarttracker-console; do
   [ -x "$bin/$b" ] || die "$bin/$b is missing: build with cargo build --release --bins"
 done
 
-# aw-server in a venv kept between runs. Flask/Werkzeug are pinned to the
-# 2.3 line aw-server 0.12.0 resolves to (2.2.x conflicts with its pins).
-aw_pins=(aw-server==0.12.0 aw-core==0.5.13 'peewee<4' flask==2.3.3 werkzeug==2.3.8)
-if [ ! -x "$AW_VENV/bin/aw-server" ]; then
+# aw-server in a venv kept between runs (reinstalled when the pins
+# change). aw-server 0.12.0 sets `app.json_encoder`, which Flask 2.3
+# ignores (its query answers then fail with "timedelta is not JSON
+# serializable"), so Flask stays on 2.2; it needs Werkzeug >= 2.3.3.
+aw_pins=(aw-server==0.12.0 aw-core==0.5.13 'peewee<4' flask==2.2.5 werkzeug==2.3.8)
+if [ ! -x "$AW_VENV/bin/aw-server" ] || [ "$(cat "$AW_VENV/bench-pins" 2>/dev/null)" != "${aw_pins[*]}" ]; then
   rm -rf "$AW_VENV"
   mkdir -p "$(dirname "$AW_VENV")"
   if ! python3 -m venv "$AW_VENV" >/dev/null 2>&1; then
@@ -82,6 +84,7 @@ if [ ! -x "$AW_VENV/bin/aw-server" ]; then
   log "installing ${aw_pins[*]} into $AW_VENV"
   "$AW_VENV/bin/pip" install -q "${aw_pins[@]}" >&2 ||
     { rm -rf "$AW_VENV"; die "pip could not install aw-server (${aw_pins[*]})"; }
+  echo "${aw_pins[*]}" >"$AW_VENV/bench-pins"
 fi
 
 # --- cleanup ---------------------------------------------------------------
