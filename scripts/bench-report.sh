@@ -127,7 +127,9 @@ else
     "$certs" agent --name "$name" --site "$work/site" --out "$work/$name.bundle" >/dev/null
     "$agent" enroll --bundle "$work/$name.bundle" --data "$work/$name" >/dev/null
     "$console" --data "$data" add-agent "$work/$name.bundle" >/dev/null
-    "$agent" run --sensors demo --demo-history-days "$DAYS" --no-mdns \
+    # Each its own simulated workstation (seed = its number, as `console
+    # demo` does).
+    "$agent" run --sensors demo --demo-seed "$((10#$i))" --demo-history-days "$DAYS" --no-mdns \
       --listen 127.0.0.1:0 --data "$work/$name" >/dev/null 2>"$work/$name.log" &
     pids+=($!)
     agent_pids+=($!)
