@@ -122,7 +122,7 @@ else
   "$certs" console --role admin --name "Bench console" --site "$work/site" \
     --out "$data/identity" >/dev/null
   agent_pids=()
-  for i in $(seq -w 1 "$AGENTS"); do
+  for i in $(seq -f '%02g' 1 "$AGENTS"); do
     name="pc-$i"
     "$certs" agent --name "$name" --site "$work/site" --out "$work/$name.bundle" >/dev/null
     "$agent" enroll --bundle "$work/$name.bundle" --data "$work/$name" >/dev/null
@@ -137,7 +137,7 @@ else
   # Each agent writes its address in its status file once it has flushed;
   # wait until every one has recorded its history.
   peers=()
-  for i in $(seq -w 1 "$AGENTS"); do
+  for i in $(seq -f '%02g' 1 "$AGENTS"); do
     status="$work/pc-$i/status.json"
     for _ in $(seq 1 3000); do
       if [ -f "$status" ] && [ "$(jq -r '.backfilling' "$status" 2>/dev/null)" = false ]; then
