@@ -96,6 +96,8 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use protocol::schema::{self, SchemaError, SchemaState};
+
 use crate::model::{AgentId, DayClock};
 
 pub use self::audit::{audit_hash, AuditEntry, AuditError, AuditRecord, AUDIT_HASH_DOMAIN};
@@ -350,11 +352,9 @@ fn sled_error(path: &Path, source: sled::Error) -> StoreError {
             detail: source.to_string(),
         },
         // sled reports a lock held by another process only as this text.
-        sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
-            StoreError::Locked {
-                path: path.to_path_buf(),
-            }
-        }
+        sled::Error::Io(ref io) if schema::is_sled_lock_error(io) => StoreError::Locked {
+            path: path.to_path_buf(),
+        },
         source => StoreError::Sled {
             path: path.to_path_buf(),
             source,
@@ -374,7 +374,18 @@ fn init_or_check_schema(
         path: path.to_path_buf(),
         detail: detail.to_owned(),
     };
-    let Some(version) = db.get(SCHEMA_KEY).map_err(sled_err)? else {
+    let stored = db.get(SCHEMA_KEY).map_err(sled_err)?;
+    let state = schema::check_schema_version(stored.as_deref(), SCHEMA_VERSION).map_err(
+        |error| match error {
+            SchemaError::Malformed { .. } => corrupt("the schema version is not 4 bytes"),
+            SchemaError::Unknown { found, supported } => StoreError::UnknownSchema {
+                path: path.to_path_buf(),
+                found,
+                supported,
+            },
+        },
+    )?;
+    if state == SchemaState::Missing {
         let mut has_data = !db.is_empty();
         for name in db.tree_names() {
             has_data |= !db.open_tree(&name).map_err(sled_err)?.is_empty();
@@ -385,21 +396,14 @@ fn init_or_check_schema(
             });
         }
         let mut batch = sled::Batch::default();
-        batch.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes()[..]);
+        batch.insert(
+            SCHEMA_KEY,
+            &schema::encode_schema_version(SCHEMA_VERSION)[..],
+        );
         batch.insert(CLOCK_KEY, &clock.utc_offset_secs.to_be_bytes()[..]);
         db.apply_batch(batch).map_err(sled_err)?;
         db.flush().map_err(sled_err)?;
         return Ok(clock);
-    };
-    let found = <[u8; 4]>::try_from(version.as_ref())
-        .map(u32::from_be_bytes)
-        .map_err(|_| corrupt("the schema version is not 4 bytes"))?;
-    if found != SCHEMA_VERSION {
-        return Err(StoreError::UnknownSchema {
-            path: path.to_path_buf(),
-            found,
-            supported: SCHEMA_VERSION,
-        });
     }
     let stored = db
         .get(CLOCK_KEY)
