@@ -9,6 +9,7 @@ pub mod arbitrary;
 pub mod codec;
 pub mod message;
 pub mod record;
+pub mod schema;
 pub mod text;
 
 #[cfg(test)]

@@ -97,6 +97,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use protocol::schema::{self, SchemaError, SchemaState};
 use protocol::{CapturedImage, Cursor, Record, RecordBatch, Retention, StreamKind};
 use serde::{Deserialize, Serialize};
 
@@ -1560,11 +1561,9 @@ fn sled_error(path: &Path, source: sled::Error) -> StoreError {
             }
         }
         // sled reports a lock held by another process only as this text.
-        sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
-            StoreError::Locked {
-                path: path.to_path_buf(),
-            }
-        }
+        sled::Error::Io(ref io) if schema::is_sled_lock_error(io) => StoreError::Locked {
+            path: path.to_path_buf(),
+        },
         source => StoreError::Sled {
             path: path.to_path_buf(),
             source,
@@ -1583,36 +1582,39 @@ fn init_or_check_schema(
     records: &sled::Tree,
 ) -> Result<u64, StoreError> {
     let sled_err = |source| sled_error(path, source);
-    match db.get(SCHEMA_KEY).map_err(sled_err)? {
-        None => {
+    let stored = db.get(SCHEMA_KEY).map_err(sled_err)?;
+    let state = schema::check_schema_version(stored.as_deref(), SCHEMA_VERSION).map_err(
+        |error| match error {
+            SchemaError::Malformed { .. } => corrupt(path, "bad schema version value"),
+            SchemaError::Unknown { found, supported } => StoreError::UnknownSchema {
+                path: path.to_path_buf(),
+                found,
+                supported,
+            },
+        },
+    )?;
+    match state {
+        SchemaState::Missing => {
             if !records.is_empty() || db.get(EPOCH_KEY).map_err(sled_err)?.is_some() {
                 return Err(corrupt(path, "it holds data but no schema version"));
             }
             let epoch = random_epoch();
             let mut batch = sled::Batch::default();
-            batch.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes()[..]);
+            batch.insert(
+                SCHEMA_KEY,
+                &schema::encode_schema_version(SCHEMA_VERSION)[..],
+            );
             batch.insert(EPOCH_KEY, &epoch.to_be_bytes()[..]);
             db.apply_batch(batch).map_err(sled_err)?;
             db.flush().map_err(sled_err)?;
             Ok(epoch)
         }
-        Some(version) => {
-            let found = <[u8; 4]>::try_from(version.as_ref())
-                .map(u32::from_be_bytes)
-                .map_err(|_| corrupt(path, "bad schema version value"))?;
-            if found != SCHEMA_VERSION {
-                return Err(StoreError::UnknownSchema {
-                    path: path.to_path_buf(),
-                    found,
-                    supported: SCHEMA_VERSION,
-                });
-            }
-            db.get(EPOCH_KEY)
-                .map_err(sled_err)?
-                .and_then(|value| u64_value(&value))
-                .filter(|epoch| *epoch != 0)
-                .ok_or_else(|| corrupt(path, "missing or bad epoch"))
-        }
+        SchemaState::Current => db
+            .get(EPOCH_KEY)
+            .map_err(sled_err)?
+            .and_then(|value| u64_value(&value))
+            .filter(|epoch| *epoch != 0)
+            .ok_or_else(|| corrupt(path, "missing or bad epoch")),
     }
 }
 

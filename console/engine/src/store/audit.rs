@@ -1,4 +1,5 @@
-//! The hash-chained audit log's types and hashing (pure).
+//! The hash-chained audit log (tree `audit`): its types and hashing
+//! (pure), and the store's append, read and verify.
 //!
 //! Entry `n` stores the hash of entry `n - 1` (zeros for entry 0) and its
 //! own hash: SHA-256 over [`AUDIT_HASH_DOMAIN`], then `index` (u64 BE),
@@ -9,7 +10,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::StoreError;
+use super::{u64_value, ConsoleStore, StoreError};
+use std::sync::PoisonError;
 
 /// Domain separation for audit hashes.
 pub const AUDIT_HASH_DOMAIN: &[u8] = b"smarttracker-console-audit-v1\0";
@@ -93,6 +95,87 @@ pub(crate) fn check_link(
         return Err("its content does not match its hash".into());
     }
     Ok(())
+}
+
+impl ConsoleStore {
+    /// Appends `entry` to the hash-chained audit log, flushed before it
+    /// returns the stored record.
+    pub fn audit(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
+        let auditor = self.auditor.lock().unwrap_or_else(PoisonError::into_inner);
+        let (index, prev_hash) = match self
+            .audit
+            .last()
+            .map_err(|source| self.sled_error(source))?
+        {
+            Some((key, value)) => {
+                let last = self.decode_audit(&key, &value)?;
+                (last.index.saturating_add(1), last.hash)
+            }
+            None => (0, [0; 32]),
+        };
+        let record = AuditRecord {
+            index,
+            prev_hash,
+            hash: audit_hash(index, &prev_hash, &entry),
+            entry,
+        };
+        let value = bincode::serde::encode_to_vec(&record, record_config()).map_err(|source| {
+            StoreError::Encode {
+                path: self.path.clone(),
+                what: format!("audit entry {index}"),
+                source,
+            }
+        })?;
+        self.audit
+            .insert(index.to_be_bytes(), value)
+            .map_err(|source| self.sled_error(source))?;
+        drop(auditor);
+        self.sync()?;
+        Ok(record)
+    }
+
+    /// Up to `limit` audit records from index `from_index` on, in order.
+    pub fn audit_log(&self, from_index: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut records = Vec::with_capacity(limit.min(1024));
+        for item in self.audit.range(from_index.to_be_bytes()..).take(limit) {
+            let (key, value) = item.map_err(|source| self.sled_error(source))?;
+            records.push(self.decode_audit(&key, &value)?);
+        }
+        Ok(records)
+    }
+
+    /// Checks the whole chain; returns the number of entries.
+    pub fn verify_audit(&self) -> Result<u64, AuditError> {
+        let mut expected_index = 0_u64;
+        let mut prev_hash = [0_u8; 32];
+        for item in self.audit.iter() {
+            let (key, value) = item.map_err(|source| self.sled_error(source))?;
+            let broken = |reason: String| AuditError::Broken {
+                index: expected_index,
+                reason,
+            };
+            let key_index = u64_value(&key)
+                .ok_or_else(|| broken(format!("key {key:02x?} is not an entry number")))?;
+            let (record, _): (AuditRecord, usize) =
+                bincode::serde::decode_from_slice(&value, record_config())
+                    .map_err(|error| broken(format!("it does not decode: {error}")))?;
+            check_link(key_index, expected_index, &prev_hash, &record).map_err(broken)?;
+            prev_hash = record.hash;
+            expected_index += 1;
+        }
+        Ok(expected_index)
+    }
+
+    fn decode_audit(&self, key: &[u8], value: &[u8]) -> Result<AuditRecord, StoreError> {
+        bincode::serde::decode_from_slice::<AuditRecord, _>(value, record_config())
+            .map(|(record, _)| record)
+            .map_err(|error| {
+                self.corrupt(format!(
+                    "audit entry {:?} does not decode: {error}",
+                    u64_value(key)
+                ))
+            })
+    }
 }
 
 #[cfg(test)]

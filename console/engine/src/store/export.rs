@@ -8,7 +8,8 @@ use serde::Serialize;
 use crate::model::{ActivitySpan, AgentId, HealthPoint, SessionEvent, UsageSpan};
 
 use super::block::{BlockRecord, NotedGap};
-use super::{clip, within, ConsoleStore, RecordKind, StoreError};
+use super::queries::{clip, within};
+use super::{ConsoleStore, RecordKind, StoreError};
 
 /// What an export can contain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

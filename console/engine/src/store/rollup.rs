@@ -1,11 +1,20 @@
-//! Day rollups (pure): what one ingest adds to the per (agent, day, app)
-//! and per (agent, day) presence totals, and their value encodings.
+//! Day rollups: what one ingest adds to the per (agent, day, app) and
+//! per (agent, day) presence totals and their value encodings (pure), and
+//! the store's staging of them and the day-total queries.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ActivitySpan, AgentId, DayClock, DayNumber, Presence, UsageSpan, DAY_MS};
+use crate::model::{
+    ActivitySpan, AgentId, AppDayTotal, DayClock, DayNumber, Presence, UsageSpan, DAY_MS,
+};
+
+use super::keys::{
+    app_day_key, day_range, parse_app_day_key, parse_presence_day_key, presence_day_key,
+    APP_DAY_PREFIX, PRESENCE_DAY_PREFIX,
+};
+use super::{ConsoleStore, StoreError};
 
 /// Spans starting or ending further than this from 1970 (about 31,700
 /// years) are kept raw but not rolled up: their day numbers are nonsense.
@@ -115,6 +124,143 @@ pub(crate) fn add_presence(a: PresenceMs, b: PresenceMs) -> PresenceMs {
         a[1].saturating_add(b[1]),
         a[2].saturating_add(b[2]),
     ]
+}
+
+impl ConsoleStore {
+    pub(super) fn stage_rollups(
+        &self,
+        writes: &mut sled::Batch,
+        agent: AgentId,
+        delta: &RollupDelta,
+    ) -> Result<(), StoreError> {
+        for ((day, app), added_ms) in &delta.apps {
+            let key = app_day_key(agent, *day, app);
+            let old_ms = match self.get_data(&key)? {
+                Some(value) => decode_app_total(&value).ok_or_else(|| {
+                    self.corrupt(format!(
+                        "the {app:?} total of agent {agent} on day {day} is not 8 bytes"
+                    ))
+                })?,
+                None => 0,
+            };
+            writes.insert(key, &encode_app_total(old_ms.saturating_add(*added_ms))[..]);
+        }
+        for (day, added) in &delta.presence {
+            let key = presence_day_key(agent, *day);
+            let old = match self.get_data(&key)? {
+                Some(value) => decode_presence(&value).ok_or_else(|| {
+                    self.corrupt(format!(
+                        "the presence totals of agent {agent} on day {day} are not 24 bytes"
+                    ))
+                })?,
+                None => [0; 3],
+            };
+            writes.insert(key, &encode_presence(add_presence(old, *added))[..]);
+        }
+        Ok(())
+    }
+    /// Active milliseconds per app and day, from the rollups only: of one
+    /// agent, or of every agent with `None`; days `from_day..=to_day`
+    /// (inclusive, in the store's [`DayClock`]), ordered by agent, day,
+    /// app.
+    pub fn app_day_totals(
+        &self,
+        agent: Option<AgentId>,
+        from_day: DayNumber,
+        to_day: DayNumber,
+    ) -> Result<Vec<AppDayTotal>, StoreError> {
+        let mut totals = Vec::new();
+        self.visit_app_days(agent, from_day, to_day, |total| {
+            totals.push(total);
+            Ok(())
+        })?;
+        Ok(totals)
+    }
+
+    /// Active, idle and locked milliseconds per day, from the rollups only:
+    /// of one agent, or of every agent with `None`; days `from_day..=to_day`
+    /// inclusive, ordered by agent, day.
+    pub fn presence_day_totals(
+        &self,
+        agent: Option<AgentId>,
+        from_day: DayNumber,
+        to_day: DayNumber,
+    ) -> Result<Vec<PresenceDayTotal>, StoreError> {
+        let mut totals = Vec::new();
+        self.visit_presence_days(agent, from_day, to_day, |total| {
+            totals.push(total);
+            Ok(())
+        })?;
+        Ok(totals)
+    }
+
+    pub(super) fn visit_app_days(
+        &self,
+        agent: Option<AgentId>,
+        from_day: DayNumber,
+        to_day: DayNumber,
+        mut visit: impl FnMut(AppDayTotal) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        if from_day > to_day {
+            return Ok(());
+        }
+        self.for_each_agent(APP_DAY_PREFIX, agent, |agent| {
+            for item in self
+                .data
+                .range(day_range(APP_DAY_PREFIX, agent, from_day, to_day))
+            {
+                let (key, value) = item.map_err(|source| self.sled_error(source))?;
+                let total = parse_app_day_key(&key).and_then(|(agent, day, app)| {
+                    Some(AppDayTotal {
+                        agent,
+                        day,
+                        app,
+                        active_ms: decode_app_total(&value)?,
+                    })
+                });
+                visit(total.ok_or_else(|| {
+                    self.corrupt(format!("an app-day total of agent {agent} is malformed"))
+                })?)?;
+            }
+            Ok(())
+        })
+    }
+
+    pub(super) fn visit_presence_days(
+        &self,
+        agent: Option<AgentId>,
+        from_day: DayNumber,
+        to_day: DayNumber,
+        mut visit: impl FnMut(PresenceDayTotal) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        if from_day > to_day {
+            return Ok(());
+        }
+        self.for_each_agent(PRESENCE_DAY_PREFIX, agent, |agent| {
+            for item in self
+                .data
+                .range(day_range(PRESENCE_DAY_PREFIX, agent, from_day, to_day))
+            {
+                let (key, value) = item.map_err(|source| self.sled_error(source))?;
+                let total = parse_presence_day_key(&key).and_then(|(agent, day)| {
+                    let [active_ms, idle_ms, locked_ms] = decode_presence(&value)?;
+                    Some(PresenceDayTotal {
+                        agent,
+                        day,
+                        active_ms,
+                        idle_ms,
+                        locked_ms,
+                    })
+                });
+                visit(total.ok_or_else(|| {
+                    self.corrupt(format!(
+                        "a presence-day total of agent {agent} is malformed"
+                    ))
+                })?)?;
+            }
+            Ok(())
+        })
+    }
 }
 
 #[cfg(test)]
