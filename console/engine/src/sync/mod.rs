@@ -398,17 +398,18 @@ impl Syncer {
         format!("{} ({})", self.console_name, self.identity.console_id)
     }
 
-    /// Runs `work` on the store from the blocking pool: the one place
-    /// sync touches the disk.
+    /// Runs `work` on the store through [`crate::blocking`]: the one
+    /// place sync touches the disk.
     async fn on_store<T: Send + 'static>(
         &self,
         work: impl FnOnce(&ConsoleStore) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, SyncError> {
         let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || work(&store)).await {
-            Ok(result) => result.map_err(SyncError::from),
-            Err(join_error) => Err(SyncError::Task(join_error.to_string())),
-        }
+        crate::blocking::blocking(
+            move || work(&store).map_err(SyncError::from),
+            |join_error| SyncError::Task(join_error.to_string()),
+        )
+        .await
     }
 
     async fn pins(&self) -> Result<PinLookup, SyncError> {
