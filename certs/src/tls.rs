@@ -14,7 +14,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{Resumption, VerifierBuilderError, WebPkiServerVerifier};
@@ -178,25 +178,28 @@ pub fn console_client_config(
 ) -> Result<ClientConfig, TlsConfigError> {
     let pins: PinLookup =
         Arc::new(move |agent_id| (agent_id == pin.agent_id).then_some(pin.spki_sha256));
-    client_config_with(console, pins, Some(pin.agent_id))
+    client_config_with(console, pins, Some(pin.agent_id), RefusalSlot::default())
 }
 
 /// The console's client configuration for an address whose agent is not
 /// known in advance (a static peer, an mDNS advert): whichever agent
 /// answers must chain to the site CA *and* be in the inventory with the key
 /// pinned there, or the handshake fails. The server name passed to connect
-/// is not used for identity.
+/// is not used for identity. Each refusal of the verifier is also left in
+/// `refusals`, typed: give each connection attempt a slot of its own.
 pub fn console_inventory_config(
     console: &ConsoleIdentity,
     pins: PinLookup,
+    refusals: RefusalSlot,
 ) -> Result<ClientConfig, TlsConfigError> {
-    client_config_with(console, pins, None)
+    client_config_with(console, pins, None, refusals)
 }
 
 fn client_config_with(
     console: &ConsoleIdentity,
     pins: PinLookup,
     expected: Option<Uuid>,
+    refusals: RefusalSlot,
 ) -> Result<ClientConfig, TlsConfigError> {
     let provider = provider();
     let inner = WebPkiServerVerifier::builder_with_provider(
@@ -208,6 +211,7 @@ fn client_config_with(
         inner,
         pins,
         expected,
+        refusals,
     });
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -225,15 +229,13 @@ fn client_config_with(
     Ok(config)
 }
 
-/// Text every "agent not in the inventory" handshake error carries (rustls
-/// shows our refusal by its debug name), so a console can tell an unknown
-/// agent from an unreachable one.
-pub const UNKNOWN_AGENT_MARKER: &str = "UnknownAgent";
-
-/// Reasons our verifiers add to the WebPKI checks, carried to the peer's
-/// handshake error.
-#[derive(Debug, thiserror::Error)]
-enum Refusal {
+/// Reasons our verifiers add to the WebPKI checks. The handshake fails
+/// with one inside `rustls::Error::InvalidCertificate(Other(..))`; QUIC
+/// carries only the alert code and text of that error, so a console's
+/// verifier also leaves its refusal in the connection attempt's
+/// [`RefusalSlot`], typed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
     #[error("agent {agent_id} presented a key that does not match its pin")]
     KeyNotPinned { agent_id: Uuid },
     #[error("agent {agent_id} is not in this console's inventory")]
@@ -246,8 +248,39 @@ enum Refusal {
     NotAgent(PeerError),
 }
 
+impl Refusal {
+    /// An agent of this site that is not in the inventory, or not with
+    /// the key pinned there.
+    pub fn is_unknown_agent(&self) -> bool {
+        matches!(
+            self,
+            Refusal::UnknownAgent { .. } | Refusal::KeyNotPinned { .. }
+        )
+    }
+}
+
 fn refuse(refusal: Refusal) -> rustls::Error {
     rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(refusal))))
+}
+
+/// Where a console's verifier leaves its refusal of the agent one
+/// connection attempt met: give each attempt a config with its own slot
+/// (see [`console_inventory_config`]) and [`take`](RefusalSlot::take) it
+/// after a failed connect.
+#[derive(Debug, Clone, Default)]
+pub struct RefusalSlot(Arc<Mutex<Option<Refusal>>>);
+
+impl RefusalSlot {
+    /// The refusal left since the last take, if any.
+    pub fn take(&self) -> Option<Refusal> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    /// Keeps `refusal` and returns the handshake error carrying it.
+    fn refuse(&self, refusal: Refusal) -> rustls::Error {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(refusal.clone());
+        refuse(refusal)
+    }
 }
 
 /// Site-CA client verification plus the deny-list and the console-identity check.
@@ -323,6 +356,8 @@ struct PinnedAgentVerifier {
     pins: PinLookup,
     /// The agent the caller meant to reach, when it knew.
     expected: Option<Uuid>,
+    /// Where each refusal is also left, typed.
+    refusals: RefusalSlot,
 }
 
 impl fmt::Debug for PinnedAgentVerifier {
@@ -343,10 +378,10 @@ impl ServerCertVerifier for PinnedAgentVerifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let presented = agent_peer(std::slice::from_ref(end_entity))
-            .map_err(|err| refuse(Refusal::NotAgent(err)))?;
+            .map_err(|err| self.refusals.refuse(Refusal::NotAgent(err)))?;
         if let Some(expected) = self.expected {
             if presented != expected {
-                return Err(refuse(Refusal::WrongAgent {
+                return Err(self.refusals.refuse(Refusal::WrongAgent {
                     expected,
                     presented,
                 }));
@@ -359,14 +394,14 @@ impl ServerCertVerifier for PinnedAgentVerifier {
         self.inner
             .verify_server_cert(end_entity, intermediates, &name, ocsp_response, now)?;
         let pinned = (self.pins)(presented).ok_or_else(|| {
-            refuse(Refusal::UnknownAgent {
+            self.refusals.refuse(Refusal::UnknownAgent {
                 agent_id: presented,
             })
         })?;
         let spki = spki_sha256(end_entity)
             .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
         if spki != pinned {
-            return Err(refuse(Refusal::KeyNotPinned {
+            return Err(self.refusals.refuse(Refusal::KeyNotPinned {
                 agent_id: presented,
             }));
         }
@@ -527,13 +562,15 @@ mod tests {
         let any_name = "address-only.agent.smarttracker";
         handshake(
             agent_server_config(&known, Vec::new()).expect("server config"),
-            console_inventory_config(&console, inventory.clone()).expect("client config"),
+            console_inventory_config(&console, inventory.clone(), RefusalSlot::default())
+                .expect("client config"),
             any_name,
         )
         .expect("the inventoried agent is admitted");
+        let refusals = RefusalSlot::default();
         let err = handshake(
             agent_server_config(&stranger, Vec::new()).expect("server config"),
-            console_inventory_config(&console, inventory).expect("client config"),
+            console_inventory_config(&console, inventory, refusals.clone()).expect("client config"),
             any_name,
         )
         .expect_err("a stranger of the same site is refused");
@@ -541,7 +578,17 @@ mod tests {
             matches!(refusal(&err), Some(Refusal::UnknownAgent { agent_id }) if *agent_id == stranger.agent_id),
             "{err:?}"
         );
-        assert!(err.to_string().contains(UNKNOWN_AGENT_MARKER), "{err}");
+        // The same refusal, typed, for a caller that only sees QUIC's
+        // alert code and text.
+        let left = refusals.take().expect("the verifier left its refusal");
+        assert!(left.is_unknown_agent(), "{left:?}");
+        assert_eq!(
+            left,
+            Refusal::UnknownAgent {
+                agent_id: stranger.agent_id
+            }
+        );
+        assert_eq!(refusals.take(), None, "taken once");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use protocol::{CaptureSpec, CapturedImage, ErrorCode, Request, Response, UnixMillis};
+use protocol::{CaptureSpec, ErrorCode, Request, Response, UnixMillis};
 use serde::{Deserialize, Serialize};
 
 use crate::analytics::{format_duration_ms, Range};
@@ -17,6 +17,7 @@ use crate::categories::Categoriser;
 use crate::discovery::{self, Candidate};
 use crate::export::{ExportError, Format, Table};
 use crate::model::{AgentId, DayNumber};
+use crate::reach::Addresses;
 use crate::settings::ConsoleSettings;
 use crate::store::{AgentRecord, AuditEntry, ConsoleStore, ShotSource, StoreError};
 use crate::sync::{
@@ -194,16 +195,14 @@ pub async fn execute(
     }
 }
 
-async fn on_store(
-    work: impl FnOnce() -> Result<(), CommandError> + Send + 'static,
-) -> Result<(), CommandError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|join_error| {
-            Err(CommandError::Failed(format!(
-                "command failed: {join_error}"
-            )))
-        })
+/// Runs blocking `work` (the store, mDNS) through [`crate::blocking`].
+async fn on_store<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, CommandError> + Send + 'static,
+) -> Result<T, CommandError> {
+    crate::blocking::blocking(work, |join_error| {
+        CommandError::Failed(format!("command failed: {join_error}"))
+    })
+    .await
 }
 
 fn say(output: &Output, text: String) {
@@ -453,24 +452,19 @@ async fn candidates(
     let mut candidates = discovery::known_candidates(&peers, &agents);
     if let Some(browse_secs) = reach.mdns_browse_secs {
         let browse = Duration::from_secs(browse_secs);
-        match tokio::task::spawn_blocking(move || discovery::browse(browse)).await {
-            Ok(Ok(found)) => candidates.extend(found),
-            Ok(Err(discovery_error)) => say(output, format!("warning: {discovery_error}")),
-            Err(join_error) => say(output, format!("warning: mDNS: {join_error}")),
+        match discovery::browse_off_thread(browse).await {
+            Ok(found) => candidates.extend(found),
+            Err(problem) => say(output, format!("warning: {problem}")),
         }
     }
     Ok(discovery::merge(candidates))
 }
 
+/// [`on_store`] for work that fails with a [`StoreError`].
 async fn on_store_value<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, CommandError> {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(result) => Ok(result?),
-        Err(join_error) => Err(CommandError::Failed(format!(
-            "command failed: {join_error}"
-        ))),
-    }
+    on_store(move || Ok(work()?)).await
 }
 
 async fn sync_once(
@@ -591,57 +585,6 @@ pub fn find_agent(
     }
 }
 
-/// Asks `record` at `addr` for a screenshot. `Ok(Err)`: nobody (or another
-/// agent) answered there, try the next address; `Err` is final.
-async fn capture_at(
-    syncer: &Syncer,
-    record: &AgentRecord,
-    addr: SocketAddr,
-    spec: CaptureSpec,
-) -> Result<Result<CapturedImage, String>, CommandError> {
-    let session = match syncer.open_agent(record.agent, addr).await {
-        Ok(session) => session,
-        Err(error) => return Ok(Err(format!("{addr}: {error}"))),
-    };
-    let answer = session.ask(&Request::Screenshot(spec)).await;
-    session.close(b"screenshot done");
-    let name = &record.name;
-    match answer {
-        Ok(Response::Image(image)) => Ok(Ok(image)),
-        Ok(_) => Ok(Err(format!(
-            "{addr}: {}",
-            SyncError::Unexpected("screenshot")
-        ))),
-        Err(SyncError::Agent(ErrorCode::Forbidden, message)) => Err(CommandError::Refused(
-            format!("{name} refused: {message}; screenshots need an admin console"),
-        )),
-        Err(SyncError::Agent(ErrorCode::CaptureUnavailable, message)) => Err(CommandError::Failed(
-            format!("{name} cannot capture its screen: {message}"),
-        )),
-        Err(SyncError::Agent(code, message)) => Err(CommandError::Failed(format!(
-            "{name} refused the screenshot ({code:?}): {message}"
-        ))),
-        Err(error) => Ok(Err(format!("{addr}: {error}"))),
-    }
-}
-
-/// Tries `addrs` in order; the first image wins.
-async fn capture_first(
-    syncer: &Syncer,
-    record: &AgentRecord,
-    addrs: &[SocketAddr],
-    spec: CaptureSpec,
-    failures: &mut Vec<String>,
-) -> Result<Option<CapturedImage>, CommandError> {
-    for addr in addrs {
-        match capture_at(syncer, record, *addr, spec).await? {
-            Ok(image) => return Ok(Some(image)),
-            Err(failure) => failures.push(failure),
-        }
-    }
-    Ok(None)
-}
-
 async fn screenshot(
     context: &CommandContext,
     agent: &str,
@@ -661,50 +604,58 @@ async fn screenshot(
     let store = context.store.clone();
     let agents = on_store_value(move || store.agents()).await?;
     let record = find_agent(&agents, &context.data_dir, agent)?;
-    let mut addrs: Vec<SocketAddr> = reach.peers.clone();
-    addrs.extend(
-        record
-            .addresses
-            .iter()
-            .filter_map(|addr| addr.parse::<SocketAddr>().ok()),
-    );
-    addrs.extend(context.settings.peer_addrs());
-    let mut unique = Vec::new();
-    for addr in addrs {
-        if !unique.contains(&addr) {
-            unique.push(addr);
-        }
-    }
-    let mut failures = Vec::new();
-    let mut image = capture_first(&syncer, &record, &unique, spec, &mut failures).await?;
-    if let (None, Some(browse_secs)) = (&image, reach.mdns_browse_secs) {
-        let browse = Duration::from_secs(browse_secs);
-        match tokio::task::spawn_blocking(move || discovery::browse(browse)).await {
-            Ok(Ok(found)) => {
-                let advertised: Vec<SocketAddr> = found
-                    .into_iter()
-                    .filter(|candidate| candidate.claimed_agent == Some(record.agent))
-                    .map(|candidate| candidate.addr)
-                    .filter(|addr| !unique.contains(addr))
-                    .collect();
-                image = capture_first(&syncer, &record, &advertised, spec, &mut failures).await?;
-            }
-            Ok(Err(discovery_error)) => failures.push(format!("mDNS: {discovery_error}")),
-            Err(join_error) => failures.push(format!("mDNS: {join_error}")),
-        }
-    }
-    let Some(image) = image else {
-        if failures.is_empty() {
+    let addresses = Addresses {
+        given: reach.peers.clone(),
+        static_peers: context.settings.peer_addrs(),
+        mdns_browse: reach.mdns_browse_secs.map(Duration::from_secs),
+    };
+    let (session, addr) = match crate::reach::open_session(&syncer, &record, &addresses).await {
+        Ok(opened) => opened,
+        Err(unreached) if unreached.nothing_tried() && unreached.mdns_problem.is_none() => {
             return Err(CommandError::Failed(format!(
                 "no address of {} is known: sync once, or give --peer HOST:PORT",
                 record.name
             )));
         }
-        return Err(CommandError::Failed(format!(
-            "{} did not answer: {}",
-            record.name,
-            failures.join("; ")
-        )));
+        Err(unreached) => {
+            return Err(CommandError::Failed(format!(
+                "{} did not answer: {}",
+                record.name,
+                unreached.reasons().join("; ")
+            )));
+        }
+    };
+    let answer = session.ask(&Request::Screenshot(spec)).await;
+    session.close(b"screenshot done");
+    let name = &record.name;
+    let image = match answer {
+        Ok(Response::Image(image)) => image,
+        Ok(_) => {
+            return Err(CommandError::Failed(format!(
+                "{name} did not answer: {addr}: {}",
+                SyncError::Unexpected("screenshot")
+            )))
+        }
+        Err(SyncError::Agent(ErrorCode::Forbidden, message)) => {
+            return Err(CommandError::Refused(format!(
+                "{name} refused: {message}; screenshots need an admin console"
+            )))
+        }
+        Err(SyncError::Agent(ErrorCode::CaptureUnavailable, message)) => {
+            return Err(CommandError::Failed(format!(
+                "{name} cannot capture its screen: {message}"
+            )))
+        }
+        Err(SyncError::Agent(code, message)) => {
+            return Err(CommandError::Failed(format!(
+                "{name} refused the screenshot ({code:?}): {message}"
+            )))
+        }
+        Err(error) => {
+            return Err(CommandError::Failed(format!(
+                "{name} did not answer: {addr}: {error}"
+            )))
+        }
     };
     crate::store::check_image(&image.meta, &image.bytes).map_err(|error| {
         CommandError::Failed(format!(

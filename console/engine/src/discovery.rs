@@ -76,6 +76,15 @@ pub fn browse(duration: Duration) -> Result<Vec<Candidate>, DiscoveryError> {
     Ok(found.into_iter().collect())
 }
 
+/// [`browse`] through [`crate::blocking`]; the problem in words.
+pub async fn browse_off_thread(duration: Duration) -> Result<Vec<Candidate>, String> {
+    crate::blocking::blocking(
+        move || browse(duration).map_err(|error| error.to_string()),
+        |join_error| format!("mDNS browsing failed: {join_error}"),
+    )
+    .await
+}
+
 /// The candidates a console knows without browsing: static peers (no
 /// claim), then each inventoried agent's remembered addresses (claiming
 /// that agent). Unparsable remembered addresses are skipped.

@@ -3,6 +3,7 @@
 //! read, and runs as a service the window and the command line talk to.
 
 pub mod analytics;
+pub mod blocking;
 pub mod categories;
 pub mod clock;
 pub mod commands;
@@ -12,6 +13,7 @@ pub mod export;
 pub mod i18n;
 pub mod live;
 pub mod model;
+pub mod reach;
 pub mod report;
 pub mod service;
 pub mod settings;

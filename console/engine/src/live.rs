@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Cursor;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -20,6 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::model::AgentId;
+use crate::reach::Addresses;
 use crate::store::ConsoleStore;
 use crate::sync::{SyncError, Syncer};
 
@@ -642,30 +642,27 @@ async fn run_watch(context: TaskContext, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Connects to the agent at one of its known addresses.
+/// Connects to the agent at one of its known addresses (see
+/// [`crate::reach`]); the telling failure otherwise.
 async fn open(context: &TaskContext) -> Result<crate::sync::AgentSession, SyncError> {
     let store = context.store.clone();
     let agent = context.agent;
-    let record = tokio::task::spawn_blocking(move || store.agent(agent))
-        .await
-        .map_err(|join_error| SyncError::Connect(join_error.to_string()))??;
+    let record = crate::blocking::blocking(
+        move || store.agent(agent).map_err(SyncError::from),
+        |join_error| SyncError::Connect(join_error.to_string()),
+    )
+    .await?;
     let Some(record) = record else {
         return Err(SyncError::Connect(format!(
             "agent {agent} is not in the inventory"
         )));
     };
-    let mut last_error = SyncError::Connect("no known address yet: wait for a sync".to_owned());
-    for addr in record
-        .addresses
-        .iter()
-        .filter_map(|addr| addr.parse::<SocketAddr>().ok())
-    {
-        match context.syncer.open_agent(agent, addr).await {
-            Ok(session) => return Ok(session),
-            Err(error) => last_error = error,
-        }
+    match crate::reach::open_session(&context.syncer, &record, &Addresses::default()).await {
+        Ok((session, _)) => Ok(session),
+        Err(unreached) => Err(unreached.into_error().unwrap_or_else(|| {
+            SyncError::Connect("no known address yet: wait for a sync".to_owned())
+        })),
     }
-    Err(last_error)
 }
 
 /// Starts a session on `session` and asks frames until stopped or lost.
@@ -730,11 +727,14 @@ async fn run_session(
                         context.emit(UpdateKind::Unchanged { interval_ms });
                         continue;
                     };
-                    let decoded = tokio::task::spawn_blocking(move || decode_frame(&image)).await;
+                    let decoded = crate::blocking::blocking(
+                        move || decode_frame(&image).map_err(|error| error.to_string()),
+                        |join_error| join_error.to_string(),
+                    )
+                    .await;
                     match decoded {
-                        Ok(Ok(frame)) => context.emit(UpdateKind::Frame { frame, interval_ms }),
-                        Ok(Err(error)) => context.emit(UpdateKind::Lost(error.to_string())),
-                        Err(join_error) => context.emit(UpdateKind::Lost(join_error.to_string())),
+                        Ok(frame) => context.emit(UpdateKind::Frame { frame, interval_ms }),
+                        Err(error) => context.emit(UpdateKind::Lost(error)),
                     }
                 }
                 Ok(_) => {

@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use anyhow::{anyhow, bail, Context, Result};
 use certs::{ConsoleIdentity, Role, SiteCa, Validity};
 use console_engine::model::AgentId;
+use console_engine::reach::{open_session, Addresses};
 use console_engine::settings::ConsoleSettings;
 use console_engine::store::{AuditEntry, ConsoleStore};
 use console_engine::sync::{inventory_record, SyncConfig, Syncer};
@@ -320,29 +321,37 @@ fn enable_screenshots(
         .context("cannot start the async runtime")?;
     let syncer = Syncer::new(identity, store.clone(), SyncConfig::default());
     for (agent, name, addr) in agents {
+        let record = store.agent(*agent)?;
         let applied = runtime.block_on(async {
-            let mut policy = match syncer
-                .request_agent(*agent, *addr, &Request::GetPolicy)
-                .await
-            {
-                Ok(Response::Policy(policy)) => policy,
-                Ok(_) => return Err(anyhow!("{name} answered get-policy with something else")),
-                Err(error) => return Err(anyhow!("{name}: {error}")),
+            let record = record.ok_or_else(|| anyhow!("{name} is not in the inventory"))?;
+            let addresses = Addresses {
+                given: vec![*addr],
+                ..Addresses::default()
             };
-            policy.revision = policy.revision.saturating_add(1);
-            policy.screenshots = ScreenshotPolicy {
-                enabled: true,
-                interval_secs: DEMO_SCREENSHOT_INTERVAL_SECS,
-                blur: name == BLURRED_DEMO_AGENT,
-            };
-            match syncer
-                .request_agent(*agent, *addr, &Request::SetPolicy(policy))
+            let (session, _) = open_session(&syncer, &record, &addresses)
                 .await
-            {
-                Ok(Response::Policy(applied)) => Ok(applied),
-                Ok(_) => Err(anyhow!("{name} answered set-policy with something else")),
-                Err(error) => Err(anyhow!("{name}: {error}")),
+                .map_err(|unreached| anyhow!("{name}: {}", unreached.reasons().join("; ")))?;
+            let applied = async {
+                let mut policy = match session.ask(&Request::GetPolicy).await {
+                    Ok(Response::Policy(policy)) => policy,
+                    Ok(_) => return Err(anyhow!("{name} answered get-policy with something else")),
+                    Err(error) => return Err(anyhow!("{name}: {error}")),
+                };
+                policy.revision = policy.revision.saturating_add(1);
+                policy.screenshots = ScreenshotPolicy {
+                    enabled: true,
+                    interval_secs: DEMO_SCREENSHOT_INTERVAL_SECS,
+                    blur: name == BLURRED_DEMO_AGENT,
+                };
+                match session.ask(&Request::SetPolicy(policy)).await {
+                    Ok(Response::Policy(applied)) => Ok(applied),
+                    Ok(_) => Err(anyhow!("{name} answered set-policy with something else")),
+                    Err(error) => Err(anyhow!("{name}: {error}")),
+                }
             }
+            .await;
+            session.close(b"request done");
+            applied
         });
         let detail = match &applied {
             Ok(policy) => format!(

@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -28,9 +27,10 @@ use crate::export::{columns, day_text, Table};
 use crate::i18n::time_label;
 use crate::live::{LiveClient, LiveMode, LiveUpdate, LiveWatch, WatchChanges};
 use crate::model::{AgentId, DayClock};
+use crate::reach::Addresses;
 use crate::settings::{ConsoleSettings, SettingsError};
 use crate::store::{AuditEntry, ConsoleStore, ScreenshotKey, ScreenshotMeta, ShotSource};
-use crate::sync::{Backoff, Outcome, SyncConfig, SyncError, Syncer};
+use crate::sync::{AgentSession, Backoff, Outcome, SyncConfig, SyncError, Syncer};
 use crate::views::{self, AttendanceView, Period, ViewContext, ViewData, ViewRequest};
 
 pub mod socket;
@@ -645,7 +645,7 @@ fn handle(shared: &Arc<Shared>, command: Command) {
         }
         Command::FetchPolicy(agent) => {
             tokio::spawn(async move {
-                let result = fetch_policy(&shared, agent).await.map(|(policy, _)| policy);
+                let result = fetch_policy(&shared, agent).await;
                 shared.emit(Event::Policy { agent, result });
             });
         }
@@ -740,24 +740,23 @@ async fn take_screenshot(shared: &Arc<Shared>, agent: AgentId) {
         let Some(syncer) = shared.syncer.clone() else {
             return Err("no console identity: screenshots cannot be taken".to_owned());
         };
-        let mut last_error = NO_ADDRESS.to_owned();
-        for addr in agent_addresses(shared, agent).await? {
-            let request = Request::Screenshot(crate::live::SCREENSHOT_SPEC);
-            match syncer.request_agent(agent, addr, &request).await {
-                Ok(Response::Image(image)) => {
-                    let store = shared.store.clone();
-                    return blocking(move || {
-                        store
-                            .put_screenshot(agent, ShotSource::OnDemand, &image)
-                            .map_err(|error| error.to_string())
-                    })
-                    .await;
-                }
-                Ok(_) => last_error = SyncError::Unexpected("screenshot").to_string(),
-                Err(error) => last_error = error.to_string(),
+        let session = open_session(shared, &syncer, agent).await?;
+        let request = Request::Screenshot(crate::live::SCREENSHOT_SPEC);
+        let answer = session.ask(&request).await;
+        session.close(b"request done");
+        match answer {
+            Ok(Response::Image(image)) => {
+                let store = shared.store.clone();
+                blocking(move || {
+                    store
+                        .put_screenshot(agent, ShotSource::OnDemand, &image)
+                        .map_err(|error| error.to_string())
+                })
+                .await
             }
+            Ok(_) => Err(SyncError::Unexpected("screenshot").to_string()),
+            Err(error) => Err(error.to_string()),
         }
-        Err(last_error)
     }
     .await;
     match result {
@@ -776,13 +775,15 @@ async fn take_screenshot(shared: &Arc<Shared>, agent: AgentId) {
     }
 }
 
-/// Runs `work` on a blocking thread; a panic there becomes an error text.
+/// Runs `work` through [`crate::blocking`]; a panic there becomes an
+/// error text.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, String> + Send + 'static,
 ) -> Result<T, String> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|join_error| Err(format!("background task failed: {join_error}")))
+    crate::blocking::blocking(work, |join_error| {
+        format!("background task failed: {join_error}")
+    })
+    .await
 }
 
 /// Loads (or trains) the categoriser the settings call for; the error is
@@ -936,7 +937,7 @@ async fn sync_pass(shared: &Arc<Shared>, syncer: &Arc<Syncer>, periodic: bool) -
             }
         };
     if shared.mdns {
-        match blocking(|| discovery::browse(MDNS_BROWSE).map_err(|error| error.to_string())).await {
+        match discovery::browse_off_thread(MDNS_BROWSE).await {
             Ok(found) => candidates.extend(found),
             Err(error) => problems.push(error),
         }
@@ -993,54 +994,70 @@ async fn sync_pass(shared: &Arc<Shared>, syncer: &Arc<Syncer>, periodic: bool) -
 
 const NO_ADDRESS: &str = "no known address yet: wait for a sync";
 
-/// The addresses the inventory knows for `agent`.
-async fn agent_addresses(shared: &Arc<Shared>, agent: AgentId) -> Result<Vec<SocketAddr>, String> {
+/// A verified session with `agent` (see [`crate::reach`]): its remembered
+/// addresses, then the static peers; the telling failure in words.
+async fn open_session(
+    shared: &Arc<Shared>,
+    syncer: &Syncer,
+    agent: AgentId,
+) -> Result<AgentSession, String> {
     let store = shared.store.clone();
     let record = blocking(move || store.agent(agent).map_err(|error| error.to_string()))
         .await?
         .ok_or_else(|| format!("agent {agent} is not in the inventory"))?;
-    Ok(record
-        .addresses
-        .iter()
-        .filter_map(|addr| addr.parse::<SocketAddr>().ok())
-        .collect())
+    let addresses = Addresses {
+        static_peers: shared.settings().peer_addrs(),
+        ..Addresses::default()
+    };
+    match crate::reach::open_session(syncer, &record, &addresses).await {
+        Ok((session, _)) => Ok(session),
+        Err(unreached) => Err(unreached
+            .into_error()
+            .map_or_else(|| NO_ADDRESS.to_owned(), |error| error.to_string())),
+    }
 }
 
-/// The agent's policy and the address that answered.
-async fn fetch_policy(
-    shared: &Arc<Shared>,
-    agent: AgentId,
-) -> Result<(Policy, SocketAddr), String> {
+/// The agent's policy, asked on `session`.
+async fn get_policy(session: &AgentSession) -> Result<Policy, String> {
+    match session.ask(&Request::GetPolicy).await {
+        Ok(Response::Policy(policy)) => Ok(policy),
+        Ok(_) => Err(SyncError::Unexpected("get-policy").to_string()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// The agent's policy.
+async fn fetch_policy(shared: &Arc<Shared>, agent: AgentId) -> Result<Policy, String> {
     let Some(syncer) = shared.syncer.clone() else {
         return Err("no console identity: policies cannot be read".to_owned());
     };
-    let mut last_error = NO_ADDRESS.to_owned();
-    for addr in agent_addresses(shared, agent).await? {
-        match syncer.request_agent(agent, addr, &Request::GetPolicy).await {
-            Ok(Response::Policy(policy)) => return Ok((policy, addr)),
-            Ok(_) => last_error = SyncError::Unexpected("get-policy").to_string(),
-            Err(error) => last_error = error.to_string(),
-        }
-    }
-    Err(last_error)
+    let session = open_session(shared, &syncer, agent).await?;
+    let policy = get_policy(&session).await;
+    session.close(b"request done");
+    policy
 }
 
 async fn apply_policy(shared: &Arc<Shared>, agent: AgentId, mut policy: Policy) {
     let name = agent_name(shared, agent).await;
     let result = async {
-        let (current, addr) = fetch_policy(shared, agent).await?;
         let Some(syncer) = shared.syncer.clone() else {
-            return Err("no console identity".to_owned());
+            return Err("no console identity: policies cannot be read".to_owned());
         };
-        policy.revision = current.revision.saturating_add(1);
-        match syncer
-            .request_agent(agent, addr, &Request::SetPolicy(policy))
-            .await
-        {
-            Ok(Response::Policy(applied)) => Ok(applied.revision),
-            Ok(_) => Err(SyncError::Unexpected("set-policy").to_string()),
-            Err(error) => Err(error.to_string()),
+        // Read and written on one session: the revision follows the one
+        // just read, from the same agent.
+        let session = open_session(shared, &syncer, agent).await?;
+        let applied = async {
+            let current = get_policy(&session).await?;
+            policy.revision = current.revision.saturating_add(1);
+            match session.ask(&Request::SetPolicy(policy)).await {
+                Ok(Response::Policy(applied)) => Ok(applied.revision),
+                Ok(_) => Err(SyncError::Unexpected("set-policy").to_string()),
+                Err(error) => Err(error.to_string()),
+            }
         }
+        .await;
+        session.close(b"request done");
+        applied
     }
     .await;
     let detail = match &result {

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certs::handshake::HandshakeFailure;
-use certs::tls::{console_inventory_config, PinLookup, UNKNOWN_AGENT_MARKER};
+use certs::tls::{console_inventory_config, PinLookup, Refusal, RefusalSlot};
 use certs::transport::{
     client_config, client_endpoint, connect, peer_chain, request, Limits, TransportError,
 };
@@ -398,17 +398,18 @@ impl Syncer {
         format!("{} ({})", self.console_name, self.identity.console_id)
     }
 
-    /// Runs `work` on the store from the blocking pool: the one place
-    /// sync touches the disk.
+    /// Runs `work` on the store through [`crate::blocking`]: the one
+    /// place sync touches the disk.
     async fn on_store<T: Send + 'static>(
         &self,
         work: impl FnOnce(&ConsoleStore) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, SyncError> {
         let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || work(&store)).await {
-            Ok(result) => result.map_err(SyncError::from),
-            Err(join_error) => Err(SyncError::Task(join_error.to_string())),
-        }
+        crate::blocking::blocking(
+            move || work(&store).map_err(SyncError::from),
+            |join_error| SyncError::Task(join_error.to_string()),
+        )
+        .await
     }
 
     async fn pins(&self) -> Result<PinLookup, SyncError> {
@@ -454,9 +455,14 @@ impl Syncer {
     }
 
     async fn sync_candidates(self: &Arc<Self>, candidates: Vec<Candidate>) -> Vec<Outcome> {
-        // One inventory read and one TLS config for the whole pass.
-        let config = match self.client_config().await {
-            Ok(config) => config,
+        // One inventory read for the whole pass (and the TLS config
+        // checked once); each connection attempt gets a config of its own.
+        let pins = match self.pins().await.map_err(|error| error.to_string()) {
+            Ok(pins) => self.client_config(&pins).map(|_| pins),
+            Err(reason) => Err(reason),
+        };
+        let pins = match pins {
+            Ok(pins) => pins,
             Err(reason) => {
                 return candidates
                     .into_iter()
@@ -473,12 +479,12 @@ impl Syncer {
         for group in group_by_claim(candidates) {
             let syncer = self.clone();
             let slots = slots.clone();
-            let config = config.clone();
+            let pins = pins.clone();
             tasks.spawn(async move {
                 let _slot = slots.acquire_owned().await;
                 let mut outcomes = Vec::new();
                 for candidate in group {
-                    let outcome = syncer.sync_candidate_with(&candidate, config.clone()).await;
+                    let outcome = syncer.sync_candidate_with(&candidate, &pins).await;
                     let reached = matches!(
                         &outcome,
                         Outcome::Synced { agent, .. } | Outcome::Faulty { agent, .. }
@@ -527,11 +533,14 @@ impl Syncer {
         agent: AgentId,
         addr: SocketAddr,
     ) -> Result<AgentSession, SyncError> {
-        let config = self.client_config().await.map_err(SyncError::Connect)?;
-        let connection = self
-            .connect_with(config, addr)
+        let pins = self
+            .pins()
             .await
-            .map_err(|(_, reason)| SyncError::Connect(reason))?;
+            .map_err(|error| SyncError::Connect(error.to_string()))?;
+        let connection = self
+            .connect_with(&pins, addr)
+            .await
+            .map_err(|failed| SyncError::Connect(failed.reason))?;
         let session = AgentSession {
             connection,
             request_timeout: self.config.request_timeout,
@@ -569,31 +578,25 @@ impl Syncer {
     /// Connects to one address and, if an inventoried agent answers there,
     /// pulls everything it has (within this pass's bounds).
     pub async fn sync_candidate(&self, candidate: &Candidate) -> Outcome {
-        match self.client_config().await {
-            Ok(config) => self.sync_candidate_with(candidate, config).await,
-            Err(reason) => Outcome::Unreachable {
+        match self.pins().await {
+            Ok(pins) => self.sync_candidate_with(candidate, &pins).await,
+            Err(error) => Outcome::Unreachable {
                 addr: candidate.addr,
                 agent: trusted_claim(candidate),
-                reason,
+                reason: error.to_string(),
             },
         }
     }
 
-    async fn sync_candidate_with(
-        &self,
-        candidate: &Candidate,
-        config: quinn::ClientConfig,
-    ) -> Outcome {
+    async fn sync_candidate_with(&self, candidate: &Candidate, pins: &PinLookup) -> Outcome {
         let addr = candidate.addr;
         let deadline = Deadline {
             at: Instant::now() + self.config.agent_deadline,
             request_timeout: self.config.request_timeout,
         };
-        let connection = match self.connect_with(config, addr).await {
+        let connection = match self.connect_with(pins, addr).await {
             Ok(connection) => connection,
-            Err((failure, reason)) => {
-                return self.classify_failure(candidate, failure, reason).await
-            }
+            Err(failed) => return self.classify_failure(candidate, failed).await,
         };
         let outcome = self.sync_connection(&connection, candidate, deadline).await;
         connection.close(0u32.into(), b"sync done");
@@ -795,57 +798,65 @@ impl Syncer {
         }
     }
 
-    /// The client config admitting the agents of the inventory as it is now.
-    async fn client_config(&self) -> Result<quinn::ClientConfig, String> {
-        let pins = self.pins().await.map_err(|error| error.to_string())?;
-        let tls =
-            console_inventory_config(&self.identity, pins).map_err(|error| error.to_string())?;
-        client_config(tls, &self.config.limits).map_err(|error| error.to_string())
+    /// A client config admitting the agents of `pins`, for one connection
+    /// attempt: its verifier leaves any refusal in the slot returned.
+    fn client_config(
+        &self,
+        pins: &PinLookup,
+    ) -> Result<(quinn::ClientConfig, RefusalSlot), String> {
+        let refusals = RefusalSlot::default();
+        let tls = console_inventory_config(&self.identity, pins.clone(), refusals.clone())
+            .map_err(|error| error.to_string())?;
+        let config = client_config(tls, &self.config.limits).map_err(|error| error.to_string())?;
+        Ok((config, refusals))
     }
 
     async fn connect_with(
         &self,
-        config: quinn::ClientConfig,
+        pins: &PinLookup,
         addr: SocketAddr,
-    ) -> Result<quinn::Connection, (HandshakeFailure, String)> {
-        let endpoint =
-            client_endpoint(addr).map_err(|error| (HandshakeFailure::Other, error.to_string()))?;
+    ) -> Result<quinn::Connection, ConnectFailed> {
+        let untyped = |reason: String| ConnectFailed {
+            failure: HandshakeFailure::Other,
+            refusal: None,
+            reason,
+        };
+        let (config, refusals) = self.client_config(pins).map_err(untyped)?;
+        let endpoint = client_endpoint(addr).map_err(|error| untyped(error.to_string()))?;
         // Identity is checked by the verifier against the inventory, not
         // by this name.
         let attempt = connect(&endpoint, config, addr, "agent.smarttracker");
         match tokio::time::timeout(self.config.connect_timeout, attempt).await {
             Ok(Ok(connection)) => Ok(connection),
-            Ok(Err(error)) => Err((
-                HandshakeFailure::of_transport(&error).unwrap_or(HandshakeFailure::Other),
-                format!("{error:?}"),
-            )),
-            Err(_) => Err((
-                HandshakeFailure::TimedOut,
-                format!("no answer within {:?}", self.config.connect_timeout),
-            )),
+            Ok(Err(error)) => Err(ConnectFailed {
+                failure: HandshakeFailure::of_transport(&error).unwrap_or(HandshakeFailure::Other),
+                refusal: refusals.take(),
+                reason: format!("{error:?}"),
+            }),
+            Err(_) => Err(ConnectFailed {
+                failure: HandshakeFailure::TimedOut,
+                refusal: refusals.take(),
+                reason: format!("no answer within {:?}", self.config.connect_timeout),
+            }),
         }
     }
 
-    async fn classify_failure(
-        &self,
-        candidate: &Candidate,
-        failure: HandshakeFailure,
-        reason: String,
-    ) -> Outcome {
+    async fn classify_failure(&self, candidate: &Candidate, failed: ConnectFailed) -> Outcome {
         let addr = candidate.addr;
-        match failure {
+        let ConnectFailed {
+            failure,
+            refusal,
+            reason,
+        } = failed;
+        match refusal {
             // Our own verifier's refusal of an agent of this site that is
             // not (or not with this key) in the inventory.
-            HandshakeFailure::PeerCertificateRefused(_)
-                if reason.contains(UNKNOWN_AGENT_MARKER) || reason.contains("KeyNotPinned") =>
-            {
-                Outcome::Unknown {
-                    addr,
-                    claimed_agent: candidate.claimed_agent,
-                    reason,
-                }
-            }
-            failure => match failure.advice() {
+            Some(refusal) if refusal.is_unknown_agent() => Outcome::Unknown {
+                addr,
+                claimed_agent: candidate.claimed_agent,
+                reason,
+            },
+            _ => match failure.advice() {
                 Some(advice) => Outcome::Refused {
                     addr,
                     agent: trusted_claim(candidate),
@@ -1134,6 +1145,15 @@ impl Syncer {
         }
         Ok(Some(frames))
     }
+}
+
+/// A connection attempt that failed, typed: how the handshake ended and,
+/// when our verifier refused the agent, why.
+#[derive(Debug)]
+struct ConnectFailed {
+    failure: HandshakeFailure,
+    refusal: Option<Refusal>,
+    reason: String,
 }
 
 /// Why a hello did not open a pass.
