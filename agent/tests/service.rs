@@ -22,6 +22,7 @@ fn records_come_back_in_order_once_and_acks_survive_restart() {
     let admin = site.console(Role::Admin);
 
     let mut agent = AgentProcess::start(&data, &["--demo-history-days", "3"]);
+    agent.wait_history();
     let addr = agent.addr();
     let (usage_before, usage_cursor, sessions_before, epoch) = block_on(async {
         let console = Console::connect(&admin, &identity, addr).await;

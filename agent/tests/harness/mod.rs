@@ -132,6 +132,20 @@ impl AgentProcess {
         self.wait_ready().listen.parse().expect("listen address")
     }
 
+    /// Waits until the simulated history is all recorded (the agent
+    /// serves while it backfills, so a pull before that sees part of it).
+    pub fn wait_history(&mut self) -> StatusSnapshot {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let snapshot = self.wait_ready();
+            if !snapshot.backfilling {
+                return snapshot;
+            }
+            assert!(Instant::now() < deadline, "history never finished");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// SIGTERM and wait: the agent closes its spans and flushes.
     pub fn stop(mut self) {
         let pid = self.child.id().to_string();
