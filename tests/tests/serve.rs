@@ -307,3 +307,74 @@ fn other_users_and_unsafe_sockets_are_refused() {
     }
     drop(serve);
 }
+
+#[test]
+fn hostile_clients_on_the_socket_are_cut_off_and_serve_goes_on() {
+    use std::io::Read;
+    use std::os::unix::net::UnixStream;
+    let site = Site::create();
+    let serve = Serve::start(&site, "serve");
+    let path = site.console_data().join(socket::SOCKET_FILE);
+    let connect = || {
+        let stream = UnixStream::connect(&path).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        stream
+    };
+    // Ends when serve closes the connection; what it said, if anything.
+    let answer = |mut stream: UnixStream| {
+        let mut said = Vec::new();
+        stream
+            .read_to_end(&mut said)
+            .expect("serve closes the connection");
+        said
+    };
+
+    // Silent: no hello within the deadline, refused and closed.
+    let silent = connect();
+    // A length past the cap, announced and never sent.
+    let mut huge = connect();
+    huge.write_all(&u32::MAX.to_le_bytes()).expect("write");
+    // Bytes that are no message at all.
+    let mut garbage = connect();
+    garbage
+        .write_all(&[
+            16, 0, 0, 0, 0xff, 0xfe, 0xfd, 0xfc, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+        ])
+        .expect("write");
+    // A welcome, then a lie about the frame's length.
+    let mut liar = connect();
+    let hello = socket::encode(&ToServe::Hello {
+        version: socket::PROTOCOL_VERSION,
+        subscribe: true,
+    })
+    .expect("hello");
+    liar.write_all(&hello).expect("write");
+    liar.write_all(&(64 * 1024 * 1024 + 1_u32).to_le_bytes())
+        .expect("write");
+
+    // The first frame of what serve said.
+    let first = |said: &[u8]| {
+        let length = u32::from_le_bytes(said.get(..4)?.try_into().ok()?) as usize;
+        said.get(4..4 + length).map(socket::decode::<FromServe>)
+    };
+    for (what, stream) in [("silent", silent), ("huge", huge), ("garbage", garbage)] {
+        let said = answer(stream);
+        match first(&said) {
+            Some(Ok(FromServe::Refused(_))) => {}
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+    let said = answer(liar);
+    assert!(
+        matches!(
+            said.get(4..).map(socket::decode::<FromServe>),
+            Some(Ok(FromServe::Welcome(_)))
+        ),
+        "the liar was welcomed, then cut off"
+    );
+    // An honest command still goes through serve.
+    run_ok(&mut site.console(&["agents"]));
+    drop(serve);
+}

@@ -196,25 +196,56 @@ fn frame_length(header: [u8; 4]) -> Result<usize, SocketError> {
     Ok(length)
 }
 
+/// A frame's body as it arrives: it grows by at most [`READ_CHUNK_BYTES`]
+/// per read, so a length announced and never sent allocates nothing.
+struct Body {
+    bytes: Vec<u8>,
+    length: usize,
+}
+
+impl Body {
+    /// What the header's read gave: `Ok(None)` at a clean end.
+    fn after_header(
+        read: std::io::Result<()>,
+        header: [u8; 4],
+    ) -> Result<Option<Body>, SocketError> {
+        match read {
+            Ok(()) => Ok(Some(Body {
+                bytes: Vec::new(),
+                length: frame_length(header)?,
+            })),
+            Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+            Err(error) => Err(SocketError::Frame(error.to_string())),
+        }
+    }
+
+    /// The next piece to fill, `None` once the body is whole.
+    fn next_piece(&mut self) -> Option<&mut [u8]> {
+        let start = self.bytes.len();
+        let piece = (self.length - start).min(READ_CHUNK_BYTES);
+        if piece == 0 {
+            return None;
+        }
+        self.bytes.resize(start + piece, 0);
+        Some(&mut self.bytes[start..])
+    }
+}
+
+fn frame_error(error: std::io::Error) -> SocketError {
+    SocketError::Frame(error.to_string())
+}
+
 /// Reads one frame's body (blocking); `Ok(None)` at a clean end.
 fn read_frame(stream: &mut impl Read) -> Result<Option<Vec<u8>>, SocketError> {
     let mut header = [0u8; 4];
-    match stream.read_exact(&mut header) {
-        Ok(()) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(error) => return Err(SocketError::Frame(error.to_string())),
+    let read = stream.read_exact(&mut header);
+    let Some(mut body) = Body::after_header(read, header)? else {
+        return Ok(None);
+    };
+    while let Some(piece) = body.next_piece() {
+        stream.read_exact(piece).map_err(frame_error)?;
     }
-    let length = frame_length(header)?;
-    let mut body = Vec::new();
-    while body.len() < length {
-        let piece = (length - body.len()).min(READ_CHUNK_BYTES);
-        let start = body.len();
-        body.resize(start + piece, 0);
-        stream
-            .read_exact(&mut body[start..])
-            .map_err(|error| SocketError::Frame(error.to_string()))?;
-    }
-    Ok(Some(body))
+    Ok(Some(body.bytes))
 }
 
 /// Reads one frame's body (async); `Ok(None)` at a clean end.
@@ -222,23 +253,14 @@ async fn read_frame_async(
     stream: &mut (impl tokio::io::AsyncRead + Unpin),
 ) -> Result<Option<Vec<u8>>, SocketError> {
     let mut header = [0u8; 4];
-    match stream.read_exact(&mut header).await {
-        Ok(_) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(error) => return Err(SocketError::Frame(error.to_string())),
+    let read = stream.read_exact(&mut header).await.map(drop);
+    let Some(mut body) = Body::after_header(read, header)? else {
+        return Ok(None);
+    };
+    while let Some(piece) = body.next_piece() {
+        stream.read_exact(piece).await.map_err(frame_error)?;
     }
-    let length = frame_length(header)?;
-    let mut body = Vec::new();
-    while body.len() < length {
-        let piece = (length - body.len()).min(READ_CHUNK_BYTES);
-        let start = body.len();
-        body.resize(start + piece, 0);
-        stream
-            .read_exact(&mut body[start..])
-            .await
-            .map_err(|error| SocketError::Frame(error.to_string()))?;
-    }
-    Ok(Some(body))
+    Ok(Some(body.bytes))
 }
 
 /// Events encoded once for every subscribed connection.
@@ -343,7 +365,7 @@ impl Connection {
                 return;
             }
             _ => {
-                let refusal = "no hello within 5 s".to_owned();
+                let refusal = "no valid hello within 5 s".to_owned();
                 send_now(&mut writer, &FromServe::Refused(refusal)).await;
                 return;
             }
