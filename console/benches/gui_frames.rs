@@ -227,10 +227,10 @@ fn main() -> Result<(), String> {
         raw_samples,
     );
     let decimated_times = measure(frames, |ui| {
-        health_chart(ui, "bench_chart", Lang::Fr, DayClock::UTC, &decimated);
+        health_chart(ui, "bench_chart", Lang::Fr, &DayClock::utc(), &decimated);
     });
     let raw_times = measure(RAW_CHART_FRAMES, |ui| {
-        health_chart(ui, "bench_chart", Lang::Fr, DayClock::UTC, &full);
+        health_chart(ui, "bench_chart", Lang::Fr, &DayClock::utc(), &full);
     });
 
     println!(

@@ -644,7 +644,7 @@ impl ConsoleApp {
             }
             Event::ScreenshotTaken { name, meta } => {
                 self.state.live.taking = None;
-                let time = date_time_seconds_label(lang, self.state.clock, meta.key.at_ms);
+                let time = date_time_seconds_label(lang, &self.state.clock, meta.key.at_ms);
                 let text = trf(
                     lang,
                     "live.screenshot.taken",

@@ -30,7 +30,7 @@ impl Data {
     fn new() -> Data {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Arc::new(
-            ConsoleStore::open(&dir.path().join(STORE_DIR), DayClock::UTC).expect("store"),
+            ConsoleStore::open(&dir.path().join(STORE_DIR), DayClock::utc()).expect("store"),
         );
         Data { dir, store }
     }

@@ -106,7 +106,7 @@ struct Site {
 fn site() -> Site {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(
-        ConsoleStore::open(&dir.path().join("console"), DayClock::UTC).expect("console store"),
+        ConsoleStore::open(&dir.path().join("console"), DayClock::utc()).expect("console store"),
     );
     let now_ms = console_engine::clock::wall_now_ms();
     let agents = PEOPLE
@@ -483,7 +483,7 @@ fn language_switches_at_runtime_and_is_remembered() {
 fn an_empty_console_says_how_to_enrol_a_first_agent() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store =
-        Arc::new(ConsoleStore::open(&dir.path().join("console"), DayClock::UTC).expect("store"));
+        Arc::new(ConsoleStore::open(&dir.path().join("console"), DayClock::utc()).expect("store"));
     let engine = Engine::start(EngineConfig {
         store,
         background: true,
@@ -565,7 +565,7 @@ fn live_grid_then_one_workstation_with_its_time_overlay_and_stop() {
     harness.get_by_label_contains("la personne voit sur son écran un avis");
     let grid_at_ms = console_engine::clock::wall_now_ms() - 3_000;
     inject_frames(&mut harness, grid_at_ms, [320, 180]);
-    let grid_time = time_seconds_label(DayClock::UTC, grid_at_ms);
+    let grid_time = time_seconds_label(&DayClock::utc(), grid_at_ms);
     assert_eq!(harness.query_all_by_label(&grid_time).count(), 2);
     for (name, _, _) in &PEOPLE[..2] {
         assert_shown(&harness, name);
@@ -586,7 +586,7 @@ fn live_grid_then_one_workstation_with_its_time_overlay_and_stop() {
     );
     let single_at_ms = console_engine::clock::wall_now_ms() - 1_000;
     inject_frames(&mut harness, single_at_ms, [1280, 720]);
-    let single_time = time_seconds_label(DayClock::UTC, single_at_ms);
+    let single_time = time_seconds_label(&DayClock::utc(), single_at_ms);
     // The overlay over the image: badge, name, capture time.
     harness.get_by_label(" ● EN DIRECT ");
     harness.get_by_label(&single_time);
@@ -755,7 +755,7 @@ fn screenshots_list_exact_times_and_badges_and_open_one() {
     });
     harness.get_by_label("3 capture(s)");
     for shot in [&on_demand, &periodic, &dropped] {
-        let when = date_time_seconds_label(Lang::Fr, DayClock::UTC, shot.meta.at_ms);
+        let when = date_time_seconds_label(Lang::Fr, &DayClock::utc(), shot.meta.at_ms);
         assert_shown(&harness, &when);
     }
     assert_eq!(harness.query_all_by_label(" à la demande ").count(), 1);
@@ -770,7 +770,7 @@ fn screenshots_list_exact_times_and_badges_and_open_one() {
     harness.get_by_label("Cliquez sur une capture pour l'afficher.");
 
     // Open the one taken on demand: decrypted and decoded by the engine.
-    let when = date_time_seconds_label(Lang::Fr, DayClock::UTC, on_demand.meta.at_ms);
+    let when = date_time_seconds_label(Lang::Fr, &DayClock::utc(), on_demand.meta.at_ms);
     harness
         .get_by_role_and_label(egui::accesskit::Role::Button, &when)
         .click();
@@ -842,8 +842,11 @@ impl Drop for Serving {
 
 fn serving() -> Serving {
     let data = tempfile::tempdir().expect("tempdir");
-    let store = ConsoleStore::open(&data.path().join(console_engine::STORE_DIR), DayClock::UTC)
-        .expect("console store");
+    let store = ConsoleStore::open(
+        &data.path().join(console_engine::STORE_DIR),
+        DayClock::utc(),
+    )
+    .expect("console store");
     let now_ms = console_engine::clock::wall_now_ms();
     for (name, user, seed) in PEOPLE {
         record_agent(&store, data.path(), name, user, seed, now_ms);

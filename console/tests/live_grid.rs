@@ -35,7 +35,7 @@ fn name(n: usize) -> String {
 /// A console store with `count` agents seen a moment ago (online).
 fn store_with_online_agents(dir: &std::path::Path, count: usize) -> Arc<ConsoleStore> {
     let store =
-        Arc::new(ConsoleStore::open(&dir.join("console"), DayClock::UTC).expect("console store"));
+        Arc::new(ConsoleStore::open(&dir.join("console"), DayClock::utc()).expect("console store"));
     let now_ms = console_engine::clock::wall_now_ms();
     for n in 1..=count {
         let seed = u8::try_from(n).expect("a small fleet");

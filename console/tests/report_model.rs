@@ -11,7 +11,7 @@ use console_engine::store::ConsoleStore;
 use protocol::{Record, RecordBatch, SeqRecord, StreamKind, UsageSpan};
 
 fn open_store(dir: &Path) -> ConsoleStore {
-    ConsoleStore::open(dir, DayClock::UTC).unwrap()
+    ConsoleStore::open(dir, DayClock::utc()).unwrap()
 }
 
 /// Runs `smarttracker-console --data DATA report --range 7d` with the

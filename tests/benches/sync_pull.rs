@@ -112,7 +112,7 @@ async fn bench(records: u64) -> BenchResult<()> {
     // 1. The console's sync into its block store.
     let console_store = Arc::new(ConsoleStore::open(
         &dir.path().join("console"),
-        DayClock::UTC,
+        DayClock::utc(),
     )?);
     console_store.upsert_agent(&inventory_record("bench", &agent_identity.cert_der, 0)?)?;
     let syncer = Arc::new(Syncer::new(

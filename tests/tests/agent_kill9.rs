@@ -24,7 +24,7 @@ use protocol::StreamKind;
 fn console_cursors(site: &Site, agent: AgentId) -> Vec<(StreamKind, u64, u64)> {
     let store = ConsoleStore::open(
         &site.console_data().join(console_engine::STORE_DIR),
-        DayClock::UTC,
+        DayClock::utc(),
     )
     .expect("console store");
     StreamKind::ALL

@@ -147,7 +147,7 @@ fn check_agent_store(data: &Path, reported: &StatusSnapshot, unwritten: &[(Strin
 fn console_cursors(site: &Site, agent: &str) -> Vec<(StreamKind, u64)> {
     let store = ConsoleStore::open(
         &site.console_data().join(console_engine::STORE_DIR),
-        DayClock::UTC,
+        DayClock::utc(),
     )
     .expect("console store");
     let agent: AgentId = agent.parse().expect("agent id");

@@ -183,7 +183,7 @@ fn check_stored(store: &ConsoleStore, agent: AgentId, now_ms: i64) -> u64 {
 #[test]
 fn ingest_validation_holds_for_any_batch() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = ConsoleStore::open(dir.path(), DayClock::UTC).expect("store");
+    let store = ConsoleStore::open(dir.path(), DayClock::utc()).expect("store");
     let agents = AtomicU64::new(1);
     let mut runner = TestRunner::new(Config {
         cases: cases(256),
@@ -403,7 +403,7 @@ fn the_console_survives_any_response_to_any_request() {
     };
     let data = site.console_data();
     let store = Arc::new(
-        ConsoleStore::open(&data.join(console_engine::STORE_DIR), DayClock::UTC).expect("store"),
+        ConsoleStore::open(&data.join(console_engine::STORE_DIR), DayClock::utc()).expect("store"),
     );
     let mut record = inventory_record("fuzzed", &cert_der, now_ms()).expect("record");
     record.addresses = vec![fake.addr.to_string()];

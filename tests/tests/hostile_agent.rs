@@ -287,7 +287,7 @@ impl Scene {
     fn store(&self) -> ConsoleStore {
         ConsoleStore::open(
             &self.site.console_data().join(console_engine::STORE_DIR),
-            DayClock::UTC,
+            DayClock::utc(),
         )
         .expect("console store")
     }

@@ -34,7 +34,7 @@ fn open_store(site: &Site) -> Arc<ConsoleStore> {
     Arc::new(
         ConsoleStore::open(
             &site.console_data().join(console_engine::STORE_DIR),
-            DayClock::UTC,
+            DayClock::utc(),
         )
         .expect("store"),
     )

@@ -30,7 +30,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn open_store(data: &Path) -> Arc<ConsoleStore> {
     Arc::new(
-        ConsoleStore::open(&data.join(console_engine::STORE_DIR), DayClock::UTC)
+        ConsoleStore::open(&data.join(console_engine::STORE_DIR), DayClock::utc())
             .expect("console store"),
     )
 }

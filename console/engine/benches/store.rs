@@ -53,9 +53,13 @@ const STREAM_PATTERN: [StreamKind; 20] = {
     pattern
 };
 const SEED: u64 = 0x5eed_c0de;
-const PARIS: DayClock = DayClock {
-    utc_offset_secs: 3600,
-};
+/// Europe/Paris, daylight saving included.
+fn paris() -> &'static DayClock {
+    static PARIS: std::sync::LazyLock<DayClock> = std::sync::LazyLock::new(|| {
+        DayClock::from_name("Europe/Paris").expect("Europe/Paris is in the tz database")
+    });
+    &PARIS
+}
 /// 2026-03-02 00:00 in Paris.
 const DAY0_START_MS: i64 = 1_772_406_000_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -408,14 +412,14 @@ fn top_apps(totals: HashMap<String, i64>) -> Vec<(String, i64)> {
 }
 
 fn query_day() -> DayNumber {
-    PARIS.day_of(DAY0_START_MS) + QUERY_DAY
+    paris().day_of(DAY0_START_MS) + QUERY_DAY
 }
 
 /// Per-app fleet totals and per-agent active totals over the fleet days.
 type FleetSummary = (Vec<(String, i64)>, HashMap<AgentId, i64>);
 
 fn run_store(dir: &Path, records: u64) -> BenchResult<Measured> {
-    let store = ConsoleStore::open(dir, PARIS)?;
+    let store = ConsoleStore::open(dir, paris().clone())?;
     let started = Instant::now();
     for (agent, batch) in Workload::new(records) {
         let report = store.ingest(agent, &batch, INGEST_NOW_MS)?;
@@ -435,7 +439,7 @@ fn run_store(dir: &Path, records: u64) -> BenchResult<Measured> {
         }
         Ok(top_apps(totals))
     })?;
-    let day0 = PARIS.day_of(DAY0_START_MS);
+    let day0 = paris().day_of(DAY0_START_MS);
     let fleet = time_query(FLEET_RUNS, || -> BenchResult<FleetSummary> {
         let mut apps = HashMap::new();
         let mut agents = HashMap::new();
@@ -529,7 +533,7 @@ fn run_naive(dir: &Path, records: u64) -> BenchResult<Measured> {
     let ingest = started.elapsed();
     let peak_rss_bytes = proc_status_bytes("VmHWM")?;
 
-    let day_start_ms = PARIS.day_start_ms(query_day());
+    let day_start_ms = paris().day_start_ms(query_day());
     let first = agent_id(0);
     let top_apps_time = time_query(TOP_APPS_RUNS, || {
         let mut totals = HashMap::new();

@@ -369,7 +369,7 @@ fn export(
     output: &Output,
 ) -> Result<(), CommandError> {
     let store = &context.store;
-    let clock = store.day_clock();
+    let clock = &store.day_clock();
     let now_ms = crate::clock::wall_now_ms();
     let last_day = match &ask.to {
         Some(day) => parse_day(day)?,
@@ -425,7 +425,7 @@ fn report(
     let (range, label) = match days {
         0 | 1 => (Range::last_24h(now_ms), "last 24 hours".to_owned()),
         days => (
-            Range::last_days(now_ms, store.day_clock(), days),
+            Range::last_days(now_ms, &store.day_clock(), days),
             format!("last {days} days"),
         ),
     };

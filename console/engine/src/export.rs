@@ -133,7 +133,7 @@ pub fn day_text(day: DayNumber) -> String {
 }
 
 /// `HH:MM` in the site's clock.
-fn time_of_day(clock: DayClock, at_ms: UnixMillis) -> String {
+fn time_of_day(clock: &DayClock, at_ms: UnixMillis) -> String {
     let since_midnight_ms = at_ms - clock.day_start_ms(clock.day_of(at_ms));
     let minutes = since_midnight_ms / 60_000;
     format!("{:02}:{:02}", minutes / 60, minutes % 60)
@@ -248,7 +248,7 @@ pub fn export<W: Write>(
     range: Range,
     out: W,
 ) -> Result<u64, ExportError> {
-    let clock = store.day_clock();
+    let clock = &store.day_clock();
     let agents = store.agents()?;
     let mut rows = RowWriter::new(out, format, table)?;
     if table == Table::Audit {

@@ -450,27 +450,43 @@ pub fn day_label(lang: Lang, day: DayNumber) -> String {
     }
 }
 
-/// `14:05` on the site's clock.
-pub fn time_label(clock: DayClock, at_ms: i64) -> String {
-    let since_midnight_ms = at_ms - clock.day_start_ms(clock.day_of(at_ms));
-    let minutes = since_midnight_ms / 60_000;
-    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+/// ` CEST` when the wall-clock time at `at_ms` happens twice that day (the
+/// repeated hour of an autumn change), else nothing.
+fn ambiguity_mark(clock: &DayClock, at_ms: i64) -> String {
+    if clock.is_ambiguous(at_ms) {
+        format!(" {}", clock.abbreviation(at_ms))
+    } else {
+        String::new()
+    }
 }
 
-/// `14:05:09` on the site's clock.
-pub fn time_seconds_label(clock: DayClock, at_ms: i64) -> String {
-    let since_midnight_ms = at_ms - clock.day_start_ms(clock.day_of(at_ms));
-    let seconds = since_midnight_ms / 1_000;
+/// `14:05` on the site's clock (`02:30 CEST` / `02:30 CET` in the hour an
+/// autumn change repeats).
+pub fn time_label(clock: &DayClock, at_ms: i64) -> String {
+    let minutes = clock.ms_since_midnight(at_ms) / 60_000;
     format!(
-        "{:02}:{:02}:{:02}",
+        "{:02}:{:02}{}",
+        minutes / 60,
+        minutes % 60,
+        ambiguity_mark(clock, at_ms)
+    )
+}
+
+/// `14:05:09` on the site's clock (with the zone's abbreviation in a
+/// repeated hour, like [`time_label`]).
+pub fn time_seconds_label(clock: &DayClock, at_ms: i64) -> String {
+    let seconds = clock.ms_since_midnight(at_ms) / 1_000;
+    format!(
+        "{:02}:{:02}:{:02}{}",
         seconds / 3_600,
         seconds / 60 % 60,
-        seconds % 60
+        seconds % 60,
+        ambiguity_mark(clock, at_ms)
     )
 }
 
 /// `Mon 2 Mar 14:05:09` on the site's clock.
-pub fn date_time_seconds_label(lang: Lang, clock: DayClock, at_ms: i64) -> String {
+pub fn date_time_seconds_label(lang: Lang, clock: &DayClock, at_ms: i64) -> String {
     format!(
         "{} {}",
         day_label(lang, clock.day_of(at_ms)),
@@ -495,7 +511,7 @@ pub fn size_label(lang: Lang, size_bytes: u64) -> String {
 }
 
 /// `Mon 2 Mar 14:05` on the site's clock.
-pub fn date_time_label(lang: Lang, clock: DayClock, at_ms: i64) -> String {
+pub fn date_time_label(lang: Lang, clock: &DayClock, at_ms: i64) -> String {
     format!(
         "{} {}",
         day_label(lang, clock.day_of(at_ms)),
@@ -532,12 +548,26 @@ mod tests {
         assert_eq!(day_label(Lang::Es, day), "lun. 2 mar.");
         assert_eq!(day_label(Lang::Ru, day), "пн, 2 мар.");
         assert_eq!(
-            date_time_label(Lang::Fr, DayClock::UTC, 1_772_460_300_000),
+            date_time_label(Lang::Fr, &DayClock::utc(), 1_772_460_300_000),
             "lun. 2 mars 14:05"
         );
         assert_eq!(
-            date_time_seconds_label(Lang::Fr, DayClock::UTC, 1_772_460_309_999),
+            date_time_seconds_label(Lang::Fr, &DayClock::utc(), 1_772_460_309_999),
             "lun. 2 mars 14:05:09"
+        );
+    }
+
+    #[test]
+    fn times_are_local_and_the_repeated_hour_is_marked() {
+        let paris = DayClock::from_name("Europe/Paris").expect("zone");
+        // 08:00 in Paris before and after the spring change.
+        assert_eq!(time_label(&paris, 1_774_594_800_000), "08:00");
+        assert_eq!(time_label(&paris, 1_774_850_400_000), "08:00");
+        // 02:30 twice on 2026-10-25.
+        assert_eq!(time_label(&paris, 1_792_888_200_000), "02:30 CEST");
+        assert_eq!(
+            time_seconds_label(&paris, 1_792_891_800_000),
+            "02:30:00 CET"
         );
     }
 

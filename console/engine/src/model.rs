@@ -18,22 +18,97 @@ pub const DAY_MS: i64 = 86_400_000;
 /// (see [`DayClock`]); cheap to key and compare.
 pub type DayNumber = i32;
 
-/// Maps instants to the site's calendar days with a fixed UTC offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A time zone name the tz database does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name:?} is not a time zone of the tz database; use an IANA name such as Europe/Paris, America/Montreal or UTC")]
+pub struct UnknownZone {
+    pub name: String,
+}
+
+/// Maps instants to the site's calendar days and wall-clock times in an
+/// IANA time zone, daylight saving included (the tz database is compiled
+/// in, so every machine reads the same rules). A day is as long as the
+/// zone makes it: 23 hours on the spring change, 25 on the autumn one.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayClock {
-    pub utc_offset_secs: i32,
+    name: std::sync::Arc<str>,
+    zone: jiff::tz::TimeZone,
+}
+
+/// Where a [`DayClock`] made from the machine's settings came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZoneSource {
+    /// `TZ` or `/etc/localtime` named a zone.
+    System,
+    /// The machine's zone could not be read or has no IANA name: UTC is
+    /// used and the reason must be shown.
+    Fallback { reason: String },
 }
 
 impl DayClock {
-    pub const UTC: DayClock = DayClock { utc_offset_secs: 0 };
+    /// Coordinated Universal Time.
+    pub fn utc() -> DayClock {
+        DayClock {
+            name: "UTC".into(),
+            zone: jiff::tz::TimeZone::UTC,
+        }
+    }
 
-    fn offset_ms(self) -> i64 {
-        i64::from(self.utc_offset_secs) * 1000
+    /// The clock of an IANA zone (`Europe/Paris`), from the tz database.
+    pub fn from_name(name: &str) -> Result<DayClock, UnknownZone> {
+        let unknown = || UnknownZone {
+            name: name.to_owned(),
+        };
+        let name = name.trim();
+        if name.is_empty() || name.len() > 64 {
+            return Err(unknown());
+        }
+        let zone = jiff::tz::TimeZone::get(name).map_err(|_| unknown())?;
+        let name = zone.iana_name().unwrap_or(name).into();
+        Ok(DayClock { name, zone })
+    }
+
+    /// The machine's zone (`TZ`, else `/etc/localtime`), else UTC with the
+    /// reason.
+    pub fn system() -> (DayClock, ZoneSource) {
+        match jiff::tz::TimeZone::try_system() {
+            Ok(zone) => match zone.iana_name().map(DayClock::from_name) {
+                Some(Ok(clock)) => (clock, ZoneSource::System),
+                _ => (
+                    DayClock::utc(),
+                    ZoneSource::Fallback {
+                        reason: "the machine's time zone has no IANA name (TZ or /etc/localtime)"
+                            .to_owned(),
+                    },
+                ),
+            },
+            Err(error) => (
+                DayClock::utc(),
+                ZoneSource::Fallback {
+                    reason: format!("the machine's time zone cannot be read: {error}"),
+                },
+            ),
+        }
+    }
+
+    /// The zone's IANA name (`Europe/Paris`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The zone's offset from UTC at `at_ms`, in seconds.
+    pub fn offset_secs(&self, at_ms: UnixMillis) -> i32 {
+        self.zone.to_offset(timestamp(at_ms)).seconds()
+    }
+
+    /// Milliseconds since 1970-01-01 00:00 of the wall clock at `at_ms`.
+    fn local_ms(&self, at_ms: UnixMillis) -> i64 {
+        at_ms.saturating_add(i64::from(self.offset_secs(at_ms)) * 1000)
     }
 
     /// The day `at_ms` falls on.
-    pub fn day_of(self, at_ms: UnixMillis) -> DayNumber {
-        let days = at_ms.saturating_add(self.offset_ms()).div_euclid(DAY_MS);
+    pub fn day_of(&self, at_ms: UnixMillis) -> DayNumber {
+        let days = self.local_ms(at_ms).div_euclid(DAY_MS);
         DayNumber::try_from(days).unwrap_or(if days < 0 {
             DayNumber::MIN
         } else {
@@ -41,16 +116,69 @@ impl DayClock {
         })
     }
 
-    /// First millisecond of `day`.
-    pub fn day_start_ms(self, day: DayNumber) -> UnixMillis {
-        i64::from(day) * DAY_MS - self.offset_ms()
+    /// Milliseconds since the wall clock's midnight at `at_ms` (what a
+    /// person reads on the clock, as milliseconds).
+    pub fn ms_since_midnight(&self, at_ms: UnixMillis) -> i64 {
+        self.local_ms(at_ms).rem_euclid(DAY_MS)
+    }
+
+    /// Day of the week of `day`, 0 = Monday.
+    pub fn weekday_from_monday(day: DayNumber) -> u8 {
+        // 1970-01-01 was a Thursday.
+        (i64::from(day) + 3).rem_euclid(7) as u8
+    }
+
+    /// First millisecond of `day`: its midnight, or the first instant after
+    /// midnight where the zone skips midnight.
+    pub fn day_start_ms(&self, day: DayNumber) -> UnixMillis {
+        let naive_ms = i64::from(day) * DAY_MS;
+        let Some(datetime) = jiff::Timestamp::from_millisecond(naive_ms)
+            .ok()
+            .map(|at| at.to_zoned(jiff::tz::TimeZone::UTC).datetime())
+        else {
+            return naive_ms;
+        };
+        self.zone
+            .to_ambiguous_timestamp(datetime)
+            .compatible()
+            .map(|at| at.as_millisecond())
+            .unwrap_or_else(|_| naive_ms - i64::from(self.offset_secs(naive_ms)) * 1000)
+    }
+
+    /// Milliseconds `day` lasts (23 or 25 hours on a change of offset).
+    pub fn day_length_ms(&self, day: DayNumber) -> i64 {
+        self.day_start_ms(day.saturating_add(1)) - self.day_start_ms(day)
+    }
+
+    /// Whether the wall-clock time at `at_ms` happens twice that day (the
+    /// repeated hour when clocks go back): then a person needs the zone's
+    /// abbreviation to tell which one is meant.
+    pub fn is_ambiguous(&self, at_ms: UnixMillis) -> bool {
+        let at = timestamp(at_ms);
+        self.zone
+            .to_ambiguous_timestamp(self.zone.to_datetime(at))
+            .is_ambiguous()
+    }
+
+    /// The zone's abbreviation at `at_ms` (`CET`, `CEST`, `+0545`).
+    pub fn abbreviation(&self, at_ms: UnixMillis) -> String {
+        self.zone
+            .to_offset_info(timestamp(at_ms))
+            .abbreviation()
+            .to_owned()
+    }
+
+    /// ISO 8601 with the zone's offset: `2026-03-29T08:00:00+02:00`.
+    pub fn iso_local(&self, at_ms: UnixMillis) -> String {
+        let at = timestamp(at_ms).to_zoned(self.zone.clone());
+        at.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
     }
 
     /// Splits `[start_ms, end_ms)` at day boundaries: one piece per day,
     /// so callers clip what they split to a bounded range (ingest checks
     /// spans, queries clip to their range).
     pub fn split_by_day(
-        self,
+        &self,
         start_ms: UnixMillis,
         end_ms: UnixMillis,
     ) -> Vec<(DayNumber, UnixMillis, UnixMillis)> {
@@ -58,12 +186,41 @@ impl DayClock {
         let mut from_ms = start_ms;
         while from_ms < end_ms {
             let day = self.day_of(from_ms);
-            let to_ms = end_ms.min(self.day_start_ms(day.saturating_add(1)));
+            let next_ms = self.day_start_ms(day.saturating_add(1));
+            // A clamped day cannot move on: end there rather than loop.
+            let to_ms = if next_ms > from_ms {
+                end_ms.min(next_ms)
+            } else {
+                end_ms
+            };
             pieces.push((day, from_ms, to_ms));
             from_ms = to_ms;
         }
         pieces
     }
+}
+
+impl Serialize for DayClock {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.name)
+    }
+}
+
+impl<'de> Deserialize<'de> for DayClock {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<DayClock, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        DayClock::from_name(&name).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `at_ms` as a jiff timestamp, clamped to the range jiff supports
+/// (years -9999..=9999).
+fn timestamp(at_ms: UnixMillis) -> jiff::Timestamp {
+    let clamped_ms = at_ms.clamp(
+        jiff::Timestamp::MIN.as_millisecond(),
+        jiff::Timestamp::MAX.as_millisecond(),
+    );
+    jiff::Timestamp::from_millisecond(clamped_ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }
 
 /// Presence over a span, as the agent saw it.
@@ -258,9 +415,7 @@ mod tests {
     #[test]
     fn days_split_at_local_midnight() {
         // Paris in winter: UTC+1. 2026-03-02 22:30 UTC is 23:30 local.
-        let paris = DayClock {
-            utc_offset_secs: 3600,
-        };
+        let paris = zone("Europe/Paris");
         let start_ms = 1_772_490_600_000; // 2026-03-02T22:30:00Z
         let end_ms = start_ms + 2 * 3_600_000;
         let pieces = paris.split_by_day(start_ms, end_ms);
@@ -273,6 +428,164 @@ mod tests {
         assert_eq!(pieces[1].2 - pieces[1].1, 5_400_000);
         assert_eq!(pieces[1].0, pieces[0].0 + 1);
         assert_eq!(paris.day_start_ms(pieces[1].0), pieces[1].1);
-        assert!(DayClock::UTC.split_by_day(end_ms, start_ms).is_empty());
+        assert!(DayClock::utc().split_by_day(end_ms, start_ms).is_empty());
+    }
+
+    fn zone(name: &str) -> DayClock {
+        DayClock::from_name(name).expect("zone of the tz database")
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SSZ` as Unix milliseconds.
+    fn utc(text: &str) -> UnixMillis {
+        text.parse::<jiff::Timestamp>()
+            .expect("RFC 3339")
+            .as_millisecond()
+    }
+
+    const HOUR_MS: i64 = 3_600_000;
+
+    #[test]
+    fn paris_days_follow_daylight_saving() {
+        let paris = zone("Europe/Paris");
+        // Spring: 02:00 CET becomes 03:00 CEST at 01:00 UTC.
+        let spring = paris.day_of(utc("2026-03-29T12:00:00Z"));
+        assert_eq!(paris.day_start_ms(spring), utc("2026-03-28T23:00:00Z"));
+        assert_eq!(paris.day_length_ms(spring), 23 * HOUR_MS);
+        assert_eq!(paris.day_length_ms(spring - 1), 24 * HOUR_MS);
+        // Autumn: 03:00 CEST becomes 02:00 CET at 01:00 UTC.
+        let autumn = paris.day_of(utc("2026-10-25T12:00:00Z"));
+        assert_eq!(paris.day_start_ms(autumn), utc("2026-10-24T22:00:00Z"));
+        assert_eq!(paris.day_length_ms(autumn), 25 * HOUR_MS);
+        assert_eq!(paris.day_length_ms(autumn + 1), 24 * HOUR_MS);
+        // A whole day's span sums to the day's length.
+        for day in [spring, autumn] {
+            let (from_ms, to_ms) = (paris.day_start_ms(day), paris.day_start_ms(day + 1));
+            let pieces = paris.split_by_day(from_ms, to_ms);
+            assert_eq!(pieces.len(), 1);
+            assert_eq!(pieces[0].2 - pieces[0].1, paris.day_length_ms(day));
+        }
+    }
+
+    #[test]
+    fn a_span_across_the_spring_change_splits_at_local_midnight() {
+        let paris = zone("Europe/Paris");
+        // 23:30 CET on the 28th to 03:30 CEST on the 29th: 3 h of real time,
+        // 30 min before midnight and 2 h 30 after it (02:00-03:00 never was).
+        let pieces = paris.split_by_day(utc("2026-03-28T22:30:00Z"), utc("2026-03-29T01:30:00Z"));
+        let lengths: Vec<i64> = pieces.iter().map(|(_, from, to)| to - from).collect();
+        assert_eq!(lengths, [HOUR_MS / 2, 5 * HOUR_MS / 2]);
+        // 01:30-03:30 local on the day of the change lasts 1 h, on one day.
+        let pieces = paris.split_by_day(utc("2026-03-29T00:30:00Z"), utc("2026-03-29T01:30:00Z"));
+        assert_eq!(pieces.len(), 1);
+        assert_eq!(pieces[0].0, paris.day_of(utc("2026-03-29T12:00:00Z")));
+        // 01:30 CEST to 03:30 CET on the autumn day lasts 3 h, on one day.
+        let pieces = paris.split_by_day(utc("2026-10-24T23:30:00Z"), utc("2026-10-25T02:30:00Z"));
+        assert_eq!(pieces.len(), 1);
+        assert_eq!(pieces[0].2 - pieces[0].1, 3 * HOUR_MS);
+    }
+
+    #[test]
+    fn wall_clock_times_and_offsets_follow_the_zone() {
+        let paris = zone("Europe/Paris");
+        for at in ["2026-03-27T07:00:00Z", "2026-03-30T06:00:00Z"] {
+            assert_eq!(paris.ms_since_midnight(utc(at)), 8 * HOUR_MS, "{at}");
+        }
+        assert_eq!(
+            paris.iso_local(utc("2026-03-29T06:00:00Z")),
+            "2026-03-29T08:00:00+02:00"
+        );
+        assert_eq!(
+            paris.iso_local(utc("2026-03-28T07:00:00Z")),
+            "2026-03-28T08:00:00+01:00"
+        );
+        // 02:30 happens twice on 2026-10-25: once in CEST, once in CET.
+        let (first, second) = (utc("2026-10-25T00:30:00Z"), utc("2026-10-25T01:30:00Z"));
+        assert_eq!(
+            paris.ms_since_midnight(first),
+            paris.ms_since_midnight(second)
+        );
+        assert!(paris.is_ambiguous(first) && paris.is_ambiguous(second));
+        assert_eq!(
+            (
+                paris.abbreviation(first).as_str(),
+                paris.abbreviation(second).as_str()
+            ),
+            ("CEST", "CET")
+        );
+        assert!(!paris.is_ambiguous(utc("2026-10-25T03:30:00Z")));
+    }
+
+    #[test]
+    fn quarter_and_half_hour_zones_start_their_days_right() {
+        let cases = [
+            // Newfoundland, standard time: UTC-3:30.
+            (
+                "America/St_Johns",
+                "2026-01-15T12:00:00Z",
+                "2026-01-15T03:30:00Z",
+                -12_600,
+            ),
+            // Nepal: UTC+5:45, no daylight saving.
+            (
+                "Asia/Kathmandu",
+                "2026-06-15T12:00:00Z",
+                "2026-06-14T18:15:00Z",
+                20_700,
+            ),
+            // Chatham Islands in the southern winter: UTC+12:45.
+            (
+                "Pacific/Chatham",
+                "2026-06-15T12:00:00Z",
+                "2026-06-15T11:15:00Z",
+                45_900,
+            ),
+        ];
+        for (name, at, start, offset_secs) in cases {
+            let clock = zone(name);
+            let day = clock.day_of(utc(at));
+            assert_eq!(clock.day_start_ms(day), utc(start), "{name}");
+            assert_eq!(clock.offset_secs(utc(at)), offset_secs, "{name}");
+            assert_eq!(clock.day_length_ms(day), 24 * HOUR_MS, "{name}");
+            assert_eq!(clock.ms_since_midnight(utc(start)), 0, "{name}");
+        }
+    }
+
+    #[test]
+    fn zones_are_named_and_checked() {
+        assert_eq!(zone("europe/paris").name(), "Europe/Paris");
+        assert_eq!(DayClock::utc().name(), "UTC");
+        let refused = DayClock::from_name("Paris").expect_err("not a zone");
+        assert!(refused.to_string().contains("Europe/Paris"), "{refused}");
+        assert!(DayClock::from_name("").is_err());
+        assert!(DayClock::from_name(&"A/".repeat(100)).is_err());
+        let json = serde_json::to_string(&zone("Asia/Kathmandu")).expect("json");
+        assert_eq!(json, "\"Asia/Kathmandu\"");
+        assert_eq!(
+            serde_json::from_str::<DayClock>(&json).expect("back"),
+            zone("Asia/Kathmandu")
+        );
+        assert!(serde_json::from_str::<DayClock>("\"Mars/Olympus\"").is_err());
+    }
+
+    #[test]
+    fn extreme_instants_neither_panic_nor_loop() {
+        let paris = zone("Europe/Paris");
+        for at_ms in [
+            i64::MIN,
+            -1_000_000_000_000_000,
+            0,
+            1_000_000_000_000_000,
+            i64::MAX,
+        ] {
+            let _ = paris.day_of(at_ms);
+            let _ = paris.iso_local(at_ms);
+            let _ = paris.is_ambiguous(at_ms);
+        }
+        let pieces = paris.split_by_day(1_000_000_000_000_000 - 3 * DAY_MS, 1_000_000_000_000_000);
+        assert!(!pieces.is_empty() && pieces.len() <= 4);
+        assert_eq!(
+            pieces.last().map(|piece| piece.2),
+            Some(1_000_000_000_000_000)
+        );
     }
 }

@@ -25,7 +25,7 @@ pub fn render(
     label: &str,
     now_ms: UnixMillis,
 ) -> Result<String, StoreError> {
-    let clock = store.day_clock();
+    let clock = &store.day_clock();
     let agents = store.agents()?;
     let days = range.days(clock);
     let (first_day, last_day) = (days.start, days.end - 1);

@@ -324,7 +324,7 @@ mod tests {
     #[test]
     fn data_edited_in_the_window_round_trips_through_the_store() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = ConsoleStore::open(&dir.path().join("store"), crate::model::DayClock::UTC)
+        let store = ConsoleStore::open(&dir.path().join("store"), crate::model::DayClock::utc())
             .expect("store");
         let loaded = ConsoleSettings::load(&store).expect("load");
         assert_eq!(loaded, ConsoleSettings::default());

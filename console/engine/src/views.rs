@@ -47,7 +47,7 @@ pub enum Period {
 impl Period {
     pub const ALL: [Period; 3] = [Period::Day, Period::Week, Period::Month];
 
-    pub fn range(self, now_ms: UnixMillis, clock: DayClock) -> Range {
+    pub fn range(self, now_ms: UnixMillis, clock: &DayClock) -> Range {
         match self {
             Period::Day => Range::last_24h(now_ms),
             Period::Week => Range::last_days(now_ms, clock, 7),
@@ -390,7 +390,7 @@ fn period_summary(
     period: Period,
     categoriser: &Categoriser,
 ) -> Result<UsageSummary, StoreError> {
-    let clock = store.day_clock();
+    let clock = &store.day_clock();
     let category_of = |app: &str| categoriser.categorise(app).category;
     match period {
         Period::Day => {
@@ -425,7 +425,7 @@ fn trend(
     range: Range,
     period: Period,
 ) -> Result<(Trend, i64), StoreError> {
-    let clock = store.day_clock();
+    let clock = &store.day_clock();
     match period {
         Period::Day => {
             let first_hour_ms = range.from_ms - range.from_ms.rem_euclid(HOUR_MS);
@@ -505,7 +505,7 @@ fn today(
     categoriser: &Categoriser,
     now_ms: UnixMillis,
 ) -> Result<Timeline, StoreError> {
-    let clock = store.day_clock();
+    let clock = &store.day_clock();
     let from_ms = clock.day_start_ms(clock.day_of(now_ms));
     let apps = store
         .usage_spans(agent, from_ms, now_ms)?
@@ -596,7 +596,7 @@ fn employee(
     context: ViewContext<'_>,
 ) -> Result<EmployeeView, StoreError> {
     let now_ms = context.now_ms;
-    let clock = store.day_clock();
+    let clock = &store.day_clock();
     let range = period.range(now_ms, clock);
     let name = store
         .agent(agent)?
@@ -648,7 +648,7 @@ fn fleet_recommendations(
     agents: &[AgentId],
     now_ms: UnixMillis,
 ) -> Result<Vec<Recommendation>, StoreError> {
-    let clock = store.day_clock();
+    let clock = &store.day_clock();
     let week = Range::last_days(now_ms, clock, 7);
     let today = clock.day_of(now_ms);
     let app_totals = store.app_day_totals(None, today, today)?;
@@ -681,7 +681,7 @@ fn organisation(
     context: ViewContext<'_>,
 ) -> Result<OrganisationView, StoreError> {
     let now_ms = context.now_ms;
-    let clock = store.day_clock();
+    let clock = &store.day_clock();
     let records = store.agents()?;
     let agents: Vec<AgentId> = records.iter().map(|record| record.agent).collect();
     let range = period.range(now_ms, clock);
@@ -730,7 +730,7 @@ fn attendance_view(
     period: Period,
     context: ViewContext<'_>,
 ) -> Result<AttendanceView, StoreError> {
-    let clock = store.day_clock();
+    let clock = &store.day_clock();
     let range = period.range(context.now_ms, clock);
     let mut lines = Vec::new();
     for record in store.agents()? {
@@ -780,7 +780,7 @@ fn health(
     }
     let selected = match selected {
         Some(agent) => {
-            let range = Period::Month.range(now_ms, store.day_clock());
+            let range = Period::Month.range(now_ms, &store.day_clock());
             let points = store.health_points(agent, range.from_ms, now_ms + MINUTE_MS)?;
             Some((agent, health_charts(&points, now_ms)))
         }
@@ -819,7 +819,7 @@ fn screenshots(
     period: Period,
     context: ViewContext<'_>,
 ) -> Result<ScreenshotsView, StoreError> {
-    let range = period.range(context.now_ms, store.day_clock());
+    let range = period.range(context.now_ms, &store.day_clock());
     let name = store
         .agent(agent)?
         .map(|record| record.name)

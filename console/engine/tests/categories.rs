@@ -450,7 +450,7 @@ const PROBE_APPS: [&str; 8] = [
 ];
 
 fn open_store(dir: &Path) -> ConsoleStore {
-    ConsoleStore::open(dir, DayClock::UTC).unwrap()
+    ConsoleStore::open(dir, DayClock::utc()).unwrap()
 }
 
 fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

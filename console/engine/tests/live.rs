@@ -91,7 +91,7 @@ impl Site {
         let ca =
             SiteCa::init(&dir.path().join("site"), "Live site", None, validity).expect("site CA");
         let store = Arc::new(
-            ConsoleStore::open(&dir.path().join("console").join("store"), DayClock::UTC)
+            ConsoleStore::open(&dir.path().join("console").join("store"), DayClock::utc())
                 .expect("console store"),
         );
         Site {

@@ -39,7 +39,7 @@ fn key_file(data: &Path) -> PathBuf {
 }
 
 fn open(data: &Path) -> ConsoleStore {
-    ConsoleStore::open(&store_dir(data), DayClock::UTC).expect("store opens")
+    ConsoleStore::open(&store_dir(data), DayClock::utc()).expect("store opens")
 }
 
 /// A noisy `width`×`height` JPEG (noise so it does not compress to

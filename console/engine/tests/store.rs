@@ -25,15 +25,19 @@ const HOUR_MS: i64 = 3_600_000;
 /// The console's clock at ingest: every record of these tests is in its
 /// past.
 const NOW_MS: i64 = T0_MS + 3_650 * DAY_MS;
-const PARIS: DayClock = DayClock {
-    utc_offset_secs: 3600,
-};
+/// Europe/Paris, daylight saving included.
+fn paris() -> &'static DayClock {
+    static PARIS: std::sync::LazyLock<DayClock> = std::sync::LazyLock::new(|| {
+        DayClock::from_name("Europe/Paris").expect("Europe/Paris is in the tz database")
+    });
+    &PARIS
+}
 const EPOCH: u64 = 0xE1;
 const A: AgentId = AgentId::from_u128(0xA);
 const B: AgentId = AgentId::from_u128(0xB);
 
 fn open(dir: &Path) -> ConsoleStore {
-    ConsoleStore::open(dir, PARIS).unwrap()
+    ConsoleStore::open(dir, paris().clone()).unwrap()
 }
 
 fn usage(seq: u64, start_ms: i64, end_ms: i64, app: &str) -> SeqRecord {
@@ -690,7 +694,7 @@ fn recompute_app_totals(
 fn rollups_equal_a_recomputation_from_raw_spans_across_local_midnight() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    assert_eq!(store.day_clock(), PARIS);
+    assert_eq!(&store.day_clock(), paris());
     // 2026-03-02 22:30 UTC is 23:30 in Paris (UTC+1): this two-hour span
     // puts 30 minutes on the 2nd and 90 on the 3rd.
     let late_ms = 1_772_490_600_000;
@@ -725,7 +729,7 @@ fn rollups_equal_a_recomputation_from_raw_spans_across_local_midnight() {
         .map(|(_, day, app, ms)| ((day, app), ms))
         .collect();
     assert_eq!(stored, recompute_app_totals(&store, A));
-    let late_day = PARIS.day_of(late_ms);
+    let late_day = paris().day_of(late_ms);
     let firefox = |day| stored.get(&(day, "Firefox".to_owned())).copied();
     assert!(firefox(late_day).unwrap() >= 1_800_000);
     // The 3rd only has the 90 minutes after midnight plus its own spans.
@@ -734,7 +738,7 @@ fn rollups_equal_a_recomputation_from_raw_spans_across_local_midnight() {
         .filter(|s| {
             s.app == "Firefox"
                 && !(late_ms..late_ms + 2 * HOUR_MS).contains(&s.start_ms)
-                && PARIS.day_of(s.start_ms) == late_day + 1
+                && paris().day_of(s.start_ms) == late_day + 1
         })
         .map(|s| s.end_ms - s.start_ms)
         .sum();
@@ -793,7 +797,7 @@ fn fleet_totals_cover_every_agent_and_only_the_asked_days() {
             .ingest(*agent, &batch(StreamKind::Usage, EPOCH, records), NOW_MS)
             .unwrap();
     }
-    let first_day = PARIS.day_of(T0_MS);
+    let first_day = paris().day_of(T0_MS);
     let totals = store
         .app_day_totals(None, first_day + 2, first_day + 4)
         .unwrap();
@@ -1065,7 +1069,7 @@ fn audit_chain_verifies_and_tampering_is_found_at_the_entry() {
 fn a_second_open_is_refused_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let _first = open(dir.path());
-    let error = ConsoleStore::open(dir.path(), PARIS).unwrap_err();
+    let error = ConsoleStore::open(dir.path(), paris().clone()).unwrap_err();
     assert!(matches!(error, StoreError::Locked { .. }), "{error:?}");
     assert_eq!(
         error.to_string(),
@@ -1086,7 +1090,7 @@ fn unknown_schema_and_foreign_stores_are_refused() {
             .unwrap();
         db.flush().unwrap();
     }
-    let error = ConsoleStore::open(dir.path(), PARIS).unwrap_err();
+    let error = ConsoleStore::open(dir.path(), paris().clone()).unwrap_err();
     assert!(
         matches!(
             error,
@@ -1113,19 +1117,152 @@ fn unknown_schema_and_foreign_stores_are_refused() {
             .unwrap();
         db.flush().unwrap();
     }
-    let error = ConsoleStore::open(other.path(), PARIS).unwrap_err();
+    let error = ConsoleStore::open(other.path(), paris().clone()).unwrap_err();
     assert!(
         matches!(error, StoreError::NotAConsoleStore { .. }),
         "{error:?}"
     );
 }
 
+/// Usage and presence across the night of the Paris spring change
+/// (2026-03-28 20:00 UTC to 2026-03-29 04:00 UTC), as an agent sends them.
+fn across_the_spring_change(store: &ConsoleStore) {
+    let (start_ms, end_ms) = (1_774_728_000_000, 1_774_756_800_000);
+    let usage = cut(1, start_ms, end_ms, |seq, from, to| {
+        usage(seq, from, to, ["Firefox", "Terminal"][(seq % 2) as usize])
+    });
+    let presence = cut(1, start_ms, end_ms, |seq, from, to| {
+        activity(
+            seq,
+            from,
+            to,
+            [Presence::Active, Presence::Idle][(seq % 2) as usize],
+        )
+    });
+    store
+        .ingest(A, &batch(StreamKind::Usage, EPOCH, usage), NOW_MS)
+        .unwrap();
+    store
+        .ingest(A, &batch(StreamKind::Sessions, EPOCH, presence), NOW_MS)
+        .unwrap();
+}
+
+fn presence_totals(store: &ConsoleStore) -> Vec<(i32, i64, i64, i64)> {
+    store
+        .presence_day_totals(None, DayNumber::MIN, DayNumber::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|total| (total.day, total.active_ms, total.idle_ms, total.locked_ms))
+        .collect()
+}
+
 #[test]
-fn the_day_clock_is_fixed_when_the_store_is_created() {
+fn changing_the_zone_regroups_day_totals_without_raw_records() {
+    let kathmandu = DayClock::from_name("Asia/Kathmandu").unwrap();
+    let direct = tempfile::tempdir().unwrap();
+    let expected = {
+        let store = ConsoleStore::open(direct.path(), kathmandu.clone()).unwrap();
+        across_the_spring_change(&store);
+        (all_app_totals(&store, None), presence_totals(&store))
+    };
     let dir = tempfile::tempdir().unwrap();
-    drop(open(dir.path()));
-    let store = ConsoleStore::open(dir.path(), DayClock::UTC).unwrap();
-    assert_eq!(store.day_clock(), PARIS);
+    let in_paris = {
+        let store = open(dir.path());
+        across_the_spring_change(&store);
+        // Raw records go (retention); day totals must still move.
+        store
+            .prune(
+                NOW_MS + 3_650 * DAY_MS,
+                &Retention {
+                    usage_days: 30,
+                    sessions_days: 30,
+                    health_days: 14,
+                    frames_days: 7,
+                },
+            )
+            .unwrap();
+        assert!(all_usage(&store, A).is_empty());
+        let in_paris = (all_app_totals(&store, None), presence_totals(&store));
+        // 20:00-04:00 UTC is 21:00-06:00 in Paris: two local days.
+        assert_eq!(in_paris.1.len(), 2);
+        assert_ne!(in_paris, expected);
+        let mut steps = Vec::new();
+        store
+            .set_day_clock(kathmandu.clone(), |done, total| steps.push((done, total)))
+            .unwrap();
+        assert_eq!(steps, [(0, 1), (1, 1)]);
+        assert_eq!(store.day_clock(), kathmandu);
+        assert_eq!(
+            (all_app_totals(&store, None), presence_totals(&store)),
+            expected
+        );
+        in_paris
+    };
+    // Opening in the first zone again regroups back.
+    let store = open(dir.path());
+    assert_eq!(&store.day_clock(), paris());
+    assert_eq!(
+        (all_app_totals(&store, None), presence_totals(&store)),
+        in_paris
+    );
+    drop(store);
+    let store = ConsoleStore::open(dir.path(), kathmandu.clone()).unwrap();
+    assert_eq!(
+        (all_app_totals(&store, None), presence_totals(&store)),
+        expected
+    );
+}
+
+#[test]
+fn a_regrouping_cut_short_is_finished_by_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let in_paris = {
+        let store = open(dir.path());
+        across_the_spring_change(&store);
+        all_app_totals(&store, None)
+    };
+    {
+        // As if the process died just after noting the target zone and
+        // regrouping nothing.
+        let db = raw_db(dir.path());
+        db.insert("day_clock_pending", &b"tz:Asia/Kathmandu"[..])
+            .unwrap();
+        let data = db.open_tree("data").unwrap();
+        for item in data.scan_prefix(b"A") {
+            data.remove(item.unwrap().0).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(all_app_totals(&store, None), in_paris);
+}
+
+#[test]
+fn a_store_from_before_time_zones_gets_slices_from_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let in_paris = {
+        let store = open(dir.path());
+        across_the_spring_change(&store);
+        (all_app_totals(&store, None), presence_totals(&store))
+    };
+    {
+        // What an older console wrote: a UTC offset, no slice totals.
+        let db = raw_db(dir.path());
+        db.insert("day_clock", &0_i32.to_be_bytes()[..]).unwrap();
+        let data = db.open_tree("data").unwrap();
+        for prefix in [b"a", b"p", b"A", b"P"] {
+            for item in data.scan_prefix(prefix) {
+                data.remove(item.unwrap().0).unwrap();
+            }
+        }
+        db.flush().unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(&store.day_clock(), paris());
+    assert_eq!(
+        (all_app_totals(&store, None), presence_totals(&store)),
+        in_paris
+    );
 }
 
 #[test]
@@ -1330,7 +1467,7 @@ fn crash_child(dir: &Path, round: u64) -> ! {
 /// Every agent's records are exactly seqs `1..=cursor`, and its rollups
 /// count exactly those: no batch is partly there.
 fn check_whole_batches(dir: &Path) -> u64 {
-    let store = ConsoleStore::open(dir, PARIS)
+    let store = ConsoleStore::open(dir, paris().clone())
         .unwrap_or_else(|error| panic!("the store does not reopen: {error}"));
     let mut total = 0;
     for agent in CRASH_AGENTS {

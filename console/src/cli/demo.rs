@@ -173,7 +173,7 @@ pub fn prepare(
             .write(&console_data.join(IDENTITY_DIR))?;
         let store = ConsoleStore::open(
             &console_data.join(console_engine::STORE_DIR),
-            console_engine::model::DayClock::UTC,
+            console_engine::model::DayClock::utc(),
         )?;
         for n in 1..=options.agents {
             let name = format!("demo-pc-{n}");
@@ -201,7 +201,7 @@ pub fn prepare(
     }
     let store = Arc::new(ConsoleStore::open(
         &console_data.join(console_engine::STORE_DIR),
-        console_engine::model::DayClock::UTC,
+        console_engine::model::DayClock::utc(),
     )?);
     // A kept site restarts its agents: their stores already hold history.
     let mut data_dirs = Vec::new();

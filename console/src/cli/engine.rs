@@ -20,7 +20,7 @@ use console_engine::{IDENTITY_DIR, STORE_DIR};
 /// Opens the store of `data` (a store another process holds is named).
 pub fn open_store(data: &Path) -> Result<Arc<ConsoleStore>> {
     let dir = data.join(STORE_DIR);
-    let store = ConsoleStore::open(&dir, console_engine::model::DayClock::UTC).with_context(|| {
+    let store = ConsoleStore::open(&dir, console_engine::model::DayClock::utc()).with_context(|| {
         format!(
             "cannot open the console store {} (if a console window has it open, run `smarttracker-console serve` so windows and commands share it)",
             dir.display()

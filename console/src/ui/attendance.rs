@@ -51,7 +51,7 @@ pub fn attendance_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Actio
         empty_state(ui, tr(lang, "attendance.empty"));
         return;
     }
-    let clock = state.clock;
+    let clock = &state.clock;
     let clock_time =
         |at_ms: Option<i64>| at_ms.map_or_else(|| "—".to_owned(), |at_ms| time_label(clock, at_ms));
     let sum = |value: fn(&console_engine::analytics::AttendanceDay) -> i64| {

@@ -75,7 +75,7 @@ pub fn audit_ui(ui: &mut egui::Ui, state: &UiState, _actions: &mut Vec<Action>) 
                     );
                 let cells = [
                     record.index.to_string(),
-                    date_time_label(lang, state.clock, entry.at_ms),
+                    date_time_label(lang, &state.clock, entry.at_ms),
                     entry.actor.clone(),
                     entry.action.clone(),
                     target,

@@ -118,7 +118,7 @@ pub fn ranked_bars(
 
 /// Today's timeline: an app lane coloured by category, a presence lane
 /// and session marks, with hour ticks and a legend.
-pub fn timeline(ui: &mut egui::Ui, lang: Lang, clock: DayClock, day: &Timeline) {
+pub fn timeline(ui: &mut egui::Ui, lang: Lang, clock: &DayClock, day: &Timeline) {
     let lane_height = 18.0;
     let label_width = 90.0;
     let width = (ui.available_width() - label_width).max(200.0);
@@ -254,7 +254,7 @@ pub fn legend_swatch(ui: &mut egui::Ui, color: Color32, name: &str) {
 }
 
 /// Active and idle hours per bucket as stacked bars.
-pub fn trend_chart(ui: &mut egui::Ui, id_salt: &str, lang: Lang, clock: DayClock, trend: &Trend) {
+pub fn trend_chart(ui: &mut egui::Ui, id_salt: &str, lang: Lang, clock: &DayClock, trend: &Trend) {
     let hours = |ms: i64| ms as f64 / HOUR_MS as f64;
     let daily = trend.bucket_ms >= console_engine::model::DAY_MS;
     let width = if daily { 0.7 } else { 0.8 };
@@ -312,7 +312,7 @@ pub fn health_chart(
     ui: &mut egui::Ui,
     id_salt: &str,
     lang: Lang,
-    clock: DayClock,
+    clock: &DayClock,
     charts: &HealthCharts,
 ) {
     let origin_ms = charts.origin_ms;

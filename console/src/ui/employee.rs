@@ -53,7 +53,7 @@ pub fn employee_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>
         if view.today.apps.is_empty() && view.today.presence.is_empty() {
             empty_state(ui, tr(lang, "employee.today.empty"));
         } else {
-            timeline(ui, lang, state.clock, &view.today);
+            timeline(ui, lang, &state.clock, &view.today);
         }
         ui.separator();
         ui.horizontal(|ui| {
@@ -68,13 +68,13 @@ pub fn employee_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>
         usage_columns_ui(ui, lang, &view.summary, "employee");
         ui.separator();
         ui.strong(tr(lang, "trend"));
-        trend_chart(ui, "employee_trend", lang, state.clock, &view.trend);
+        trend_chart(ui, "employee_trend", lang, &state.clock, &view.trend);
         ui.separator();
         ui.strong(tr(lang, "nav.attendance"));
         attendance_grid(
             ui,
             lang,
-            state.clock,
+            &state.clock,
             "employee_attendance",
             &view.attendance,
         );
@@ -83,7 +83,7 @@ pub fn employee_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>
         if view.health.raw_samples == 0 {
             empty_state(ui, tr(lang, "no_health"));
         } else {
-            health_chart(ui, "employee_health", lang, state.clock, &view.health);
+            health_chart(ui, "employee_health", lang, &state.clock, &view.health);
             let shown = view.health.cpu_pct.len().to_string();
             let raw = view.health.raw_samples.to_string();
             ui.weak(trf(
@@ -99,7 +99,7 @@ pub fn employee_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>
 pub fn attendance_grid(
     ui: &mut egui::Ui,
     lang: Lang,
-    clock: DayClock,
+    clock: &DayClock,
     id_salt: &str,
     days: &[AttendanceDay],
 ) {

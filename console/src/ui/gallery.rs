@@ -93,7 +93,7 @@ fn list_ui(
                 };
                 let selected = state.gallery.selected == Some(shot.key);
                 row.col(|ui| {
-                    let when = date_time_seconds_label(lang, state.clock, shot.key.at_ms);
+                    let when = date_time_seconds_label(lang, &state.clock, shot.key.at_ms);
                     let response =
                         ui.add_enabled(shot.available, egui::Button::selectable(selected, when));
                     if response.clicked() && !selected {
@@ -142,7 +142,7 @@ fn image_ui(ui: &mut egui::Ui, state: &UiState, shots: &[ScreenshotMeta]) {
         return;
     };
     ui.horizontal(|ui| {
-        ui.strong(date_time_seconds_label(lang, state.clock, shot.key.at_ms));
+        ui.strong(date_time_seconds_label(lang, &state.clock, shot.key.at_ms));
         badges_ui(ui, lang, shot);
     });
     let loaded = state

@@ -129,7 +129,7 @@ pub fn health_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) 
                     if charts.raw_samples == 0 {
                         empty_state(ui, tr(lang, "no_health"));
                     } else {
-                        health_chart(ui, "health_chart", lang, state.clock, charts);
+                        health_chart(ui, "health_chart", lang, &state.clock, charts);
                         let shown = charts.cpu_pct.len().to_string();
                         let raw = charts.raw_samples.to_string();
                         ui.weak(trf(

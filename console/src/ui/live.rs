@@ -180,7 +180,7 @@ fn card_ui(
                     if let Some(entry) = entry {
                         state_chip(ui, lang, entry, state.now_ms);
                         if let Some(frame) = &entry.frame {
-                            ui.label(time_seconds_label(state.clock, frame.at_ms));
+                            ui.label(time_seconds_label(&state.clock, frame.at_ms));
                         }
                     }
                     ui.with_layout(Layout::left_to_right(Align::Center), |ui| {
@@ -378,7 +378,7 @@ fn overlay_ui(
     overlay.label(badge);
     overlay.label(RichText::new(name).strong().color(Color32::WHITE));
     if let Some(frame) = entry.and_then(|entry| entry.frame.as_ref()) {
-        let time = time_seconds_label(state.clock, frame.at_ms);
+        let time = time_seconds_label(&state.clock, frame.at_ms);
         overlay.label(RichText::new(time).monospace().color(Color32::WHITE));
     }
 }
@@ -394,7 +394,7 @@ fn status_line(ui: &mut egui::Ui, state: &UiState, entry: &AgentLive) {
             });
         }
         LiveState::Live { at_ms } | LiveState::Unchanged { at_ms } => {
-            let time = time_seconds_label(state.clock, *at_ms);
+            let time = time_seconds_label(&state.clock, *at_ms);
             if entry.is_stale(state.now_ms) {
                 let silent_ms = entry
                     .last_reply_ms

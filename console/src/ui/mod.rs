@@ -102,7 +102,7 @@ fn sync_status_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>)
         }
         match &state.sync.last {
             Some(summary) => {
-                let time = console_engine::i18n::time_label(state.clock, summary.finished_ms);
+                let time = console_engine::i18n::time_label(&state.clock, summary.finished_ms);
                 let synced = summary.synced_agents.to_string();
                 let records = summary.stored_records.to_string();
                 ui.label(trf(

@@ -68,7 +68,7 @@ pub fn organisation_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Act
         usage_columns_ui(ui, lang, &view.summary, "org");
         ui.separator();
         ui.strong(tr(lang, "trend"));
-        trend_chart(ui, "org_trend", lang, state.clock, &view.trend);
+        trend_chart(ui, "org_trend", lang, &state.clock, &view.trend);
         ui.separator();
         ui.columns(2, |columns| {
             columns[0].strong(tr(lang, "org.online_now"));

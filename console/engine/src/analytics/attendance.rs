@@ -86,7 +86,7 @@ type DayKey<'a> = (AgentId, &'a str, DayNumber);
 pub fn attendance(
     activity: &[ActivitySpan],
     sessions: &[SessionEvent],
-    clock: DayClock,
+    clock: &DayClock,
     range: Range,
 ) -> Vec<AttendanceDay> {
     let mut days: BTreeMap<DayKey<'_>, Vec<Piece>> = BTreeMap::new();

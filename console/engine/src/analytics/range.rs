@@ -32,7 +32,7 @@ impl Range {
     /// `days` whole local days ending with today: from local midnight
     /// `days - 1` days ago to next local midnight. `days` of 0 counts as 1
     /// (today). 7 and 30 are the dashboards' "7 d" and "30 d".
-    pub fn last_days(now_ms: UnixMillis, clock: DayClock, days: u16) -> Range {
+    pub fn last_days(now_ms: UnixMillis, clock: &DayClock, days: u16) -> Range {
         let today = clock.day_of(now_ms);
         let first = today.saturating_sub(i32::from(days.max(1)) - 1);
         Range {
@@ -86,7 +86,7 @@ impl Range {
 
     /// Every local day the window touches, as `first..last + 1` (empty for
     /// an empty window).
-    pub fn days(self, clock: DayClock) -> std::ops::Range<DayNumber> {
+    pub fn days(self, clock: &DayClock) -> std::ops::Range<DayNumber> {
         let first = clock.day_of(self.from_ms);
         if self.from_ms >= self.to_ms {
             return first..first;

@@ -373,7 +373,7 @@ pub fn recommendations(
     input: &RecommendationInput<'_>,
     rules: &RecommendationRules,
     now_ms: UnixMillis,
-    clock: DayClock,
+    clock: &DayClock,
 ) -> Vec<Recommendation> {
     let mut found = Vec::new();
     app_limit_rule(input.app_totals, rules, &mut found);
@@ -454,7 +454,7 @@ fn active_by_person(
 fn stretch_rule(
     activity: &[ActivitySpan],
     rules: &RecommendationRules,
-    clock: DayClock,
+    clock: &DayClock,
     found: &mut Vec<Recommendation>,
 ) {
     for ((agent, user), spans) in active_by_person(activity) {
@@ -492,7 +492,7 @@ fn stretch_rule(
 fn hours_rules(
     activity: &[ActivitySpan],
     rules: &RecommendationRules,
-    clock: DayClock,
+    clock: &DayClock,
     found: &mut Vec<Recommendation>,
 ) {
     let overlap_ms = |a: (i64, i64), b: (i64, i64)| (a.1.min(b.1) - a.0.max(b.0)).max(0);
@@ -542,7 +542,7 @@ fn health_rules(
     health: &[HealthPoint],
     rules: &RecommendationRules,
     now_ms: UnixMillis,
-    clock: DayClock,
+    clock: &DayClock,
     found: &mut Vec<Recommendation>,
 ) {
     let mut latest: BTreeMap<AgentId, &HealthPoint> = BTreeMap::new();

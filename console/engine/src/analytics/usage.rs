@@ -27,7 +27,7 @@ pub struct UsageSummary {
 impl UsageSummary {
     /// One entry per local day of `range`, oldest first, with 0 for days
     /// without usage: the series a trend chart plots.
-    pub fn daily_trend(&self, range: Range, clock: DayClock) -> Vec<(DayNumber, i64)> {
+    pub fn daily_trend(&self, range: Range, clock: &DayClock) -> Vec<(DayNumber, i64)> {
         let by_day: BTreeMap<DayNumber, i64> = self.per_day.iter().copied().collect();
         range
             .days(clock)
@@ -38,7 +38,7 @@ impl UsageSummary {
 
 /// Active milliseconds per (agent, day, app), each span split at local
 /// midnight; sorted by agent, day, app. Spans with no length are skipped.
-pub fn rollup(spans: &[UsageSpan], clock: DayClock) -> Vec<AppDayTotal> {
+pub fn rollup(spans: &[UsageSpan], clock: &DayClock) -> Vec<AppDayTotal> {
     rollup_within(
         spans,
         clock,
@@ -47,7 +47,7 @@ pub fn rollup(spans: &[UsageSpan], clock: DayClock) -> Vec<AppDayTotal> {
 }
 
 /// [`rollup`] of the parts of `spans` inside `range`.
-fn rollup_within(spans: &[UsageSpan], clock: DayClock, range: Range) -> Vec<AppDayTotal> {
+fn rollup_within(spans: &[UsageSpan], clock: &DayClock, range: Range) -> Vec<AppDayTotal> {
     let mut totals: BTreeMap<(AgentId, DayNumber, &str), i64> = BTreeMap::new();
     for span in spans {
         let Some((start_ms, end_ms)) = range.clip(span.start_ms, span.end_ms) else {
@@ -109,7 +109,7 @@ pub fn usage_summary(totals: &[AppDayTotal], category_of: &dyn Fn(&str) -> Strin
 pub fn usage_summary_from_spans(
     spans: &[UsageSpan],
     range: Range,
-    clock: DayClock,
+    clock: &DayClock,
     category_of: &dyn Fn(&str) -> String,
 ) -> UsageSummary {
     usage_summary(&rollup_within(spans, clock, range), category_of)

@@ -335,7 +335,7 @@ impl Link {
     pub fn day_clock(&self) -> DayClock {
         match self {
             Link::InProcess(engine) => engine.handle.day_clock(),
-            Link::Attached(remote) => remote.welcome().day_clock,
+            Link::Attached(remote) => remote.welcome().day_clock.clone(),
         }
     }
 }
@@ -1099,7 +1099,7 @@ async fn export_attendance(
         };
         let file = std::fs::File::create(&out_path)
             .map_err(|error| format!("cannot create {}: {error}", out_path.display()))?;
-        write_attendance_csv(&view, store.day_clock(), file)
+        write_attendance_csv(&view, &store.day_clock(), file)
             .map_err(|error| format!("cannot write {}: {error}", out_path.display()))
     })
     .await;
@@ -1121,7 +1121,7 @@ async fn export_attendance(
 /// `smarttracker-console export attendance`; returns the row count.
 pub fn write_attendance_csv(
     view: &AttendanceView,
-    clock: DayClock,
+    clock: &DayClock,
     out: impl Write,
 ) -> Result<u64, csv::Error> {
     let mut writer = csv::Writer::from_writer(out);

@@ -147,8 +147,9 @@ impl ConsoleStore {
                     if from_ms >= to_ms {
                         continue;
                     }
-                    let from_day = self.clock.day_of(from_ms);
-                    let to_day = self.clock.day_of(to_ms - 1);
+                    let clock = self.day_clock();
+                    let from_day = clock.day_of(from_ms);
+                    let to_day = clock.day_of(to_ms - 1);
                     if *kind == ExportKind::AppDayTotals {
                         self.visit_app_days(None, from_day, to_day, |total| {
                             out.write(*kind, total.agent, &total)

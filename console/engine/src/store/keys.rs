@@ -25,6 +25,10 @@ pub(crate) const RETIRED_EPOCH_PREFIX: u8 = b'E';
 pub(crate) const APP_DAY_PREFIX: u8 = b'A';
 /// Prefix of a presence-day rollup key.
 pub(crate) const PRESENCE_DAY_PREFIX: u8 = b'P';
+/// Prefix of an app rollup key per 15-minute UTC slice.
+pub(crate) const APP_SLICE_PREFIX: u8 = b'a';
+/// Prefix of a presence rollup key per 15-minute UTC slice.
+pub(crate) const PRESENCE_SLICE_PREFIX: u8 = b'p';
 /// Prefix of a screenshot's index entry (metadata in clear).
 pub(crate) const SHOT_INDEX_PREFIX: u8 = b'S';
 /// Prefix of a screenshot's encrypted image.
@@ -140,44 +144,76 @@ pub(crate) fn retired_epoch_key(agent: AgentId, stream: StreamKind, epoch: u64) 
     key
 }
 
-/// `[A][agent][day]`: every app total of one agent-day.
-pub(crate) fn app_day_prefix(agent: AgentId, day: DayNumber) -> Vec<u8> {
-    let mut key = with_agent(APP_DAY_PREFIX, agent, 4 + 32);
-    key.extend_from_slice(&flip_day(day));
-    key
+/// What a rollup key's `i32` counts: the site's days (what dashboards
+/// read), or 15-minute UTC slices (what day totals are rebuilt from when
+/// the site's zone changes: every real UTC offset is a whole number of
+/// quarter hours).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Grain {
+    Day,
+    Slice,
 }
 
-/// `[A][agent][day][app]` → active milliseconds.
-pub(crate) fn app_day_key(agent: AgentId, day: DayNumber, app: &str) -> Vec<u8> {
-    let mut key = app_day_prefix(agent, day);
+impl Grain {
+    pub(crate) fn app_prefix(self) -> u8 {
+        match self {
+            Grain::Day => APP_DAY_PREFIX,
+            Grain::Slice => APP_SLICE_PREFIX,
+        }
+    }
+
+    pub(crate) fn presence_prefix(self) -> u8 {
+        match self {
+            Grain::Day => PRESENCE_DAY_PREFIX,
+            Grain::Slice => PRESENCE_SLICE_PREFIX,
+        }
+    }
+}
+
+/// `[A|a][agent][unit][app]` → active milliseconds.
+pub(crate) fn app_total_key(grain: Grain, agent: AgentId, unit: i32, app: &str) -> Vec<u8> {
+    let mut key = with_agent(grain.app_prefix(), agent, 4 + app.len());
+    key.extend_from_slice(&flip_day(unit));
     key.extend_from_slice(app.as_bytes());
     key
 }
 
-/// Agent, day and app of an app-day key; `None` if it is not one.
-pub(crate) fn parse_app_day_key(key: &[u8]) -> Option<(AgentId, DayNumber, String)> {
-    if key.first() != Some(&APP_DAY_PREFIX) {
+/// Agent, unit and app of an app rollup key of `grain`; `None` if it is
+/// not one.
+pub(crate) fn parse_app_total_key(grain: Grain, key: &[u8]) -> Option<(AgentId, i32, String)> {
+    if key.first() != Some(&grain.app_prefix()) {
         return None;
     }
     let agent = agent_at(key, 1)?;
-    let day = unflip_day(key.get(17..21)?.try_into().ok()?);
+    let unit = unflip_day(key.get(17..21)?.try_into().ok()?);
     let app = std::str::from_utf8(key.get(21..)?).ok()?.to_owned();
-    Some((agent, day, app))
+    Some((agent, unit, app))
 }
 
-/// `[P][agent][day]` → active, idle and locked milliseconds.
-pub(crate) fn presence_day_key(agent: AgentId, day: DayNumber) -> Vec<u8> {
-    let mut key = with_agent(PRESENCE_DAY_PREFIX, agent, 4);
-    key.extend_from_slice(&flip_day(day));
+/// Agent, day and app of an app-day key; `None` if it is not one.
+pub(crate) fn parse_app_day_key(key: &[u8]) -> Option<(AgentId, DayNumber, String)> {
+    parse_app_total_key(Grain::Day, key)
+}
+
+/// `[P|p][agent][unit]` → active, idle and locked milliseconds.
+pub(crate) fn presence_total_key(grain: Grain, agent: AgentId, unit: i32) -> Vec<u8> {
+    let mut key = with_agent(grain.presence_prefix(), agent, 4);
+    key.extend_from_slice(&flip_day(unit));
     key
+}
+
+/// Agent and unit of a presence rollup key of `grain`; `None` if it is
+/// not one.
+pub(crate) fn parse_presence_total_key(grain: Grain, key: &[u8]) -> Option<(AgentId, i32)> {
+    if key.len() != 1 + AGENT_BYTES + 4 || key[0] != grain.presence_prefix() {
+        return None;
+    }
+    Some((agent_at(key, 1)?, unflip_day(key[17..21].try_into().ok()?)))
 }
 
 /// Agent and day of a presence-day key; `None` if it is not one.
 pub(crate) fn parse_presence_day_key(key: &[u8]) -> Option<(AgentId, DayNumber)> {
-    if key.len() != 1 + AGENT_BYTES + 4 || key[0] != PRESENCE_DAY_PREFIX {
-        return None;
-    }
-    Some((agent_at(key, 1)?, unflip_day(key[17..21].try_into().ok()?)))
+    parse_presence_total_key(Grain::Day, key)
 }
 
 /// `[prefix][agent][at_ms]`: where screenshots (index entries or images)
@@ -290,13 +326,13 @@ mod tests {
     #[test]
     fn rollup_keys_parse_back_and_prefix_ends() {
         let agent = AgentId::from_u128(u128::MAX);
-        let key = app_day_key(agent, -2, "Visual Studio Code");
+        let key = app_total_key(Grain::Day, agent, -2, "Visual Studio Code");
         assert_eq!(
             parse_app_day_key(&key),
             Some((agent, -2, "Visual Studio Code".to_owned()))
         );
         assert_eq!(
-            parse_presence_day_key(&presence_day_key(agent, 9)),
+            parse_presence_day_key(&presence_total_key(Grain::Day, agent, 9)),
             Some((agent, 9))
         );
         assert_eq!(prefix_end(&[1, 0xFF]), Bound::Excluded(vec![2]));
@@ -305,8 +341,8 @@ mod tests {
         let Bound::Excluded(end) = end else {
             panic!("bounded")
         };
-        assert!(app_day_key(agent, 3, "\u{10FFFF}").as_slice() < end.as_slice());
-        assert!(app_day_key(agent, 4, "").as_slice() >= end.as_slice());
+        assert!(app_total_key(Grain::Day, agent, 3, "\u{10FFFF}").as_slice() < end.as_slice());
+        assert!(app_total_key(Grain::Day, agent, 4, "").as_slice() >= end.as_slice());
     }
 
     #[test]

@@ -36,8 +36,12 @@
 //! endian; `i64` times and `i32` days have their sign bit flipped in keys so
 //! that byte order is numeric order. An agent id is its 16 UUID bytes.
 //!
-//! - Default tree: `console_schema_version` → u32 (`1`); `day_clock` → i32,
-//!   the site's UTC offset in seconds, fixed when the store is created.
+//! - Default tree: `console_schema_version` → u32 (`1`); `day_clock` →
+//!   `tz:` + the IANA name of the zone the day totals are grouped in (a
+//!   store from before time zones holds a 4-byte UTC offset there and is
+//!   migrated on open); `day_clock_pending` → the zone a regrouping is
+//!   moving to, present only until it is done (see
+//!   [`ConsoleStore::set_day_clock`]).
 //! - Tree `data`, changed only by atomic batches:
 //!   - block `[kind: u8][agent][start_ms: i64][first_index: u64]`, kinds
 //!     usage 1, activity 2, session 3, health 4, gap 5: iteration is time
@@ -55,8 +59,13 @@
 //!   - `['E'][agent][stream][epoch: u64]` → seq: an epoch the agent left;
 //!     a later batch of it is stale and refused.
 //!   - `['A'][agent][day: i32][app: UTF-8]` → active ms (i64): usage spans
-//!     split at the site's midnight.
+//!     split at the site's midnight, in its time zone.
 //!   - `['P'][agent][day]` → active, idle, locked ms (3 × i64).
+//!   - `['a'][agent][slice: i32][app]` and `['p'][agent][slice]`: the same
+//!     totals per 15-minute UTC slice (slice = ms div 900,000). Every UTC
+//!     offset in use is a whole number of quarter hours, so day totals of
+//!     any zone are sums of slices: changing the site's zone regroups them
+//!     without raw records (which are pruned long before rollups).
 //!   - `['S'][agent][at_ms: i64][serial: u64]` → a screenshot's metadata;
 //!     `['I'][agent][at_ms][serial]` → its encrypted image;
 //!     `['N'][agent]` → the agent's next screenshot serial (described in
@@ -94,7 +103,7 @@ mod settings;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use protocol::schema::{self, SchemaError, SchemaState};
 
@@ -128,6 +137,9 @@ pub const LOCK_FILE: &str = "console-store.lock";
 
 const SCHEMA_KEY: &[u8] = b"console_schema_version";
 const CLOCK_KEY: &[u8] = b"day_clock";
+const PENDING_CLOCK_KEY: &[u8] = b"day_clock_pending";
+/// Tags a zone name in [`CLOCK_KEY`] (an older store holds 4 offset bytes).
+const ZONE_TAG: &[u8] = b"tz:";
 const DATA_TREE: &str = "data";
 const AGENTS_TREE: &str = "agents";
 const AUDIT_TREE: &str = "audit";
@@ -146,7 +158,9 @@ fn u64_value(bytes: &[u8]) -> Option<u64> {
 #[derive(Debug)]
 pub struct ConsoleStore {
     path: PathBuf,
-    clock: DayClock,
+    /// The zone day totals are grouped in; changed only by
+    /// [`ConsoleStore::set_day_clock`] under the writer lock.
+    clock: RwLock<DayClock>,
     db: sled::Db,
     data: sled::Tree,
     agents: sled::Tree,
@@ -170,11 +184,23 @@ pub struct ConsoleStore {
 }
 
 impl ConsoleStore {
-    /// Opens the store in `dir`, creating it if needed. `clock` sets the
-    /// site's days for day totals when the store is created; an existing
-    /// store keeps the clock it was created with (see [`Self::day_clock`]),
-    /// because stored totals cannot be regrouped.
+    /// Opens the store in `dir`, creating it if needed, with day totals in
+    /// `clock`'s zone: a store grouped in another zone (or left half way by
+    /// a crash during [`Self::set_day_clock`]) is regrouped first, a store
+    /// from before time zones gets its slice totals from its raw records.
     pub fn open(dir: &Path, clock: DayClock) -> Result<ConsoleStore, StoreError> {
+        ConsoleStore::open_with_progress(dir, clock, |done, total| {
+            tracing::info!(done, total, "regrouping day totals in the site's time zone");
+        })
+    }
+
+    /// [`Self::open`], telling `progress(done, total)` how far a regrouping
+    /// has gone (agents done, agents in all).
+    pub fn open_with_progress(
+        dir: &Path,
+        clock: DayClock,
+        progress: impl FnMut(usize, usize),
+    ) -> Result<ConsoleStore, StoreError> {
         let path = dir.to_path_buf();
         let io_err = |source| StoreError::Io {
             path: path.clone(),
@@ -203,12 +229,12 @@ impl ConsoleStore {
         let settings = open_tree(SETTINGS_TREE)?;
         let faults = open_tree(FAULTS_TREE)?;
         let models = open_tree(MODELS_TREE)?;
-        let clock = init_or_check_schema(&path, &db, clock)?;
-        Ok(ConsoleStore {
+        let stored = init_or_check_schema(&path, &db, &clock)?;
+        let store = ConsoleStore {
             screenshot_key_file: key_file_for(&path),
             screenshot_cipher: Mutex::new(None),
             path,
-            clock,
+            clock: RwLock::new(stored.clock.clone()),
             db,
             data,
             agents,
@@ -219,7 +245,14 @@ impl ConsoleStore {
             writer: Mutex::new(()),
             auditor: Mutex::new(()),
             _lock_file: lock_file,
-        })
+        };
+        if stored.before_zones {
+            store.build_slices_from_records()?;
+        }
+        if stored.before_zones || stored.pending || stored.clock != clock {
+            store.set_day_clock(clock, progress)?;
+        }
+        Ok(store)
     }
 
     /// The store directory.
@@ -230,6 +263,75 @@ impl ConsoleStore {
     /// The clock day totals are grouped by; analytics must use it too.
     pub fn day_clock(&self) -> DayClock {
         self.clock
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Regroups every day total in `clock`'s zone from the slice totals
+    /// (no re-sync: raw records are not needed), telling `progress(done,
+    /// total)` after each agent. Ingest waits meanwhile. Crash-safe: the
+    /// target zone is noted first and the next open finishes the job.
+    pub fn set_day_clock(
+        &self,
+        clock: DayClock,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<(), StoreError> {
+        let _writer = self.write_guard();
+        let name = zone_value(&clock);
+        self.db
+            .insert(PENDING_CLOCK_KEY, name.as_slice())
+            .map_err(|source| self.sled_error(source))?;
+        self.db.flush().map_err(|source| self.sled_error(source))?;
+        let agents = self.agents_with_slices()?;
+        progress(0, agents.len());
+        for (done, agent) in agents.iter().enumerate() {
+            self.regroup_agent_days(&clock, *agent)?;
+            progress(done + 1, agents.len());
+        }
+        let mut batch = sled::Batch::default();
+        batch.insert(CLOCK_KEY, name);
+        batch.remove(PENDING_CLOCK_KEY);
+        self.db
+            .apply_batch(batch)
+            .map_err(|source| self.sled_error(source))?;
+        self.db.flush().map_err(|source| self.sled_error(source))?;
+        *self.clock.write().unwrap_or_else(PoisonError::into_inner) = clock;
+        Ok(())
+    }
+
+    /// Writes the slice totals of every stored usage and presence span
+    /// (for a store from before slices; its day totals are regrouped next).
+    fn build_slices_from_records(&self) -> Result<(), StoreError> {
+        let _writer = self.write_guard();
+        let utc = DayClock::utc();
+        let mut agents = std::collections::BTreeSet::new();
+        for kind in [RecordKind::Usage, RecordKind::Activity] {
+            self.for_each_agent(kind.tag(), None, |agent| {
+                agents.insert(agent);
+                Ok(())
+            })?;
+        }
+        for agent in agents {
+            let mut delta = rollup::RollupDelta::default();
+            for span in self.usage_spans(agent, i64::MIN, i64::MAX)? {
+                delta.add_usage(&utc, &span);
+            }
+            for span in self.activity_spans(agent, i64::MIN, i64::MAX)? {
+                delta.add_activity(&utc, &span);
+            }
+            delta.apps.clear();
+            delta.presence.clear();
+            let mut batch = sled::Batch::default();
+            self.stage_rollups(&mut batch, agent, &delta)?;
+            self.data
+                .apply_batch(batch)
+                .map_err(|source| self.sled_error(source))?;
+        }
+        self.db
+            .flush()
+            .map(|_| ())
+            .map_err(|source| self.sled_error(source))
     }
 
     /// Calls `visit` with `only`, or with every agent that has a key under
@@ -362,13 +464,27 @@ fn sled_error(path: &Path, source: sled::Error) -> StoreError {
     }
 }
 
+/// What a store's default tree says about its day totals.
+struct StoredClock {
+    /// The zone its day totals are grouped in.
+    clock: DayClock,
+    /// A regrouping was started and not finished.
+    pending: bool,
+    /// The store is from before time zones (a UTC offset, no slices).
+    before_zones: bool,
+}
+
+fn zone_value(clock: &DayClock) -> Vec<u8> {
+    [ZONE_TAG, clock.name().as_bytes()].concat()
+}
+
 /// Writes the schema version and clock into a new store, or checks them;
-/// returns the store's clock.
+/// says which clock the store's day totals are in.
 fn init_or_check_schema(
     path: &Path,
     db: &sled::Db,
-    clock: DayClock,
-) -> Result<DayClock, StoreError> {
+    clock: &DayClock,
+) -> Result<StoredClock, StoreError> {
     let sled_err = |source| sled_error(path, source);
     let corrupt = |detail: &str| StoreError::Corrupt {
         path: path.to_path_buf(),
@@ -400,26 +516,36 @@ fn init_or_check_schema(
             SCHEMA_KEY,
             &schema::encode_schema_version(SCHEMA_VERSION)[..],
         );
-        batch.insert(CLOCK_KEY, &clock.utc_offset_secs.to_be_bytes()[..]);
+        batch.insert(CLOCK_KEY, zone_value(clock));
         db.apply_batch(batch).map_err(sled_err)?;
         db.flush().map_err(sled_err)?;
-        return Ok(clock);
+        return Ok(StoredClock {
+            clock: clock.clone(),
+            pending: false,
+            before_zones: false,
+        });
     }
-    let stored = db
+    let value = db
         .get(CLOCK_KEY)
         .map_err(sled_err)?
-        .and_then(|value| <[u8; 4]>::try_from(value.as_ref()).ok())
-        .map(|bytes| DayClock {
-            utc_offset_secs: i32::from_be_bytes(bytes),
-        })
-        .ok_or_else(|| corrupt("the day clock is missing or not 4 bytes"))?;
-    if stored != clock {
-        tracing::warn!(
-            store = %path.display(),
-            stored_offset_secs = stored.utc_offset_secs,
-            asked_offset_secs = clock.utc_offset_secs,
-            "the store groups days by the UTC offset it was created with; keeping it"
-        );
+        .ok_or_else(|| corrupt("the day clock is missing"))?;
+    let pending = db.get(PENDING_CLOCK_KEY).map_err(sled_err)?.is_some();
+    if let Some(name) = value.strip_prefix(ZONE_TAG) {
+        let name = std::str::from_utf8(name)
+            .map_err(|_| corrupt("the day clock's zone name is not UTF-8"))?;
+        let stored = DayClock::from_name(name).map_err(|error| corrupt(&error.to_string()))?;
+        return Ok(StoredClock {
+            clock: stored,
+            pending,
+            before_zones: false,
+        });
     }
-    Ok(stored)
+    if value.len() != 4 {
+        return Err(corrupt("the day clock is neither a zone name nor 4 bytes"));
+    }
+    Ok(StoredClock {
+        clock: DayClock::utc(),
+        pending,
+        before_zones: true,
+    })
 }

@@ -202,6 +202,7 @@ impl ConsoleStore {
         now_ms: i64,
     ) -> Result<IngestReport, StoreError> {
         let writer = self.write_guard();
+        let clock = self.day_clock();
         let stored = self.cursor(agent, batch.stream)?;
         let retired = match stored {
             Some(cursor) if cursor.epoch != batch.epoch => self
@@ -281,11 +282,11 @@ impl ConsoleStore {
             report.stored_records += 1;
             match stored {
                 Stored::Usage(span) => {
-                    staged.rollups.add_usage(self.clock, &span);
+                    staged.rollups.add_usage(&clock, &span);
                     staged.usage.push(span);
                 }
                 Stored::Activity(span) => {
-                    staged.rollups.add_activity(self.clock, &span);
+                    staged.rollups.add_activity(&clock, &span);
                     staged.activity.push(span);
                 }
                 Stored::Session(event) => staged.sessions.push(event),

@@ -1,6 +1,8 @@
-//! Day rollups: what one ingest adds to the per (agent, day, app) and
-//! per (agent, day) presence totals and their value encodings (pure), and
-//! the store's staging of them and the day-total queries.
+//! Rollups: what one ingest adds to the per (agent, day, app) and per
+//! (agent, day) presence totals, and to the same totals per 15-minute UTC
+//! slice, with their value encodings (pure); the store's staging of them,
+//! the day-total queries, and the regrouping of day totals from slices when
+//! the site's time zone changes.
 
 use std::collections::BTreeMap;
 
@@ -11,8 +13,9 @@ use crate::model::{
 };
 
 use super::keys::{
-    app_day_key, day_range, parse_app_day_key, parse_presence_day_key, presence_day_key,
-    APP_DAY_PREFIX, PRESENCE_DAY_PREFIX,
+    agent_prefix, app_total_key, day_range, parse_app_day_key, parse_app_total_key,
+    parse_presence_day_key, parse_presence_total_key, presence_total_key, Grain, APP_DAY_PREFIX,
+    APP_SLICE_PREFIX, PRESENCE_DAY_PREFIX, PRESENCE_SLICE_PREFIX,
 };
 use super::{ConsoleStore, StoreError};
 
@@ -22,6 +25,17 @@ const MAX_ROLLUP_ABS_MS: i64 = 1_000_000_000_000_000;
 /// A span counts towards day totals for at most this long from its start,
 /// so one bogus span cannot add millions of day keys.
 pub(crate) const MAX_ROLLUP_SPAN_MS: i64 = 366 * DAY_MS;
+
+/// Length of a slice: every UTC offset in use is a whole number of quarter
+/// hours (+5:45 Kathmandu, +12:45 Chatham, -3:30 St John's), so a slice
+/// never straddles a local midnight.
+pub(crate) const SLICE_MS: i64 = 15 * 60 * 1000;
+
+/// Index of the slice `at_ms` falls in.
+pub(crate) fn slice_of(at_ms: i64) -> i32 {
+    // In range: rollups keep only |ms| <= MAX_ROLLUP_ABS_MS (1.1e9 slices).
+    i32::try_from(at_ms.div_euclid(SLICE_MS)).unwrap_or(if at_ms < 0 { i32::MIN } else { i32::MAX })
+}
 
 /// Active, idle and locked milliseconds of one agent on one day.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,14 +63,21 @@ fn presence_slot(presence: Presence) -> usize {
     }
 }
 
-/// The per-day pieces of `[start_ms, end_ms)` that count towards totals.
-fn day_pieces(clock: DayClock, start_ms: i64, end_ms: i64) -> Vec<(DayNumber, i64)> {
+/// The part of `[start_ms, end_ms)` that counts towards totals, if any.
+fn counted(start_ms: i64, end_ms: i64) -> Option<(i64, i64)> {
     if start_ms.unsigned_abs() > MAX_ROLLUP_ABS_MS.unsigned_abs()
         || end_ms.unsigned_abs() > MAX_ROLLUP_ABS_MS.unsigned_abs()
     {
-        return Vec::new();
+        return None;
     }
-    let end_ms = end_ms.min(start_ms + MAX_ROLLUP_SPAN_MS);
+    Some((start_ms, end_ms.min(start_ms + MAX_ROLLUP_SPAN_MS)))
+}
+
+/// The per-day pieces of `[start_ms, end_ms)` that count towards totals.
+fn day_pieces(clock: &DayClock, start_ms: i64, end_ms: i64) -> Vec<(DayNumber, i64)> {
+    let Some((start_ms, end_ms)) = counted(start_ms, end_ms) else {
+        return Vec::new();
+    };
     clock
         .split_by_day(start_ms, end_ms)
         .into_iter()
@@ -64,27 +85,80 @@ fn day_pieces(clock: DayClock, start_ms: i64, end_ms: i64) -> Vec<(DayNumber, i6
         .collect()
 }
 
+/// The per-slice pieces of `[start_ms, end_ms)` that count towards totals.
+fn slice_pieces(start_ms: i64, end_ms: i64) -> Vec<(i32, i64)> {
+    let Some((start_ms, end_ms)) = counted(start_ms, end_ms) else {
+        return Vec::new();
+    };
+    let mut pieces = Vec::new();
+    let mut from_ms = start_ms;
+    while from_ms < end_ms {
+        let slice = slice_of(from_ms);
+        let to_ms = end_ms.min((i64::from(slice) + 1) * SLICE_MS);
+        pieces.push((slice, to_ms - from_ms));
+        from_ms = to_ms;
+    }
+    pieces
+}
+
 /// What one ingest adds to the rollups of one agent.
 #[derive(Debug, Default)]
 pub(crate) struct RollupDelta {
     pub(crate) apps: BTreeMap<(DayNumber, String), i64>,
     pub(crate) presence: BTreeMap<DayNumber, PresenceMs>,
+    pub(crate) slice_apps: BTreeMap<(i32, String), i64>,
+    pub(crate) slice_presence: BTreeMap<i32, PresenceMs>,
+}
+
+fn add_app(totals: &mut BTreeMap<(i32, String), i64>, unit: i32, app: &str, ms: i64) {
+    let total = totals.entry((unit, app.to_owned())).or_default();
+    *total = total.saturating_add(ms);
+}
+
+fn add_presence_ms(totals: &mut BTreeMap<i32, PresenceMs>, unit: i32, presence: Presence, ms: i64) {
+    let slot = &mut totals.entry(unit).or_default()[presence_slot(presence)];
+    *slot = slot.saturating_add(ms);
 }
 
 impl RollupDelta {
-    pub(crate) fn add_usage(&mut self, clock: DayClock, span: &UsageSpan) {
+    pub(crate) fn add_usage(&mut self, clock: &DayClock, span: &UsageSpan) {
         for (day, ms) in day_pieces(clock, span.start_ms, span.end_ms) {
-            let total = self.apps.entry((day, span.app.clone())).or_default();
-            *total = total.saturating_add(ms);
+            add_app(&mut self.apps, day, &span.app, ms);
+        }
+        for (slice, ms) in slice_pieces(span.start_ms, span.end_ms) {
+            add_app(&mut self.slice_apps, slice, &span.app, ms);
         }
     }
 
-    pub(crate) fn add_activity(&mut self, clock: DayClock, span: &ActivitySpan) {
+    pub(crate) fn add_activity(&mut self, clock: &DayClock, span: &ActivitySpan) {
         for (day, ms) in day_pieces(clock, span.start_ms, span.end_ms) {
-            let totals = self.presence.entry(day).or_default();
-            let slot = &mut totals[presence_slot(span.presence)];
-            *slot = slot.saturating_add(ms);
+            add_presence_ms(&mut self.presence, day, span.presence, ms);
         }
+        for (slice, ms) in slice_pieces(span.start_ms, span.end_ms) {
+            add_presence_ms(&mut self.slice_presence, slice, span.presence, ms);
+        }
+    }
+}
+
+/// Day totals regrouped from slice totals in `clock`'s days.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Regrouped {
+    pub(crate) apps: BTreeMap<(DayNumber, String), i64>,
+    pub(crate) presence: BTreeMap<DayNumber, PresenceMs>,
+}
+
+impl Regrouped {
+    /// Adds one slice's app total.
+    pub(crate) fn add_app_slice(&mut self, clock: &DayClock, slice: i32, app: &str, ms: i64) {
+        let day = clock.day_of(i64::from(slice) * SLICE_MS);
+        add_app(&mut self.apps, day, app, ms);
+    }
+
+    /// Adds one slice's presence totals.
+    pub(crate) fn add_presence_slice(&mut self, clock: &DayClock, slice: i32, totals: PresenceMs) {
+        let day = clock.day_of(i64::from(slice) * SLICE_MS);
+        let sum = self.presence.entry(day).or_default();
+        *sum = add_presence(*sum, totals);
     }
 }
 
@@ -133,32 +207,114 @@ impl ConsoleStore {
         agent: AgentId,
         delta: &RollupDelta,
     ) -> Result<(), StoreError> {
-        for ((day, app), added_ms) in &delta.apps {
-            let key = app_day_key(agent, *day, app);
-            let old_ms = match self.get_data(&key)? {
-                Some(value) => decode_app_total(&value).ok_or_else(|| {
-                    self.corrupt(format!(
-                        "the {app:?} total of agent {agent} on day {day} is not 8 bytes"
-                    ))
-                })?,
-                None => 0,
-            };
-            writes.insert(key, &encode_app_total(old_ms.saturating_add(*added_ms))[..]);
+        for (grain, apps) in [(Grain::Day, &delta.apps), (Grain::Slice, &delta.slice_apps)] {
+            for ((unit, app), added_ms) in apps {
+                let key = app_total_key(grain, agent, *unit, app);
+                let old_ms = match self.get_data(&key)? {
+                    Some(value) => decode_app_total(&value).ok_or_else(|| {
+                        self.corrupt(format!(
+                            "the {app:?} total of agent {agent} at {grain:?} {unit} is not 8 bytes"
+                        ))
+                    })?,
+                    None => 0,
+                };
+                writes.insert(key, &encode_app_total(old_ms.saturating_add(*added_ms))[..]);
+            }
         }
-        for (day, added) in &delta.presence {
-            let key = presence_day_key(agent, *day);
-            let old = match self.get_data(&key)? {
-                Some(value) => decode_presence(&value).ok_or_else(|| {
-                    self.corrupt(format!(
-                        "the presence totals of agent {agent} on day {day} are not 24 bytes"
-                    ))
-                })?,
-                None => [0; 3],
-            };
-            writes.insert(key, &encode_presence(add_presence(old, *added))[..]);
+        for (grain, presence) in [
+            (Grain::Day, &delta.presence),
+            (Grain::Slice, &delta.slice_presence),
+        ] {
+            for (unit, added) in presence {
+                let key = presence_total_key(grain, agent, *unit);
+                let old = match self.get_data(&key)? {
+                    Some(value) => decode_presence(&value).ok_or_else(|| {
+                        self.corrupt(format!(
+                            "the presence totals of agent {agent} at {grain:?} {unit} are not 24 bytes"
+                        ))
+                    })?,
+                    None => [0; 3],
+                };
+                writes.insert(key, &encode_presence(add_presence(old, *added))[..]);
+            }
         }
         Ok(())
     }
+
+    /// Replaces `agent`'s day totals with its slice totals regrouped in
+    /// `clock`'s days, in one atomic batch. The caller holds the writer
+    /// lock.
+    pub(super) fn regroup_agent_days(
+        &self,
+        clock: &DayClock,
+        agent: AgentId,
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut regrouped = Regrouped::default();
+        for prefix in [APP_DAY_PREFIX, PRESENCE_DAY_PREFIX] {
+            for item in self.data.scan_prefix(agent_prefix(prefix, agent)) {
+                let (key, _) = item.map_err(|source| self.sled_error(source))?;
+                batch.remove(key);
+            }
+        }
+        for item in self.data.scan_prefix(agent_prefix(APP_SLICE_PREFIX, agent)) {
+            let (key, value) = item.map_err(|source| self.sled_error(source))?;
+            let (_, slice, app) = parse_app_total_key(Grain::Slice, &key).ok_or_else(|| {
+                self.corrupt(format!("an app-slice key of agent {agent} is malformed"))
+            })?;
+            let ms = decode_app_total(&value).ok_or_else(|| {
+                self.corrupt(format!(
+                    "an app-slice total of agent {agent} is not 8 bytes"
+                ))
+            })?;
+            regrouped.add_app_slice(clock, slice, &app, ms);
+        }
+        for item in self
+            .data
+            .scan_prefix(agent_prefix(PRESENCE_SLICE_PREFIX, agent))
+        {
+            let (key, value) = item.map_err(|source| self.sled_error(source))?;
+            let (_, slice) = parse_presence_total_key(Grain::Slice, &key).ok_or_else(|| {
+                self.corrupt(format!(
+                    "a presence-slice key of agent {agent} is malformed"
+                ))
+            })?;
+            let totals = decode_presence(&value).ok_or_else(|| {
+                self.corrupt(format!(
+                    "a presence-slice total of agent {agent} is not 24 bytes"
+                ))
+            })?;
+            regrouped.add_presence_slice(clock, slice, totals);
+        }
+        for ((day, app), ms) in &regrouped.apps {
+            batch.insert(
+                app_total_key(Grain::Day, agent, *day, app),
+                &encode_app_total(*ms)[..],
+            );
+        }
+        for (day, totals) in &regrouped.presence {
+            batch.insert(
+                presence_total_key(Grain::Day, agent, *day),
+                &encode_presence(*totals)[..],
+            );
+        }
+        self.data
+            .apply_batch(batch)
+            .map_err(|source| self.sled_error(source))
+    }
+
+    /// Every agent with slice totals, in id order.
+    pub(super) fn agents_with_slices(&self) -> Result<Vec<AgentId>, StoreError> {
+        let mut agents = std::collections::BTreeSet::new();
+        for prefix in [APP_SLICE_PREFIX, PRESENCE_SLICE_PREFIX] {
+            self.for_each_agent(prefix, None, |agent| {
+                agents.insert(agent);
+                Ok(())
+            })?;
+        }
+        Ok(agents.into_iter().collect())
+    }
+
     /// Active milliseconds per app and day, from the rollups only: of one
     /// agent, or of every agent with `None`; days `from_day..=to_day`
     /// (inclusive, in the store's [`DayClock`]), ordered by agent, day,
@@ -267,9 +423,13 @@ impl ConsoleStore {
 mod tests {
     use super::*;
 
-    const PARIS: DayClock = DayClock {
-        utc_offset_secs: 3600,
-    };
+    /// Europe/Paris, daylight saving included.
+    fn paris() -> &'static DayClock {
+        static PARIS: std::sync::LazyLock<DayClock> = std::sync::LazyLock::new(|| {
+            DayClock::from_name("Europe/Paris").expect("Europe/Paris is in the tz database")
+        });
+        &PARIS
+    }
     /// 2026-03-02T22:30:00Z, 23:30 in Paris.
     const LATE_MS: i64 = 1_772_490_600_000;
 
@@ -277,7 +437,7 @@ mod tests {
     fn usage_across_local_midnight_splits_into_two_days() {
         let mut delta = RollupDelta::default();
         delta.add_usage(
-            PARIS,
+            paris(),
             &UsageSpan {
                 agent: AgentId::nil(),
                 start_ms: LATE_MS,
@@ -286,7 +446,7 @@ mod tests {
                 title: None,
             },
         );
-        let day = PARIS.day_of(LATE_MS);
+        let day = paris().day_of(LATE_MS);
         let totals: Vec<_> = delta.apps.into_iter().collect();
         assert_eq!(
             totals,
@@ -307,13 +467,80 @@ mod tests {
             presence: Presence::Idle,
             user: "u".into(),
         };
-        delta.add_activity(PARIS, &span(i64::MIN, i64::MAX));
-        delta.add_activity(PARIS, &span(10, 5));
+        delta.add_activity(paris(), &span(i64::MIN, i64::MAX));
+        delta.add_activity(paris(), &span(10, 5));
         assert!(delta.presence.is_empty());
-        delta.add_activity(PARIS, &span(0, 1_000 * DAY_MS));
+        delta.add_activity(paris(), &span(0, 1_000 * DAY_MS));
         assert_eq!(delta.presence.len(), 367);
         let total: i64 = delta.presence.values().map(|ms| ms[1]).sum();
         assert_eq!(total, MAX_ROLLUP_SPAN_MS);
+        let slices: i64 = delta.slice_presence.values().map(|ms| ms[1]).sum();
+        assert_eq!(slices, MAX_ROLLUP_SPAN_MS);
+    }
+
+    #[test]
+    fn slices_cut_at_quarter_hours_of_utc() {
+        // 10:05 to 10:50 UTC: 10 min, 15, 15, 5.
+        let start_ms = 1_772_618_700_000;
+        let pieces = slice_pieces(start_ms, start_ms + 45 * 60_000);
+        let lengths: Vec<i64> = pieces.iter().map(|(_, ms)| ms / 60_000).collect();
+        assert_eq!(lengths, [10, 15, 15, 5]);
+        assert_eq!(pieces[0].0, slice_of(start_ms));
+        assert_eq!(pieces[3].0, pieces[0].0 + 3);
+        assert_eq!(slice_of(-1), -1);
+    }
+
+    #[test]
+    fn day_totals_regrouped_from_slices_equal_day_totals_made_directly() {
+        // Spans every 37 minutes for 40 days around the Paris spring change,
+        // each 29 minutes long, alternating apps and presence.
+        let first_ms = 1_773_878_400_000; // 2026-03-19T00:00:00Z
+        let spans: Vec<(i64, i64)> = (0..40 * 24 * 60 / 37)
+            .map(|n| {
+                let start_ms = first_ms + n * 37 * 60_000;
+                (start_ms, start_ms + 29 * 60_000)
+            })
+            .collect();
+        let utc = DayClock::utc();
+        for name in [
+            "Europe/Paris",
+            "America/St_Johns",
+            "Asia/Kathmandu",
+            "Pacific/Chatham",
+        ] {
+            let clock = DayClock::from_name(name).expect("zone");
+            let mut direct = RollupDelta::default();
+            let mut built_in_utc = RollupDelta::default();
+            for (n, (start_ms, end_ms)) in spans.iter().enumerate() {
+                let usage = UsageSpan {
+                    agent: AgentId::nil(),
+                    start_ms: *start_ms,
+                    end_ms: *end_ms,
+                    app: ["Firefox", "LibreOffice"][n % 2].into(),
+                    title: None,
+                };
+                let activity = ActivitySpan {
+                    agent: AgentId::nil(),
+                    start_ms: *start_ms,
+                    end_ms: *end_ms,
+                    presence: [Presence::Active, Presence::Idle, Presence::Locked][n % 3],
+                    user: "u".into(),
+                };
+                for (delta, by) in [(&mut direct, &clock), (&mut built_in_utc, &utc)] {
+                    delta.add_usage(by, &usage);
+                    delta.add_activity(by, &activity);
+                }
+            }
+            let mut regrouped = Regrouped::default();
+            for ((slice, app), ms) in &built_in_utc.slice_apps {
+                regrouped.add_app_slice(&clock, *slice, app, *ms);
+            }
+            for (slice, totals) in &built_in_utc.slice_presence {
+                regrouped.add_presence_slice(&clock, *slice, *totals);
+            }
+            assert_eq!(regrouped.apps, direct.apps, "{name}");
+            assert_eq!(regrouped.presence, direct.presence, "{name}");
+        }
     }
 
     #[test]
