@@ -122,16 +122,18 @@ impl DayClock {
         self.local_ms(at_ms).rem_euclid(DAY_MS)
     }
 
-    /// Day of the week of `day`, 0 = Monday.
-    pub fn weekday_from_monday(day: DayNumber) -> u8 {
-        // 1970-01-01 was a Thursday.
-        (i64::from(day) + 3).rem_euclid(7) as u8
-    }
-
     /// First millisecond of `day`: its midnight, or the first instant after
     /// midnight where the zone skips midnight.
     pub fn day_start_ms(&self, day: DayNumber) -> UnixMillis {
-        let naive_ms = i64::from(day) * DAY_MS;
+        self.local_instant_ms(day, 0)
+    }
+
+    /// The instant the wall clock reads `ms_since_midnight` on `day` (7:00
+    /// is 6:00 UTC in a Paris winter, 5:00 UTC in summer). A time the
+    /// clocks skip gives the instant they jumped to; a time they repeat
+    /// gives its first occurrence.
+    pub fn local_instant_ms(&self, day: DayNumber, ms_since_midnight: i64) -> UnixMillis {
+        let naive_ms = (i64::from(day) * DAY_MS).saturating_add(ms_since_midnight);
         let Some(datetime) = jiff::Timestamp::from_millisecond(naive_ms)
             .ok()
             .map(|at| at.to_zoned(jiff::tz::TimeZone::UTC).datetime())

@@ -479,7 +479,7 @@ fn stretch_rule(
                 day,
                 kind: RecommendationKind::LongStretch {
                     user: user.to_owned(),
-                    starts_at: LocalTime::from_day_offset_ms(start_ms - clock.day_start_ms(day)),
+                    starts_at: LocalTime::from_day_offset_ms(clock.ms_since_midnight(start_ms)),
                     duration_ms: end_ms.saturating_sub(start_ms),
                     min_break_ms: rules.min_break_ms,
                 },
@@ -501,9 +501,16 @@ fn hours_rules(
         let mut days: BTreeMap<DayNumber, (i64, i64)> = BTreeMap::new();
         for (start_ms, end_ms) in spans {
             for (day, from_ms, to_ms) in clock.split_by_day(start_ms, end_ms) {
-                let midnight_ms = clock.day_start_ms(day);
-                let early = (midnight_ms, midnight_ms + rules.work_hours_start_ms);
-                let late = (midnight_ms + rules.work_hours_end_ms, midnight_ms + DAY_MS);
+                // Working hours on the wall clock: a day of 23 or 25 hours
+                // keeps 7:00 and 20:00 where people read them.
+                let early = (
+                    clock.day_start_ms(day),
+                    clock.local_instant_ms(day, rules.work_hours_start_ms),
+                );
+                let late = (
+                    clock.local_instant_ms(day, rules.work_hours_end_ms),
+                    clock.day_start_ms(day.saturating_add(1)),
+                );
                 let entry = days.entry(day).or_default();
                 entry.0 += overlap_ms((from_ms, to_ms), early) + overlap_ms((from_ms, to_ms), late);
                 entry.1 += to_ms - from_ms;
