@@ -300,6 +300,18 @@ fn employee_shows_top_apps_trend_and_attendance_of_the_period() {
         harness.query_all_by_label_contains(" h ").count() > 0,
         "durations read as `2 h 05`"
     );
+    // Categories read in the manager's language (`Développement`).
+    let (top_category, _) = view
+        .summary
+        .by_category
+        .first()
+        .cloned()
+        .expect("a category");
+    let shown_category = console_engine::i18n::category_label(Lang::Fr, &top_category);
+    assert!(
+        harness.query_all_by_label(shown_category).count() > 0,
+        "{top_category} shown as {shown_category}"
+    );
     assert_shown(&harness, "Tendance");
     assert_shown(&harness, "Historique de santé");
     // Switching to 30 days asks for (and shows) that period.

@@ -14,13 +14,13 @@ fn open_store(dir: &Path) -> ConsoleStore {
     ConsoleStore::open(dir, DayClock::utc()).unwrap()
 }
 
-/// Runs `smarttracker-console --data DATA report --range 7d` with the
-/// categories' log on; returns its standard output and error.
-fn run_report(data: &Path) -> (String, String) {
+/// Runs `smarttracker-console --data DATA report --range 7d --lang LANG`
+/// with the categories' log on; returns its standard output and error.
+fn run_report_in(data: &Path, lang: &str) -> (String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_smarttracker-console"))
         .arg("--data")
         .arg(data)
-        .args(["report", "--range", "7d"])
+        .args(["report", "--range", "7d", "--lang", lang])
         .env("SMARTTRACKER_LOG", "warn,console_engine::categories=info")
         .output()
         .unwrap();
@@ -28,6 +28,11 @@ fn run_report(data: &Path) -> (String, String) {
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(output.status.success(), "{stdout}\n{stderr}");
     (stdout, stderr)
+}
+
+/// [`run_report_in`] English.
+fn run_report(data: &Path) -> (String, String) {
+    run_report_in(data, "en")
 }
 
 /// The report's "Top applications" lines (app, time, category).
@@ -101,4 +106,22 @@ fn a_second_report_process_loads_the_model_the_first_one_stored() {
         .find(|line| line.contains("Acme Timesheets"))
         .expect("Acme Timesheets listed");
     assert!(acme.trim_end().ends_with("  Timesheets"), "{acme}");
+
+    // The same report in French and Russian: headings, built-in category
+    // names and durations translated, the manager's own category kept.
+    let (french, _) = run_report_in(data.path(), "fr");
+    assert!(
+        french.starts_with("Rapport SmartTracker, 7 derniers jours"),
+        "{french}"
+    );
+    assert!(
+        french.contains("\nApplications les plus utilisées :\n"),
+        "{french}"
+    );
+    assert!(french.contains("Navigation web"), "{french}");
+    assert!(french.contains("  Timesheets\n"), "{french}");
+    let (russian, _) = run_report_in(data.path(), "ru");
+    assert!(russian.contains("\nОсновные приложения:\n"), "{russian}");
+    assert!(russian.contains(" мин"), "{russian}");
+    assert!(!russian.contains("Top applications"), "{russian}");
 }

@@ -16,6 +16,7 @@ use crate::analytics::{format_duration_ms, Range};
 use crate::categories::Categoriser;
 use crate::discovery::{self, Candidate};
 use crate::export::{ExportError, Format, Table};
+use crate::i18n::{tr, trf, Lang};
 use crate::model::{AgentId, DayNumber};
 use crate::reach::Addresses;
 use crate::settings::ConsoleSettings;
@@ -57,8 +58,9 @@ pub enum CliRequest {
         /// standard output.
         destination: Option<String>,
     },
-    /// The organisation's report for the last `days` (1: the last 24 h).
-    Report { days: u16 },
+    /// The organisation's report for the last `days` (1: the last 24 h),
+    /// in `lang` (`None`: the console's `language` setting).
+    Report { days: u16, lang: Option<Lang> },
     /// One sync pass now.
     SyncOnce {
         reach: Reach,
@@ -170,9 +172,9 @@ pub async fn execute(
             })
             .await
         }
-        CliRequest::Report { days } => {
+        CliRequest::Report { days, lang } => {
             let categoriser = categoriser.await.map_err(CommandError::Failed)?;
-            on_store(move || report(&context, &categoriser, days, &output)).await
+            on_store(move || report(&context, &categoriser, days, lang, &output)).await
         }
         CliRequest::SyncOnce {
             reach,
@@ -418,18 +420,30 @@ fn report(
     context: &CommandContext,
     categoriser: &Categoriser,
     days: u16,
+    lang: Option<Lang>,
     output: &Output,
 ) -> Result<(), CommandError> {
     let store = &context.store;
+    let lang = match lang {
+        Some(lang) => lang,
+        None => {
+            ConsoleSettings::load(store)
+                .map_err(|error| CommandError::Failed(error.to_string()))?
+                .language
+        }
+    };
     let now_ms = crate::clock::wall_now_ms();
     let (range, label) = match days {
-        0 | 1 => (Range::last_24h(now_ms), "last 24 hours".to_owned()),
+        0 | 1 => (
+            Range::last_24h(now_ms),
+            tr(lang, "report.period.day").to_owned(),
+        ),
         days => (
             Range::last_days(now_ms, &store.day_clock(), days),
-            format!("last {days} days"),
+            trf(lang, "report.period.days", &[("days", &days.to_string())]),
         ),
     };
-    let text = crate::report::render(store, categoriser, range, &label, now_ms)?;
+    let text = crate::report::render(store, categoriser, range, &label, lang, now_ms)?;
     output(CliOutput::Data(text.into_bytes()));
     Ok(())
 }

@@ -1,15 +1,15 @@
 //! The console's languages: message keys to French, English, Spanish and
-//! Russian text (French and English complete; a missing Spanish or Russian
-//! text falls back to English), `{name}` parameters, and dates in each
-//! language's usual style (`lun. 2 mars`, `Mon 2 Mar`).
+//! Russian text (every key in all four, checked by a test), `{name}`
+//! parameters, and dates in each language's usual style (`lun. 2 mars`,
+//! `Mon 2 Mar`).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-use crate::analytics::{format_duration_ms, Param, Recommendation};
-use crate::model::{DayClock, DayNumber};
+use crate::analytics::{duration_parts, Param, Recommendation, Severity};
+use crate::model::{DayClock, DayNumber, HealthLevel};
 
 /// A language of the user interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -61,7 +61,7 @@ impl Lang {
     }
 }
 
-/// Key, then English, French, Spanish, Russian ("" falls back to English).
+/// Key, then English, French, Spanish, Russian (all four required).
 type Entry = (&'static str, [&'static str; 4]);
 
 const MESSAGES: &[Entry] = &[
@@ -78,10 +78,10 @@ const MESSAGES: &[Entry] = &[
     ("nav.audit", ["Audit log", "Journal d'audit", "Registro de auditoría", "Журнал аудита"]),
     ("sync.now", ["Sync now", "Synchroniser", "Sincronizar", "Синхронизировать"]),
     ("sync.running", ["Syncing…", "Synchronisation…", "Sincronizando…", "Синхронизация…"]),
-    ("sync.last", ["Last sync {time}: {synced} agent(s), {records} new record(s)", "Dernière synchro {time} : {synced} agent(s), {records} nouvel(s) enregistrement(s)", "", ""]),
-    ("sync.problems", ["{count} agent(s) not reached", "{count} agent(s) injoignable(s)", "", ""]),
-    ("sync.disabled", ["Sync is off: no console identity in {dir}", "Synchronisation désactivée : pas d'identité de console dans {dir}", "", ""]),
-    ("sync.never", ["Not synced yet", "Pas encore synchronisé", "", ""]),
+    ("sync.last", ["Last sync {time}: {synced} agent(s), {records} new record(s)", "Dernière synchro {time} : {synced} agent(s), {records} nouvel(s) enregistrement(s)", "Última sincronización {time}: {synced} equipo(s), {records} registro(s) nuevo(s)", "Последняя синхронизация {time}: агентов — {synced}, новых записей — {records}"]),
+    ("sync.problems", ["{count} agent(s) not reached", "{count} agent(s) injoignable(s)", "{count} equipo(s) inaccesible(s)", "Недоступно агентов: {count}"]),
+    ("sync.disabled", ["Sync is off: no console identity in {dir}", "Synchronisation désactivée : pas d'identité de console dans {dir}", "Sincronización desactivada: no hay identidad de consola en {dir}", "Синхронизация выключена: в {dir} нет идентичности консоли"]),
+    ("sync.never", ["Not synced yet", "Pas encore synchronisé", "Aún no sincronizado", "Ещё не синхронизировано"]),
     ("demo.banner", ["DEMO data: simulated workstations", "Données de DÉMONSTRATION : postes simulés", "Datos de DEMOSTRACIÓN: equipos simulados", "ДЕМО-данные: имитация рабочих мест"]),
     ("loading", ["Loading…", "Chargement…", "Cargando…", "Загрузка…"]),
     ("error.prefix", ["Error", "Erreur", "Error", "Ошибка"]),
@@ -99,6 +99,20 @@ const MESSAGES: &[Entry] = &[
     ("unit.mb", ["{n} MB", "{n} Mo", "{n} MB", "{n} МБ"]),
     ("axis.date", ["date", "date", "fecha", "дата"]),
     ("none", ["none", "aucun", "ninguno", "нет"]),
+    ("duration.hours", ["{hours}h {minutes}m", "{hours} h {minutes}", "{hours} h {minutes}", "{hours} ч {minutes} мин"]),
+    ("duration.minutes", ["{minutes} min", "{minutes} min", "{minutes} min", "{minutes} мин"]),
+    ("duration.seconds", ["{seconds} s", "{seconds} s", "{seconds} s", "{seconds} с"]),
+    // The built-in categories of `assets/app_categories.csv`.
+    ("category.Browsing", ["Browsing", "Navigation web", "Navegación", "Интернет"]),
+    ("category.Communication", ["Communication", "Communication", "Comunicación", "Общение"]),
+    ("category.Design", ["Design", "Design", "Diseño", "Дизайн"]),
+    ("category.Development", ["Development", "Développement", "Desarrollo", "Разработка"]),
+    ("category.Education", ["Education", "Éducation", "Educación", "Обучение"]),
+    ("category.Entertainment", ["Entertainment", "Divertissement", "Entretenimiento", "Развлечения"]),
+    ("category.Games", ["Games", "Jeux", "Juegos", "Игры"]),
+    ("category.Social", ["Social", "Réseaux sociaux", "Redes sociales", "Соцсети"]),
+    ("category.Utilities", ["Utilities", "Utilitaires", "Utilidades", "Утилиты"]),
+    ("category.Work", ["Work", "Travail", "Trabajo", "Работа"]),
     // Fleet.
     ("fleet.title", ["Fleet", "Parc", "Equipos", "Парк"]),
     ("fleet.counts", ["{online} online · {offline} offline · {unknown} never seen", "{online} en ligne · {offline} hors ligne · {unknown} jamais vus", "{online} en línea · {offline} sin conexión · {unknown} nunca vistos", "{online} в сети · {offline} не в сети · {unknown} не видели"]),
@@ -130,13 +144,13 @@ const MESSAGES: &[Entry] = &[
     ("health.warn", ["warning", "alerte", "aviso", "внимание"]),
     ("health.critical", ["critical", "critique", "crítico", "критично"]),
     ("health.none", ["no data", "pas de données", "sin datos", "нет данных"]),
-    ("fleet.empty", ["No agents yet. To enrol a first workstation: `smarttracker-certs agent --site SITE --out pc.bundle --name pc-01`, then on the workstation `smarttracker-agent enroll --bundle pc.bundle --data DIR` and `smarttracker-agent run --data DIR`, then here `smarttracker-console --data DATA add-agent pc.bundle`. Or try `smarttracker-console demo`.", "Aucun agent pour l'instant. Pour inscrire un premier poste : `smarttracker-certs agent --site SITE --out pc.bundle --name pc-01`, puis sur le poste `smarttracker-agent enroll --bundle pc.bundle --data DIR` et `smarttracker-agent run --data DIR`, puis ici `smarttracker-console --data DATA add-agent pc.bundle`. Ou essayez `smarttracker-console demo`.", "", ""]),
+    ("fleet.empty", ["No agents yet. To enrol a first workstation: `smarttracker-certs agent --site SITE --out pc.bundle --name pc-01`, then on the workstation `smarttracker-agent enroll --bundle pc.bundle --data DIR` and `smarttracker-agent run --data DIR`, then here `smarttracker-console --data DATA add-agent pc.bundle`. Or try `smarttracker-console demo`.", "Aucun agent pour l'instant. Pour inscrire un premier poste : `smarttracker-certs agent --site SITE --out pc.bundle --name pc-01`, puis sur le poste `smarttracker-agent enroll --bundle pc.bundle --data DIR` et `smarttracker-agent run --data DIR`, puis ici `smarttracker-console --data DATA add-agent pc.bundle`. Ou essayez `smarttracker-console demo`.", "Aún no hay equipos. Para inscribir un primer equipo: `smarttracker-certs agent --site SITE --out pc.bundle --name pc-01`, luego en el equipo `smarttracker-agent enroll --bundle pc.bundle --data DIR` y `smarttracker-agent run --data DIR`, y después aquí `smarttracker-console --data DATA add-agent pc.bundle`. O pruebe `smarttracker-console demo`.", "Агентов пока нет. Чтобы подключить первое рабочее место: `smarttracker-certs agent --site SITE --out pc.bundle --name pc-01`, затем на рабочем месте `smarttracker-agent enroll --bundle pc.bundle --data DIR` и `smarttracker-agent run --data DIR`, затем здесь `smarttracker-console --data DATA add-agent pc.bundle`. Или попробуйте `smarttracker-console demo`."]),
     ("fleet.no_match", ["No agent matches the search or filter.", "Aucun agent ne correspond à la recherche ou au filtre.", "Ningún equipo coincide.", "Нет совпадений."]),
     ("fleet.open", ["Open", "Ouvrir", "Abrir", "Открыть"]),
     ("fleet.demo", ["demo", "démo", "demo", "демо"]),
     // Employee.
     ("employee.pick", ["Choose a person in the Fleet screen or here:", "Choisissez une personne dans l'écran Parc ou ici :", "Elija una persona:", "Выберите сотрудника:"]),
-    ("employee.none", ["No agents yet: enrol one first (see the Fleet screen).", "Aucun agent : inscrivez-en un d'abord (voir l'écran Parc).", "", ""]),
+    ("employee.none", ["No agents yet: enrol one first (see the Fleet screen).", "Aucun agent : inscrivez-en un d'abord (voir l'écran Parc).", "Aún no hay equipos: inscriba uno primero (vea la pantalla Equipos).", "Агентов пока нет: сначала подключите агента (см. экран «Парк»)."]),
     ("employee.today", ["Today's timeline", "Chronologie du jour", "Cronología de hoy", "Сегодня"]),
     ("employee.today.empty", ["Nothing recorded today yet.", "Rien d'enregistré aujourd'hui pour l'instant.", "Nada registrado hoy.", "Сегодня ничего не записано."]),
     ("timeline.apps", ["Apps", "Applis", "Apps", "Приложения"]),
@@ -162,14 +176,14 @@ const MESSAGES: &[Entry] = &[
     ("series.disk", ["Disk", "Disque", "Disco", "Диск"]),
     ("series.score", ["Health score", "Score de santé", "Puntuación", "Оценка"]),
     ("no_health", ["No health samples in this period.", "Aucune mesure de santé sur cette période.", "Sin mediciones.", "Нет измерений."]),
-    ("points_shown", ["{shown} of {raw} samples plotted (peaks kept)", "{shown} mesures tracées sur {raw} (pics conservés)", "", ""]),
+    ("points_shown", ["{shown} of {raw} samples plotted (peaks kept)", "{shown} mesures tracées sur {raw} (pics conservés)", "{shown} de {raw} mediciones representadas (picos conservados)", "Показано замеров: {shown} из {raw} (пики сохранены)"]),
     // Attendance.
     ("attendance.title", ["Attendance", "Présence", "Asistencia", "Посещаемость"]),
-    ("attendance.note", ["Net time is active time. Idle time is shown as idle: it is not deducted from anything.", "Le temps net est le temps actif. Le temps inactif est affiché comme tel : il n'est déduit de rien.", "", ""]),
+    ("attendance.note", ["Net time is active time. Idle time is shown as idle: it is not deducted from anything.", "Le temps net est le temps actif. Le temps inactif est affiché comme tel : il n'est déduit de rien.", "El tiempo neto es el tiempo activo. El tiempo inactivo se muestra como tal: no se descuenta de nada.", "Чистое время — это активное время. Время бездействия показано отдельно и ни из чего не вычитается."]),
     ("attendance.export", ["Export CSV…", "Exporter en CSV…", "Exportar CSV…", "Экспорт CSV…"]),
-    ("attendance.exported", ["Exported {rows} row(s) to {path}", "{rows} ligne(s) exportée(s) vers {path}", "", ""]),
+    ("attendance.exported", ["Exported {rows} row(s) to {path}", "{rows} ligne(s) exportée(s) vers {path}", "{rows} fila(s) exportada(s) a {path}", "Экспортировано строк: {rows}, файл: {path}"]),
     ("attendance.export.cancelled", ["Export cancelled", "Export annulé", "Exportación cancelada", "Экспорт отменён"]),
-    ("attendance.empty", ["No attendance in this period. Agents record presence while they run; sync to fetch it.", "Aucune présence sur cette période. Les agents enregistrent la présence pendant qu'ils tournent ; synchronisez pour la récupérer.", "", ""]),
+    ("attendance.empty", ["No attendance in this period. Agents record presence while they run; sync to fetch it.", "Aucune présence sur cette période. Les agents enregistrent la présence pendant qu'ils tournent ; synchronisez pour la récupérer.", "No hay asistencia en este período. Los equipos registran la presencia mientras funcionan; sincronice para obtenerla.", "За этот период нет данных о присутствии. Агенты записывают присутствие во время работы; синхронизируйте, чтобы получить их."]),
     ("col.day", ["Day", "Jour", "Día", "День"]),
     ("col.arrival", ["Arrival", "Arrivée", "Llegada", "Приход"]),
     ("col.departure", ["Departure", "Départ", "Salida", "Уход"]),
@@ -185,27 +199,44 @@ const MESSAGES: &[Entry] = &[
     ("org.online_now", ["Online now", "En ligne maintenant", "En línea ahora", "Сейчас в сети"]),
     ("org.left_recently", ["Left recently", "Partis récemment", "Salieron hace poco", "Недавно ушли"]),
     ("org.nobody_online", ["Nobody online.", "Personne en ligne.", "Nadie en línea.", "Никого нет в сети."]),
-    ("org.nobody_left", ["Nobody left in the last 2 hours.", "Personne n'est parti ces 2 dernières heures.", "", ""]),
+    ("org.nobody_left", ["Nobody left in the last 2 hours.", "Personne n'est parti ces 2 dernières heures.", "Nadie se ha ido en las últimas 2 horas.", "За последние 2 часа никто не ушёл."]),
     ("more", ["… and {count} more", "… et {count} de plus", "… y {count} más", "… и ещё {count}"]),
     ("org.recommendations", ["Recommendations", "Recommandations", "Recomendaciones", "Рекомендации"]),
     ("org.alerts", ["Alerts", "Alertes", "Alertas", "Оповещения"]),
     ("org.no_recommendations", ["Nothing to recommend.", "Rien à recommander.", "Nada que recomendar.", "Рекомендаций нет."]),
     ("org.no_alerts", ["No alerts.", "Aucune alerte.", "Sin alertas.", "Оповещений нет."]),
-    ("org.empty", ["No data yet: enrol agents and sync (see the Fleet screen).", "Pas encore de données : inscrivez des agents et synchronisez (voir l'écran Parc).", "", ""]),
+    ("org.empty", ["No data yet: enrol agents and sync (see the Fleet screen).", "Pas encore de données : inscrivez des agents et synchronisez (voir l'écran Parc).", "Aún no hay datos: inscriba equipos y sincronice (vea la pantalla Equipos).", "Данных пока нет: подключите агентов и синхронизируйте (см. экран «Парк»)."]),
     ("severity.info", ["info", "info", "info", "инфо"]),
     ("severity.warn", ["warning", "alerte", "aviso", "внимание"]),
     ("severity.critical", ["critical", "critique", "crítico", "критично"]),
-    ("rec.app_limit.near", ["{app}: {used} used of the {limit} daily limit ({pct}).", "{app} : {used} utilisées sur la limite quotidienne de {limit} ({pct}).", "{app}: {used} de {limit} al día ({pct}).", ""]),
-    ("rec.app_limit.exceeded", ["{app}: daily limit of {limit} reached ({used} used).", "{app} : limite quotidienne de {limit} atteinte ({used} utilisées).", "{app}: límite diario de {limit} alcanzado ({used}).", ""]),
-    ("rec.long_stretch", ["{user}: {duration} of continuous activity from {start} without a {break} break; suggest regular breaks.", "{user} : {duration} d'activité continue depuis {start} sans pause de {break} ; suggérez des pauses régulières.", "", ""]),
-    ("rec.late_work", ["{user}: {outside} of activity before {work_start} or after {work_end}; mind the right to disconnect.", "{user} : {outside} d'activité avant {work_start} ou après {work_end} ; attention au droit à la déconnexion.", "", ""]),
-    ("rec.weekend_work", ["{user}: {active} of activity at the weekend; mind the weekly rest.", "{user} : {active} d'activité le week-end ; attention au repos hebdomadaire.", "", ""]),
+    ("rec.app_limit.near", ["{app}: {used} used of the {limit} daily limit ({pct}).", "{app} : {used} utilisées sur la limite quotidienne de {limit} ({pct}).", "{app}: {used} usados del límite diario de {limit} ({pct}).", "{app}: использовано {used} из дневного лимита {limit} ({pct})."]),
+    ("rec.app_limit.exceeded", ["{app}: daily limit of {limit} reached ({used} used).", "{app} : limite quotidienne de {limit} atteinte ({used} utilisées).", "{app}: límite diario de {limit} alcanzado ({used} usados).", "{app}: дневной лимит {limit} исчерпан (использовано {used})."]),
+    ("rec.long_stretch", ["{user}: {duration} of continuous activity from {start} without a {break} break; suggest regular breaks.", "{user} : {duration} d'activité continue depuis {start} sans pause de {break} ; suggérez des pauses régulières.", "{user}: {duration} de actividad continua desde las {start} sin una pausa de {break}; sugiera pausas regulares.", "{user}: {duration} непрерывной активности с {start} без перерыва в {break}; рекомендуйте регулярные перерывы."]),
+    ("rec.late_work", ["{user}: {outside} of activity before {work_start} or after {work_end}; mind the right to disconnect.", "{user} : {outside} d'activité avant {work_start} ou après {work_end} ; attention au droit à la déconnexion.", "{user}: {outside} de actividad antes de las {work_start} o después de las {work_end}; respete el derecho a la desconexión.", "{user}: {outside} активности до {work_start} или после {work_end}; соблюдайте право на отключение."]),
+    ("rec.weekend_work", ["{user}: {active} of activity at the weekend; mind the weekly rest.", "{user} : {active} d'activité le week-end ; attention au repos hebdomadaire.", "{user}: {active} de actividad el fin de semana; respete el descanso semanal.", "{user}: {active} активности в выходные; соблюдайте еженедельный отдых."]),
     ("rec.health.critical", ["System health is critical (score {score}/100).", "La santé du système est critique (score {score}/100).", "La salud del sistema es crítica ({score}/100).", "Критическое состояние системы ({score}/100)."]),
     ("rec.disk.almost_full", ["Disk almost full ({disk} used); free space or add storage.", "Disque presque plein ({disk} utilisés) ; libérez de l'espace ou ajoutez du stockage.", "Disco casi lleno ({disk}).", "Диск почти заполнен ({disk})."]),
+    // The `report` command line text.
+    ("report.title", ["SmartTracker report, {period} ({from} to {to}), {agents} agent(s)", "Rapport SmartTracker, {period} (du {from} au {to}), {agents} agent(s)", "Informe de SmartTracker, {period} (del {from} al {to}), {agents} equipo(s)", "Отчёт SmartTracker, {period} (с {from} по {to}), агентов: {agents}"]),
+    ("report.period.day", ["last 24 hours", "dernières 24 heures", "últimas 24 horas", "последние 24 часа"]),
+    ("report.period.days", ["last {days} days", "{days} derniers jours", "últimos {days} días", "последние {days} дн."]),
+    ("report.demo", ["Includes DEMO agents: their data is simulated.", "Inclut des agents de DÉMONSTRATION : leurs données sont simulées.", "Incluye equipos de DEMOSTRACIÓN: sus datos son simulados.", "Включает ДЕМО-агентов: их данные смоделированы."]),
+    ("report.fleet", ["Fleet: {online} online, {left} left recently, {offline} offline", "Parc : {online} en ligne, {left} partis récemment, {offline} hors ligne", "Equipos: {online} en línea, {left} se fueron hace poco, {offline} sin conexión", "Парк: в сети — {online}, недавно ушли — {left}, не в сети — {offline}"]),
+    ("report.left_recently", ["left recently: {name} ({ago})", "parti récemment : {name} ({ago})", "se fue hace poco: {name} ({ago})", "недавно ушли: {name} ({ago})"]),
+    ("report.active_time", ["Active time: {duration}", "Temps actif : {duration}", "Tiempo activo: {duration}", "Активное время: {duration}"]),
+    ("report.nothing", ["nothing recorded in this period: run `smarttracker-console sync --once` to pull from the agents", "rien d'enregistré sur cette période : lancez `smarttracker-console sync --once` pour récupérer les données des agents", "nada registrado en este período: ejecute `smarttracker-console sync --once` para obtener los datos de los equipos", "за этот период ничего не записано: выполните `smarttracker-console sync --once`, чтобы получить данные агентов"]),
+    ("report.top_apps", ["Top applications:", "Applications les plus utilisées :", "Aplicaciones principales:", "Основные приложения:"]),
+    ("report.by_category", ["By category:", "Par catégorie :", "Por categoría:", "По категориям:"]),
+    ("report.per_day", ["Per day:", "Par jour :", "Por día:", "По дням:"]),
+    ("report.per_agent", ["Per agent (attendance over the period):", "Par agent (présence sur la période) :", "Por equipo (asistencia en el período):", "По агентам (присутствие за период):"]),
+    ("report.agent_line", ["{days} day(s) present, active {active}, idle {idle}, {health}", "{days} jour(s) de présence, actif {active}, inactif {idle}, {health}", "{days} día(s) de presencia, activo {active}, inactivo {idle}, {health}", "дней присутствия: {days}, активно {active}, бездействие {idle}, {health}"]),
+    ("report.health", ["health {score} ({level})", "santé {score} ({level})", "salud {score} ({level})", "состояние {score} ({level})"]),
+    ("report.no_health", ["no recent health", "pas de mesure de santé récente", "sin mediciones de salud recientes", "нет свежих данных о состоянии"]),
+    ("report.recommendations", ["Recommendations:", "Recommandations :", "Recomendaciones:", "Рекомендации:"]),
     // Health.
     ("health.fleet", ["Fleet health", "Santé du parc", "Salud de los equipos", "Состояние парка"]),
-    ("health.counts", ["{ok} OK · {warn} warning · {critical} critical · {none} no data", "{ok} OK · {warn} en alerte · {critical} critiques · {none} sans données", "", ""]),
-    ("health.select", ["Select an agent to see its CPU, memory and disk charts.", "Sélectionnez un agent pour voir ses courbes processeur, mémoire et disque.", "", ""]),
+    ("health.counts", ["{ok} OK · {warn} warning · {critical} critical · {none} no data", "{ok} OK · {warn} en alerte · {critical} critiques · {none} sans données", "{ok} OK · {warn} con aviso · {critical} críticos · {none} sin datos", "ОК: {ok} · внимание: {warn} · критично: {critical} · нет данных: {none}"]),
+    ("health.select", ["Select an agent to see its CPU, memory and disk charts.", "Sélectionnez un agent pour voir ses courbes processeur, mémoire et disque.", "Seleccione un equipo para ver sus gráficos de CPU, memoria y disco.", "Выберите агента, чтобы увидеть графики ЦП, памяти и диска."]),
     ("health.alerts", ["Health alerts", "Alertes de santé", "Alertas de salud", "Оповещения"]),
     ("col.score", ["Score", "Score", "Puntuación", "Оценка"]),
     ("col.cpu", ["CPU %", "Processeur %", "CPU %", "ЦП %"]),
@@ -213,7 +244,7 @@ const MESSAGES: &[Entry] = &[
     ("col.disk", ["Disk %", "Disque %", "Disco %", "Диск %"]),
     ("col.worst_24h", ["Worst (24 h)", "Pire (24 h)", "Peor (24 h)", "Худшее (24 ч)"]),
     ("col.sampled", ["Sampled", "Mesuré", "Medido", "Измерено"]),
-    ("health.empty", ["No health data yet: agents send CPU, memory and disk samples once synced.", "Pas encore de données de santé : les agents envoient processeur, mémoire et disque une fois synchronisés.", "", ""]),
+    ("health.empty", ["No health data yet: agents send CPU, memory and disk samples once synced.", "Pas encore de données de santé : les agents envoient processeur, mémoire et disque une fois synchronisés.", "Aún no hay datos de salud: los equipos envían mediciones de CPU, memoria y disco una vez sincronizados.", "Данных о состоянии пока нет: агенты отправляют замеры ЦП, памяти и диска после синхронизации."]),
     // Live view.
     ("live.title", ["Live view", "Vue en direct", "Vista en directo", "Просмотр экрана"]),
     ("live.notice", ["While you watch, the employee sees a notice on their screen that the live view is on. It stops when you press Stop or leave this screen.", "Pendant que vous regardez, la personne voit sur son écran un avis indiquant que la vue en direct est active. Elle s'arrête dès que vous cliquez sur Arrêter ou quittez cet écran.", "Mientras mira, la persona ve en su pantalla un aviso de que la vista en directo está activa. Se detiene al pulsar Detener o al salir de esta pantalla.", "Пока вы смотрите, сотрудник видит на экране уведомление о просмотре. Просмотр прекращается по кнопке «Остановить» или при уходе с этого экрана."]),
@@ -265,12 +296,14 @@ const MESSAGES: &[Entry] = &[
     ("settings.policy", ["Policy", "Politique", "Política", "Политика"]),
     ("settings.policy.agent", ["Agent", "Agent", "Equipo", "Агент"]),
     ("settings.policy.load", ["Read from agent", "Lire depuis l'agent", "Leer del equipo", "Прочитать"]),
-    ("settings.policy.loading", ["Reading the agent's policy…", "Lecture de la politique de l'agent…", "", ""]),
-    ("settings.policy.pick", ["Choose an agent to read and edit its policy.", "Choisissez un agent pour lire et modifier sa politique.", "", ""]),
+    ("settings.policy.loading", ["Reading the agent's policy…", "Lecture de la politique de l'agent…", "Leyendo la política del equipo…", "Чтение политики агента…"]),
+    ("settings.policy.pick", ["Choose an agent to read and edit its policy.", "Choisissez un agent pour lire et modifier sa politique.", "Elija un equipo para leer y editar su política.", "Выберите агента, чтобы прочитать и изменить его политику."]),
     ("settings.idle_threshold", ["Idle after (seconds without input)", "Inactif après (secondes sans saisie)", "Inactivo tras (segundos)", "Бездействие после (с)"]),
     ("settings.titles", ["Record window titles", "Enregistrer les titres de fenêtre", "Registrar títulos", "Записывать заголовки окон"]),
-    ("settings.titles.note", ["Off by default; titles are redacted on the agent before storage.", "Désactivé par défaut ; les titres sont expurgés sur l'agent avant stockage.", "", ""]),
-    ("settings.redaction", ["Redaction rules (regex → replacement)", "Règles d'expurgation (regex → remplacement)", "Reglas de redacción", "Правила скрытия"]),
+    ("settings.titles.note", ["Off by default; titles are redacted on the agent before storage.", "Désactivé par défaut ; les titres sont expurgés sur l'agent avant stockage.", "Desactivado por defecto; los títulos se anonimizan en el equipo antes de guardarse.", "По умолчанию выключено; заголовки обезличиваются на агенте перед сохранением."]),
+    ("settings.redaction", ["Redaction rules (regex → replacement)", "Règles d'expurgation (regex → remplacement)", "Reglas de anonimización (regex → reemplazo)", "Правила обезличивания (regex → замена)"]),
+    ("settings.redaction.pattern", ["Pattern (regular expression)", "Motif (expression régulière)", "Patrón (expresión regular)", "Шаблон (регулярное выражение)"]),
+    ("settings.redaction.replacement", ["Replacement", "Remplacement", "Reemplazo", "Замена"]),
     ("settings.redaction.add", ["Add rule", "Ajouter une règle", "Añadir regla", "Добавить"]),
     ("settings.remove", ["Remove", "Supprimer", "Quitar", "Удалить"]),
     ("settings.screenshots", ["Periodic screenshots", "Captures d'écran périodiques", "Capturas periódicas", "Периодические снимки экрана"]),
@@ -290,30 +323,30 @@ const MESSAGES: &[Entry] = &[
     ("settings.apply.group", ["Group {group}", "Groupe {group}", "Grupo {group}", "Группа {group}"]),
     ("settings.apply.all", ["All agents", "Tous les agents", "Todos", "Все агенты"]),
     ("settings.apply", ["Send policy", "Envoyer la politique", "Enviar política", "Отправить"]),
-    ("settings.applied", ["Policy revision {revision} applied to {name}", "Politique révision {revision} appliquée à {name}", "", ""]),
-    ("settings.apply_failed", ["{name}: policy not applied ({error})", "{name} : politique non appliquée ({error})", "", ""]),
+    ("settings.applied", ["Policy revision {revision} applied to {name}", "Politique révision {revision} appliquée à {name}", "Revisión {revision} de la política aplicada a {name}", "Редакция политики {revision} применена к {name}"]),
+    ("settings.apply_failed", ["{name}: policy not applied ({error})", "{name} : politique non appliquée ({error})", "{name}: política no aplicada ({error})", "{name}: политика не применена ({error})"]),
     ("settings.group", ["Group of this agent", "Groupe de cet agent", "Grupo", "Группа"]),
     ("settings.save", ["Save", "Enregistrer", "Guardar", "Сохранить"]),
     ("settings.saved", ["Saved", "Enregistré", "Guardado", "Сохранено"]),
     ("settings.categories", ["Categories and rules", "Catégories et règles", "Categorías y reglas", "Категории и правила"]),
-    ("settings.rules.none", ["No rules: the trained model decides every category.", "Aucune règle : le modèle entraîné décide de chaque catégorie.", "", ""]),
+    ("settings.rules.none", ["No rules: the trained model decides every category.", "Aucune règle : le modèle entraîné décide de chaque catégorie.", "Sin reglas: el modelo entrenado decide cada categoría.", "Правил нет: каждую категорию определяет обученная модель."]),
     ("settings.rule.exact", ["exact", "exact", "exacta", "точно"]),
     ("settings.rule.regex", ["regex", "regex", "regex", "regex"]),
     ("settings.rule.pattern", ["App or pattern", "Appli ou motif", "App o patrón", "Приложение или шаблон"]),
     ("settings.rule.category", ["Category", "Catégorie", "Categoría", "Категория"]),
     ("settings.rule.add", ["Add rule", "Ajouter la règle", "Añadir regla", "Добавить правило"]),
     ("settings.retrain", ["Retrain with rules", "Réentraîner avec les règles", "Reentrenar", "Переобучить"]),
-    ("settings.retrain.note", ["Retraining adds the exact rules as labelled examples, so similar app names follow them.", "Le réentraînement ajoute les règles exactes comme exemples étiquetés : les noms d'applis proches les suivent.", "", ""]),
-    ("settings.retrained", ["Model retrained ({rows} labelled row(s))", "Modèle réentraîné ({rows} ligne(s) étiquetée(s))", "", ""]),
+    ("settings.retrain.note", ["Retraining adds the exact rules as labelled examples, so similar app names follow them.", "Le réentraînement ajoute les règles exactes comme exemples étiquetés : les noms d'applis proches les suivent.", "El reentrenamiento añade las reglas exactas como ejemplos etiquetados, de modo que los nombres de apps parecidos las siguen.", "Переобучение добавляет точные правила как размеченные примеры, поэтому похожие названия приложений следуют им."]),
+    ("settings.retrained", ["Model retrained ({rows} labelled row(s))", "Modèle réentraîné ({rows} ligne(s) étiquetée(s))", "Modelo reentrenado ({rows} fila(s) etiquetada(s))", "Модель переобучена (размеченных строк: {rows})"]),
     ("settings.try", ["Try an app name", "Essayer un nom d'appli", "Probar un nombre", "Проверить"]),
     ("settings.decided.rule", ["rule {id}", "règle {id}", "regla {id}", "правило {id}"]),
     ("settings.decided.model", ["model, {pct} confidence", "modèle, confiance {pct}", "modelo, confianza {pct}", "модель, {pct}"]),
     ("settings.peers", ["Static peers (host:port, for networks without multicast)", "Pairs statiques (hôte:port, pour les réseaux sans multicast)", "Pares estáticos (host:puerto)", "Статические адреса (host:port)"]),
     ("settings.peers.add", ["Add peer", "Ajouter", "Añadir", "Добавить"]),
-    ("settings.peers.invalid", ["Not an address: write host:port, e.g. 10.0.0.7:47100", "Adresse invalide : écrivez hôte:port, ex. 10.0.0.7:47100", "", ""]),
-    ("settings.show_current_app", ["Show each person's current application in the Fleet screen", "Afficher l'application en cours de chaque personne dans l'écran Parc", "", ""]),
+    ("settings.peers.invalid", ["Not an address: write host:port, e.g. 10.0.0.7:47100", "Adresse invalide : écrivez hôte:port, ex. 10.0.0.7:47100", "No es una dirección: escriba host:puerto, p. ej. 10.0.0.7:47100", "Это не адрес: укажите host:port, например 10.0.0.7:47100"]),
+    ("settings.show_current_app", ["Show each person's current application in the Fleet screen", "Afficher l'application en cours de chaque personne dans l'écran Parc", "Mostrar la aplicación actual de cada persona en la pantalla Equipos", "Показывать текущее приложение каждого сотрудника на экране «Парк»"]),
     ("settings.smtp", ["E-mail alerts (SMTP)", "Alertes par e-mail (SMTP)", "Alertas por correo (SMTP)", "Оповещения по почте (SMTP)"]),
-    ("settings.smtp.note", ["Saved for the alerts feature; no e-mail is sent yet.", "Enregistré pour la fonction d'alertes ; aucun e-mail n'est encore envoyé.", "", ""]),
+    ("settings.smtp.note", ["Saved for the alerts feature; no e-mail is sent yet.", "Enregistré pour la fonction d'alertes ; aucun e-mail n'est encore envoyé.", "Se guarda para la función de alertas; todavía no se envía ningún correo.", "Сохраняется для функции оповещений; письма пока не отправляются."]),
     ("settings.smtp.host", ["Server", "Serveur", "Servidor", "Сервер"]),
     ("settings.smtp.port", ["Port", "Port", "Puerto", "Порт"]),
     ("settings.smtp.from", ["From", "Expéditeur", "Remitente", "От"]),
@@ -322,14 +355,14 @@ const MESSAGES: &[Entry] = &[
     ("settings.smtp.plain", ["None (plain text)", "Aucune (en clair)", "Ninguna (texto plano)", "Нет (открытый текст)"]),
     // Audit.
     ("audit.verified", ["Hash chain verified: {count} entries intact.", "Chaîne de hachage vérifiée : {count} entrées intactes.", "Cadena verificada: {count} entradas.", "Цепочка проверена: {count} записей."]),
-    ("audit.broken", ["The audit log does NOT verify: {error}", "Le journal d'audit NE se vérifie PAS : {error}", "", ""]),
-    ("audit.empty", ["The audit log is empty: every sync, export and policy change will be listed here.", "Le journal d'audit est vide : chaque synchro, export et changement de politique y figurera.", "", ""]),
+    ("audit.broken", ["The audit log does NOT verify: {error}", "Le journal d'audit NE se vérifie PAS : {error}", "El registro de auditoría NO se verifica: {error}", "Журнал аудита НЕ прошёл проверку: {error}"]),
+    ("audit.empty", ["The audit log is empty: every sync, export and policy change will be listed here.", "Le journal d'audit est vide : chaque synchro, export et changement de politique y figurera.", "El registro de auditoría está vacío: aquí aparecerán cada sincronización, exportación y cambio de política.", "Журнал аудита пуст: здесь будут все синхронизации, экспорты и изменения политики."]),
     ("col.when", ["When", "Quand", "Cuándo", "Когда"]),
     ("col.who", ["Who", "Qui", "Quién", "Кто"]),
     ("col.action", ["Action", "Action", "Acción", "Действие"]),
     ("col.target", ["On", "Sur", "Sobre", "Объект"]),
     ("col.detail", ["Detail", "Détail", "Detalle", "Подробности"]),
-    ("audit.shown", ["Newest {count} entries", "{count} entrées les plus récentes", "", ""]),
+    ("audit.shown", ["Newest {count} entries", "{count} entrées les plus récentes", "Las {count} entradas más recientes", "Последние записи: {count}"]),
 ];
 
 fn table() -> &'static HashMap<&'static str, [&'static str; 4]> {
@@ -342,13 +375,6 @@ pub fn has_key(key: &str) -> bool {
     table().contains_key(key)
 }
 
-/// Every key with its English and French texts, for completeness checks.
-pub fn entries() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
-    MESSAGES
-        .iter()
-        .map(|(key, texts)| (*key, texts[0], texts[1]))
-}
-
 /// Every text of every language (for glyph coverage checks).
 pub fn all_texts() -> impl Iterator<Item = &'static str> {
     MESSAGES
@@ -357,8 +383,9 @@ pub fn all_texts() -> impl Iterator<Item = &'static str> {
         .filter(|text| !text.is_empty())
 }
 
-/// The text of `key` in `lang` (English if that language lacks it; the key
-/// itself if no language has it, so a missing text is visible).
+/// The text of `key` in `lang` (the key itself if it has no message, so a
+/// missing text is visible; an empty cell, forbidden by the completeness
+/// test, would show the English text).
 pub fn tr(lang: Lang, key: &'static str) -> &'static str {
     match table().get(key) {
         Some(texts) => match texts[lang.column()] {
@@ -383,7 +410,7 @@ pub fn recommendation_text(lang: Lang, recommendation: &Recommendation) -> Strin
     let params: Vec<(&str, String)> = recommendation
         .params()
         .into_iter()
-        .map(|(name, value)| (name, param_text(&value)))
+        .map(|(name, value)| (name, param_text(lang, &value)))
         .collect();
     let borrowed: Vec<(&str, &str)> = params
         .iter()
@@ -392,10 +419,114 @@ pub fn recommendation_text(lang: Lang, recommendation: &Recommendation) -> Strin
     trf(lang, recommendation.key(), &borrowed)
 }
 
-fn param_text(param: &Param) -> String {
+fn param_text(lang: Lang, param: &Param) -> String {
     match param {
-        Param::DurationMs(ms) => format_duration_ms(*ms),
+        Param::DurationMs(ms) => duration_label(lang, *ms),
         other => other.to_string(),
+    }
+}
+
+/// The built-in categories (canonical English names, as stored and
+/// exported) with their message keys.
+const CATEGORY_KEYS: [(&str, &str); 10] = [
+    ("Browsing", "category.Browsing"),
+    ("Communication", "category.Communication"),
+    ("Design", "category.Design"),
+    ("Development", "category.Development"),
+    ("Education", "category.Education"),
+    ("Entertainment", "category.Entertainment"),
+    ("Games", "category.Games"),
+    ("Social", "category.Social"),
+    ("Utilities", "category.Utilities"),
+    ("Work", "category.Work"),
+];
+
+/// A category as shown in `lang`: the ten built-in names translated
+/// (`Development` is `Développement` in French), a manager's own category
+/// names as they were written. Stored values keep the canonical name.
+pub fn category_label(lang: Lang, category: &str) -> &str {
+    CATEGORY_KEYS
+        .iter()
+        .find(|(name, _)| *name == category)
+        .map_or(category, |(_, key)| tr(lang, key))
+}
+
+/// A duration as people of `lang` read it: `8 h 05` (French, Spanish),
+/// `8h 05m` (English), `8 ч 05 мин` (Russian) from one hour on, `45 min`
+/// (`45 мин`) under an hour, `30 s` (`30 с`) under a minute. Truncates
+/// like [`crate::analytics::format_duration_ms`]; a negative duration gets
+/// a leading `-`.
+pub fn duration_label(lang: Lang, ms: i64) -> String {
+    let (sign, hours, minutes, seconds) = duration_parts(ms);
+    let text = if hours > 0 {
+        trf(
+            lang,
+            "duration.hours",
+            &[
+                ("hours", &hours.to_string()),
+                ("minutes", &format!("{minutes:02}")),
+            ],
+        )
+    } else if minutes > 0 {
+        trf(
+            lang,
+            "duration.minutes",
+            &[("minutes", &minutes.to_string())],
+        )
+    } else {
+        trf(
+            lang,
+            "duration.seconds",
+            &[("seconds", &seconds.to_string())],
+        )
+    };
+    format!("{sign}{text}")
+}
+
+/// `value` with `digits` decimals and the decimal separator of `lang`:
+/// `12.5` in English, `12,5` in French, Spanish and Russian.
+pub fn decimal_label(lang: Lang, value: f64, digits: usize) -> String {
+    let text = format!("{value:.digits$}");
+    match lang {
+        Lang::En => text,
+        Lang::Fr | Lang::Es | Lang::Ru => text.replace('.', ","),
+    }
+}
+
+/// A percentage in `lang`: `12.5 %` / `12,5 %` with `digits` decimals.
+pub fn percent_label(lang: Lang, pct: f64, digits: usize) -> String {
+    format!("{} %", decimal_label(lang, pct, digits))
+}
+
+/// A change in percent, rounded to a whole number and signed: `+12 %`,
+/// `-3 %`, `0 %` (never `-0 %`).
+pub fn change_label(lang: Lang, pct: f64) -> String {
+    let rounded = pct.round();
+    if rounded.abs() < 0.5 {
+        percent_label(lang, 0.0, 0)
+    } else if rounded > 0.0 {
+        format!("+{}", percent_label(lang, rounded, 0))
+    } else {
+        percent_label(lang, rounded, 0)
+    }
+}
+
+/// The message key of a health level (`None`: no data).
+pub fn health_level_key(level: Option<HealthLevel>) -> &'static str {
+    match level {
+        Some(HealthLevel::Ok) => "health.ok",
+        Some(HealthLevel::Warn) => "health.warn",
+        Some(HealthLevel::Critical) => "health.critical",
+        None => "health.none",
+    }
+}
+
+/// The message key of a recommendation's severity.
+pub fn severity_key(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Info => "severity.info",
+        Severity::Warn => "severity.warn",
+        Severity::Critical => "severity.critical",
     }
 }
 
@@ -501,11 +632,7 @@ pub fn size_label(lang: Lang, size_bytes: u64) -> String {
         let kib = size_bytes.div_ceil(KIB).to_string();
         trf(lang, "unit.kb", &[("n", &kib)])
     } else {
-        let mib = format!("{:.1}", size_bytes as f64 / (KIB * KIB) as f64);
-        let mib = match lang {
-            Lang::En => mib,
-            Lang::Fr | Lang::Es | Lang::Ru => mib.replace('.', ","),
-        };
+        let mib = decimal_label(lang, size_bytes as f64 / (KIB * KIB) as f64, 1);
         trf(lang, "unit.mb", &[("n", &mib)])
     }
 }
@@ -523,19 +650,39 @@ pub fn date_time_label(lang: Lang, clock: &DayClock, at_ms: i64) -> String {
 mod tests {
     use super::*;
 
+    /// The `{name}` parameters of a text, sorted.
+    fn placeholders(text: &str) -> Vec<&str> {
+        let mut names: Vec<&str> = text
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
     #[test]
-    fn french_and_english_are_complete() {
-        for (key, english, french) in entries() {
-            assert!(!english.is_empty(), "{key} has no English text");
-            assert!(!french.is_empty(), "{key} has no French text");
+    fn every_key_has_all_four_languages_with_the_same_parameters() {
+        for (key, texts) in MESSAGES {
+            for lang in Lang::ALL {
+                let text = texts[lang.column()];
+                assert!(!text.trim().is_empty(), "{key} has no {} text", lang.code());
+                assert_eq!(
+                    placeholders(text),
+                    placeholders(texts[0]),
+                    "{key} in {} has other parameters than English",
+                    lang.code()
+                );
+            }
         }
         assert_eq!(MESSAGES.len(), table().len(), "a key is listed twice");
     }
 
     #[test]
-    fn missing_translations_fall_back_to_english() {
-        assert_eq!(tr(Lang::Es, "sync.disabled"), tr(Lang::En, "sync.disabled"));
+    fn each_language_has_its_own_text_and_unknown_keys_show() {
         assert_eq!(tr(Lang::Fr, "nav.fleet"), "Parc");
+        assert_eq!(tr(Lang::Es, "sync.never"), "Aún no sincronizado");
+        assert_eq!(tr(Lang::Ru, "sync.never"), "Ещё не синхронизировано");
         assert_eq!(tr(Lang::Ru, "no.such.key"), "no.such.key");
     }
 
@@ -592,6 +739,74 @@ mod tests {
         ] {
             assert!(has_key(key), "{key}");
         }
+    }
+
+    #[test]
+    fn built_in_categories_are_translated_and_own_names_kept() {
+        assert_eq!(category_label(Lang::Fr, "Development"), "Développement");
+        assert_eq!(category_label(Lang::En, "Development"), "Development");
+        assert_eq!(category_label(Lang::Es, "Games"), "Juegos");
+        assert_eq!(category_label(Lang::Ru, "Work"), "Работа");
+        assert_eq!(category_label(Lang::Ru, "Compta maison"), "Compta maison");
+        assert_eq!(category_label(Lang::Fr, "development"), "development");
+        for (name, key) in CATEGORY_KEYS {
+            assert!(has_key(key), "{name}");
+            assert_eq!(tr(Lang::En, key), name, "English keeps the canonical name");
+        }
+    }
+
+    #[test]
+    fn durations_read_in_each_language() {
+        let long_ms = (8 * 3_600 + 5 * 60 + 9) * 1_000;
+        assert_eq!(duration_label(Lang::Fr, long_ms), "8 h 05");
+        assert_eq!(duration_label(Lang::En, long_ms), "8h 05m");
+        assert_eq!(duration_label(Lang::Es, long_ms), "8 h 05");
+        assert_eq!(duration_label(Lang::Ru, long_ms), "8 ч 05 мин");
+        assert_eq!(duration_label(Lang::Fr, 45 * 60_000 + 59_999), "45 min");
+        assert_eq!(duration_label(Lang::En, 45 * 60_000), "45 min");
+        assert_eq!(duration_label(Lang::Es, 45 * 60_000), "45 min");
+        assert_eq!(duration_label(Lang::Ru, 45 * 60_000), "45 мин");
+        assert_eq!(duration_label(Lang::Fr, 30_999), "30 s");
+        assert_eq!(duration_label(Lang::En, 30_000), "30 s");
+        assert_eq!(duration_label(Lang::Es, 30_000), "30 s");
+        assert_eq!(duration_label(Lang::Ru, 30_000), "30 с");
+        assert_eq!(duration_label(Lang::Ru, 0), "0 с");
+        assert_eq!(duration_label(Lang::Fr, -90_000), "-1 min");
+    }
+
+    #[test]
+    fn decimals_use_each_language_separator() {
+        assert_eq!(decimal_label(Lang::En, 12.5, 1), "12.5");
+        assert_eq!(decimal_label(Lang::Fr, 12.5, 1), "12,5");
+        assert_eq!(decimal_label(Lang::Es, 12.54, 1), "12,5");
+        assert_eq!(decimal_label(Lang::Ru, 12.56, 1), "12,6");
+        assert_eq!(decimal_label(Lang::Fr, 12.6, 0), "13");
+        assert_eq!(percent_label(Lang::Fr, 12.5, 1), "12,5 %");
+        assert_eq!(percent_label(Lang::En, 12.5, 1), "12.5 %");
+        assert_eq!(change_label(Lang::Fr, 12.4), "+12 %");
+        assert_eq!(change_label(Lang::Ru, -3.2), "-3 %");
+        assert_eq!(change_label(Lang::Es, -0.3), "0 %");
+    }
+
+    #[test]
+    fn recommendations_read_in_each_language() {
+        let recommendation = Recommendation {
+            severity: Severity::Warn,
+            agent: crate::model::AgentId::from_u128(7),
+            day: 20_514,
+            kind: crate::analytics::RecommendationKind::WeekendWork {
+                user: "alice".to_owned(),
+                active_ms: 2 * 3_600_000 + 5 * 60_000,
+            },
+        };
+        assert_eq!(
+            recommendation_text(Lang::Ru, &recommendation),
+            "alice: 2 ч 05 мин активности в выходные; соблюдайте еженедельный отдых."
+        );
+        assert_eq!(
+            recommendation_text(Lang::Fr, &recommendation),
+            "alice : 2 h 05 d'activité le week-end ; attention au repos hebdomadaire."
+        );
     }
 
     #[test]

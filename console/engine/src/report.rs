@@ -1,28 +1,35 @@
 //! The text report of `smarttracker-console report`: the organisation over
 //! a period, from rollups (never raw scans) plus the attendance, presence,
-//! health and recommendations a manager reads first.
+//! health and recommendations a manager reads first, in the manager's
+//! language (dates stay ISO, app names as recorded).
 
 use std::fmt::Write as _;
 
 use protocol::UnixMillis;
 
 use crate::analytics::{
-    attendance, change_pct, format_duration_ms, health_summary, presence_now, recommendations,
-    usage_summary, AgentSeen, Range, RecommendationInput, RecommendationRules,
+    attendance, change_pct, health_summary, presence_now, recommendations, usage_summary,
+    AgentSeen, Range, RecommendationInput, RecommendationRules,
 };
 use crate::categories::Categoriser;
 use crate::export::day_text;
+use crate::i18n::{
+    category_label, change_label, duration_label, health_level_key, percent_label,
+    recommendation_text, severity_key, tr, trf, Lang,
+};
 use crate::store::{ConsoleStore, StoreError};
 
 /// A connection within this long counts as online.
 pub const ONLINE_WITHIN_MS: i64 = 120_000;
 
-/// Renders the report for `range` as of `now_ms`.
+/// Renders the report for `range` (called `label`, already in `lang`) as of
+/// `now_ms`, in `lang`.
 pub fn render(
     store: &ConsoleStore,
     categoriser: &Categoriser,
     range: Range,
     label: &str,
+    lang: Lang,
     now_ms: UnixMillis,
 ) -> Result<String, StoreError> {
     let clock = &store.day_clock();
@@ -39,13 +46,20 @@ pub fn render(
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "SmartTracker report, {label} ({} to {}), {} agent(s)",
-        day_text(first_day),
-        day_text(last_day),
-        agents.len()
+        "{}",
+        trf(
+            lang,
+            "report.title",
+            &[
+                ("period", label),
+                ("from", &day_text(first_day)),
+                ("to", &day_text(last_day)),
+                ("agents", &agents.len().to_string()),
+            ],
+        )
     );
     if agents.iter().any(|agent| agent.demo) {
-        let _ = writeln!(out, "Includes DEMO agents: their data is simulated.");
+        let _ = writeln!(out, "{}", tr(lang, "report.demo"));
     }
 
     let seen: Vec<AgentSeen> = agents
@@ -63,65 +77,78 @@ pub fn render(
     let presence = presence_now(&seen, now_ms);
     let _ = writeln!(
         out,
-        "\nFleet: {} online, {} left recently, {} offline",
-        presence.online.len(),
-        presence.left_recently.len(),
-        presence.offline.len()
+        "\n{}",
+        trf(
+            lang,
+            "report.fleet",
+            &[
+                ("online", &presence.online.len().to_string()),
+                ("left", &presence.left_recently.len().to_string()),
+                ("offline", &presence.offline.len().to_string()),
+            ],
+        )
     );
     for agent in &presence.left_recently {
+        let ago = duration_label(lang, agent.ago_ms.unwrap_or(0));
+        let ago = trf(lang, "seen.ago", &[("ago", &ago)]);
         let _ = writeln!(
             out,
-            "  left recently: {} ({} ago)",
-            agent.name,
-            format_duration_ms(agent.ago_ms.unwrap_or(0))
+            "  {}",
+            trf(
+                lang,
+                "report.left_recently",
+                &[("name", &agent.name), ("ago", &ago)]
+            )
         );
     }
 
     let change = change_pct(summary.total_active_ms, previous_summary.total_active_ms)
-        .map(|pct| format!(" ({pct:+.0} % on the previous period)"))
+        .map(|pct| {
+            let pct = change_label(lang, pct);
+            format!(" ({})", trf(lang, "vs_previous", &[("pct", &pct)]))
+        })
         .unwrap_or_default();
+    let active = duration_label(lang, summary.total_active_ms);
     let _ = writeln!(
         out,
-        "\nActive time: {}{change}",
-        format_duration_ms(summary.total_active_ms)
+        "\n{}{change}",
+        trf(lang, "report.active_time", &[("duration", &active)])
     );
     if summary.total_active_ms == 0 {
-        let _ = writeln!(
-            out,
-            "  nothing recorded in this period: run `smarttracker-console sync --once` to pull from the agents"
-        );
+        let _ = writeln!(out, "  {}", tr(lang, "report.nothing"));
     }
-    let _ = writeln!(out, "\nTop applications:");
+    let _ = writeln!(out, "\n{}", tr(lang, "report.top_apps"));
     for (app, active_ms) in summary.top_apps.iter().take(10) {
         let _ = writeln!(
             out,
-            "  {:<32} {:>9}  {}",
+            "  {:<32} {:>11}  {}",
             app,
-            format_duration_ms(*active_ms),
-            category_of(app)
+            duration_label(lang, *active_ms),
+            category_label(lang, &category_of(app))
         );
     }
-    let _ = writeln!(out, "\nBy category:");
+    let _ = writeln!(out, "\n{}", tr(lang, "report.by_category"));
     for (category, active_ms) in &summary.by_category {
         let share = *active_ms as f64 * 100.0 / summary.total_active_ms.max(1) as f64;
         let _ = writeln!(
             out,
-            "  {:<16} {:>9}  {share:>5.1} %",
-            category,
-            format_duration_ms(*active_ms)
+            "  {:<16} {:>11}  {:>7}",
+            category_label(lang, category),
+            duration_label(lang, *active_ms),
+            percent_label(lang, share, 1)
         );
     }
-    let _ = writeln!(out, "\nPer day:");
+    let _ = writeln!(out, "\n{}", tr(lang, "report.per_day"));
     for (day, active_ms) in summary.daily_trend(range, clock) {
         let _ = writeln!(
             out,
-            "  {}  {:>9}",
+            "  {}  {:>11}",
             day_text(day),
-            format_duration_ms(active_ms)
+            duration_label(lang, active_ms)
         );
     }
 
-    let _ = writeln!(out, "\nPer agent (attendance over the period):");
+    let _ = writeln!(out, "\n{}", tr(lang, "report.per_agent"));
     let mut input_activity = Vec::new();
     let mut input_health = Vec::new();
     for agent in &agents {
@@ -131,18 +158,30 @@ pub fn render(
         let active_ms: i64 = days.iter().map(|day| day.active_ms).sum();
         let idle_ms: i64 = days.iter().map(|day| day.idle_ms).sum();
         let health = store.health_points(agent.agent, now_ms - 86_400_000, now_ms)?;
-        let health_now = health_summary(&health, now_ms, 2)
-            .current
-            .map(|point| format!("health {} ({:?})", point.score, point.level))
-            .unwrap_or_else(|| "no recent health".to_owned());
-        let _ = writeln!(
-            out,
-            "  {:<20} {} day(s) present, active {}, idle {}, {health_now}",
-            agent.name,
-            days.len(),
-            format_duration_ms(active_ms),
-            format_duration_ms(idle_ms)
+        let health_now = health_summary(&health, now_ms, 2).current.map_or_else(
+            || tr(lang, "report.no_health").to_owned(),
+            |point| {
+                trf(
+                    lang,
+                    "report.health",
+                    &[
+                        ("score", &point.score.to_string()),
+                        ("level", tr(lang, health_level_key(Some(point.level)))),
+                    ],
+                )
+            },
         );
+        let line = trf(
+            lang,
+            "report.agent_line",
+            &[
+                ("days", &days.len().to_string()),
+                ("active", &duration_label(lang, active_ms)),
+                ("idle", &duration_label(lang, idle_ms)),
+                ("health", &health_now),
+            ],
+        );
+        let _ = writeln!(out, "  {:<20} {line}", agent.name);
         input_activity.extend(activity);
         input_health.extend(health);
     }
@@ -157,16 +196,21 @@ pub fn render(
         now_ms,
         clock,
     );
-    let _ = writeln!(out, "\nRecommendations:");
+    let _ = writeln!(out, "\n{}", tr(lang, "report.recommendations"));
     if advice.is_empty() {
-        let _ = writeln!(out, "  none");
+        let _ = writeln!(out, "  {}", tr(lang, "org.no_recommendations"));
     }
     for item in advice.iter().take(20) {
         let name = agents
             .iter()
             .find(|agent| agent.agent == item.agent)
             .map_or("?", |agent| agent.name.as_str());
-        let _ = writeln!(out, "  [{:?}] {name}: {}", item.severity, item.text());
+        let _ = writeln!(
+            out,
+            "  [{}] {name}: {}",
+            tr(lang, severity_key(item.severity)),
+            recommendation_text(lang, item)
+        );
     }
     Ok(out)
 }

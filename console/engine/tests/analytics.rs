@@ -8,6 +8,7 @@ use console_engine::analytics::{
     AttendanceDay, Param, Range, Recommendation, RecommendationInput, RecommendationKind,
     RecommendationRules, SeriesPoint, Severity, WorkSession, HOUR_MS, MINUTE_MS, SECOND_MS,
 };
+use console_engine::i18n::{recommendation_text, Lang};
 use console_engine::model::{
     ActivitySpan, AgentId, AppDayTotal, DayClock, DayNumber, HealthLevel, HealthPoint, Presence,
     SessionEvent, SessionKind, UsageSpan, DAY_MS,
@@ -888,8 +889,8 @@ fn app_limits_warn_at_80_and_fire_at_100_percent() {
         }
     );
     assert_eq!(
-        found[0].text(),
-        "Firefox: daily limit of 1 h 00 reached (1 h 30 used)."
+        recommendation_text(Lang::En, &found[0]),
+        "Firefox: daily limit of 1h 00m reached (1h 30m used)."
     );
 }
 
@@ -964,8 +965,8 @@ fn long_stretches_and_breaks() {
     assert_eq!(found[0].key(), "rec.long_stretch");
     assert_eq!(found[0].day, d);
     assert_eq!(
-        found[0].text(),
-        "anna: 1 h 40 of continuous activity from 09:00 without a 5 min break; suggest regular breaks."
+        recommendation_text(Lang::En, &found[0]),
+        "anna: 1h 40m of continuous activity from 09:00 without a 5 min break; suggest regular breaks."
     );
 }
 
@@ -1043,7 +1044,7 @@ fn late_and_weekend_work() {
         0,
     );
     assert_eq!(
-        found[0].text(),
+        recommendation_text(Lang::En, &found[0]),
         "anna: 45 min of activity before 07:00 or after 20:00; mind the right to disconnect."
     );
 }
@@ -1126,13 +1127,16 @@ fn health_recommendations_use_the_current_sample() {
     };
     let found = recs(&input, &rules, now_ms);
     assert_eq!(found[0].severity, Severity::Critical);
-    assert_eq!(found[0].text(), "System health is critical (score 20/100).");
+    assert_eq!(
+        recommendation_text(Lang::En, &found[0]),
+        "System health is critical (score 20/100)."
+    );
     assert_eq!(
         found[1].kind,
         RecommendationKind::DiskAlmostFull { disk_pct: 96 }
     );
     assert_eq!(
-        found[1].text(),
+        recommendation_text(Lang::En, &found[1]),
         "Disk almost full (96 % used); free space or add storage."
     );
 }
@@ -1176,7 +1180,7 @@ fn recommendations_are_sorted_and_never_about_pay() {
         ]
     );
     for rec in &found {
-        let text = rec.text().to_lowercase();
+        let text = recommendation_text(Lang::En, rec).to_lowercase();
         for word in ["pay", "salary", "wage", "deduct", "not working"] {
             assert!(!text.contains(word), "{text}");
         }

@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use console::app::Screen;
 use console_engine::commands::{CliRequest, Reach};
 use console_engine::export::{Format, Table};
+use console_engine::i18n::Lang;
 use protocol::CaptureSpec;
 
 use self::engine::{Destination, StoreCommand};
@@ -132,6 +133,10 @@ enum Command {
     Report {
         #[arg(long, value_enum, default_value = "7d")]
         range: RangeArg,
+        /// Language of the report (fr, en, es, ru); default: the
+        /// console's `language` setting.
+        #[arg(long, value_parser = parse_lang)]
+        lang: Option<Lang>,
     },
     /// Captures one agent's screen now (admin consoles only): writes the
     /// JPEG to --out (mode 0600) and keeps an encrypted copy in the
@@ -236,6 +241,13 @@ fn parse_screen(name: &str) -> Result<Screen, String> {
     })
 }
 
+fn parse_lang(code: &str) -> Result<Lang, String> {
+    Lang::from_code(code).ok_or_else(|| {
+        let codes: Vec<&str> = Lang::ALL.iter().map(|lang| lang.code()).collect();
+        format!("unknown language {code:?}; one of: {}", codes.join(", "))
+    })
+}
+
 /// `$XDG_DATA_HOME/smarttracker`, else `~/.local/share/smarttracker`.
 fn default_data_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|dir| !dir.is_empty()) {
@@ -327,13 +339,13 @@ fn run(cli: Cli) -> Result<()> {
             };
             engine::run(&data, StoreCommand::new(request).to(destination))
         }
-        Command::Report { range } => {
+        Command::Report { range, lang } => {
             let days = match range {
                 RangeArg::Day => 1,
                 RangeArg::Week => 7,
                 RangeArg::Month => 30,
             };
-            engine::run(&data, StoreCommand::new(CliRequest::Report { days }))
+            engine::run(&data, StoreCommand::new(CliRequest::Report { days, lang }))
         }
         Command::Screenshot {
             agent,

@@ -8,8 +8,7 @@ use egui_extras::{Column, TableBuilder};
 
 use super::{agent_picker, empty_state, period_picker};
 use crate::app::{Action, UiState};
-use console_engine::analytics::format_duration_ms;
-use console_engine::i18n::{day_label, time_label, tr};
+use console_engine::i18n::{day_label, duration_label, time_label, tr};
 use console_engine::views::{ViewData, ViewRequest};
 
 pub fn attendance_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
@@ -55,7 +54,7 @@ pub fn attendance_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Actio
     let clock_time =
         |at_ms: Option<i64>| at_ms.map_or_else(|| "—".to_owned(), |at_ms| time_label(clock, at_ms));
     let sum = |value: fn(&console_engine::analytics::AttendanceDay) -> i64| {
-        format_duration_ms(view.lines.iter().map(|line| value(&line.day)).sum())
+        duration_label(lang, view.lines.iter().map(|line| value(&line.day)).sum())
     };
     ui.horizontal(|ui| {
         ui.strong(tr(lang, "total"));
@@ -104,11 +103,11 @@ pub fn attendance_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Actio
                     day_label(lang, day.day),
                     clock_time(day.arrival_ms),
                     clock_time(day.departure_ms),
-                    format_duration_ms(day.active_ms),
-                    format_duration_ms(day.idle_ms),
-                    format_duration_ms(day.locked_ms),
-                    format_duration_ms(day.net_ms),
-                    format_duration_ms(day.effective_ms),
+                    duration_label(lang, day.active_ms),
+                    duration_label(lang, day.idle_ms),
+                    duration_label(lang, day.locked_ms),
+                    duration_label(lang, day.net_ms),
+                    duration_label(lang, day.effective_ms),
                     day.sessions.len().to_string(),
                 ];
                 for cell in cells {

@@ -6,8 +6,10 @@ use egui::{Color32, Rect, Sense, Stroke, StrokeKind, Vec2};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
 
 use super::{empty_state, CRITICAL_COLOR, MUTED_COLOR, OK_COLOR, WARN_COLOR};
-use console_engine::analytics::{format_duration_ms, UsageSummary, HOUR_MS};
-use console_engine::i18n::{day_label, time_label, tr, Lang};
+use console_engine::analytics::{UsageSummary, HOUR_MS};
+use console_engine::i18n::{
+    category_label, day_label, duration_label, percent_label, time_label, tr, Lang,
+};
 use console_engine::model::{DayClock, Presence};
 use console_engine::views::{HealthCharts, Timeline, Trend};
 
@@ -59,29 +61,35 @@ pub fn usage_columns_ui(ui: &mut egui::Ui, lang: Lang, summary: &UsageSummary, i
         columns[0].strong(tr(lang, "top_apps"));
         ranked_bars(
             &mut columns[0],
+            lang,
             &format!("{id_prefix}_top_apps"),
             &summary.top_apps,
             10,
+            |app| app,
             |_| OK_COLOR,
         );
         columns[1].strong(tr(lang, "categories"));
         ranked_bars(
             &mut columns[1],
+            lang,
             &format!("{id_prefix}_categories"),
             &summary.by_category,
             10,
+            |category| category_label(lang, category),
             category_color,
         );
     });
 }
 
-/// Ranked bars: name, a bar as long as its share of the largest, the
-/// duration and the share of the total.
-pub fn ranked_bars(
+/// Ranked bars: name (as `label_of` shows it), a bar as long as its share
+/// of the largest, the duration and the share of the total, in `lang`.
+fn ranked_bars(
     ui: &mut egui::Ui,
+    lang: Lang,
     id_salt: &str,
     items: &[(String, i64)],
     limit: usize,
+    label_of: impl Fn(&str) -> &str,
     color_of: impl Fn(&str) -> Color32,
 ) {
     let total_ms: i64 = items.iter().map(|(_, ms)| ms).sum();
@@ -91,7 +99,7 @@ pub fn ranked_bars(
         .spacing([8.0, 4.0])
         .show(ui, |ui| {
             for (name, ms) in items.iter().take(limit) {
-                ui.label(name);
+                ui.label(label_of(name));
                 let width = 220.0;
                 let (rect, _) = ui.allocate_exact_size(Vec2::new(width, 14.0), Sense::hover());
                 let filled = Rect::from_min_size(
@@ -104,13 +112,13 @@ pub fn ranked_bars(
                 ui.painter()
                     .rect_filled(rect, 2.0, ui.visuals().faint_bg_color);
                 ui.painter().rect_filled(filled, 2.0, color_of(name));
-                ui.label(format_duration_ms(*ms));
+                ui.label(duration_label(lang, *ms));
                 let pct = if total_ms > 0 {
                     *ms as f64 * 100.0 / total_ms as f64
                 } else {
                     0.0
                 };
-                ui.weak(format!("{pct:.0} %"));
+                ui.weak(percent_label(lang, pct, 0));
                 ui.end_row();
             }
         });
@@ -170,11 +178,12 @@ pub fn timeline(ui: &mut egui::Ui, lang: Lang, clock: &DayClock, day: &Timeline)
         painter.rect_filled(bar, 0.0, category_color(category));
         if response.hovered() && response.hover_pos().is_some_and(|pos| bar.contains(pos)) {
             hovered = Some(format!(
-                "{} ({category}) {}–{}, {}",
+                "{} ({}) {}–{}, {}",
                 span.label,
+                category_label(lang, category),
                 time_label(clock, span.start_ms),
                 time_label(clock, span.end_ms),
-                format_duration_ms(span.end_ms.saturating_sub(span.start_ms))
+                duration_label(lang, span.end_ms.saturating_sub(span.start_ms))
             ));
         }
     }
@@ -232,7 +241,7 @@ pub fn timeline(ui: &mut egui::Ui, lang: Lang, clock: &DayClock, day: &Timeline)
         categories.sort_unstable();
         categories.dedup();
         for category in categories {
-            legend_swatch(ui, category_color(category), category);
+            legend_swatch(ui, category_color(category), category_label(lang, category));
         }
         ui.separator();
         for presence in [Presence::Active, Presence::Idle, Presence::Locked] {

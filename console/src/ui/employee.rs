@@ -7,8 +7,8 @@ use std::sync::Arc;
 use super::charts::{health_chart, timeline, trend_chart, usage_columns_ui};
 use super::{agent_picker, empty_state, period_picker};
 use crate::app::{employee_agent, Action, UiState};
-use console_engine::analytics::{format_duration_ms, AttendanceDay};
-use console_engine::i18n::{day_label, time_label, tr, trf, Lang};
+use console_engine::analytics::AttendanceDay;
+use console_engine::i18n::{day_label, duration_label, time_label, tr, trf, Lang};
 use console_engine::model::DayClock;
 use console_engine::views::{ViewData, ViewRequest};
 
@@ -60,10 +60,14 @@ pub fn employee_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>
             super::figure(
                 ui,
                 tr(lang, "active_time"),
-                &format_duration_ms(view.summary.total_active_ms),
+                &duration_label(lang, view.summary.total_active_ms),
             );
             ui.separator();
-            super::figure(ui, tr(lang, "idle_time"), &format_duration_ms(view.idle_ms));
+            super::figure(
+                ui,
+                tr(lang, "idle_time"),
+                &duration_label(lang, view.idle_ms),
+            );
         });
         usage_columns_ui(ui, lang, &view.summary, "employee");
         ui.separator();
@@ -130,9 +134,9 @@ pub fn attendance_grid(
                 ui.label(day_label(lang, day.day));
                 ui.label(clock_time(day.arrival_ms));
                 ui.label(clock_time(day.departure_ms));
-                ui.label(format_duration_ms(day.active_ms));
-                ui.label(format_duration_ms(day.idle_ms));
-                ui.label(format_duration_ms(day.net_ms));
+                ui.label(duration_label(lang, day.active_ms));
+                ui.label(duration_label(lang, day.idle_ms));
+                ui.label(duration_label(lang, day.net_ms));
                 ui.label(day.sessions.len().to_string());
                 ui.end_row();
             }

@@ -9,7 +9,7 @@ use super::charts::health_chart;
 use super::organisation::advice_list;
 use super::{ago_text, empty_state, level_text};
 use crate::app::{health_agent, Action, UiState};
-use console_engine::i18n::{tr, trf};
+use console_engine::i18n::{decimal_label, tr, trf};
 use console_engine::model::HealthLevel;
 use console_engine::views::{ViewData, ViewRequest};
 
@@ -93,9 +93,9 @@ pub fn health_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) 
                 let number = |value: Option<String>| value.unwrap_or_else(|| "—".to_owned());
                 let cells = [
                     number(current.map(|point| point.score.to_string())),
-                    number(current.map(|point| format!("{:.0}", point.cpu_pct))),
-                    number(current.map(|point| format!("{:.0}", point.mem_pct))),
-                    number(current.map(|point| format!("{:.0}", point.disk_pct))),
+                    number(current.map(|point| decimal_label(lang, f64::from(point.cpu_pct), 0))),
+                    number(current.map(|point| decimal_label(lang, f64::from(point.mem_pct), 0))),
+                    number(current.map(|point| decimal_label(lang, f64::from(point.disk_pct), 0))),
                 ];
                 for cell in cells {
                     table_row.col(|ui| {

@@ -8,8 +8,7 @@ use egui::{Align, Color32, Layout, RichText, Sense, TextureHandle, UiBuilder, Ve
 
 use super::{empty_state, CRITICAL_COLOR, MUTED_COLOR, WARN_COLOR};
 use crate::app::{fleet_rows, grid_agents, Action, LiveView, UiState};
-use console_engine::analytics::format_duration_ms;
-use console_engine::i18n::{time_seconds_label, tr, trf, Lang};
+use console_engine::i18n::{duration_label, time_seconds_label, tr, trf, Lang};
 use console_engine::live::{AgentLive, LiveState};
 use console_engine::model::AgentId;
 use console_engine::views::{FleetRow, Status};
@@ -399,7 +398,7 @@ fn status_line(ui: &mut egui::Ui, state: &UiState, entry: &AgentLive) {
                 let silent_ms = entry
                     .last_reply_ms
                     .map_or(0, |reply_ms| state.now_ms - reply_ms);
-                let ago = format_duration_ms(silent_ms.max(0));
+                let ago = duration_label(lang, silent_ms.max(0));
                 let text = trf(lang, "live.stale", &[("ago", &ago)]);
                 ui.colored_label(WARN_COLOR, text);
             } else if matches!(entry.state, LiveState::Unchanged { .. }) {

@@ -15,7 +15,7 @@ mod settings;
 use egui::{Color32, RichText};
 
 use crate::app::{Action, Screen, UiState};
-use console_engine::i18n::{tr, trf, Lang};
+use console_engine::i18n::{health_level_key, tr, trf, Lang};
 use console_engine::model::{AgentId, HealthLevel};
 use console_engine::store::FaultKind;
 use console_engine::views::{Period, Status};
@@ -225,13 +225,13 @@ pub fn fault_text(lang: Lang, kind: FaultKind) -> RichText {
 }
 
 pub fn level_text(lang: Lang, level: Option<HealthLevel>) -> RichText {
-    let (key, color) = match level {
-        Some(HealthLevel::Ok) => ("health.ok", OK_COLOR),
-        Some(HealthLevel::Warn) => ("health.warn", WARN_COLOR),
-        Some(HealthLevel::Critical) => ("health.critical", CRITICAL_COLOR),
-        None => ("health.none", MUTED_COLOR),
+    let color = match level {
+        Some(HealthLevel::Ok) => OK_COLOR,
+        Some(HealthLevel::Warn) => WARN_COLOR,
+        Some(HealthLevel::Critical) => CRITICAL_COLOR,
+        None => MUTED_COLOR,
     };
-    RichText::new(tr(lang, key)).color(color)
+    RichText::new(tr(lang, health_level_key(level))).color(color)
 }
 
 /// A named figure: `Active time  2 h 05`.
@@ -250,7 +250,7 @@ pub fn empty_state(ui: &mut egui::Ui, text: &str) {
 pub fn ago_text(lang: Lang, now_ms: i64, at_ms: Option<i64>) -> String {
     match at_ms {
         Some(at_ms) => {
-            let ago = console_engine::analytics::format_duration_ms((now_ms - at_ms).max(0));
+            let ago = console_engine::i18n::duration_label(lang, (now_ms - at_ms).max(0));
             trf(lang, "seen.ago", &[("ago", &ago)])
         }
         None => tr(lang, "seen.never").to_owned(),

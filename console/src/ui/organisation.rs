@@ -9,8 +9,10 @@ use egui::RichText;
 use super::charts::{trend_chart, usage_columns_ui};
 use super::{ago_text, empty_state, figure, period_picker, CRITICAL_COLOR, OK_COLOR, WARN_COLOR};
 use crate::app::{Action, UiState};
-use console_engine::analytics::{format_duration_ms, Severity};
-use console_engine::i18n::{day_label, recommendation_text, tr, trf, Lang};
+use console_engine::analytics::Severity;
+use console_engine::i18n::{
+    change_label, day_label, duration_label, recommendation_text, severity_key, tr, trf, Lang,
+};
 use console_engine::views::{Advice, ViewData, ViewRequest};
 
 pub fn organisation_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
@@ -44,19 +46,18 @@ pub fn organisation_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Act
             figure(
                 ui,
                 tr(lang, "active_time"),
-                &format_duration_ms(view.summary.total_active_ms),
+                &duration_label(lang, view.summary.total_active_ms),
             );
             if let Some(change) = view.change_pct {
-                let rounded = change.round();
-                let pct = if rounded.abs() < 0.5 {
-                    "0 %".to_owned()
-                } else {
-                    format!("{rounded:+.0} %")
-                };
+                let pct = change_label(lang, change);
                 ui.weak(trf(lang, "vs_previous", &[("pct", &pct)]));
             }
             ui.separator();
-            figure(ui, tr(lang, "idle_time"), &format_duration_ms(view.idle_ms));
+            figure(
+                ui,
+                tr(lang, "idle_time"),
+                &duration_label(lang, view.idle_ms),
+            );
             ui.separator();
             figure(
                 ui,
@@ -119,10 +120,11 @@ pub fn advice_list(ui: &mut egui::Ui, lang: Lang, items: &[Advice], empty_key: &
     }
     for advice in items.iter().take(ADVICE_SHOWN) {
         let recommendation = &advice.recommendation;
-        let (key, color) = match recommendation.severity {
-            Severity::Info => ("severity.info", OK_COLOR),
-            Severity::Warn => ("severity.warn", WARN_COLOR),
-            Severity::Critical => ("severity.critical", CRITICAL_COLOR),
+        let key = severity_key(recommendation.severity);
+        let color = match recommendation.severity {
+            Severity::Info => OK_COLOR,
+            Severity::Warn => WARN_COLOR,
+            Severity::Critical => CRITICAL_COLOR,
         };
         ui.horizontal_wrapped(|ui| {
             ui.label(RichText::new(tr(lang, key)).color(color).strong());

@@ -9,7 +9,7 @@ use protocol::{Policy, RedactionRule, Retention};
 use super::{agent_picker, CRITICAL_COLOR, MUTED_COLOR, WARN_COLOR};
 use crate::app::{Action, PolicyTarget, RuleDraft, UiState};
 use console_engine::categories::{DecidedBy, RulePattern};
-use console_engine::i18n::{tr, trf, Lang};
+use console_engine::i18n::{category_label, percent_label, tr, trf, Lang};
 use console_engine::settings::{ConsoleSettings, SmtpSecurity};
 
 /// Sets one field of a retention (days per data class).
@@ -276,12 +276,12 @@ fn policy_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
             let mut replacement = rule.replacement.clone();
             let pattern_changed = ui
                 .add(egui::TextEdit::singleline(&mut pattern).desired_width(220.0))
-                .on_hover_text("regex")
+                .on_hover_text(tr(lang, "settings.redaction.pattern"))
                 .changed();
             ui.label("→");
             let replacement_changed = ui
                 .add(egui::TextEdit::singleline(&mut replacement).desired_width(160.0))
-                .on_hover_text("replacement")
+                .on_hover_text(tr(lang, "settings.redaction.replacement"))
                 .changed();
             if pattern_changed || replacement_changed {
                 actions.push(edit(&|policy| {
@@ -364,7 +364,7 @@ fn categories_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) 
                     ui.label(RichText::new(kind).color(MUTED_COLOR));
                     ui.monospace(pattern);
                     ui.label("→");
-                    ui.strong(&rule.category);
+                    ui.strong(category_label(lang, &rule.category));
                     if ui.small_button(tr(lang, "settings.remove")).clicked() {
                         let mut settings = state.settings.clone();
                         settings.category_rules.retain(|kept| kept.id != rule.id);
@@ -404,11 +404,18 @@ fn categories_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) 
             .selected_text(if category.is_empty() {
                 "…"
             } else {
-                category.as_str()
+                category_label(lang, &category)
             })
             .show_ui(ui, |ui| {
-                for known in &state.categories {
-                    if ui.selectable_label(*known == category, known).clicked() {
+                // Shown translated, so sorted by what the user reads.
+                let mut known_categories: Vec<(&str, &String)> = state
+                    .categories
+                    .iter()
+                    .map(|known| (category_label(lang, known), known))
+                    .collect();
+                known_categories.sort_unstable();
+                for (label, known) in known_categories {
+                    if ui.selectable_label(*known == category, label).clicked() {
                         category = known.clone();
                     }
                 }
@@ -454,11 +461,11 @@ fn categories_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) 
                         &[("id", &rule_id.to_string())],
                     ),
                     DecidedBy::Model => {
-                        let pct = format!("{:.0} %", result.confidence * 100.0);
+                        let pct = percent_label(lang, f64::from(result.confidence) * 100.0, 0);
                         trf(lang, "settings.decided.model", &[("pct", &pct)])
                     }
                 };
-                ui.strong(&result.category);
+                ui.strong(category_label(lang, &result.category));
                 ui.weak(decided);
             }
         }

@@ -3,7 +3,7 @@
 
 /// Splits a duration into a sign and whole hours, minutes and seconds
 /// (sub-second remainders are dropped, never rounded up).
-fn parts(ms: i64) -> (&'static str, u64, u64, u64) {
+pub(crate) fn duration_parts(ms: i64) -> (&'static str, u64, u64, u64) {
     let total_secs = ms.unsigned_abs() / 1000;
     let sign = if ms < 0 && total_secs > 0 { "-" } else { "" };
     (
@@ -18,7 +18,7 @@ fn parts(ms: i64) -> (&'static str, u64, u64, u64) {
 /// `45 min` under an hour, `30 s` under a minute. Truncates (59.9 s is
 /// `59 s`); a negative duration gets a leading `-`.
 pub fn format_duration_ms(ms: i64) -> String {
-    let (sign, hours, minutes, seconds) = parts(ms);
+    let (sign, hours, minutes, seconds) = duration_parts(ms);
     if hours > 0 {
         format!("{sign}{hours} h {minutes:02}")
     } else if minutes > 0 {
@@ -32,7 +32,7 @@ pub fn format_duration_ms(ms: i64) -> String {
 /// `30m 45s` under an hour, `45s` under a minute. Truncates like
 /// [`format_duration_ms`].
 pub fn format_hms(ms: i64) -> String {
-    let (sign, hours, minutes, seconds) = parts(ms);
+    let (sign, hours, minutes, seconds) = duration_parts(ms);
     if hours > 0 {
         format!("{sign}{hours}h {minutes}m {seconds}s")
     } else if minutes > 0 {

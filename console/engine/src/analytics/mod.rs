@@ -19,6 +19,7 @@ mod recommend;
 mod usage;
 
 pub use attendance::{attendance, AttendanceDay, WorkSession, SESSION_GAP_MS};
+pub(crate) use format::duration_parts;
 pub use format::{format_duration_ms, format_hms};
 pub use health::{decimate, health_summary, HealthSummary, SeriesPoint};
 pub use presence::{presence_now, AgentSeen, FleetPresence, SeenAgent, RECENTLY_MS};

@@ -2,8 +2,8 @@
 //! (warning at 80 %), long stretches without a break, work outside working
 //! hours or at the weekend, critical health and nearly full disks.
 //!
-//! Each one carries a stable message key and typed parameters for the GUI to
-//! translate, plus an English [`Recommendation::text`]. They are advice about
+//! Each one carries a stable message key and typed parameters, put into
+//! words per language by `i18n::recommendation_text`. They are advice about
 //! workload and equipment: none is a sanction and none concerns pay.
 
 use std::cmp::Reverse;
@@ -256,61 +256,6 @@ impl Recommendation {
             }
             RecommendationKind::DiskAlmostFull { disk_pct } => {
                 vec![("disk", Param::Percent(*disk_pct))]
-            }
-        }
-    }
-
-    /// The message in English.
-    pub fn text(&self) -> String {
-        let params = self.params();
-        let p = |name: &str| {
-            params
-                .iter()
-                .find(|(key, _)| *key == name)
-                .map(|(_, value)| value.to_string())
-                .unwrap_or_default()
-        };
-        match self.kind {
-            RecommendationKind::AppLimitNear { .. } => format!(
-                "{}: {} used of the {} daily limit ({}).",
-                p("app"),
-                p("used"),
-                p("limit"),
-                p("pct")
-            ),
-            RecommendationKind::AppLimitExceeded { .. } => format!(
-                "{}: daily limit of {} reached ({} used).",
-                p("app"),
-                p("limit"),
-                p("used")
-            ),
-            RecommendationKind::LongStretch { .. } => format!(
-                "{}: {} of continuous activity from {} without a {} break; suggest regular breaks.",
-                p("user"),
-                p("duration"),
-                p("start"),
-                p("break")
-            ),
-            RecommendationKind::LateWork { .. } => format!(
-                "{}: {} of activity before {} or after {}; mind the right to disconnect.",
-                p("user"),
-                p("outside"),
-                p("work_start"),
-                p("work_end")
-            ),
-            RecommendationKind::WeekendWork { .. } => format!(
-                "{}: {} of activity at the weekend; mind the weekly rest.",
-                p("user"),
-                p("active")
-            ),
-            RecommendationKind::HealthCritical { .. } => {
-                format!("System health is critical (score {}/100).", p("score"))
-            }
-            RecommendationKind::DiskAlmostFull { .. } => {
-                format!(
-                    "Disk almost full ({} used); free space or add storage.",
-                    p("disk")
-                )
             }
         }
     }
