@@ -226,6 +226,15 @@ pub struct UiState {
     pub role: Option<Role>,
     pub screen: Screen,
     pub clock: DayClock,
+    /// Why the clock is UTC when the machine's zone could not be read.
+    pub zone_warning: Option<String>,
+    /// The zone name being typed in Settings, and whether the tz database
+    /// knows it (checked when typed, not each frame).
+    pub zone_draft: String,
+    pub zone_draft_valid: bool,
+    /// `(done, total)` workstations while day totals are regrouped in a
+    /// new zone.
+    pub regrouping: Option<(usize, usize)>,
     pub now_ms: UnixMillis,
     pub settings: ConsoleSettings,
     pub smtp_draft: SmtpSettings,
@@ -279,6 +288,9 @@ pub enum Action {
     Retrain,
     EditPeerDraft(String),
     AddPeer,
+    EditZoneDraft(String),
+    /// Sets the site's zone (`""`: this machine's).
+    SetZone(String),
     EditTryApp(String),
     DismissNotice(usize),
     /// Watches the online agents as thumbnails.
@@ -333,6 +345,10 @@ impl ConsoleApp {
                 role,
                 screen,
                 clock,
+                zone_warning: None,
+                zone_draft: String::new(),
+                zone_draft_valid: false,
+                regrouping: None,
                 now_ms: console_engine::clock::wall_now_ms(),
                 smtp_draft: settings.smtp.clone(),
                 settings,
@@ -577,6 +593,13 @@ impl ConsoleApp {
                 self.state.sync.last = Some(summary);
             }
             Event::DataChanged => self.stale = true,
+            Event::Clock { clock, warning } => {
+                self.state.clock = clock;
+                self.state.zone_warning = warning;
+                self.state.regrouping = None;
+                self.stale = true;
+            }
+            Event::Regrouping { done, total } => self.state.regrouping = Some((done, total)),
             Event::View { request, data } => {
                 let is_fleet = request == ViewRequest::Fleet;
                 self.state.views.insert(request, data);
@@ -797,6 +820,20 @@ impl ConsoleApp {
                 if !settings.static_peers.contains(&peer) {
                     settings.static_peers.push(peer);
                 }
+                state.settings = settings.clone();
+                self.engine.send(Command::SaveSettings(Box::new(settings)));
+            }
+            Action::EditZoneDraft(zone) => {
+                state.zone_draft_valid = DayClock::from_name(&zone).is_ok();
+                state.zone_draft = zone;
+            }
+            Action::SetZone(zone) => {
+                state.zone_draft.clear();
+                state.zone_draft_valid = false;
+                let settings = ConsoleSettings {
+                    time_zone: zone,
+                    ..state.settings.clone()
+                };
                 state.settings = settings.clone();
                 self.engine.send(Command::SaveSettings(Box::new(settings)));
             }

@@ -604,7 +604,17 @@ fn valid_config() -> impl Strategy<Value = ConsoleConfig> {
         10u64..=3600,
         any::<bool>(),
         retention,
-        prop_oneof![Just(String::new()), "[A-Z][a-z]{1,8}/[A-Z][a-z_]{1,10}"],
+        proptest::sample::select(vec![
+            "",
+            "UTC",
+            "Europe/Paris",
+            "America/St_Johns",
+            "America/Montreal",
+            "Asia/Kathmandu",
+            "Pacific/Chatham",
+            "Africa/Casablanca",
+        ])
+        .prop_map(str::to_owned),
         smtp,
         (
             prop_oneof![

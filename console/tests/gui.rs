@@ -15,7 +15,9 @@ use agent::recorder::backfill_demo;
 use agent::store::{Quotas, Store};
 use certs::{ConsoleIdentity, Role, SiteCa, Validity};
 use console::app::{ConsoleApp, LiveView, Screen};
-use console_engine::i18n::{date_time_seconds_label, time_seconds_label, Lang};
+use console_engine::i18n::{
+    date_time_seconds_label, time_label, time_seconds_label, zone_label, Lang,
+};
 use console_engine::live::{LiveFrame, LiveMode, LiveUpdate, RgbaImage, UpdateKind};
 use console_engine::model::{AgentId, DayClock};
 use console_engine::service::socket;
@@ -461,6 +463,75 @@ fn organisation_health_settings_and_audit_screens_show_the_engine_s_data() {
     assert_shown(&harness, "Conservation sur cette console (jours)");
     harness
         .get_by_label("Enregistré pour la fonction d'alertes ; aucun e-mail n'est encore envoyé.");
+}
+
+/// Steps the UI until `label` is on screen.
+fn wait_for_label(harness: &mut Harness<'_, ConsoleApp>, label: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while harness.query_all_by_label(label).next().is_none() {
+        assert!(Instant::now() < deadline, "{label:?} never appeared");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn changing_the_site_zone_in_settings_moves_attendance_times() {
+    let site = site();
+    let mut harness = harness(app(&site, Screen::Attendance));
+    let everyone = ViewRequest::Attendance {
+        agent: None,
+        period: Period::Week,
+    };
+    wait_until(&mut harness, "the attendance view", |app| {
+        has_view(app, &everyone)
+    });
+    let arrival_ms = |app: &ConsoleApp| {
+        let Some(ViewData::Attendance(view)) = app.state.views.get(&everyone).map(Arc::as_ref)
+        else {
+            return None;
+        };
+        view.lines.iter().find_map(|line| line.day.arrival_ms)
+    };
+    let arrival = arrival_ms(harness.state()).expect("an arrival");
+    let utc = DayClock::utc();
+    let paris = DayClock::from_name("Europe/Paris").expect("zone");
+    assert_shown(&harness, &time_label(&utc, arrival));
+    let now_ms = console_engine::clock::wall_now_ms();
+    assert_shown(&harness, &format!("Heures en {}", zone_label(&utc, now_ms)));
+
+    click_nav(&mut harness, "Réglages");
+    assert_shown(&harness, "Fuseau horaire du site");
+    harness.get_by_label("Europe/Paris").click();
+    wait_until(&mut harness, "the new clock", |app| {
+        app.state.clock == paris && app.state.regrouping.is_none()
+    });
+    assert_eq!(site.store.day_clock(), paris, "day totals regrouped");
+    assert_eq!(
+        ConsoleSettings::load(&site.store)
+            .expect("settings")
+            .time_zone,
+        "Europe/Paris",
+        "kept in console.toml"
+    );
+    assert_shown(
+        &harness,
+        &format!(
+            "Jours et heures sont affichés en {}.",
+            zone_label(&paris, now_ms)
+        ),
+    );
+
+    click_nav(&mut harness, "Présence");
+    wait_for_label(
+        &mut harness,
+        &format!("Heures en {}", zone_label(&paris, now_ms)),
+    );
+    // The same instant, an hour or two later on the wall clock.
+    wait_for_label(&mut harness, &time_label(&paris, arrival));
+    assert_ne!(time_label(&paris, arrival), time_label(&utc, arrival));
+    let audit = audited(&site.store, "regroup-days");
+    assert_eq!(audit, ["Europe/Paris day totals regrouped"]);
 }
 
 #[test]

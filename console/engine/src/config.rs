@@ -38,6 +38,9 @@ pub const DEFAULT_SMTP_PORT: u16 = 587;
 pub const WEBHOOK_MIN_INTERVAL_SECS: RangeInclusive<u64> = 10..=86_400;
 pub const DEFAULT_WEBHOOK_MIN_INTERVAL_SECS: u64 = 300;
 
+/// The key naming the site's time zone.
+pub const TIME_ZONE_KEY: &str = "site.time_zone";
+
 /// Tables of the file; every other key sits at the top.
 const TABLES: [&str; 4] = ["retention", "site", "smtp", "webhook"];
 
@@ -318,7 +321,7 @@ const PEER: TextRule = TextRule {
     fix: "write each as \"IP:port\", such as \"192.168.1.20:47100\"",
 };
 const TIME_ZONE: TextRule = TextRule {
-    accepts: time_zone_is_plausible,
+    accepts: |text| text.is_empty() || crate::model::DayClock::from_name(text).is_ok(),
     problem: "is not a time zone name",
     fix: "use an IANA name such as \"Europe/Paris\", or \"\" for this machine's zone",
 };
@@ -398,7 +401,7 @@ const KEYS: [Key; 18] = [
     },
     Key {
         id: Id::TimeZone,
-        name: "site.time_zone",
+        name: TIME_ZONE_KEY,
         rule: Rule::Text(TIME_ZONE),
     },
     Key {
@@ -447,18 +450,6 @@ const KEYS: [Key; 18] = [
         rule: Rule::Integer(WEBHOOK_MIN_INTERVAL_SECS),
     },
 ];
-
-/// `Area/City`, loosely: parts of letters, digits, `_`, `-`, `+`.
-fn time_zone_is_plausible(text: &str) -> bool {
-    text.is_empty()
-        || (text.contains('/')
-            && text.split('/').all(|part| {
-                !part.is_empty()
-                    && part
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
-            }))
-}
 
 /// A DNS name or an IP address, or empty.
 fn host_is_plausible(text: &str) -> bool {

@@ -1,13 +1,15 @@
 //! Tabular exports for people and scripts: usage, sessions, attendance,
 //! health and the audit log, as CSV or JSON Lines, one flat row a record,
-//! the same columns in both formats.
+//! the same columns in both formats. Times a person reads are ISO 8601 in
+//! the site's zone with their offset (`2026-03-29T08:00:00+02:00`), next
+//! to exact UTC milliseconds (`*_ms`) for scripts.
 
 use std::io::Write;
 
 use protocol::UnixMillis;
 use serde_json::{json, Value};
 
-use crate::analytics::{attendance, format_duration_ms, Range};
+use crate::analytics::{attendance, format_duration_ms, AttendanceDay, Range};
 use crate::categories::{Categoriser, DecidedBy};
 use crate::model::{AgentId, DayClock, DayNumber};
 use crate::store::{AgentRecord, ConsoleStore, StoreError};
@@ -26,6 +28,9 @@ pub enum Table {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Format {
     Csv,
+    /// CSV as spreadsheets set to French, Spanish or Russian read it:
+    /// `;` between cells, a decimal comma (`12,5`).
+    CsvDecimalComma,
     Jsonl,
 }
 
@@ -76,6 +81,8 @@ pub fn columns(table: Table) -> &'static [&'static str] {
             "day",
             "arrival",
             "departure",
+            "arrival_ms",
+            "departure_ms",
             "active",
             "idle",
             "locked",
@@ -114,17 +121,6 @@ pub fn columns(table: Table) -> &'static [&'static str] {
     }
 }
 
-/// `2026-03-02T14:05:09Z`.
-pub fn rfc3339(at_ms: UnixMillis) -> String {
-    time::OffsetDateTime::from_unix_timestamp(at_ms.div_euclid(1000))
-        .ok()
-        .and_then(|at| {
-            at.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| at_ms.to_string())
-}
-
 /// `2026-03-02` for a day number.
 pub fn day_text(day: DayNumber) -> String {
     time::Date::from_julian_day(day + 2_440_588)
@@ -132,16 +128,11 @@ pub fn day_text(day: DayNumber) -> String {
         .unwrap_or_else(|_| day.to_string())
 }
 
-/// `HH:MM` in the site's clock.
-fn time_of_day(clock: &DayClock, at_ms: UnixMillis) -> String {
-    let since_midnight_ms = at_ms - clock.day_start_ms(clock.day_of(at_ms));
-    let minutes = since_midnight_ms / 60_000;
-    format!("{:02}:{:02}", minutes / 60, minutes % 60)
-}
-
 /// Writes rows as CSV (header first) or JSON Lines.
 struct RowWriter<W: Write> {
     format: Format,
+    /// Decimal numbers with a comma (CSV for non-English spreadsheets).
+    decimal_comma: bool,
     columns: &'static [&'static str],
     csv: Option<csv::Writer<W>>,
     jsonl: Option<std::io::BufWriter<W>>,
@@ -153,14 +144,18 @@ impl<W: Write> RowWriter<W> {
         let columns = columns(table);
         let mut writer = RowWriter {
             format,
+            decimal_comma: format == Format::CsvDecimalComma,
             columns,
             csv: None,
             jsonl: None,
             rows: 0,
         };
         match format {
-            Format::Csv => {
-                let mut csv = csv::Writer::from_writer(out);
+            Format::Csv | Format::CsvDecimalComma => {
+                let delimiter = if writer.decimal_comma { b';' } else { b',' };
+                let mut csv = csv::WriterBuilder::new()
+                    .delimiter(delimiter)
+                    .from_writer(out);
                 csv.write_record(columns)?;
                 writer.csv = Some(csv);
             }
@@ -180,6 +175,9 @@ impl<W: Write> RowWriter<W> {
                     .map(|column| match row.get(*column) {
                         None | Some(Value::Null) => String::new(),
                         Some(Value::String(text)) => text.clone(),
+                        Some(Value::Number(number)) if self.decimal_comma && number.is_f64() => {
+                            number.to_string().replace('.', ",")
+                        }
                         Some(other) => other.to_string(),
                     })
                     .collect();
@@ -239,6 +237,53 @@ fn agent_name(agents: &[AgentRecord], agent: AgentId) -> String {
         .unwrap_or_default()
 }
 
+/// One attendance row: the same for `export attendance` and the
+/// Attendance screen's export.
+fn attendance_row(
+    clock: &DayClock,
+    agent_name: &str,
+    day: &AttendanceDay,
+) -> serde_json::Map<String, Value> {
+    let local = |at_ms: Option<UnixMillis>| at_ms.map(|at_ms| clock.iso_local(at_ms));
+    object(json!({
+        "agent": day.agent,
+        "agent_name": agent_name,
+        "user": day.user,
+        "day": day_text(day.day),
+        "arrival": local(day.arrival_ms),
+        "departure": local(day.departure_ms),
+        "arrival_ms": day.arrival_ms,
+        "departure_ms": day.departure_ms,
+        "active": format_duration_ms(day.active_ms),
+        "idle": format_duration_ms(day.idle_ms),
+        "locked": format_duration_ms(day.locked_ms),
+        "net": format_duration_ms(day.net_ms),
+        "effective": format_duration_ms(day.effective_ms),
+        "active_ms": day.active_ms,
+        "idle_ms": day.idle_ms,
+        "locked_ms": day.locked_ms,
+        "net_ms": day.net_ms,
+        "effective_ms": day.effective_ms,
+        "sessions": day.sessions.len(),
+    }))
+}
+
+/// Writes attendance days already computed (the Attendance screen's
+/// lines: agent name and day) with the columns of `export attendance`;
+/// returns the row count.
+pub fn write_attendance<'a, W: Write>(
+    clock: &DayClock,
+    lines: impl IntoIterator<Item = (&'a str, &'a AttendanceDay)>,
+    format: Format,
+    out: W,
+) -> Result<u64, ExportError> {
+    let mut rows = RowWriter::new(out, format, Table::Attendance)?;
+    for (agent_name, day) in lines {
+        rows.write(&attendance_row(clock, agent_name, day))?;
+    }
+    rows.finish()
+}
+
 /// Writes one table for every agent over `range`; returns the row count.
 pub fn export<W: Write>(
     store: &ConsoleStore,
@@ -266,7 +311,7 @@ pub fn export<W: Write>(
             {
                 rows.write(&object(json!({
                     "index": record.index,
-                    "at": rfc3339(record.entry.at_ms),
+                    "at": clock.iso_local(record.entry.at_ms),
                     "at_ms": record.entry.at_ms,
                     "actor": record.entry.actor,
                     "action": record.entry.action,
@@ -289,8 +334,8 @@ pub fn export<W: Write>(
                     rows.write(&object(json!({
                         "agent": id,
                         "agent_name": name,
-                        "start": rfc3339(span.start_ms),
-                        "end": rfc3339(span.end_ms),
+                        "start": clock.iso_local(span.start_ms),
+                        "end": clock.iso_local(span.end_ms),
                         "start_ms": span.start_ms,
                         "end_ms": span.end_ms,
                         "duration_s": span.end_ms.saturating_sub(span.start_ms) / 1000,
@@ -308,8 +353,8 @@ pub fn export<W: Write>(
                         "agent_name": name,
                         "user": span.user,
                         "kind": format!("{:?}", span.presence).to_lowercase(),
-                        "start": rfc3339(span.start_ms),
-                        "end": rfc3339(span.end_ms),
+                        "start": clock.iso_local(span.start_ms),
+                        "end": clock.iso_local(span.end_ms),
                         "start_ms": span.start_ms,
                         "end_ms": span.end_ms,
                         "duration_s": span.end_ms.saturating_sub(span.start_ms) / 1000,
@@ -321,7 +366,7 @@ pub fn export<W: Write>(
                         "agent_name": name,
                         "user": event.user,
                         "kind": format!("{:?}", event.kind),
-                        "start": rfc3339(event.at_ms),
+                        "start": clock.iso_local(event.at_ms),
                         "start_ms": event.at_ms,
                     })))?;
                 }
@@ -330,27 +375,7 @@ pub fn export<W: Write>(
                 let activity = store.activity_spans(id, range.from_ms, range.to_ms)?;
                 let sessions = store.session_events(id, range.from_ms, range.to_ms)?;
                 for day in attendance(&activity, &sessions, clock, range) {
-                    let clock_time =
-                        |at_ms: Option<UnixMillis>| at_ms.map(|at_ms| time_of_day(clock, at_ms));
-                    rows.write(&object(json!({
-                        "agent": id,
-                        "agent_name": name,
-                        "user": day.user,
-                        "day": day_text(day.day),
-                        "arrival": clock_time(day.arrival_ms),
-                        "departure": clock_time(day.departure_ms),
-                        "active": format_duration_ms(day.active_ms),
-                        "idle": format_duration_ms(day.idle_ms),
-                        "locked": format_duration_ms(day.locked_ms),
-                        "net": format_duration_ms(day.net_ms),
-                        "effective": format_duration_ms(day.effective_ms),
-                        "active_ms": day.active_ms,
-                        "idle_ms": day.idle_ms,
-                        "locked_ms": day.locked_ms,
-                        "net_ms": day.net_ms,
-                        "effective_ms": day.effective_ms,
-                        "sessions": day.sessions.len(),
-                    })))?;
+                    rows.write(&attendance_row(clock, &name, &day))?;
                 }
             }
             Table::Health => {
@@ -358,7 +383,7 @@ pub fn export<W: Write>(
                     rows.write(&object(json!({
                         "agent": id,
                         "agent_name": name,
-                        "at": rfc3339(point.at_ms),
+                        "at": clock.iso_local(point.at_ms),
                         "at_ms": point.at_ms,
                         "cpu_pct": point.cpu_pct,
                         "mem_pct": point.mem_pct,

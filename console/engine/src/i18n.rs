@@ -183,6 +183,7 @@ const MESSAGES: &[Entry] = &[
     ("attendance.export", ["Export CSV…", "Exporter en CSV…", "Exportar CSV…", "Экспорт CSV…"]),
     ("attendance.exported", ["Exported {rows} row(s) to {path}", "{rows} ligne(s) exportée(s) vers {path}", "{rows} fila(s) exportada(s) a {path}", "Экспортировано строк: {rows}, файл: {path}"]),
     ("attendance.export.cancelled", ["Export cancelled", "Export annulé", "Exportación cancelada", "Экспорт отменён"]),
+    ("attendance.zone", ["Times in {zone}", "Heures en {zone}", "Horas en {zone}", "Время по поясу {zone}"]),
     ("attendance.empty", ["No attendance in this period. Agents record presence while they run; sync to fetch it.", "Aucune présence sur cette période. Les agents enregistrent la présence pendant qu'ils tournent ; synchronisez pour la récupérer.", "No hay asistencia en este período. Los equipos registran la presencia mientras funcionan; sincronice para obtenerla.", "За этот период нет данных о присутствии. Агенты записывают присутствие во время работы; синхронизируйте, чтобы получить их."]),
     ("col.day", ["Day", "Jour", "Día", "День"]),
     ("col.arrival", ["Arrival", "Arrivée", "Llegada", "Приход"]),
@@ -293,6 +294,13 @@ const MESSAGES: &[Entry] = &[
     ("col.kind", ["Kind", "Type", "Tipo", "Тип"]),
     // Settings.
     ("settings.language", ["Language", "Langue", "Idioma", "Язык"]),
+    ("settings.zone", ["Site time zone", "Fuseau horaire du site", "Zona horaria del sitio", "Часовой пояс площадки"]),
+    ("settings.zone.current", ["Days and times are shown in {zone}.", "Jours et heures sont affichés en {zone}.", "Los días y las horas se muestran en {zone}.", "Дни и время показываются по поясу {zone}."]),
+    ("settings.zone.machine", ["This machine's zone", "Fuseau de cette machine", "Zona de esta máquina", "Пояс этого компьютера"]),
+    ("settings.zone.apply", ["Apply", "Appliquer", "Aplicar", "Применить"]),
+    ("settings.zone.invalid", ["Not a time zone: use an IANA name such as Europe/Paris.", "Fuseau inconnu : utilisez un nom IANA comme Europe/Paris.", "Zona desconocida: use un nombre IANA como Europe/Paris.", "Неизвестный пояс: укажите имя IANA, например Europe/Paris."]),
+    ("settings.zone.warning", ["This machine's time zone could not be read ({reason}): times are in UTC until a zone is chosen.", "Le fuseau de cette machine est illisible ({reason}) : les heures sont en UTC tant qu'aucun fuseau n'est choisi.", "No se pudo leer la zona horaria de esta máquina ({reason}): las horas están en UTC hasta que se elija una zona.", "Не удалось определить часовой пояс компьютера ({reason}): время показывается в UTC, пока пояс не выбран."]),
+    ("settings.zone.regrouping", ["Regrouping day totals in the new zone: {done}/{total} workstations", "Regroupement des totaux par jour dans le nouveau fuseau : {done}/{total} postes", "Reagrupando los totales diarios en la nueva zona: {done}/{total} equipos", "Пересчёт дневных итогов в новом поясе: {done}/{total} компьютеров"]),
     ("settings.policy", ["Policy", "Politique", "Política", "Политика"]),
     ("settings.policy.agent", ["Agent", "Agent", "Equipo", "Агент"]),
     ("settings.policy.load", ["Read from agent", "Lire depuis l'agent", "Leer del equipo", "Прочитать"]),
@@ -616,6 +624,21 @@ pub fn time_seconds_label(clock: &DayClock, at_ms: i64) -> String {
     )
 }
 
+/// `Europe/Paris (UTC+01:00, CET)`: a zone with its offset and
+/// abbreviation at `at_ms`.
+pub fn zone_label(clock: &DayClock, at_ms: i64) -> String {
+    let offset_secs = clock.offset_secs(at_ms);
+    let sign = if offset_secs < 0 { '-' } else { '+' };
+    let minutes = offset_secs.unsigned_abs() / 60;
+    format!(
+        "{} (UTC{sign}{:02}:{:02}, {})",
+        clock.name(),
+        minutes / 60,
+        minutes % 60,
+        clock.abbreviation(at_ms)
+    )
+}
+
 /// `Mon 2 Mar 14:05:09` on the site's clock.
 pub fn date_time_seconds_label(lang: Lang, clock: &DayClock, at_ms: i64) -> String {
     format!(
@@ -715,6 +738,25 @@ mod tests {
         assert_eq!(
             time_seconds_label(&paris, 1_792_891_800_000),
             "02:30:00 CET"
+        );
+    }
+
+    #[test]
+    fn zones_read_with_offset_and_abbreviation() {
+        let zone = |name| DayClock::from_name(name).expect("zone");
+        // 2026-06-15T12:00:00Z.
+        let june_ms = 1_781_524_800_000;
+        assert_eq!(
+            zone_label(&zone("Europe/Paris"), june_ms),
+            "Europe/Paris (UTC+02:00, CEST)"
+        );
+        assert_eq!(
+            zone_label(&zone("America/St_Johns"), june_ms),
+            "America/St_Johns (UTC-02:30, NDT)"
+        );
+        assert_eq!(
+            zone_label(&zone("Asia/Kathmandu"), june_ms),
+            "Asia/Kathmandu (UTC+05:45, +0545)"
         );
     }
 

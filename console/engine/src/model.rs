@@ -38,6 +38,8 @@ pub struct DayClock {
 /// Where a [`DayClock`] made from the machine's settings came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ZoneSource {
+    /// The site's configuration names the zone.
+    Configured,
     /// `TZ` or `/etc/localtime` named a zone.
     System,
     /// The machine's zone could not be read or has no IANA name: UTC is

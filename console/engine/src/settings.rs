@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::categories::Rule;
 use crate::config::{self, ConfigError, ConsoleConfig};
 use crate::i18n::Lang;
-use crate::model::AgentId;
+use crate::model::{AgentId, DayClock, ZoneSource};
 use crate::store::{ConsoleStore, StoreError};
 
 pub use crate::config::{SmtpSecurity, SmtpSettings, WebhookSettings};
@@ -125,6 +125,37 @@ fn write<T: Serialize>(store: &ConsoleStore, key: &str, value: &T) -> Result<(),
     // Serialising these plain types cannot fail; a failure stores null.
     let json = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
     store.put_setting(key, &json)
+}
+
+/// The clock of a `site.time_zone` value: the named zone, or this
+/// machine's for `""` (UTC, with the reason, when the machine's cannot be
+/// read).
+pub fn site_clock(time_zone: &str) -> (DayClock, ZoneSource) {
+    if time_zone.trim().is_empty() {
+        return DayClock::system();
+    }
+    match DayClock::from_name(time_zone) {
+        Ok(clock) => (clock, ZoneSource::Configured),
+        // `config::parse` refuses unknown names; kept safe all the same.
+        Err(error) => (
+            DayClock::utc(),
+            ZoneSource::Fallback {
+                reason: error.to_string(),
+            },
+        ),
+    }
+}
+
+/// The site's clock as `DATA/console.toml` sets it (see [`site_clock`]),
+/// read before the store is opened, since the store groups its day totals
+/// in that zone; no file yet means this machine's zone.
+pub fn site_clock_of(data_dir: &Path) -> Result<(DayClock, ZoneSource), SettingsError> {
+    let path = data_dir.join(config::CONFIG_FILE);
+    let time_zone = match read_file(&path)? {
+        Some(bytes) => config::parse(&path, &bytes)?.time_zone,
+        None => String::new(),
+    };
+    Ok(site_clock(&time_zone))
 }
 
 /// The file's bytes, `None` when there is no file.
@@ -324,8 +355,7 @@ mod tests {
     #[test]
     fn data_edited_in_the_window_round_trips_through_the_store() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = ConsoleStore::open(&dir.path().join("store"), crate::model::DayClock::utc())
-            .expect("store");
+        let store = ConsoleStore::open(&dir.path().join("store"), DayClock::utc()).expect("store");
         let loaded = ConsoleSettings::load(&store).expect("load");
         assert_eq!(loaded, ConsoleSettings::default());
         let group_member = AgentId::from_u128(7);

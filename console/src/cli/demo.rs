@@ -16,6 +16,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use certs::{ConsoleIdentity, Role, SiteCa, Validity};
 use console_engine::model::AgentId;
 use console_engine::reach::{open_session, Addresses};
+use console_engine::settings::site_clock_of;
 use console_engine::settings::ConsoleSettings;
 use console_engine::store::{AuditEntry, ConsoleStore};
 use console_engine::sync::{inventory_record, SyncConfig, Syncer};
@@ -173,7 +174,7 @@ pub fn prepare(
             .write(&console_data.join(IDENTITY_DIR))?;
         let store = ConsoleStore::open(
             &console_data.join(console_engine::STORE_DIR),
-            console_engine::model::DayClock::utc(),
+            site_clock_of(&console_data)?.0,
         )?;
         for n in 1..=options.agents {
             let name = format!("demo-pc-{n}");
@@ -199,10 +200,7 @@ pub fn prepare(
             )?)?;
         }
     }
-    let store = Arc::new(ConsoleStore::open(
-        &console_data.join(console_engine::STORE_DIR),
-        console_engine::model::DayClock::utc(),
-    )?);
+    let store = super::engine::open_store(&console_data)?;
     // A kept site restarts its agents: their stores already hold history.
     let mut data_dirs = Vec::new();
     for (index, record) in store.agents()?.into_iter().enumerate() {

@@ -12,15 +12,33 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use certs::{AgentIdentity, ConsoleIdentity};
 use console_engine::commands::{CliOutput, CliRequest, Output};
+use console_engine::config::CONFIG_FILE;
+use console_engine::model::ZoneSource;
 use console_engine::service::socket;
 use console_engine::service::{Engine, EngineConfig};
+use console_engine::settings::site_clock_of;
 use console_engine::store::ConsoleStore;
 use console_engine::{IDENTITY_DIR, STORE_DIR};
 
-/// Opens the store of `data` (a store another process holds is named).
+/// Opens the store of `data` (a store another process holds is named),
+/// with day totals in the site's zone (`console.toml`, else this
+/// machine's); a zone change since the last open regroups them first.
 pub fn open_store(data: &Path) -> Result<Arc<ConsoleStore>> {
+    let (clock, source) = site_clock_of(data)?;
+    if let ZoneSource::Fallback { reason } = source {
+        eprintln!(
+            "warning: {reason}; days are counted in UTC until site.time_zone is set in {}",
+            data.join(CONFIG_FILE).display()
+        );
+    }
     let dir = data.join(STORE_DIR);
-    let store = ConsoleStore::open(&dir, console_engine::model::DayClock::utc()).with_context(|| {
+    let zone = clock.name().to_owned();
+    let store = ConsoleStore::open_with_progress(&dir, clock, |done, total| {
+        if total > 0 {
+            eprintln!("regrouping day totals in {zone}: {done}/{total} workstations");
+        }
+    })
+    .with_context(|| {
         format!(
             "cannot open the console store {} (if a console window has it open, run `smarttracker-console serve` so windows and commands share it)",
             dir.display()

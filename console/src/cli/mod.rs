@@ -212,6 +212,9 @@ impl From<TableArg> for Table {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum FormatArg {
     Csv,
+    /// `;`-separated with decimal commas, for spreadsheets set to French,
+    /// Spanish or Russian.
+    CsvDecimalComma,
     Jsonl,
 }
 
@@ -219,6 +222,7 @@ impl From<FormatArg> for Format {
     fn from(format: FormatArg) -> Format {
         match format {
             FormatArg::Csv => Format::Csv,
+            FormatArg::CsvDecimalComma => Format::CsvDecimalComma,
             FormatArg::Jsonl => Format::Jsonl,
         }
     }

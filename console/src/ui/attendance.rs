@@ -8,7 +8,7 @@ use egui_extras::{Column, TableBuilder};
 
 use super::{agent_picker, empty_state, period_picker};
 use crate::app::{Action, UiState};
-use console_engine::i18n::{day_label, duration_label, time_label, tr};
+use console_engine::i18n::{day_label, duration_label, time_label, tr, trf, zone_label};
 use console_engine::views::{ViewData, ViewRequest};
 
 pub fn attendance_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
@@ -38,6 +38,11 @@ pub fn attendance_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Actio
         }
     });
     ui.weak(tr(lang, "attendance.note"));
+    ui.weak(trf(
+        lang,
+        "attendance.zone",
+        &[("zone", &zone_label(&state.clock, state.now_ms))],
+    ));
     let request = ViewRequest::Attendance {
         agent: state.attendance_agent,
         period: state.attendance_period,

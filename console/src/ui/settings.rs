@@ -1,4 +1,4 @@
-//! Settings: language, the policy of an agent or a group (idle threshold,
+//! Settings: language, the site's time zone, the policy of an agent or a group (idle threshold,
 //! titles, redaction, retention, health interval), category rules and
 //! retraining, static peers, fleet display, and the SMTP placeholder of
 //! the alerts work (nothing is sent from here).
@@ -9,7 +9,7 @@ use protocol::{Policy, RedactionRule, Retention};
 use super::{agent_picker, CRITICAL_COLOR, MUTED_COLOR, WARN_COLOR};
 use crate::app::{Action, PolicyTarget, RuleDraft, UiState};
 use console_engine::categories::{DecidedBy, RulePattern};
-use console_engine::i18n::{category_label, percent_label, tr, trf, Lang};
+use console_engine::i18n::{category_label, percent_label, tr, trf, zone_label, Lang};
 use console_engine::settings::{ConsoleSettings, SmtpSecurity};
 
 /// Sets one field of a retention (days per data class).
@@ -32,6 +32,8 @@ pub fn settings_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>
                 }
             }
         });
+        ui.separator();
+        zone_ui(ui, state, actions);
         ui.separator();
         policy_ui(ui, state, actions);
         ui.separator();
@@ -60,6 +62,83 @@ pub fn settings_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>
         }
         ui.separator();
         smtp_ui(ui, state, actions);
+    });
+}
+
+/// Zones of the sites the console is made for, offered in one click.
+const SUGGESTED_ZONES: [&str; 6] = [
+    "Europe/Paris",
+    "Europe/Brussels",
+    "Europe/Zurich",
+    "America/Montreal",
+    "Africa/Dakar",
+    "Africa/Casablanca",
+];
+
+/// The site's time zone: what is in use, a field for an IANA name, common
+/// zones, this machine's zone, and the regrouping's progress.
+fn zone_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
+    let lang = state.lang;
+    ui.heading(tr(lang, "settings.zone"));
+    ui.label(trf(
+        lang,
+        "settings.zone.current",
+        &[("zone", &zone_label(&state.clock, state.now_ms))],
+    ));
+    if let Some(reason) = &state.zone_warning {
+        ui.colored_label(
+            WARN_COLOR,
+            trf(lang, "settings.zone.warning", &[("reason", reason)]),
+        );
+    }
+    if let Some((done, total)) = state.regrouping {
+        ui.label(trf(
+            lang,
+            "settings.zone.regrouping",
+            &[("done", &done.to_string()), ("total", &total.to_string())],
+        ));
+        let fraction = if total == 0 {
+            0.0
+        } else {
+            done as f32 / total as f32
+        };
+        ui.add(egui::ProgressBar::new(fraction).show_percentage());
+    }
+    ui.horizontal_wrapped(|ui| {
+        for zone in SUGGESTED_ZONES {
+            let current = state.settings.time_zone == zone;
+            if ui.selectable_label(current, zone).clicked() && !current {
+                actions.push(Action::SetZone(zone.to_owned()));
+            }
+        }
+        let machine = state.settings.time_zone.is_empty();
+        if ui
+            .selectable_label(machine, tr(lang, "settings.zone.machine"))
+            .clicked()
+            && !machine
+        {
+            actions.push(Action::SetZone(String::new()));
+        }
+    });
+    ui.horizontal(|ui| {
+        let mut zone = state.zone_draft.clone();
+        let edit = ui.add(egui::TextEdit::singleline(&mut zone).hint_text("America/St_Johns"));
+        let edit = edit.on_hover_text(tr(lang, "settings.zone"));
+        if edit.changed() {
+            actions.push(Action::EditZoneDraft(zone));
+        }
+        if ui
+            .add_enabled(
+                state.zone_draft_valid,
+                egui::Button::new(tr(lang, "settings.zone.apply")),
+            )
+            .clicked()
+        {
+            actions.push(Action::SetZone(state.zone_draft.trim().to_owned()));
+        }
+        if !state.zone_draft.trim().is_empty() && !state.zone_draft_valid {
+            ui.colored_label(WARN_COLOR, tr(lang, "settings.zone.invalid"));
+        }
     });
 }
 

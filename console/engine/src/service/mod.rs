@@ -9,7 +9,6 @@
 //! does I/O.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -19,19 +18,17 @@ use certs::{ConsoleIdentity, Role};
 use protocol::{Policy, Request, Response, UnixMillis};
 use tokio::sync::mpsc;
 
-use crate::analytics::format_duration_ms;
 use crate::categories::{self, Categorisation, Categoriser, RulePattern};
 use crate::commands::{self, CliOutput, CliRequest, CommandContext, Output};
 use crate::discovery;
-use crate::export::{columns, day_text, Table};
-use crate::i18n::time_label;
+use crate::export::Format;
 use crate::live::{LiveClient, LiveMode, LiveUpdate, LiveWatch, WatchChanges};
 use crate::model::{AgentId, DayClock};
 use crate::reach::Addresses;
 use crate::settings::{ConsoleSettings, SettingsError};
 use crate::store::{AuditEntry, ConsoleStore, ScreenshotKey, ScreenshotMeta, ShotSource};
 use crate::sync::{AgentSession, Backoff, Outcome, SyncConfig, SyncError, Syncer};
-use crate::views::{self, AttendanceView, Period, ViewContext, ViewData, ViewRequest};
+use crate::views::{self, Period, ViewContext, ViewData, ViewRequest};
 
 pub mod socket;
 
@@ -141,6 +138,19 @@ pub enum Event {
     SyncFinished(SyncSummary),
     /// Stored data or settings changed: views shown are stale.
     DataChanged,
+    /// The site's clock: at start and after a zone change (once its day
+    /// totals are regrouped). `warning` says why it is UTC when the
+    /// machine's zone could not be read.
+    Clock {
+        clock: DayClock,
+        warning: Option<String>,
+    },
+    /// Day totals are being regrouped in a new zone: `done` of `total`
+    /// workstations.
+    Regrouping {
+        done: usize,
+        total: usize,
+    },
     View {
         request: ViewRequest,
         data: Arc<ViewData>,
@@ -566,6 +576,20 @@ impl Shared {
     }
 
     /// Marks every cached view stale and tells the window.
+    /// Tells the window the store's clock, and why it is UTC if the
+    /// machine's zone could not be read.
+    fn emit_clock(&self) {
+        let (_, source) = crate::settings::site_clock(&self.settings().time_zone);
+        let warning = match source {
+            crate::model::ZoneSource::Fallback { reason } => Some(reason),
+            crate::model::ZoneSource::Configured | crate::model::ZoneSource::System => None,
+        };
+        self.emit(Event::Clock {
+            clock: self.store.day_clock(),
+            warning,
+        });
+    }
+
     fn data_changed(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.emit(Event::DataChanged);
@@ -593,6 +617,7 @@ async fn run(
     let background = sync_interval.is_some();
     if background {
         shared.emit(Event::Settings(Box::new(shared.settings())));
+        shared.emit_clock();
         let _ = rebuild_categoriser(&shared).await;
     }
     let period = sync_interval.unwrap_or(Duration::from_secs(3600));
@@ -866,6 +891,29 @@ async fn view(shared: &Arc<Shared>, request: ViewRequest) {
     }
 }
 
+/// Regroups the store's day totals in the zone `time_zone` names (the
+/// window shows the progress), then tells the window the new clock; views
+/// reflow with the data-changed signal that follows.
+async fn regroup(shared: &Arc<Shared>, time_zone: &str) {
+    let (clock, _) = crate::settings::site_clock(time_zone);
+    let store = shared.store.clone();
+    let events = shared.events.clone();
+    let zone = clock.name().to_owned();
+    let regrouped = blocking(move || {
+        store
+            .set_day_clock(clock, |done, total| {
+                events(Event::Regrouping { done, total });
+            })
+            .map_err(|error| error.to_string())
+    })
+    .await;
+    match regrouped {
+        Ok(()) => shared.audit("regroup-days", &zone, "day totals regrouped".to_owned()),
+        Err(error) => shared.emit(Event::Error(error)),
+    }
+    shared.emit_clock();
+}
+
 async fn save_settings(shared: &Arc<Shared>, settings: ConsoleSettings) {
     let before = shared.settings();
     let store = shared.store.clone();
@@ -886,7 +934,11 @@ async fn save_settings(shared: &Arc<Shared>, settings: ConsoleSettings) {
                 return;
             }
             shared.audit("settings", &changed.join(","), "changed".to_owned());
-            shared.emit(Event::Settings(Box::new(settings)));
+            let zone_changed = changed.contains(&crate::config::TIME_ZONE_KEY);
+            shared.emit(Event::Settings(Box::new(settings.clone())));
+            if zone_changed {
+                regroup(shared, &settings.time_zone).await;
+            }
             if changed.iter().any(|key| {
                 *key == crate::settings::CATEGORY_RULES_KEY
                     || *key == crate::settings::CATEGORY_LABELS_KEY
@@ -1099,8 +1151,15 @@ async fn export_attendance(
         };
         let file = std::fs::File::create(&out_path)
             .map_err(|error| format!("cannot create {}: {error}", out_path.display()))?;
-        write_attendance_csv(&view, &store.day_clock(), file)
-            .map_err(|error| format!("cannot write {}: {error}", out_path.display()))
+        crate::export::write_attendance(
+            &store.day_clock(),
+            view.lines
+                .iter()
+                .map(|line| (line.agent_name.as_str(), &line.day)),
+            Format::Csv,
+            file,
+        )
+        .map_err(|error| format!("cannot write {}: {error}", out_path.display()))
     })
     .await;
     match written {
@@ -1115,44 +1174,4 @@ async fn export_attendance(
         }
         Err(error) => shared.emit(Event::Error(error)),
     }
-}
-
-/// Writes attendance lines as CSV with the columns of
-/// `smarttracker-console export attendance`; returns the row count.
-pub fn write_attendance_csv(
-    view: &AttendanceView,
-    clock: &DayClock,
-    out: impl Write,
-) -> Result<u64, csv::Error> {
-    let mut writer = csv::Writer::from_writer(out);
-    writer.write_record(columns(Table::Attendance))?;
-    let clock_time = |at_ms: Option<UnixMillis>| {
-        at_ms
-            .map(|at_ms| time_label(clock, at_ms))
-            .unwrap_or_default()
-    };
-    for line in &view.lines {
-        let day = &line.day;
-        writer.write_record([
-            day.agent.to_string(),
-            line.agent_name.clone(),
-            day.user.clone(),
-            day_text(day.day),
-            clock_time(day.arrival_ms),
-            clock_time(day.departure_ms),
-            format_duration_ms(day.active_ms),
-            format_duration_ms(day.idle_ms),
-            format_duration_ms(day.locked_ms),
-            format_duration_ms(day.net_ms),
-            format_duration_ms(day.effective_ms),
-            day.active_ms.to_string(),
-            day.idle_ms.to_string(),
-            day.locked_ms.to_string(),
-            day.net_ms.to_string(),
-            day.effective_ms.to_string(),
-            day.sessions.len().to_string(),
-        ])?;
-    }
-    writer.flush()?;
-    Ok(view.lines.len() as u64)
 }

@@ -370,7 +370,12 @@ impl Connection {
                 return;
             }
         };
-        if !send_now(&mut writer, &FromServe::Welcome(self.welcome.clone())).await {
+        // The site's zone may have changed since `serve` started.
+        let welcome = Welcome {
+            day_clock: self.engine.day_clock(),
+            ..self.welcome.clone()
+        };
+        if !send_now(&mut writer, &FromServe::Welcome(welcome)).await {
             return;
         }
         // One writer: this connection's own outputs and, when subscribed,
