@@ -5,6 +5,9 @@
 //! Agents running on it say so everywhere: the hello reply, `status`, and
 //! the store, which refuses to mix demo and real data.
 
+use jiff::civil::Weekday;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
 use protocol::{DiskUsage, ProcessUsage, UnixMillis};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -66,21 +69,40 @@ pub struct DayPlan {
 }
 
 impl DayPlan {
-    /// Plans the day starting at `day_start_ms` (local midnight, UTC here)
-    /// for the workstation with `seed`. Same inputs, same plan.
+    /// Plans the UTC day starting at `day_start_ms` for the workstation
+    /// with `seed`. Same inputs, same plan.
     pub fn new(seed: u64, day_start_ms: UnixMillis) -> Self {
-        let day_index = day_start_ms.div_euclid(DAY_MS);
-        // Thursday 1970-01-01 is day 0: days 2 and 3 mod 7 are Sat/Sun.
-        if matches!(day_index.rem_euclid(7), 2 | 3) {
+        DayPlan::in_zone(seed, &TimeZone::UTC, day_start_ms)
+    }
+
+    /// Plans the day of `zone` that `at_ms` falls on: arrival about 8:00,
+    /// lunch about 12:00, departure about 17:00 on that zone's wall clock,
+    /// whatever its offset that day. Same inputs, same plan.
+    pub fn in_zone(seed: u64, zone: &TimeZone, at_ms: UnixMillis) -> Self {
+        let date = timestamp(at_ms).to_zoned(zone.clone()).date();
+        if matches!(date.weekday(), Weekday::Saturday | Weekday::Sunday) {
             return DayPlan {
                 stretches: Vec::new(),
             };
         }
+        // Days since 1970-01-01 of the civil date: the same seed wherever
+        // the workstation is.
+        let day_index = date
+            .since(jiff::civil::date(1970, 1, 1))
+            .map_or(0, |span| i64::from(span.get_days()));
+        // The instant the wall clock reads `minutes` after midnight.
+        let local = |minutes: i64| {
+            date.at(0, 0, 0, 0)
+                .checked_add(jiff::Span::new().minutes(minutes))
+                .ok()
+                .and_then(|datetime| zone.to_ambiguous_timestamp(datetime).compatible().ok())
+                .map_or(at_ms, |at| at.as_millisecond())
+        };
         let mut rng = StdRng::seed_from_u64(seed ^ (day_index as u64).wrapping_mul(0x9e37_79b9));
-        let arrive_ms = day_start_ms + 8 * HOUR_MS + rng.gen_range(-40..40) * MINUTE_MS;
-        let lunch_ms = day_start_ms + 12 * HOUR_MS + rng.gen_range(-20..30) * MINUTE_MS;
+        let arrive_ms = local(8 * 60 + rng.gen_range(-40..40));
+        let lunch_ms = local(12 * 60 + rng.gen_range(-20..30));
         let lunch_end_ms = lunch_ms + rng.gen_range(35..70) * MINUTE_MS;
-        let leave_ms = day_start_ms + 17 * HOUR_MS + rng.gen_range(-30..90) * MINUTE_MS;
+        let leave_ms = local(17 * 60 + rng.gen_range(-30..90));
 
         let mut stretches = Vec::new();
         let mut at_ms = arrive_ms;
@@ -144,21 +166,61 @@ fn pick_app(rng: &mut StdRng) -> &'static str {
     APPS[0].0
 }
 
+/// `at_ms` as a jiff timestamp (clamped to the years jiff supports).
+fn timestamp(at_ms: UnixMillis) -> Timestamp {
+    let clamped_ms = at_ms.clamp(
+        Timestamp::MIN.as_millisecond(),
+        Timestamp::MAX.as_millisecond(),
+    );
+    Timestamp::from_millisecond(clamped_ms).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// `[start, end)` of `zone`'s day that `at_ms` falls on (23 or 25 hours
+/// when the clocks change).
+fn local_day_ms(zone: &TimeZone, at_ms: UnixMillis) -> (UnixMillis, UnixMillis) {
+    let day = timestamp(at_ms).to_zoned(zone.clone());
+    let start = day
+        .start_of_day()
+        .map(|start| start.timestamp().as_millisecond());
+    let end = day
+        .tomorrow()
+        .and_then(|next| next.start_of_day())
+        .map(|end| end.timestamp().as_millisecond());
+    match (start, end) {
+        (Ok(start_ms), Ok(end_ms)) if start_ms <= at_ms && at_ms < end_ms => (start_ms, end_ms),
+        _ => (
+            at_ms - at_ms.rem_euclid(DAY_MS),
+            at_ms - at_ms.rem_euclid(DAY_MS) + DAY_MS,
+        ),
+    }
+}
+
 /// A simulated workstation answering the sensor traits from its day plans.
 #[derive(Debug)]
 pub struct DemoWorkstation {
     seed: u64,
-    plan_day_start_ms: UnixMillis,
+    /// The zone whose wall clock the simulated employee keeps.
+    zone: TimeZone,
+    /// The local day the plan is for, as `[start, end)` milliseconds.
+    plan_day_ms: (UnixMillis, UnixMillis),
     plan: DayPlan,
     /// Simulated time the sensors answer for; the caller sets it.
     now_ms: UnixMillis,
 }
 
 impl DemoWorkstation {
+    /// A workstation whose employee keeps UTC hours.
     pub fn new(seed: u64) -> Self {
+        DemoWorkstation::in_zone(seed, TimeZone::UTC)
+    }
+
+    /// A workstation whose employee keeps `zone`'s hours (the agent's own
+    /// zone when it runs).
+    pub fn in_zone(seed: u64, zone: TimeZone) -> Self {
         DemoWorkstation {
             seed,
-            plan_day_start_ms: UnixMillis::MIN,
+            zone,
+            plan_day_ms: (UnixMillis::MAX, UnixMillis::MIN),
             plan: DayPlan {
                 stretches: Vec::new(),
             },
@@ -169,10 +231,10 @@ impl DemoWorkstation {
     /// Sets the simulated time the next sensor reads answer for.
     pub fn set_time(&mut self, now_ms: UnixMillis) {
         self.now_ms = now_ms;
-        let day_start_ms = now_ms - now_ms.rem_euclid(DAY_MS);
-        if day_start_ms != self.plan_day_start_ms {
-            self.plan = DayPlan::new(self.seed, day_start_ms);
-            self.plan_day_start_ms = day_start_ms;
+        let (start_ms, end_ms) = self.plan_day_ms;
+        if now_ms < start_ms || now_ms >= end_ms {
+            self.plan = DayPlan::in_zone(self.seed, &self.zone, now_ms);
+            self.plan_day_ms = local_day_ms(&self.zone, now_ms);
         }
     }
 
@@ -314,6 +376,32 @@ mod tests {
 
     /// Monday 2026-03-02 00:00 UTC.
     const MONDAY_MS: i64 = 1_772_409_600_000;
+
+    #[test]
+    fn a_day_in_paris_keeps_paris_hours_across_the_spring_change() {
+        let paris = TimeZone::get("Europe/Paris").expect("zone");
+        // Friday 2026-03-27 (UTC+1) and Monday 2026-03-30 (UTC+2), noon UTC.
+        for (noon_utc_ms, offset_ms) in [
+            (1_774_612_800_000, HOUR_MS),
+            (1_774_872_000_000, 2 * HOUR_MS),
+        ] {
+            for seed in 0..20 {
+                let plan = DayPlan::in_zone(seed, &paris, noon_utc_ms);
+                let first = plan.stretches.first().expect("a weekday");
+                let local_midnight_ms = noon_utc_ms - 12 * HOUR_MS - offset_ms;
+                let arrive_h = (first.start_ms - local_midnight_ms) as f64 / HOUR_MS as f64;
+                assert!((7.3..8.7).contains(&arrive_h), "seed {seed}: {arrive_h}");
+            }
+        }
+        // Saturday 2026-03-28 00:30 in Paris is Friday 23:30 UTC: a weekend
+        // day for a Paris employee.
+        assert!(DayPlan::in_zone(1, &paris, 1_774_654_200_000)
+            .stretches
+            .is_empty());
+        let mut desk = DemoWorkstation::in_zone(1, paris);
+        desk.set_time(1_774_654_200_000);
+        assert!(!desk.present());
+    }
 
     #[test]
     fn a_weekday_is_a_plausible_working_day() {

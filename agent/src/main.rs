@@ -381,7 +381,10 @@ async fn run(options: Config) -> Result<()> {
             health: SysinfoHealth::default(),
             sessions: UtmpSessions::system(),
         }),
-        Sensors::Demo => Box::new(DemoWorkstation::new(options.demo_seed)),
+        Sensors::Demo => Box::new(DemoWorkstation::in_zone(
+            options.demo_seed,
+            jiff::tz::TimeZone::system(),
+        )),
     };
     let backfill_days = match options.sensors {
         Sensors::Demo if fresh_store => options.demo_history_days,
@@ -472,7 +475,8 @@ async fn run(options: Config) -> Result<()> {
             let stop_requested = || !matches!(stop_rx.try_recv(), Err(mpsc::TryRecvError::Empty));
             if backfill_days > 0 {
                 tracing::info!(days = backfill_days, "recording simulated demo history");
-                let mut demo = DemoWorkstation::new(options.demo_seed);
+                let mut demo =
+                    DemoWorkstation::in_zone(options.demo_seed, jiff::tz::TimeZone::system());
                 let store = writer.store.clone();
                 let recorded = record_demo_history(
                     &store,
