@@ -41,7 +41,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use protocol::{CapturedImage, FrameMeta, ImageFormat, UnixMillis};
 use sha2::{Digest, Sha256};
 
-use crate::model::{AgentId, DAY_MS};
+use crate::model::AgentId;
 
 use super::keys::{
     parse_shot_key, shot_key, shot_serial_key, shot_time_bound, SHOT_IMAGE_PREFIX,
@@ -771,7 +771,7 @@ impl ConsoleStore {
         now_ms: UnixMillis,
         frames_days: u16,
     ) -> Result<PrunedKind, StoreError> {
-        let cutoff_ms = now_ms.saturating_sub(i64::from(frames_days).saturating_mul(DAY_MS));
+        let cutoff_ms = self.retention_cutoff_ms(now_ms, frames_days);
         let mut pruned = PrunedKind::default();
         self.for_each_agent(SHOT_INDEX_PREFIX, None, |agent| {
             let mut deletes = sled::Batch::default();
