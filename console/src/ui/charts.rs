@@ -135,8 +135,11 @@ pub fn timeline(ui: &mut egui::Ui, lang: Lang, clock: &DayClock, day: &Timeline)
         Sense::hover(),
     );
     let painter = ui.painter_at(rect);
-    let day_ms = console_engine::model::DAY_MS as f32;
-    // The whole day is drawn, so the x scale does not change during it.
+    // The whole local day is drawn (23 or 25 hours when the clocks
+    // change), so the x scale does not change during it.
+    let day_number = clock.day_of(day.from_ms);
+    let day_end_ms = clock.day_start_ms(day_number.saturating_add(1));
+    let day_ms = (day_end_ms - day.from_ms).max(1) as f32;
     let x_of = |at_ms: i64| {
         rect.left() + label_width + width * ((at_ms - day.from_ms) as f32 / day_ms).clamp(0.0, 1.0)
     };
@@ -204,7 +207,12 @@ pub fn timeline(ui: &mut egui::Ui, lang: Lang, clock: &DayClock, day: &Timeline)
     }
     let axis_y = rect.top() + 3.0 * (lane_height + 4.0) + 2.0;
     for hour in (0..=24).step_by(3) {
-        let at_ms = day.from_ms + i64::from(hour) * HOUR_MS;
+        // Ticks where the wall clock reads them.
+        let at_ms = if hour == 24 {
+            day_end_ms
+        } else {
+            clock.local_instant_ms(day_number, i64::from(hour) * HOUR_MS)
+        };
         let x = x_of(at_ms);
         painter.line_segment(
             [egui::pos2(x, axis_y), egui::pos2(x, axis_y + 4.0)],
