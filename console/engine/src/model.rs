@@ -561,6 +561,14 @@ mod tests {
         let refused = DayClock::from_name("Paris").expect_err("not a zone");
         assert!(refused.to_string().contains("Europe/Paris"), "{refused}");
         assert!(DayClock::from_name("").is_err());
+        for hostile in [
+            "../../../etc/passwd",
+            "/etc/localtime",
+            "Europe/../../etc/passwd",
+            "\0",
+        ] {
+            assert!(DayClock::from_name(hostile).is_err(), "{hostile:?}");
+        }
         assert!(DayClock::from_name(&"A/".repeat(100)).is_err());
         let json = serde_json::to_string(&zone("Asia/Kathmandu")).expect("json");
         assert_eq!(json, "\"Asia/Kathmandu\"");
