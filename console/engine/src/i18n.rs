@@ -148,6 +148,9 @@ const MESSAGES: &[Entry] = &[
     ("fleet.no_match", ["No agent matches the search or filter.", "Aucun agent ne correspond à la recherche ou au filtre.", "Ningún equipo coincide.", "Нет совпадений."]),
     ("fleet.open", ["Open", "Ouvrir", "Abrir", "Открыть"]),
     ("fleet.demo", ["demo", "démo", "demo", "демо"]),
+    ("zone.other", ["🌐 {zone}", "🌐 {zone}", "🌐 {zone}", "🌐 {zone}"]),
+    ("zone.other.hover", ["This workstation is in another time zone than the site ({site}).", "Ce poste est dans un autre fuseau horaire que le site ({site}).", "Este equipo está en otra zona horaria que el sitio ({site}).", "Этот компьютер находится в другом часовом поясе, чем площадка ({site})."]),
+    ("zone.own_attendance", ["Show attendance in this workstation's time zone: {zone}", "Afficher la présence dans le fuseau horaire de ce poste : {zone}", "Mostrar la asistencia en la zona horaria de este equipo: {zone}", "Показывать посещаемость в часовом поясе этого компьютера: {zone}"]),
     // Employee.
     ("employee.pick", ["Choose a person in the Fleet screen or here:", "Choisissez une personne dans l'écran Parc ou ici :", "Elija una persona:", "Выберите сотрудника:"]),
     ("employee.none", ["No agents yet: enrol one first (see the Fleet screen).", "Aucun agent : inscrivez-en un d'abord (voir l'écran Parc).", "Aún no hay equipos: inscriba uno primero (vea la pantalla Equipos).", "Агентов пока нет: сначала подключите агента (см. экран «Парк»)."]),
@@ -593,6 +596,18 @@ fn ambiguity_mark(clock: &DayClock, at_ms: i64) -> String {
 
 /// `14:05` on the site's clock (`02:30 CEST` / `02:30 CET` in the hour an
 /// autumn change repeats).
+/// `America/Montreal (UTC−5)`, `Asia/Kolkata (UTC+5:30)`: a zone's name
+/// and its offset from UTC (a true minus sign).
+pub fn zone_label(clock: &DayClock, offset_secs: i32) -> String {
+    let sign = if offset_secs < 0 { '−' } else { '+' };
+    let minutes = offset_secs.unsigned_abs() / 60;
+    let offset = match (minutes / 60, minutes % 60) {
+        (hours, 0) => format!("{sign}{hours}"),
+        (hours, minutes) => format!("{sign}{hours}:{minutes:02}"),
+    };
+    format!("{} (UTC{offset})", clock.name())
+}
+
 pub fn time_label(clock: &DayClock, at_ms: i64) -> String {
     let minutes = clock.ms_since_midnight(at_ms) / 60_000;
     format!(
@@ -702,6 +717,20 @@ mod tests {
             date_time_seconds_label(Lang::Fr, &DayClock::utc(), 1_772_460_309_999),
             "lun. 2 mars 14:05:09"
         );
+    }
+
+    #[test]
+    fn zones_are_named_with_their_offset() {
+        let zone = |name| DayClock::from_name(name).expect("zone");
+        assert_eq!(
+            zone_label(&zone("America/Montreal"), -5 * 3_600),
+            "America/Montreal (UTC−5)"
+        );
+        assert_eq!(
+            zone_label(&zone("Asia/Kolkata"), 19_800),
+            "Asia/Kolkata (UTC+5:30)"
+        );
+        assert_eq!(zone_label(&zone("UTC"), 0), "UTC (UTC+0)");
     }
 
     #[test]

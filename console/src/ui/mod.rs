@@ -15,10 +15,10 @@ mod settings;
 use egui::{Color32, RichText};
 
 use crate::app::{Action, Screen, UiState};
-use console_engine::i18n::{health_level_key, tr, trf, Lang};
+use console_engine::i18n::{health_level_key, tr, trf, zone_label, Lang};
 use console_engine::model::{AgentId, HealthLevel};
 use console_engine::store::FaultKind;
-use console_engine::views::{Period, Status};
+use console_engine::views::{OtherZone, Period, Status};
 
 pub const OK_COLOR: Color32 = Color32::from_rgb(0x2e, 0x9e, 0x4f);
 pub const WARN_COLOR: Color32 = Color32::from_rgb(0xd9, 0x8c, 0x1a);
@@ -244,6 +244,14 @@ pub fn figure(ui: &mut egui::Ui, name: &str, value: &str) {
 pub fn empty_state(ui: &mut egui::Ui, text: &str) {
     ui.add_space(12.0);
     ui.label(RichText::new(text).italics());
+}
+
+/// `🌐 America/Montreal (UTC−5)`, for a workstation in another time zone
+/// than the site's (`site_zone`), explained on hover.
+pub fn zone_marker(ui: &mut egui::Ui, lang: Lang, zone: &OtherZone, site_zone: &str) {
+    let label = zone_label(&zone.clock, zone.offset_secs);
+    ui.label(trf(lang, "zone.other", &[("zone", &label)]))
+        .on_hover_text(trf(lang, "zone.other.hover", &[("site", site_zone)]));
 }
 
 /// `il y a 5 min` / `5 min ago` / `never`.
