@@ -243,13 +243,13 @@ fn a_workstation_in_another_zone_is_marked_and_its_attendance_can_follow_it() {
         &montreal,
         montreal.offset_secs(console_engine::clock::wall_now_ms()),
     );
-    let marker = format!("🌐 {label}");
+    let marker = format!("◷ {label}");
     assert_eq!(
         harness.query_all_by_label(&marker).count(),
         1,
         "one workstation in another zone"
     );
-    assert_eq!(harness.query_all_by_label_contains("🌐").count(), 1);
+    assert_eq!(harness.query_all_by_label_contains("◷").count(), 1);
 
     harness.get_by_label_contains(FAR_PERSON.0).click();
     let far = site.agents[1];

@@ -246,7 +246,7 @@ pub fn empty_state(ui: &mut egui::Ui, text: &str) {
     ui.label(RichText::new(text).italics());
 }
 
-/// `🌐 America/Montreal (UTC−5)`, for a workstation in another time zone
+/// `◷ America/Montreal (UTC−5)`, for a workstation in another time zone
 /// than the site's (`site_zone`), explained on hover.
 pub fn zone_marker(ui: &mut egui::Ui, lang: Lang, zone: &OtherZone, site_zone: &str) {
     let label = zone_label(&zone.clock, zone.offset_secs);
@@ -277,7 +277,7 @@ mod tests {
         output.textures_delta.clear();
         let font = egui::FontId::proportional(14.0);
         let missing: Vec<&str> = console_engine::i18n::all_texts()
-            .chain(["● ", "× ", " · ", "—"])
+            .chain(["● ", "× ", " · ", "—", "(UTC−5:30)"])
             .filter(|text| !ctx.fonts_mut(|fonts| fonts.has_glyphs(&font, text)))
             .collect();
         assert!(missing.is_empty(), "texts without glyphs: {missing:?}");
