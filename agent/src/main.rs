@@ -19,7 +19,7 @@ use agent::recorder::{record_demo_history, DesktopSource, Recorder, Source};
 use agent::screen::Screen;
 use agent::sensors::session::UtmpSessions;
 use agent::sensors::x11::X11Sensors;
-use agent::server::{serve, AgentInfo, Service};
+use agent::server::{serve, system_time_zone, AgentInfo, Service};
 use agent::status::{StatusSnapshot, StoreProblem, StreamStatus};
 use agent::store::outage::{Notice, Outage};
 use agent::store::{Quotas, Store, StoreError};
@@ -411,6 +411,7 @@ async fn run(options: Config) -> Result<()> {
             agent_id: identity.agent_id,
             hostname: hostname.clone(),
             demo: source.is_demo(),
+            time_zone: system_time_zone(),
         },
         store.clone(),
         policy.clone(),

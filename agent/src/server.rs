@@ -58,6 +58,24 @@ pub struct AgentInfo {
     pub agent_id: Uuid,
     pub hostname: String,
     pub demo: bool,
+    /// IANA name of the machine's time zone, empty when unknown (see
+    /// [`system_time_zone`]).
+    pub time_zone: String,
+}
+
+/// IANA name of this machine's time zone (`TZ`, else `/etc/localtime`),
+/// capped; empty when the machine does not tell one.
+pub fn system_time_zone() -> String {
+    match jiff::tz::TimeZone::try_system() {
+        Ok(zone) => zone
+            .iana_name()
+            .map(|name| protocol::cap_text(name, protocol::MAX_TIME_ZONE_BYTES).into_owned())
+            .unwrap_or_default(),
+        Err(error) => {
+            tracing::warn!(%error, "the machine's time zone cannot be read; the console is told none");
+            String::new()
+        }
+    }
 }
 
 /// State shared by every connection handler.
@@ -207,6 +225,7 @@ impl Service {
                             hostname: self.info.hostname.clone(),
                             demo: self.info.demo,
                             heads,
+                            time_zone: self.info.time_zone.clone(),
                         };
                         (
                             Response::Hello(reply),

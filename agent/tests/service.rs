@@ -191,3 +191,24 @@ fn viewer_cannot_change_policy_and_every_pull_is_in_status() {
     assert!(text.contains("window titles: not collected"), "{text}");
     agent.stop();
 }
+
+#[test]
+fn the_hello_states_the_machines_time_zone() {
+    let site = Site::new();
+    let (identity, data) = site.enrolled_agent("pc-01");
+    let admin = site.console(Role::Admin);
+    // As the demo starts one of its agents.
+    let mut agent = AgentProcess::start_with(
+        &data,
+        "demo",
+        &["--demo-history-days", "1"],
+        &[("TZ", "America/Montreal")],
+    );
+    let addr = agent.addr();
+    let time_zone = block_on(async {
+        let console = Console::connect(&admin, &identity, addr).await;
+        console.hello().await.time_zone
+    });
+    assert_eq!(time_zone, "America/Montreal");
+    agent.stop();
+}

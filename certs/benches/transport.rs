@@ -119,11 +119,12 @@ async fn bench(runs: usize) -> anyhow::Result<()> {
                         match read_message::<Request>(&mut recv).await {
                             Ok(Request::Hello(_)) => {
                                 let reply = Response::Hello(HelloReply {
-                                    version: 1,
+                                    version: protocol::MAX_VERSION,
                                     agent_id: uuid::Uuid::nil(),
                                     hostname: "bench".into(),
                                     demo: false,
                                     heads: Vec::new(),
+                                    time_zone: "UTC".into(),
                                 });
                                 let _ = write_message(&mut send, &reply).await;
                             }

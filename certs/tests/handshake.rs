@@ -94,6 +94,7 @@ async fn start_agent(identity: AgentIdentity) -> TestAgent {
                         hostname: "test-agent".into(),
                         demo: false,
                         heads: Vec::new(),
+                        time_zone: "UTC".into(),
                     });
                     let _ = write_message(&mut send, &reply).await;
                 }

@@ -93,6 +93,7 @@ fn fleet_rows() -> Vec<FleetRow> {
             health_score: Some((index % 100) as u8),
             group: Some(format!("team-{}", index % 12)),
             demo: false,
+            other_zone: None,
             last_error: None,
             fault: None,
         })
@@ -206,6 +207,7 @@ fn main() -> Result<(), String> {
                 rows: &rows,
                 visible: &visible,
                 show_current_app: true,
+                site_zone: "Europe/Paris",
             },
             &mut actions,
         );

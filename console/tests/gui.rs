@@ -34,6 +34,9 @@ use protocol::{
 };
 use sha2::{Digest, Sha256};
 
+/// The demo person whose workstation is in another time zone than the
+/// site (UTC).
+const FAR_PERSON: (&str, &str) = ("demo-pc-2", "America/Montreal");
 /// Demo people: (agent name, user, seed).
 const PEOPLE: [(&str, &str, u64); 3] = [
     ("demo-pc-1", "alice", 1),
@@ -78,6 +81,7 @@ fn record_agent(
             last_error: None,
             hostname: Some(name.to_owned()),
             demo: true,
+            time_zone: (name == FAR_PERSON.0).then(|| FAR_PERSON.1.to_owned()),
         })
         .expect("inventory");
     for stream in SYNCED_STREAMS {
@@ -227,6 +231,47 @@ fn fleet_lists_every_agent_with_its_state_and_opens_an_employee() {
     });
     assert_shown(&harness, "Applications les plus utilisées");
     assert_shown(&harness, "Chronologie du jour");
+}
+
+#[test]
+fn a_workstation_in_another_zone_is_marked_and_its_attendance_can_follow_it() {
+    let site = site();
+    let mut harness = harness(app(&site, Screen::Fleet));
+    wait_until(&mut harness, "the fleet view", |app| {
+        has_view(app, &ViewRequest::Fleet) && app.state.fleet_visible.len() == PEOPLE.len()
+    });
+    let montreal = DayClock::from_name(FAR_PERSON.1).expect("zone");
+    let label = zone_label(&montreal, console_engine::clock::wall_now_ms());
+    let marker = format!("◷ {label}");
+    assert_eq!(
+        harness.query_all_by_label(&marker).count(),
+        1,
+        "one workstation in another zone"
+    );
+    assert_eq!(harness.query_all_by_label_contains("◷").count(), 1);
+
+    harness.get_by_label_contains(FAR_PERSON.0).click();
+    let far = site.agents[1];
+    wait_until(&mut harness, "the employee view", |app| {
+        has_view(
+            app,
+            &ViewRequest::Employee {
+                agent: far,
+                period: Period::Week,
+            },
+        )
+    });
+    assert_shown(&harness, &marker);
+    harness
+        .get_by_label(&format!(
+            "Afficher la présence dans le fuseau horaire de ce poste : {label}"
+        ))
+        .click();
+    wait_until(&mut harness, "the setting saved", |app| {
+        app.state.settings.own_zone_agents.contains(&far)
+    });
+    let reloaded = ConsoleSettings::load(&site.store).expect("settings");
+    assert!(reloaded.own_zone_agents.contains(&far), "kept in the store");
 }
 
 #[test]

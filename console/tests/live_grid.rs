@@ -50,6 +50,7 @@ fn store_with_online_agents(dir: &std::path::Path, count: usize) -> Arc<ConsoleS
                 last_error: None,
                 hostname: Some(name(n)),
                 demo: true,
+                time_zone: None,
             })
             .expect("inventory");
     }

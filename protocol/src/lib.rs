@@ -30,7 +30,10 @@ pub use record::{
     ImageFormat, Presence, ProcessUsage, Record, SeqRecord, SessionEvent, SessionEventKind,
     StreamKind, UnixMillis, UsageSpan,
 };
-pub use text::{cap_text, MAX_APP_BYTES, MAX_HOSTNAME_BYTES, MAX_TITLE_BYTES, MAX_USER_BYTES};
+pub use text::{
+    cap_text, MAX_APP_BYTES, MAX_HOSTNAME_BYTES, MAX_TIME_ZONE_BYTES, MAX_TITLE_BYTES,
+    MAX_USER_BYTES,
+};
 
 /// TLS application protocol name; a peer offering anything else is refused.
 pub const ALPN: &[u8] = b"smarttracker/1";

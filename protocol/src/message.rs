@@ -10,10 +10,12 @@ use uuid::Uuid;
 
 use crate::record::{Cursor, FrameMeta, SeqRecord, StreamKind};
 
-/// Lowest protocol version this build speaks.
-pub const MIN_VERSION: u16 = 1;
+/// Lowest protocol version this build speaks. Version 2 added
+/// [`HelloReply::time_zone`]; a hello reply's layout is fixed before the
+/// version is known, so a build speaks only the one layout it has.
+pub const MIN_VERSION: u16 = 2;
 /// Highest protocol version this build speaks.
-pub const MAX_VERSION: u16 = 1;
+pub const MAX_VERSION: u16 = 2;
 
 /// Chooses the highest version both ranges contain, if any.
 pub fn negotiate_version(
@@ -193,6 +195,10 @@ pub struct HelloReply {
     /// Current epoch and last sequence of every stream, in
     /// [`StreamKind::ALL`] order.
     pub heads: Vec<(StreamKind, Cursor)>,
+    /// IANA name of the workstation's time zone (`America/Montreal`), at
+    /// most [`crate::text::MAX_TIME_ZONE_BYTES`]; empty when the agent
+    /// cannot tell.
+    pub time_zone: String,
 }
 
 /// Asks for records of one stream after a cursor.

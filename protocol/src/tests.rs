@@ -119,11 +119,11 @@ fn golden_cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
         (
             "hello",
             Request::Hello(Hello {
-                min_version: 1,
-                max_version: 1,
+                min_version: 2,
+                max_version: 2,
                 console_name: "rh".into(),
             }),
-            "00000006000101027268",
+            "00000006000202027268",
         ),
         (
             "pull",
@@ -178,7 +178,7 @@ fn golden_cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
         ),
     ];
     let responses = [
-        ("hello-reply", Response::Hello(HelloReply { version: 1, agent_id: Uuid::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff), hostname: "pc-07".into(), demo: true, heads: vec![(StreamKind::Usage, sample_cursor())] }), "0000002600011000112233445566778899aabbccddeeff0570632d3037010100fd08070605040302012a"),
+        ("hello-reply", Response::Hello(HelloReply { version: 2, agent_id: Uuid::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff), hostname: "pc-07".into(), demo: true, heads: vec![(StreamKind::Usage, sample_cursor())], time_zone: "America/Montreal".into() }), "0000003700021000112233445566778899aabbccddeeff0570632d3037010100fd08070605040302012a10416d65726963612f4d6f6e747265616c"),
         ("records-usage", Response::Records(RecordBatch { stream: StreamKind::Usage, epoch: 7, more: false, records: vec![SeqRecord { seq: 1, record: Record::Usage(UsageSpan { start_ms: 1_000, end_ms: 61_000, app: "Firefox".into(), raw_app: "firefox-esr".into(), title: None }) }] }), "00000024010007010100fbd007fc90dc01000746697265666f780b66697265666f782d6573720000"),
         ("records-sessions", Response::Records(RecordBatch { stream: StreamKind::Sessions, epoch: 7, more: true, records: vec![
             SeqRecord { seq: 1, record: Record::Session(SessionEvent { at_ms: 1_000, kind: SessionEventKind::Login, user: "ana".into() }) },

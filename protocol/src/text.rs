@@ -12,6 +12,8 @@ pub const MAX_USER_BYTES: usize = 64;
 pub const MAX_TITLE_BYTES: usize = 1024;
 /// Longest host name, in bytes (a DNS name's limit).
 pub const MAX_HOSTNAME_BYTES: usize = 253;
+/// Longest IANA time-zone name, in bytes (the longest known is 32).
+pub const MAX_TIME_ZONE_BYTES: usize = 64;
 
 /// `text` cut to at most `max_bytes` on a character boundary, with
 /// control characters (newlines, escapes) turned into spaces, so it can

@@ -237,11 +237,12 @@ fn sample_responses() -> Vec<Response> {
     };
     vec![
         Response::Hello(HelloReply {
-            version: 1,
+            version: 2,
             agent_id: uuid::Uuid::from_u128(42),
             hostname: "pc-07".into(),
             demo: false,
             heads: vec![(StreamKind::Usage, Cursor { epoch: 9, seq: 3 })],
+            time_zone: "Europe/Paris".into(),
         }),
         Response::Records(RecordBatch {
             stream: StreamKind::Usage,

@@ -100,6 +100,7 @@ async fn bench(records: u64) -> BenchResult<()> {
             agent_id: agent_identity.agent_id,
             hostname: "bench".into(),
             demo: false,
+            time_zone: "Europe/Paris".into(),
         },
         agent_store.clone(),
         protocol::Policy::default(),

@@ -290,6 +290,7 @@ fn fuzz_answer(draw: &mut Draw, own_id: AgentId, epoch: &AtomicU64, request: Req
             hostname: draw.value(any::<String>()),
             demo: draw.value(any::<bool>()),
             heads: draw.value(any::<Vec<(StreamKind, Cursor)>>()),
+            time_zone: draw.value(any::<String>()),
         }),
         Request::Pull(pull) => {
             let mut records = draw.value(records(12));

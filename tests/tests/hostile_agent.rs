@@ -38,7 +38,8 @@ enum Behaviour {
     EmptyNewEpochs,
     /// One record of a new epoch per pull, always saying more.
     FlippingEpochs,
-    /// Records that cannot be true (and text far too long).
+    /// Records that cannot be true (and text far too long, its time zone
+    /// too).
     Absurd,
     /// Twice as many records as asked for.
     MoreThanAsked,
@@ -168,9 +169,9 @@ fn answer(behaviour: Behaviour, own_id: AgentId, state: &mut State, request: Req
                 Behaviour::Impersonate(claimed) => claimed,
                 _ => own_id,
             };
-            let hostname = match behaviour {
-                Behaviour::Absurd => "h".repeat(1 << 20),
-                _ => "mallory".to_owned(),
+            let (hostname, time_zone) = match behaviour {
+                Behaviour::Absurd => ("h".repeat(1 << 20), "Europe/".repeat(1 << 16)),
+                _ => ("mallory".to_owned(), "Mars/Olympus_Mons".to_owned()),
             };
             return Answer::Reply(Response::Hello(HelloReply {
                 version: MAX_VERSION,
@@ -178,6 +179,7 @@ fn answer(behaviour: Behaviour, own_id: AgentId, state: &mut State, request: Req
                 hostname,
                 demo: false,
                 heads: Vec::new(),
+                time_zone,
             }));
         }
         Request::Ack(ack) => {
@@ -456,6 +458,8 @@ fn endless_more_stops_at_the_deadline_and_at_the_record_budget() {
     {
         let store = scene.store();
         check_honest(&scene, &store);
+        let record = store.agent(hostile.id).expect("agent").expect("known");
+        assert_eq!(record.time_zone, None, "a zone the tz database lacks");
         let stored = store
             .usage_spans(hostile.id, i64::MIN, i64::MAX)
             .expect("usage")
@@ -550,6 +554,11 @@ fn absurd_records_are_refused_and_consumers_stay_bounded() {
     {
         let store = scene.store();
         check_honest(&scene, &store);
+        let record = store.agent(hostile.id).expect("agent").expect("known");
+        assert_eq!(
+            record.time_zone, None,
+            "an absurd zone is stored as unknown"
+        );
         let spans = store
             .usage_spans(hostile.id, i64::MIN, i64::MAX)
             .expect("usage");

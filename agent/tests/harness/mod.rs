@@ -13,7 +13,10 @@ use agent::status::StatusSnapshot;
 use certs::tls::{agent_server_name, console_client_config, AgentPin};
 use certs::transport::{client_config, client_endpoint, connect, request, Limits};
 use certs::{spki_sha256, AgentIdentity, ConsoleIdentity, Role, SiteCa, Validity};
-use protocol::{Ack, Cursor, Hello, HelloReply, Pull, Request, Response, SeqRecord, StreamKind};
+use protocol::{
+    Ack, Cursor, Hello, HelloReply, Pull, Request, Response, SeqRecord, StreamKind, MAX_VERSION,
+    MIN_VERSION,
+};
 use time::OffsetDateTime;
 
 pub const AGENT_BIN: &str = env!("CARGO_BIN_EXE_smarttracker-agent");
@@ -207,8 +210,8 @@ impl Console {
     pub async fn hello(&self) -> HelloReply {
         match self
             .ask(Request::Hello(Hello {
-                min_version: 1,
-                max_version: 1,
+                min_version: MIN_VERSION,
+                max_version: MAX_VERSION,
                 console_name: "test".into(),
             }))
             .await

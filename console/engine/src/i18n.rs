@@ -148,6 +148,9 @@ const MESSAGES: &[Entry] = &[
     ("fleet.no_match", ["No agent matches the search or filter.", "Aucun agent ne correspond à la recherche ou au filtre.", "Ningún equipo coincide.", "Нет совпадений."]),
     ("fleet.open", ["Open", "Ouvrir", "Abrir", "Открыть"]),
     ("fleet.demo", ["demo", "démo", "demo", "демо"]),
+    ("zone.other", ["◷ {zone}", "◷ {zone}", "◷ {zone}", "◷ {zone}"]),
+    ("zone.other.hover", ["This workstation is in another time zone than the site ({site}).", "Ce poste est dans un autre fuseau horaire que le site ({site}).", "Este equipo está en otra zona horaria que el sitio ({site}).", "Этот компьютер находится в другом часовом поясе, чем площадка ({site})."]),
+    ("zone.own_attendance", ["Show attendance in this workstation's time zone: {zone}", "Afficher la présence dans le fuseau horaire de ce poste : {zone}", "Mostrar la asistencia en la zona horaria de este equipo: {zone}", "Показывать посещаемость в часовом поясе этого компьютера: {zone}"]),
     // Employee.
     ("employee.pick", ["Choose a person in the Fleet screen or here:", "Choisissez une personne dans l'écran Parc ou ici :", "Elija una persona:", "Выберите сотрудника:"]),
     ("employee.none", ["No agents yet: enrol one first (see the Fleet screen).", "Aucun agent : inscrivez-en un d'abord (voir l'écran Parc).", "Aún no hay equipos: inscriba uno primero (vea la pantalla Equipos).", "Агентов пока нет: сначала подключите агента (см. экран «Парк»)."]),

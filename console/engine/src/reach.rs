@@ -176,6 +176,7 @@ mod tests {
             last_error: None,
             hostname: None,
             demo: false,
+            time_zone: None,
         }
     }
 

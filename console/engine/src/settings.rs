@@ -2,8 +2,9 @@
 //! `DATA/console.toml` (language, static peers, sync interval, fleet
 //! display, retention per data class, the site's time zone, SMTP and
 //! webhook; see [`crate::config`]), and what is edited in the window as
-//! data, kept in the store's settings tree as JSON (agent groups, category
-//! rules, labelled examples).
+//! data, kept in the store's settings tree as JSON (agent groups, agents
+//! whose attendance is shown in their own time zone, category rules,
+//! labelled examples).
 //!
 //! `DATA` is the store directory's parent. When `console.toml` is missing
 //! it is written once: from the settings an older console kept in its
@@ -13,7 +14,7 @@
 //! never overwritten. Saving writes only the values that changed, in place.
 //! A store setting that is missing or does not parse takes its default.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ use crate::store::{ConsoleStore, StoreError};
 pub use crate::config::{SmtpSecurity, SmtpSettings, WebhookSettings};
 
 pub const GROUPS_KEY: &str = "agent_groups";
+pub const OWN_ZONE_KEY: &str = "agent_attendance_own_zone";
 pub const CATEGORY_RULES_KEY: &str = "category_rules";
 pub const CATEGORY_LABELS_KEY: &str = "category_labels";
 /// Set once `console.toml` has been written: a missing file is then made
@@ -86,6 +88,9 @@ pub struct ConsoleSettings {
     pub show_current_app: bool,
     /// Group name of agents that have one.
     pub groups: BTreeMap<AgentId, String>,
+    /// Agents whose attendance is shown in their workstation's time zone
+    /// (when it is known) instead of the site's.
+    pub own_zone_agents: BTreeSet<AgentId>,
     pub category_rules: Vec<Rule>,
     /// `(app, category)` examples added to the model's training set.
     pub category_labels: Vec<(String, String)>,
@@ -107,6 +112,7 @@ impl Default for ConsoleSettings {
         ConsoleSettings::from_parts(
             ConsoleConfig::default(),
             BTreeMap::new(),
+            BTreeSet::new(),
             Vec::new(),
             Vec::new(),
         )
@@ -245,6 +251,7 @@ impl ConsoleSettings {
     fn from_parts(
         config: ConsoleConfig,
         groups: BTreeMap<AgentId, String>,
+        own_zone_agents: BTreeSet<AgentId>,
         category_rules: Vec<Rule>,
         category_labels: Vec<(String, String)>,
     ) -> ConsoleSettings {
@@ -253,6 +260,7 @@ impl ConsoleSettings {
             static_peers: config.static_peers,
             show_current_app: config.show_current_app,
             groups,
+            own_zone_agents,
             category_rules,
             category_labels,
             retention: config.retention,
@@ -299,6 +307,7 @@ impl ConsoleSettings {
         Ok(ConsoleSettings::from_parts(
             config,
             read(store, GROUPS_KEY)?.unwrap_or_default(),
+            read(store, OWN_ZONE_KEY)?.unwrap_or_default(),
             read(store, CATEGORY_RULES_KEY)?.unwrap_or_default(),
             read(store, CATEGORY_LABELS_KEY)?.unwrap_or_default(),
         ))
@@ -327,6 +336,10 @@ impl ConsoleSettings {
         if self.groups != before.groups {
             write(store, GROUPS_KEY, &self.groups)?;
             changed.push(GROUPS_KEY);
+        }
+        if self.own_zone_agents != before.own_zone_agents {
+            write(store, OWN_ZONE_KEY, &self.own_zone_agents)?;
+            changed.push(OWN_ZONE_KEY);
         }
         if self.category_rules != before.category_rules {
             write(store, CATEGORY_RULES_KEY, &self.category_rules)?;
@@ -361,6 +374,7 @@ mod tests {
         let group_member = AgentId::from_u128(7);
         let changed = ConsoleSettings {
             groups: BTreeMap::from([(group_member, "Accueil".to_owned())]),
+            own_zone_agents: BTreeSet::from([group_member]),
             category_rules: vec![Rule::exact(1, "Slack", "Communication")],
             category_labels: vec![("Zed".to_owned(), "Development".to_owned())],
             ..loaded.clone()
@@ -368,7 +382,12 @@ mod tests {
         let keys = changed.save_changes(&loaded, &store).expect("save");
         assert_eq!(
             keys,
-            vec![GROUPS_KEY, CATEGORY_RULES_KEY, CATEGORY_LABELS_KEY]
+            vec![
+                GROUPS_KEY,
+                OWN_ZONE_KEY,
+                CATEGORY_RULES_KEY,
+                CATEGORY_LABELS_KEY
+            ]
         );
         assert_eq!(ConsoleSettings::load(&store).expect("reload"), changed);
         store

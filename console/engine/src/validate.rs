@@ -16,7 +16,10 @@
 //!   stored text can reach a terminal, a CSV cell or a screen as anything
 //!   but text.
 
-pub use protocol::{cap_text, MAX_APP_BYTES, MAX_HOSTNAME_BYTES, MAX_TITLE_BYTES, MAX_USER_BYTES};
+pub use protocol::{
+    cap_text, MAX_APP_BYTES, MAX_HOSTNAME_BYTES, MAX_TIME_ZONE_BYTES, MAX_TITLE_BYTES,
+    MAX_USER_BYTES,
+};
 use protocol::{
     FrameMeta, HealthSample, ImageFormat, Record, SeqRecord, SessionEventKind, StreamKind,
     UnixMillis,

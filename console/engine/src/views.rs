@@ -3,7 +3,9 @@
 //! from raw records only for the short windows that need them (today's
 //! timeline, the last 24 h). Health series are decimated here, so a long
 //! series never reaches a plot whole. Screenshots are listed from their
-//! index alone (nothing decrypted).
+//! index alone (nothing decrypted). A workstation in another time zone
+//! than the site is marked, and its attendance is computed in its own
+//! zone when the settings ask for it.
 
 use std::collections::BTreeMap;
 
@@ -92,6 +94,28 @@ pub enum Status {
     Unknown,
 }
 
+/// A workstation's time zone, when it is known and not the site's.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OtherZone {
+    pub clock: DayClock,
+}
+
+/// The zone of `record`'s workstation when it differs from `site`'s.
+fn other_zone(record: &AgentRecord, site: &DayClock) -> Option<OtherZone> {
+    let clock = DayClock::from_name(record.time_zone.as_deref()?).ok()?;
+    (clock.name() != site.name()).then_some(OtherZone { clock })
+}
+
+/// The clock `record`'s attendance is computed and shown in: its
+/// workstation's when the settings ask for it and the zone is known,
+/// else the site's.
+fn attendance_clock(record: &AgentRecord, settings: &ConsoleSettings, site: &DayClock) -> DayClock {
+    match other_zone(record, site) {
+        Some(zone) if settings.own_zone_agents.contains(&record.agent) => zone.clock,
+        _ => site.clone(),
+    }
+}
+
 /// One agent of the fleet screen.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FleetRow {
@@ -107,6 +131,7 @@ pub struct FleetRow {
     pub health_score: Option<u8>,
     pub group: Option<String>,
     pub demo: bool,
+    pub other_zone: Option<OtherZone>,
     pub last_error: Option<String>,
     /// The agent's most recent fault, while the fleet screen shows it
     /// (see [`crate::store::FAULT_SHOWN_FOR_MS`]).
@@ -187,6 +212,11 @@ pub struct EmployeeView {
     pub summary: UsageSummary,
     pub idle_ms: i64,
     pub trend: Trend,
+    pub other_zone: Option<OtherZone>,
+    /// The settings show this agent's attendance in its own zone.
+    pub own_zone_attendance: bool,
+    /// The clock of `attendance`'s days and times.
+    pub attendance_clock: DayClock,
     pub attendance: Vec<AttendanceDay>,
     pub health: HealthCharts,
 }
@@ -218,6 +248,8 @@ pub struct OrganisationView {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AttendanceLine {
     pub agent_name: String,
+    /// The clock of `day` and its times (see [`EmployeeView::attendance_clock`]).
+    pub clock: DayClock,
     pub day: AttendanceDay,
 }
 
@@ -331,6 +363,7 @@ fn fleet(store: &ConsoleStore, context: ViewContext<'_>) -> Result<FleetView, St
             faults.insert(fault.agent, fault);
         }
     }
+    let site = store.day_clock();
     let mut rows = Vec::new();
     for record in store.agents()? {
         let agent = record.agent;
@@ -362,6 +395,7 @@ fn fleet(store: &ConsoleStore, context: ViewContext<'_>) -> Result<FleetView, St
             health_score: latest_health.as_ref().map(|point| point.score),
             group: context.settings.groups.get(&agent).cloned(),
             demo: record.demo,
+            other_zone: other_zone(&record, &site),
             last_error: record.last_error.clone(),
             fault: faults.remove(&agent),
         });
@@ -598,15 +632,22 @@ fn employee(
     let now_ms = context.now_ms;
     let clock = &store.day_clock();
     let range = period.range(now_ms, clock);
-    let name = store
-        .agent(agent)?
-        .map(|record| record.name)
+    let record = store.agent(agent)?;
+    let name = record
+        .as_ref()
+        .map(|record| record.name.clone())
         .unwrap_or_else(|| agent.to_string());
+    let other_zone = record.as_ref().and_then(|record| other_zone(record, clock));
+    let attendance_clock = record.as_ref().map_or_else(
+        || clock.clone(),
+        |record| attendance_clock(record, context.settings, clock),
+    );
     let summary = period_summary(store, &[agent], false, range, period, context.categoriser)?;
     let (trend, idle_ms) = trend(store, &[agent], false, range, period)?;
-    let activity = store.activity_spans(agent, range.from_ms, range.to_ms)?;
-    let sessions = store.session_events(agent, range.from_ms, range.to_ms)?;
-    let mut days = attendance(&activity, &sessions, clock, range);
+    let attendance_range = period.range(now_ms, &attendance_clock);
+    let activity = store.activity_spans(agent, attendance_range.from_ms, attendance_range.to_ms)?;
+    let sessions = store.session_events(agent, attendance_range.from_ms, attendance_range.to_ms)?;
+    let mut days = attendance(&activity, &sessions, &attendance_clock, attendance_range);
     days.reverse();
     let health_points = store.health_points(agent, range.from_ms, range.to_ms.max(now_ms + 1))?;
     Ok(EmployeeView {
@@ -617,6 +658,9 @@ fn employee(
         summary,
         idle_ms,
         trend,
+        own_zone_attendance: context.settings.own_zone_agents.contains(&agent),
+        other_zone,
+        attendance_clock,
         attendance: days,
         health: health_charts(&health_points, now_ms),
     })
@@ -730,20 +774,22 @@ fn attendance_view(
     period: Period,
     context: ViewContext<'_>,
 ) -> Result<AttendanceView, StoreError> {
-    let clock = &store.day_clock();
-    let range = period.range(context.now_ms, clock);
+    let site = &store.day_clock();
     let mut lines = Vec::new();
     for record in store.agents()? {
         if agent.is_some_and(|wanted| wanted != record.agent) {
             continue;
         }
+        let clock = attendance_clock(&record, context.settings, site);
+        let range = period.range(context.now_ms, &clock);
         let activity = store.activity_spans(record.agent, range.from_ms, range.to_ms)?;
         let sessions = store.session_events(record.agent, range.from_ms, range.to_ms)?;
         lines.extend(
-            attendance(&activity, &sessions, clock, range)
+            attendance(&activity, &sessions, &clock, range)
                 .into_iter()
                 .map(|day| AttendanceLine {
                     agent_name: record.name.clone(),
+                    clock: clock.clone(),
                     day,
                 }),
         );

@@ -1353,6 +1353,7 @@ fn inventory_and_settings_round_trip() {
         last_error: None,
         hostname: Some("pc".into()),
         demo: false,
+        time_zone: None,
     };
     store.upsert_agent(&record(B, "accueil")).unwrap();
     store.upsert_agent(&record(A, "compta")).unwrap();

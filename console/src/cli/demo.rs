@@ -1,8 +1,9 @@
 //! `smarttracker-console demo`: a throw-away demo site in a temporary
 //! directory (site CA, admin console identity, N enrolled agents running
 //! the labelled demo sensor source with simulated history on loopback,
-//! periodic screenshots of their simulated desktops turned on by policy),
-//! then the console window on it. The agents are stopped with SIGTERM when
+//! periodic screenshots of their simulated desktops turned on by policy,
+//! one of them in another time zone than the site), then the console
+//! window on it. The agents are stopped with SIGTERM when
 //! the window closes or the console is told to stop.
 
 use std::path::{Path, PathBuf};
@@ -34,6 +35,9 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const DEMO_SCREENSHOT_INTERVAL_SECS: u32 = 120;
 /// The demo agent whose screenshots are blurred, to show the option.
 const BLURRED_DEMO_AGENT: &str = "demo-pc-2";
+/// The demo agent that runs in another time zone (`TZ`), so the fleet
+/// shows the marker.
+const FAR_DEMO_AGENT: (&str, &str) = ("demo-pc-2", "America/Montreal");
 
 /// What `demo` was asked for.
 #[derive(Debug)]
@@ -216,7 +220,11 @@ pub fn prepare(
         std::fs::remove_file(data.join("status.json")).ok();
         let log = std::fs::File::create(site.path.join(format!("{}.log", record.name)))
             .context("cannot create the agent log")?;
-        let child = Command::new(&agent_bin)
+        let mut command = Command::new(&agent_bin);
+        if record.name == FAR_DEMO_AGENT.0 {
+            command.env("TZ", FAR_DEMO_AGENT.1);
+        }
+        let child = command
             .args([
                 "run",
                 "--sensors",

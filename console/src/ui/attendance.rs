@@ -55,9 +55,11 @@ pub fn attendance_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Actio
         empty_state(ui, tr(lang, "attendance.empty"));
         return;
     }
-    let clock = &state.clock;
-    let clock_time =
-        |at_ms: Option<i64>| at_ms.map_or_else(|| "—".to_owned(), |at_ms| time_label(clock, at_ms));
+    // Each line on its own clock: the site's, or its workstation's when
+    // the settings ask for it.
+    let clock_time = |clock, at_ms: Option<i64>| {
+        at_ms.map_or_else(|| "—".to_owned(), |at_ms| time_label(clock, at_ms))
+    };
     let sum = |value: fn(&console_engine::analytics::AttendanceDay) -> i64| {
         duration_label(lang, view.lines.iter().map(|line| value(&line.day)).sum())
     };
@@ -106,8 +108,8 @@ pub fn attendance_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Actio
                 let cells = [
                     line.agent_name.clone(),
                     day_label(lang, day.day),
-                    clock_time(day.arrival_ms),
-                    clock_time(day.departure_ms),
+                    clock_time(&line.clock, day.arrival_ms),
+                    clock_time(&line.clock, day.departure_ms),
                     duration_label(lang, day.active_ms),
                     duration_label(lang, day.idle_ms),
                     duration_label(lang, day.locked_ms),

@@ -1,14 +1,15 @@
 //! Employee: today's timeline, top applications and categories, active and
 //! idle trend over 24 h / 7 d / 30 d, attendance days and health history of
-//! one person's workstation.
+//! one person's workstation; when it is in another time zone than the
+//! site, a marker and the choice to show its attendance in that zone.
 
 use std::sync::Arc;
 
 use super::charts::{health_chart, timeline, trend_chart, usage_columns_ui};
-use super::{agent_picker, empty_state, period_picker};
+use super::{agent_picker, empty_state, period_picker, zone_marker};
 use crate::app::{employee_agent, Action, UiState};
 use console_engine::analytics::AttendanceDay;
-use console_engine::i18n::{day_label, duration_label, time_label, tr, trf, Lang};
+use console_engine::i18n::{day_label, duration_label, time_label, tr, trf, zone_label, Lang};
 use console_engine::model::DayClock;
 use console_engine::views::{ViewData, ViewRequest};
 
@@ -48,6 +49,23 @@ pub fn employee_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>
     };
     egui::ScrollArea::vertical().show(ui, |ui| {
         ui.heading(&view.name);
+        if let Some(zone) = &view.other_zone {
+            ui.horizontal(|ui| {
+                zone_marker(ui, lang, zone, state.clock.name(), state.now_ms);
+                let label = zone_label(&zone.clock, state.now_ms);
+                let mut own_zone = view.own_zone_attendance;
+                let text = trf(lang, "zone.own_attendance", &[("zone", &label)]);
+                if ui.checkbox(&mut own_zone, text).changed() {
+                    let mut settings = state.settings.clone();
+                    if own_zone {
+                        settings.own_zone_agents.insert(agent);
+                    } else {
+                        settings.own_zone_agents.remove(&agent);
+                    }
+                    actions.push(Action::SaveSettings(settings));
+                }
+            });
+        }
         ui.add_space(4.0);
         ui.strong(tr(lang, "employee.today"));
         if view.today.apps.is_empty() && view.today.presence.is_empty() {
@@ -78,7 +96,7 @@ pub fn employee_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>
         attendance_grid(
             ui,
             lang,
-            &state.clock,
+            &view.attendance_clock,
             "employee_attendance",
             &view.attendance,
         );

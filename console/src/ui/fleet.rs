@@ -5,7 +5,7 @@
 
 use egui_extras::{Column, TableBuilder};
 
-use super::{ago_text, empty_state, fault_text, level_text, status_text};
+use super::{ago_text, empty_state, fault_text, level_text, status_text, zone_marker};
 use crate::app::{fleet_rows, Action, FleetQuery, SortColumn, UiState};
 use console_engine::i18n::{tr, trf, Lang};
 use console_engine::views::{FleetRow, Status};
@@ -104,6 +104,7 @@ pub fn fleet_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
             rows,
             visible: &state.fleet_visible,
             show_current_app,
+            site_zone: state.clock.name(),
         },
         actions,
     );
@@ -119,6 +120,9 @@ pub struct FleetTable<'a> {
     /// Indices into `rows`, in display order.
     pub visible: &'a [usize],
     pub show_current_app: bool,
+    /// The site's time zone, named by the marker of workstations in
+    /// another one.
+    pub site_zone: &'a str,
 }
 
 fn header_button(
@@ -157,6 +161,7 @@ pub fn fleet_table(ui: &mut egui::Ui, table: &FleetTable<'_>, actions: &mut Vec<
         rows,
         visible,
         show_current_app,
+        site_zone,
     } = *table;
     TableBuilder::new(ui)
         .id_salt("fleet_table")
@@ -228,6 +233,9 @@ pub fn fleet_table(ui: &mut egui::Ui, table: &FleetTable<'_>, actions: &mut Vec<
                     };
                     if link.clicked() {
                         actions.push(Action::OpenEmployee(row.agent));
+                    }
+                    if let Some(zone) = &row.other_zone {
+                        zone_marker(ui, lang, zone, site_zone, now_ms);
                     }
                 });
                 table_row.col(|ui| {

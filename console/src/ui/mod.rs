@@ -15,10 +15,10 @@ mod settings;
 use egui::{Color32, RichText};
 
 use crate::app::{Action, Screen, UiState};
-use console_engine::i18n::{health_level_key, tr, trf, Lang};
+use console_engine::i18n::{health_level_key, tr, trf, zone_label, Lang};
 use console_engine::model::{AgentId, HealthLevel};
 use console_engine::store::FaultKind;
-use console_engine::views::{Period, Status};
+use console_engine::views::{OtherZone, Period, Status};
 
 pub const OK_COLOR: Color32 = Color32::from_rgb(0x2e, 0x9e, 0x4f);
 pub const WARN_COLOR: Color32 = Color32::from_rgb(0xd9, 0x8c, 0x1a);
@@ -246,6 +246,14 @@ pub fn empty_state(ui: &mut egui::Ui, text: &str) {
     ui.label(RichText::new(text).italics());
 }
 
+/// `◷ America/Montreal (UTC-05:00, EST)`, for a workstation in another
+/// time zone than the site's (`site_zone`), explained on hover.
+pub fn zone_marker(ui: &mut egui::Ui, lang: Lang, zone: &OtherZone, site_zone: &str, now_ms: i64) {
+    let label = zone_label(&zone.clock, now_ms);
+    ui.label(trf(lang, "zone.other", &[("zone", &label)]))
+        .on_hover_text(trf(lang, "zone.other.hover", &[("site", site_zone)]));
+}
+
 /// `il y a 5 min` / `5 min ago` / `never`.
 pub fn ago_text(lang: Lang, now_ms: i64, at_ms: Option<i64>) -> String {
     match at_ms {
@@ -269,7 +277,7 @@ mod tests {
         output.textures_delta.clear();
         let font = egui::FontId::proportional(14.0);
         let missing: Vec<&str> = console_engine::i18n::all_texts()
-            .chain(["● ", "× ", " · ", "—"])
+            .chain(["● ", "× ", " · ", "—", "(UTC−5:30)"])
             .filter(|text| !ctx.fonts_mut(|fonts| fonts.has_glyphs(&font, text)))
             .collect();
         assert!(missing.is_empty(), "texts without glyphs: {missing:?}");

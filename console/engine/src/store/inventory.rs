@@ -27,6 +27,58 @@ pub struct AgentRecord {
     pub hostname: Option<String>,
     /// The agent serves simulated demo data.
     pub demo: bool,
+    /// IANA name of the workstation's time zone as its last hello told
+    /// it, when the tz database knows it.
+    pub time_zone: Option<String>,
+}
+
+/// An inventory record as consoles before time zones stored it; bincode
+/// has no defaults, so these are read by their own layout.
+#[derive(Debug, Deserialize)]
+struct AgentRecordWithoutZone {
+    agent: AgentId,
+    name: String,
+    spki_sha256: [u8; 32],
+    added_ms: i64,
+    addresses: Vec<String>,
+    last_seen_ms: Option<i64>,
+    last_error: Option<String>,
+    hostname: Option<String>,
+    demo: bool,
+}
+
+impl From<AgentRecordWithoutZone> for AgentRecord {
+    fn from(old: AgentRecordWithoutZone) -> AgentRecord {
+        AgentRecord {
+            agent: old.agent,
+            name: old.name,
+            spki_sha256: old.spki_sha256,
+            added_ms: old.added_ms,
+            addresses: old.addresses,
+            last_seen_ms: old.last_seen_ms,
+            last_error: old.last_error,
+            hostname: old.hostname,
+            demo: old.demo,
+            time_zone: None,
+        }
+    }
+}
+
+/// Decodes a record of either layout: the current one must be read
+/// whole; an older one ends where its `demo` flag does.
+fn decode_record(value: &[u8]) -> Result<AgentRecord, bincode::error::DecodeError> {
+    match bincode::serde::decode_from_slice::<AgentRecord, _>(value, agent_config()) {
+        Ok((record, read_bytes)) if read_bytes == value.len() => Ok(record),
+        current => {
+            match bincode::serde::decode_from_slice::<AgentRecordWithoutZone, _>(
+                value,
+                agent_config(),
+            ) {
+                Ok((old, read_bytes)) if read_bytes == value.len() => Ok(old.into()),
+                _ => current.map(|(record, _)| record),
+            }
+        }
+    }
 }
 
 fn agent_config() -> impl bincode::config::Config {
@@ -84,10 +136,10 @@ impl ConsoleStore {
 
     fn decode_agent(&self, key: &[u8], value: &[u8]) -> Result<AgentRecord, StoreError> {
         let agent = agent_at(key, 0).filter(|_| key.len() == 16);
-        let decoded = bincode::serde::decode_from_slice::<AgentRecord, _>(value, agent_config());
+        let decoded = decode_record(value);
         let name = agent.map_or_else(|| format!("key {key:02x?}"), |agent| agent.to_string());
         match (agent, decoded) {
-            (Some(agent), Ok((record, _))) if record.agent == agent => Ok(record),
+            (Some(agent), Ok(record)) if record.agent == agent => Ok(record),
             (_, Ok(_)) => Err(self.corrupt(format!(
                 "the inventory record under {name} names another agent"
             ))),
@@ -95,5 +147,38 @@ impl ConsoleStore {
                 "the inventory record of {name} does not decode: {error}"
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_stored_before_time_zones_still_load() {
+        let agent = AgentId::from_u128(7);
+        let old_layout = (
+            agent,
+            "pc-7".to_owned(),
+            [3u8; 32],
+            1_000i64,
+            vec!["10.0.0.7:47100".to_owned()],
+            Some(2_000i64),
+            None::<String>,
+            Some("pc-7".to_owned()),
+            true,
+        );
+        let bytes = bincode::serde::encode_to_vec(&old_layout, agent_config()).expect("encode");
+        let record = decode_record(&bytes).expect("decode");
+        assert_eq!(
+            (record.agent, record.demo, record.time_zone),
+            (agent, true, None)
+        );
+        let current = AgentRecord {
+            time_zone: Some("America/Montreal".to_owned()),
+            ..record
+        };
+        let bytes = bincode::serde::encode_to_vec(&current, agent_config()).expect("encode");
+        assert_eq!(decode_record(&bytes).expect("decode"), current);
     }
 }

@@ -40,13 +40,13 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::discovery::{Candidate, CandidateSource};
-use crate::model::AgentId;
+use crate::model::{AgentId, DayClock};
 use crate::settings::{ConsoleSettings, SettingsError};
 use crate::store::{
     AgentRecord, AuditEntry, ConsoleStore, FaultKind, FetchedFrame, IngestReport, PruneReport,
     StoreError,
 };
-use crate::validate::{self, cap_text, MAX_HOSTNAME_BYTES};
+use crate::validate::{self, cap_text, MAX_HOSTNAME_BYTES, MAX_TIME_ZONE_BYTES};
 
 pub use self::pass::Incomplete;
 use self::pass::{BatchShape, Step, StreamPass};
@@ -710,7 +710,8 @@ impl Syncer {
     }
 
     /// Updates the inventory record after a pass (last seen, address,
-    /// host name as the agent states it, capped) and audits the pull.
+    /// host name as the agent states it, capped, its time zone when
+    /// known) and audits the pull.
     async fn note_pass(
         &self,
         agent: AgentId,
@@ -723,6 +724,7 @@ impl Syncer {
         let refused: u64 = streams.iter().map(|report| report.refused_records).sum();
         let hostname = capped_hostname(&reply.hostname);
         let demo = reply.demo;
+        let time_zone = known_zone(&reply.time_zone);
         let actor = self.actor();
         let detail = format!(
             "{stored} records ({})",
@@ -743,6 +745,7 @@ impl Syncer {
                 record.last_seen_ms = Some(now_ms);
                 record.hostname = Some(hostname);
                 record.demo = demo;
+                record.time_zone = time_zone;
                 record.last_error = None;
                 let addr_text = addr.to_string();
                 if !record.addresses.contains(&addr_text) {
@@ -1177,6 +1180,17 @@ fn capped_hostname(hostname: &str) -> String {
     cap_text(hostname, MAX_HOSTNAME_BYTES).into_owned()
 }
 
+/// The time zone an agent states, as the tz database names it; `None`
+/// when it is empty, too long or unknown (nothing else is kept).
+fn known_zone(time_zone: &str) -> Option<String> {
+    if time_zone.len() > MAX_TIME_ZONE_BYTES {
+        return None;
+    }
+    DayClock::from_name(time_zone)
+        .ok()
+        .map(|clock| clock.name().to_owned())
+}
+
 /// The agent a candidate is expected to be, when the claim is this
 /// console's own (a remembered address); an advert's claim is not.
 fn trusted_claim(candidate: &Candidate) -> Option<AgentId> {
@@ -1364,6 +1378,7 @@ pub fn inventory_record(
         last_error: None,
         hostname: None,
         demo: false,
+        time_zone: None,
     })
 }
 
@@ -1420,6 +1435,30 @@ impl Backoff {
 mod tests {
     use super::*;
     use crate::discovery::CandidateSource;
+
+    #[test]
+    fn only_zones_the_tz_database_knows_are_kept() {
+        assert_eq!(
+            known_zone("America/Montreal").as_deref(),
+            Some("America/Montreal")
+        );
+        assert_eq!(known_zone("UTC").as_deref(), Some("UTC"));
+        for hostile in [
+            "",
+            "   ",
+            "Mars/Olympus_Mons",
+            "../../etc/passwd",
+            "Europe/Paris\u{1b}[2J",
+            &"Europe/".repeat(1 << 16),
+        ] {
+            assert_eq!(
+                known_zone(hostile),
+                None,
+                "{:?}",
+                &hostile[..hostile.len().min(40)]
+            );
+        }
+    }
 
     #[test]
     fn failing_addresses_back_off_and_recover() {
