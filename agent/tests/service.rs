@@ -21,7 +21,9 @@ fn records_come_back_in_order_once_and_acks_survive_restart() {
     let (identity, data) = site.enrolled_agent("pc-01");
     let admin = site.console(Role::Admin);
 
-    let mut agent = AgentProcess::start(&data, &["--demo-history-days", "3"]);
+    // Five days always hold two whole weekdays (the demo rests at weekends),
+    // whatever day the test runs.
+    let mut agent = AgentProcess::start(&data, &["--demo-history-days", "5"]);
     agent.wait_history();
     let addr = agent.addr();
     let (usage_before, usage_cursor, sessions_before, epoch) = block_on(async {
@@ -39,7 +41,7 @@ fn records_come_back_in_order_once_and_acks_survive_restart() {
     // In order, once: consecutive sequence numbers from 1.
     assert!(
         usage_before.len() > 100,
-        "3 days of history: {}",
+        "5 days of history: {}",
         usage_before.len()
     );
     let expected: Vec<u64> = (1..=usage_before.len() as u64).collect();
