@@ -25,9 +25,9 @@ pub(crate) const RETIRED_EPOCH_PREFIX: u8 = b'E';
 pub(crate) const APP_DAY_PREFIX: u8 = b'A';
 /// Prefix of a presence-day rollup key.
 pub(crate) const PRESENCE_DAY_PREFIX: u8 = b'P';
-/// Prefix of an app rollup key per 15-minute UTC slice.
+/// Prefix of an app rollup key per UTC day, totals per quarter hour.
 pub(crate) const APP_SLICE_PREFIX: u8 = b'a';
-/// Prefix of a presence rollup key per 15-minute UTC slice.
+/// Prefix of a presence rollup key per UTC day, totals per quarter hour.
 pub(crate) const PRESENCE_SLICE_PREFIX: u8 = b'p';
 /// Prefix of a screenshot's index entry (metadata in clear).
 pub(crate) const SHOT_INDEX_PREFIX: u8 = b'S';
@@ -145,9 +145,9 @@ pub(crate) fn retired_epoch_key(agent: AgentId, stream: StreamKind, epoch: u64) 
 }
 
 /// What a rollup key's `i32` counts: the site's days (what dashboards
-/// read), or 15-minute UTC slices (what day totals are rebuilt from when
-/// the site's zone changes: every real UTC offset is a whole number of
-/// quarter hours).
+/// read, one total a value), or UTC days whose value holds a total per
+/// quarter hour (what day totals are regrouped from when the site's zone
+/// changes: every real UTC offset is a whole number of quarter hours).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Grain {
     Day,

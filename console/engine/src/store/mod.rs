@@ -61,11 +61,13 @@
 //!   - `['A'][agent][day: i32][app: UTF-8]` → active ms (i64): usage spans
 //!     split at the site's midnight, in its time zone.
 //!   - `['P'][agent][day]` → active, idle, locked ms (3 × i64).
-//!   - `['a'][agent][slice: i32][app]` and `['p'][agent][slice]`: the same
-//!     totals per 15-minute UTC slice (slice = ms div 900,000). Every UTC
-//!     offset in use is a whole number of quarter hours, so day totals of
-//!     any zone are sums of slices: changing the site's zone regroups them
-//!     without raw records (which are pruned long before rollups).
+//!   - `['a'][agent][utc_day: i32][app]` → `[quarter: u8][active ms:
+//!     i64]…` and `['p'][agent][utc_day]` → `[quarter][active, idle,
+//!     locked ms]…`: the same totals per quarter hour of each UTC day,
+//!     only the quarters with time, in order. Every UTC offset in use is a
+//!     whole number of quarter hours, so day totals of any zone are sums of
+//!     quarters: changing the site's zone regroups them without raw records
+//!     (which are pruned long before rollups).
 //!   - `['S'][agent][at_ms: i64][serial: u64]` → a screenshot's metadata;
 //!     `['I'][agent][at_ms][serial]` → its encrypted image;
 //!     `['N'][agent]` → the agent's next screenshot serial (described in

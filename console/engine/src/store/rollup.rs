@@ -31,6 +31,67 @@ pub(crate) const MAX_ROLLUP_SPAN_MS: i64 = 366 * DAY_MS;
 /// never straddles a local midnight.
 pub(crate) const SLICE_MS: i64 = 15 * 60 * 1000;
 
+/// Slices in a UTC day.
+const SLICES_PER_DAY: i32 = 96;
+
+/// The UTC day of `slice` and its quarter within that day.
+fn split_slice(slice: i32) -> (i32, u8) {
+    (
+        slice.div_euclid(SLICES_PER_DAY),
+        // In 0..96.
+        slice.rem_euclid(SLICES_PER_DAY) as u8,
+    )
+}
+
+/// Totals per quarter hour of one UTC day, by quarter (`N` totals each).
+type Quarters<const N: usize> = BTreeMap<u8, [i64; N]>;
+
+/// `[quarter: u8][N × i64]…` in quarter order: only the quarters that
+/// have time, so a day of one short span stays a few bytes.
+pub(crate) fn encode_quarters<const N: usize>(quarters: &Quarters<N>) -> Vec<u8> {
+    let mut value = Vec::with_capacity(quarters.len() * (1 + 8 * N));
+    for (quarter, totals) in quarters {
+        value.push(*quarter);
+        for total in totals {
+            value.extend_from_slice(&total.to_be_bytes());
+        }
+    }
+    value
+}
+
+/// The quarters of an encoded value; `None` if it is malformed (a length
+/// that is not whole entries, a quarter past 95, quarters out of order).
+pub(crate) fn decode_quarters<const N: usize>(value: &[u8]) -> Option<Quarters<N>> {
+    let entry_bytes = 1 + 8 * N;
+    if value.len() % entry_bytes != 0 {
+        return None;
+    }
+    let mut quarters = Quarters::new();
+    for entry in value.chunks_exact(entry_bytes) {
+        let quarter = entry[0];
+        if i32::from(quarter) >= SLICES_PER_DAY
+            || quarters
+                .last_key_value()
+                .is_some_and(|(last, _)| *last >= quarter)
+        {
+            return None;
+        }
+        let mut totals = [0_i64; N];
+        for (total, bytes) in totals.iter_mut().zip(entry[1..].chunks_exact(8)) {
+            *total = i64::from_be_bytes(bytes.try_into().ok()?);
+        }
+        quarters.insert(quarter, totals);
+    }
+    Some(quarters)
+}
+
+/// The slice of `quarter` in UTC `day` (saturating: stored days come from
+/// slices, which are in range).
+fn slice_at(day: i32, quarter: u8) -> i32 {
+    day.saturating_mul(SLICES_PER_DAY)
+        .saturating_add(i32::from(quarter))
+}
+
 /// Index of the slice `at_ms` falls in.
 pub(crate) fn slice_of(at_ms: i64) -> i32 {
     // In range: rollups keep only |ms| <= MAX_ROLLUP_ABS_MS (1.1e9 slices).
@@ -207,38 +268,86 @@ impl ConsoleStore {
         agent: AgentId,
         delta: &RollupDelta,
     ) -> Result<(), StoreError> {
-        for (grain, apps) in [(Grain::Day, &delta.apps), (Grain::Slice, &delta.slice_apps)] {
-            for ((unit, app), added_ms) in apps {
-                let key = app_total_key(grain, agent, *unit, app);
-                let old_ms = match self.get_data(&key)? {
-                    Some(value) => decode_app_total(&value).ok_or_else(|| {
-                        self.corrupt(format!(
-                            "the {app:?} total of agent {agent} at {grain:?} {unit} is not 8 bytes"
-                        ))
-                    })?,
-                    None => 0,
-                };
-                writes.insert(key, &encode_app_total(old_ms.saturating_add(*added_ms))[..]);
-            }
+        for ((day, app), added_ms) in &delta.apps {
+            let key = app_total_key(Grain::Day, agent, *day, app);
+            let old_ms = match self.get_data(&key)? {
+                Some(value) => decode_app_total(&value).ok_or_else(|| {
+                    self.corrupt(format!(
+                        "the {app:?} total of agent {agent} on day {day} is not 8 bytes"
+                    ))
+                })?,
+                None => 0,
+            };
+            writes.insert(key, &encode_app_total(old_ms.saturating_add(*added_ms))[..]);
         }
-        for (grain, presence) in [
-            (Grain::Day, &delta.presence),
-            (Grain::Slice, &delta.slice_presence),
-        ] {
-            for (unit, added) in presence {
-                let key = presence_total_key(grain, agent, *unit);
-                let old = match self.get_data(&key)? {
-                    Some(value) => decode_presence(&value).ok_or_else(|| {
-                        self.corrupt(format!(
-                            "the presence totals of agent {agent} at {grain:?} {unit} are not 24 bytes"
-                        ))
-                    })?,
-                    None => [0; 3],
-                };
-                writes.insert(key, &encode_presence(add_presence(old, *added))[..]);
+        for (day, added) in &delta.presence {
+            let key = presence_total_key(Grain::Day, agent, *day);
+            let old = match self.get_data(&key)? {
+                Some(value) => decode_presence(&value).ok_or_else(|| {
+                    self.corrupt(format!(
+                        "the presence totals of agent {agent} on day {day} are not 24 bytes"
+                    ))
+                })?,
+                None => [0; 3],
+            };
+            writes.insert(key, &encode_presence(add_presence(old, *added))[..]);
+        }
+        // Slices: one value per (UTC day, app) and per UTC day.
+        let mut app_days: BTreeMap<(i32, &str), Quarters<1>> = BTreeMap::new();
+        for ((slice, app), added_ms) in &delta.slice_apps {
+            let (day, quarter) = split_slice(*slice);
+            let total = &mut app_days
+                .entry((day, app))
+                .or_default()
+                .entry(quarter)
+                .or_default()[0];
+            *total = total.saturating_add(*added_ms);
+        }
+        for ((day, app), added) in app_days {
+            let key = app_total_key(Grain::Slice, agent, day, app);
+            let mut quarters = self.stored_quarters::<1>(&key, agent)?;
+            for (quarter, [ms]) in added {
+                let total = &mut quarters.entry(quarter).or_default()[0];
+                *total = total.saturating_add(ms);
             }
+            writes.insert(key, encode_quarters(&quarters));
+        }
+        let mut presence_days: BTreeMap<i32, Quarters<3>> = BTreeMap::new();
+        for (slice, added) in &delta.slice_presence {
+            let (day, quarter) = split_slice(*slice);
+            let totals = presence_days
+                .entry(day)
+                .or_default()
+                .entry(quarter)
+                .or_default();
+            *totals = add_presence(*totals, *added);
+        }
+        for (day, added) in presence_days {
+            let key = presence_total_key(Grain::Slice, agent, day);
+            let mut quarters = self.stored_quarters::<3>(&key, agent)?;
+            for (quarter, totals) in added {
+                let sum = quarters.entry(quarter).or_default();
+                *sum = add_presence(*sum, totals);
+            }
+            writes.insert(key, encode_quarters(&quarters));
         }
         Ok(())
+    }
+
+    /// The quarters stored under `key` (none if there is no value).
+    fn stored_quarters<const N: usize>(
+        &self,
+        key: &[u8],
+        agent: AgentId,
+    ) -> Result<Quarters<N>, StoreError> {
+        match self.get_data(key)? {
+            Some(value) => decode_quarters(&value).ok_or_else(|| {
+                self.corrupt(format!(
+                    "a quarter-hour total of agent {agent} is malformed"
+                ))
+            }),
+            None => Ok(Quarters::new()),
+        }
     }
 
     /// Replaces `agent`'s day totals with its slice totals regrouped in
@@ -259,32 +368,34 @@ impl ConsoleStore {
         }
         for item in self.data.scan_prefix(agent_prefix(APP_SLICE_PREFIX, agent)) {
             let (key, value) = item.map_err(|source| self.sled_error(source))?;
-            let (_, slice, app) = parse_app_total_key(Grain::Slice, &key).ok_or_else(|| {
+            let (_, day, app) = parse_app_total_key(Grain::Slice, &key).ok_or_else(|| {
                 self.corrupt(format!("an app-slice key of agent {agent} is malformed"))
             })?;
-            let ms = decode_app_total(&value).ok_or_else(|| {
-                self.corrupt(format!(
-                    "an app-slice total of agent {agent} is not 8 bytes"
-                ))
+            let quarters = decode_quarters::<1>(&value).ok_or_else(|| {
+                self.corrupt(format!("an app-slice total of agent {agent} is malformed"))
             })?;
-            regrouped.add_app_slice(clock, slice, &app, ms);
+            for (quarter, [ms]) in quarters {
+                regrouped.add_app_slice(clock, slice_at(day, quarter), &app, ms);
+            }
         }
         for item in self
             .data
             .scan_prefix(agent_prefix(PRESENCE_SLICE_PREFIX, agent))
         {
             let (key, value) = item.map_err(|source| self.sled_error(source))?;
-            let (_, slice) = parse_presence_total_key(Grain::Slice, &key).ok_or_else(|| {
+            let (_, day) = parse_presence_total_key(Grain::Slice, &key).ok_or_else(|| {
                 self.corrupt(format!(
                     "a presence-slice key of agent {agent} is malformed"
                 ))
             })?;
-            let totals = decode_presence(&value).ok_or_else(|| {
+            let quarters = decode_quarters::<3>(&value).ok_or_else(|| {
                 self.corrupt(format!(
-                    "a presence-slice total of agent {agent} is not 24 bytes"
+                    "a presence-slice total of agent {agent} is malformed"
                 ))
             })?;
-            regrouped.add_presence_slice(clock, slice, totals);
+            for (quarter, totals) in quarters {
+                regrouped.add_presence_slice(clock, slice_at(day, quarter), totals);
+            }
         }
         for ((day, app), ms) in &regrouped.apps {
             batch.insert(
@@ -540,6 +651,28 @@ mod tests {
             }
             assert_eq!(regrouped.apps, direct.apps, "{name}");
             assert_eq!(regrouped.presence, direct.presence, "{name}");
+        }
+    }
+
+    #[test]
+    fn quarters_are_sparse_ordered_and_checked() {
+        let mut quarters = Quarters::<3>::new();
+        quarters.insert(0, [1, 2, 3]);
+        quarters.insert(95, [i64::MAX, 0, -1]);
+        let value = encode_quarters(&quarters);
+        assert_eq!(value.len(), 2 * 25);
+        assert_eq!(decode_quarters::<3>(&value), Some(quarters));
+        assert_eq!(decode_quarters::<3>(&value[..24]), None);
+        let mut past = value.clone();
+        past[25] = 96;
+        assert_eq!(decode_quarters::<3>(&past), None);
+        let mut unordered = value;
+        unordered[25] = 0;
+        assert_eq!(decode_quarters::<3>(&unordered), None);
+        assert_eq!(decode_quarters::<1>(&[]), Some(Quarters::new()));
+        for slice in [-97, -1, 0, 95, 96, 1_000_000] {
+            let (day, quarter) = split_slice(slice);
+            assert_eq!(slice_at(day, quarter), slice);
         }
     }
 
