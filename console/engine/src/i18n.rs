@@ -149,7 +149,7 @@ const MESSAGES: &[Entry] = &[
     ("fleet.open", ["Open", "Ouvrir", "Abrir", "Открыть"]),
     ("fleet.demo", ["demo", "démo", "demo", "демо"]),
     ("zone.other", ["◷ {zone}", "◷ {zone}", "◷ {zone}", "◷ {zone}"]),
-    ("zone.other.hover", ["This workstation is in another time zone than the site ({site}).", "Ce poste est dans un autre fuseau horaire que le site ({site}).", "Este equipo está en otra zona horaria que el sitio ({site}).", "Этот компьютер находится в другом часовом поясе, чем площадка ({site})."]),
+    ("zone.other.hover", ["This workstation is in {zone}, another time zone than the site ({site}).", "Ce poste est en {zone}, un autre fuseau horaire que le site ({site}).", "Este equipo está en {zone}, otra zona horaria que el sitio ({site}).", "Этот компьютер находится в поясе {zone}, не в поясе площадки ({site})."]),
     ("zone.own_attendance", ["Show attendance in this workstation's time zone: {zone}", "Afficher la présence dans le fuseau horaire de ce poste : {zone}", "Mostrar la asistencia en la zona horaria de este equipo: {zone}", "Показывать посещаемость в часовом поясе этого компьютера: {zone}"]),
     // Employee.
     ("employee.pick", ["Choose a person in the Fleet screen or here:", "Choisissez une personne dans l'écran Parc ou ici :", "Elija una persona:", "Выберите сотрудника:"]),

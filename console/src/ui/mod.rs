@@ -246,12 +246,17 @@ pub fn empty_state(ui: &mut egui::Ui, text: &str) {
     ui.label(RichText::new(text).italics());
 }
 
-/// `◷ America/Montreal (UTC-05:00, EST)`, for a workstation in another
-/// time zone than the site's (`site_zone`), explained on hover.
+/// `◷ EST`, for a workstation in another time zone than the site's
+/// (`site_zone`): short enough for a table cell, the zone in full on hover.
 pub fn zone_marker(ui: &mut egui::Ui, lang: Lang, zone: &OtherZone, site_zone: &str, now_ms: i64) {
+    let abbreviation = zone.clock.abbreviation(now_ms);
     let label = zone_label(&zone.clock, now_ms);
-    ui.label(trf(lang, "zone.other", &[("zone", &label)]))
-        .on_hover_text(trf(lang, "zone.other.hover", &[("site", site_zone)]));
+    ui.label(trf(lang, "zone.other", &[("zone", &abbreviation)]))
+        .on_hover_text(trf(
+            lang,
+            "zone.other.hover",
+            &[("zone", &label), ("site", site_zone)],
+        ));
 }
 
 /// `il y a 5 min` / `5 min ago` / `never`.
