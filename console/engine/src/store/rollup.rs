@@ -63,7 +63,7 @@ pub(crate) fn encode_quarters<const N: usize>(quarters: &Quarters<N>) -> Vec<u8>
 /// that is not whole entries, a quarter past 95, quarters out of order).
 pub(crate) fn decode_quarters<const N: usize>(value: &[u8]) -> Option<Quarters<N>> {
     let entry_bytes = 1 + 8 * N;
-    if value.len() % entry_bytes != 0 {
+    if !value.len().is_multiple_of(entry_bytes) {
         return None;
     }
     let mut quarters = Quarters::new();
