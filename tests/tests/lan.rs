@@ -165,7 +165,8 @@ fn mdns_discovery_foreign_site_refusal_and_lossy_exactly_once() {
             lan.exec(host, &agent_bin),
             &data,
             "0.0.0.0:47100",
-            &["--demo-history-days", "3", "--demo-seed", &seed],
+            // Five days always hold two whole weekdays.
+            &["--demo-history-days", "5", "--demo-seed", &seed],
         );
         agent.wait_live();
         agents.push(agent);
@@ -243,7 +244,7 @@ fn mdns_discovery_foreign_site_refusal_and_lossy_exactly_once() {
     for (id, data) in ids.iter().zip(&datas) {
         let recorded = recorded_usage(data);
         let held = exported.get(id).expect("agent synced");
-        assert!(held.len() > 100, "three days of history: {}", held.len());
+        assert!(held.len() > 100, "five days of history: {}", held.len());
         assert_eq!(
             held[..],
             recorded[..held.len()],

@@ -101,10 +101,12 @@ fn three_agents(site: &Site) -> Vec<Agent> {
             let mut agent = Agent::start(
                 &data,
                 "127.0.0.1:0",
+                // Four days always hold a whole weekday (the demo rests at
+                // weekends), whatever day the test runs.
                 &[
                     "--no-mdns",
                     "--demo-history-days",
-                    "2",
+                    "4",
                     "--demo-seed",
                     &seed,
                 ],
