@@ -19,7 +19,7 @@ use agent::recorder::{record_demo_history, DesktopSource, Recorder, Source};
 use agent::screen::Screen;
 use agent::sensors::session::UtmpSessions;
 use agent::sensors::x11::X11Sensors;
-use agent::server::{serve, system_time_zone, AgentInfo, Service};
+use agent::server::{serve, system_time_zone, time_zone_name, AgentInfo, Service};
 use agent::status::{StatusSnapshot, StoreProblem, StreamStatus};
 use agent::store::outage::{Notice, Outage};
 use agent::store::{Quotas, Store, StoreError};
@@ -375,6 +375,9 @@ async fn run(options: Config) -> Result<()> {
         (Sensors::Demo, Some(name)) => name.clone(),
         _ => sysinfo::System::host_name().unwrap_or_else(|| "unknown".to_owned()),
     };
+    // Read once: the hello names it, demo employees keep its hours.
+    let zone = system_time_zone();
+    let demo_zone = zone.clone().unwrap_or(jiff::tz::TimeZone::UTC);
     let mut source: Box<dyn Source> = match options.sensors {
         Sensors::X11 => Box::new(DesktopSource {
             x11: X11Sensors::connect(None)?,
@@ -383,7 +386,7 @@ async fn run(options: Config) -> Result<()> {
         }),
         Sensors::Demo => Box::new(DemoWorkstation::in_zone(
             options.demo_seed,
-            jiff::tz::TimeZone::system(),
+            demo_zone.clone(),
         )),
     };
     let backfill_days = match options.sensors {
@@ -411,7 +414,7 @@ async fn run(options: Config) -> Result<()> {
             agent_id: identity.agent_id,
             hostname: hostname.clone(),
             demo: source.is_demo(),
-            time_zone: system_time_zone(),
+            time_zone: time_zone_name(zone.as_ref()),
         },
         store.clone(),
         policy.clone(),
@@ -476,8 +479,7 @@ async fn run(options: Config) -> Result<()> {
             let stop_requested = || !matches!(stop_rx.try_recv(), Err(mpsc::TryRecvError::Empty));
             if backfill_days > 0 {
                 tracing::info!(days = backfill_days, "recording simulated demo history");
-                let mut demo =
-                    DemoWorkstation::in_zone(options.demo_seed, jiff::tz::TimeZone::system());
+                let mut demo = DemoWorkstation::in_zone(options.demo_seed, demo_zone);
                 let store = writer.store.clone();
                 let recorded = record_demo_history(
                     &store,

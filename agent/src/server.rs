@@ -63,19 +63,22 @@ pub struct AgentInfo {
     pub time_zone: String,
 }
 
-/// IANA name of this machine's time zone (`TZ`, else `/etc/localtime`),
-/// capped; empty when the machine does not tell one.
-pub fn system_time_zone() -> String {
-    match jiff::tz::TimeZone::try_system() {
-        Ok(zone) => zone
-            .iana_name()
-            .map(|name| protocol::cap_text(name, protocol::MAX_TIME_ZONE_BYTES).into_owned())
-            .unwrap_or_default(),
-        Err(error) => {
+/// This machine's time zone (`TZ`, else `/etc/localtime`), read once at
+/// start; `None`, said in the log, when the machine does not tell one.
+pub fn system_time_zone() -> Option<jiff::tz::TimeZone> {
+    jiff::tz::TimeZone::try_system()
+        .inspect_err(|error| {
             tracing::warn!(%error, "the machine's time zone cannot be read; the console is told none");
-            String::new()
-        }
-    }
+        })
+        .ok()
+}
+
+/// The IANA name of `zone` as the hello tells it, capped; empty when it is
+/// unknown or has no name.
+pub fn time_zone_name(zone: Option<&jiff::tz::TimeZone>) -> String {
+    zone.and_then(jiff::tz::TimeZone::iana_name)
+        .map(|name| protocol::cap_text(name, protocol::MAX_TIME_ZONE_BYTES).into_owned())
+        .unwrap_or_default()
 }
 
 /// State shared by every connection handler.

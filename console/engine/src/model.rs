@@ -31,7 +31,7 @@ pub struct UnknownZone {
 /// zone makes it: 23 hours on the spring change, 25 on the autumn one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayClock {
-    name: std::sync::Arc<str>,
+    /// Always a zone of the tz database, so it has an IANA name.
     zone: jiff::tz::TimeZone,
 }
 
@@ -51,7 +51,6 @@ impl DayClock {
     /// Coordinated Universal Time.
     pub fn utc() -> DayClock {
         DayClock {
-            name: "UTC".into(),
             zone: jiff::tz::TimeZone::UTC,
         }
     }
@@ -66,8 +65,11 @@ impl DayClock {
             return Err(unknown());
         }
         let zone = jiff::tz::TimeZone::get(name).map_err(|_| unknown())?;
-        let name = zone.iana_name().unwrap_or(name).into();
-        Ok(DayClock { name, zone })
+        // `Etc/Unknown` is found but names no zone.
+        if zone.iana_name().is_none() {
+            return Err(unknown());
+        }
+        Ok(DayClock { zone })
     }
 
     /// The machine's zone (`TZ`, else `/etc/localtime`), else UTC with the
@@ -95,7 +97,8 @@ impl DayClock {
 
     /// The zone's IANA name (`Europe/Paris`).
     pub fn name(&self) -> &str {
-        &self.name
+        // Every clock is made from a named zone (see `from_name`, `utc`).
+        self.zone.iana_name().unwrap_or("UTC")
     }
 
     /// The zone's offset from UTC at `at_ms`, in seconds.
@@ -206,7 +209,7 @@ impl DayClock {
 
 impl Serialize for DayClock {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.name)
+        serializer.serialize_str(self.name())
     }
 }
 
@@ -561,6 +564,7 @@ mod tests {
         let refused = DayClock::from_name("Paris").expect_err("not a zone");
         assert!(refused.to_string().contains("Europe/Paris"), "{refused}");
         assert!(DayClock::from_name("").is_err());
+        assert!(DayClock::from_name("Etc/Unknown").is_err());
         for hostile in [
             "../../../etc/passwd",
             "/etc/localtime",
