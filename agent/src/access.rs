@@ -13,7 +13,8 @@ pub fn authorize(role: Role, request: &Request) -> Result<(), String> {
         Request::Pull(Pull { stream, .. }) | Request::Ack(Ack { stream, .. }) => {
             *stream == StreamKind::Frames
         }
-        Request::Hello(_) | Request::GetPolicy => false,
+        // A deny-list is signed by the site CA: any console may carry it.
+        Request::Hello(_) | Request::GetPolicy | Request::DenyList(_) => false,
         Request::SetPolicy(_)
         | Request::Screenshot(_)
         | Request::LiveStart(_)

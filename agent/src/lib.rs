@@ -8,6 +8,7 @@ pub mod capture;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod enrol;
 pub mod health;
 pub mod live;
 pub mod mdns;

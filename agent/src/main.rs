@@ -1,6 +1,6 @@
 //! `smarttracker-agent`: enrol a workstation, run the agent, show its status.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -20,12 +20,14 @@ use agent::screen::Screen;
 use agent::sensors::session::UtmpSessions;
 use agent::sensors::x11::X11Sensors;
 use agent::server::{serve, system_time_zone, time_zone_name, AgentInfo, Service};
+use agent::settings::load_deny_list;
 use agent::status::{StatusSnapshot, StoreProblem, StreamStatus};
 use agent::store::outage::{Notice, Outage};
 use agent::store::{Quotas, Store, StoreError};
 use agent::tracker::Now;
 use agent::{clock, IDENTITY_FILE, STORE_DIR};
 use anyhow::{anyhow, bail, Context, Result};
+use certs::enrol::EnrolmentCode;
 use certs::AgentIdentity;
 use clap::builder::TypedValueParser;
 use clap::parser::ValueSource;
@@ -47,10 +49,27 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Installs an enrolment bundle made by `smarttracker-certs agent`.
+    /// Enrols this workstation: with a code from `smarttracker-console
+    /// enrolment open` (a key made here, certified by the console), or
+    /// with a bundle made by `smarttracker-certs agent` (air-gapped).
+    #[command(group(clap::ArgGroup::new("how").required(true).args(["code", "bundle"])))]
     Enroll {
-        #[arg(long)]
-        bundle: PathBuf,
+        /// The enrolment code the console printed.
+        #[arg(long, value_name = "CODE")]
+        code: Option<String>,
+        /// The console's enrolment address; without it, found over mDNS.
+        #[arg(long, value_name = "HOST:PORT", requires = "code")]
+        console: Option<String>,
+        /// How long to look for the console over mDNS.
+        #[arg(long, value_name = "SECS", default_value_t = 10, requires = "code",
+              value_parser = clap::value_parser!(u64).range(1..=600))]
+        mdns_secs: u64,
+        /// The name this workstation takes in the console's inventory
+        /// (default: its host name).
+        #[arg(long, value_name = "NAME", requires = "code")]
+        name: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        bundle: Option<PathBuf>,
         #[command(flatten)]
         place: Place,
     },
@@ -261,8 +280,26 @@ fn main() -> std::process::ExitCode {
 /// Runs `cli`; `matches` are its subcommand's (where each value came from).
 fn run_cli(cli: Cli, matches: &ArgMatches) -> Result<()> {
     match cli.command {
-        Command::Enroll { bundle, place } => {
-            enroll(&bundle, &resolve_place(place, matches)?.data_dir)
+        Command::Enroll {
+            code,
+            console,
+            mdns_secs,
+            name,
+            bundle,
+            place,
+        } => {
+            let data = resolve_place(place, matches)?.data_dir;
+            match (code, bundle) {
+                (Some(code), _) => enroll_by_code(
+                    &code,
+                    console.as_deref(),
+                    Duration::from_secs(mdns_secs),
+                    name,
+                    &data,
+                ),
+                (None, Some(bundle)) => enroll(&bundle, &data),
+                (None, None) => bail!("give --code CODE (or --bundle FILE for an air-gapped workstation)"),
+            }
         }
         Command::Status { place, json } => {
             let snapshot = StatusSnapshot::read(&resolve_place(place, matches)?.data_dir)?;
@@ -303,6 +340,42 @@ fn run_cli(cli: Cli, matches: &ArgMatches) -> Result<()> {
 
 fn enroll(bundle: &Path, data: &Path) -> Result<()> {
     let identity = AgentIdentity::read_bundle(bundle)?;
+    install_identity(&identity, data)
+}
+
+/// Enrols with a console's code: the key is made here and only its
+/// public half leaves; the identity is written only once certified.
+fn enroll_by_code(
+    code: &str,
+    console: Option<&str>,
+    mdns: Duration,
+    name: Option<String>,
+    data: &Path,
+) -> Result<()> {
+    let code: EnrolmentCode = code.parse()?;
+    refuse_enrolled(data)?;
+    let consoles: Vec<SocketAddr> = match console {
+        Some(console) => console
+            .to_socket_addrs()
+            .with_context(|| format!("cannot resolve the console address {console:?}; give HOST:PORT"))?
+            .collect(),
+        None => {
+            eprintln!("looking for the console over mDNS ({} s)…", mdns.as_secs());
+            agent::enrol::browse(&code, mdns)?
+        }
+    };
+    let hostname = name.unwrap_or_else(|| {
+        sysinfo::System::host_name().unwrap_or_else(|| "unknown".to_owned())
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let identity = runtime.block_on(agent::enrol::enrol(&code, &consoles, &hostname))?;
+    install_identity(&identity, data)
+}
+
+fn refuse_enrolled(data: &Path) -> Result<()> {
     let target = data.join(IDENTITY_FILE);
     if target.exists() {
         bail!(
@@ -310,6 +383,12 @@ fn enroll(bundle: &Path, data: &Path) -> Result<()> {
             target.display()
         );
     }
+    Ok(())
+}
+
+fn install_identity(identity: &AgentIdentity, data: &Path) -> Result<()> {
+    refuse_enrolled(data)?;
+    let target = data.join(IDENTITY_FILE);
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create data directory {}", data.display()))?;
     identity.write_bundle(&target)?;
@@ -394,7 +473,8 @@ async fn run(options: Config) -> Result<()> {
         _ => 0,
     };
 
-    let tls = certs::tls::agent_server_config(&identity, Vec::new())?;
+    let deny = load_deny_list(&store, &identity.ca_cert_der)?;
+    let tls = certs::tls::agent_server_config(&identity, deny.clone())?;
     let endpoint = certs::transport::server_endpoint(
         options.listen,
         certs::transport::server_config(tls, &certs::transport::Limits::agent())?,
@@ -420,7 +500,8 @@ async fn run(options: Config) -> Result<()> {
         policy.clone(),
         screen.clone(),
         options.live_lease_secs,
-    ));
+    )
+    .with_revocation(identity.ca_cert_der.to_vec(), deny));
     let mut policy_rx = service.policy.subscribe();
     let watchers_rx = service.watchers.subscribe();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

@@ -18,15 +18,17 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use certs::deny::DenySet;
 use certs::tls::{console_peer, ConsolePeer};
 use certs::transport::{
     peer_chain, read_message, reject_stream, write_message, CLOSE_NORMAL, CLOSE_QUIET,
     CLOSE_REFUSED,
 };
 use protocol::{
-    negotiate_version, AckReply, CaptureSpec, CapturedImage, Cursor, ErrorCode, ErrorReply,
+    negotiate_version, AckReply, CaptureSpec, CapturedImage, Cursor, DenyListReply, ErrorCode,
+    ErrorReply,
     HelloReply, LiveFrameReply, LiveSession, LiveStart, Policy, Record, Request, Response,
-    StreamKind, MAX_VERSION, MIN_VERSION,
+    SignedDenyList, StreamKind, MAX_VERSION, MIN_VERSION,
 };
 use quinn::{Connection, Endpoint, Incoming, RecvStream, SendStream, VarInt};
 use tokio::sync::{watch, Semaphore};
@@ -39,7 +41,7 @@ use crate::capture::Capture;
 use crate::clock::{steady_now_ms, wall_now_ms};
 use crate::live::{Asker, Ended, LiveError, LiveSessions, LiveWatcher};
 use crate::screen::Screen;
-use crate::settings::save_policy;
+use crate::settings::{save_policy, take_deny_list, TakeDenyListError};
 use crate::store::{AccessEntry, Store, StoreError};
 
 /// Most records one pull returns, whatever the console asks for.
@@ -95,6 +97,10 @@ pub struct Service {
     pub watchers: watch::Sender<Vec<LiveWatcher>>,
     /// Turns on the blocking pool for store calls (see `on_store`).
     store_tasks: Semaphore,
+    /// Revoked consoles, shared with the TLS verifier.
+    deny: DenySet,
+    /// The site CA certificate deny-lists must be signed by.
+    site_ca_der: Arc<Vec<u8>>,
 }
 
 /// A store call that did not return (it panicked).
@@ -145,7 +151,17 @@ impl Service {
             live: Mutex::new(LiveSessions::new(live_lease_secs)),
             watchers: watch::channel(Vec::new()).0,
             store_tasks: Semaphore::new(MAX_STORE_TASKS),
+            deny: DenySet::default(),
+            site_ca_der: Arc::new(Vec::new()),
         }
+    }
+
+    /// Takes deny-lists signed by the site CA `site_ca_der` into `deny`
+    /// (the set the TLS verifier checks); without it they are refused.
+    pub fn with_revocation(mut self, site_ca_der: Vec<u8>, deny: DenySet) -> Service {
+        self.site_ca_der = Arc::new(site_ca_der);
+        self.deny = deny;
+        self
     }
 
     /// The one blocking boundary of store work: `work` runs on the
@@ -325,6 +341,33 @@ impl Service {
                 .on_store(move |store| fetch_frame(store, cursor))
                 .await
                 .unwrap_or_else(|task_error| internal(&task_error)),
+            Request::DenyList(signed) => self.deny_list(signed).await,
+        }
+    }
+
+    async fn deny_list(&self, signed: SignedDenyList) -> (Response, String) {
+        let deny = self.deny.clone();
+        let ca = self.site_ca_der.clone();
+        let taken = self
+            .on_store(move |store| take_deny_list(store, &deny, &ca, &signed))
+            .await;
+        match taken {
+            Err(task_error) => internal(&task_error),
+            Ok(Err(TakeDenyListError::Refused(refused))) => {
+                let reason = refused.to_string();
+                (error(ErrorCode::BadRequest, reason.clone()), reason)
+            }
+            Ok(Err(TakeDenyListError::Store(store_error))) => internal(&store_error),
+            Ok(Ok(taken)) => {
+                let serial = self.deny.serial();
+                if taken {
+                    tracing::info!(serial, "a newer deny-list of revoked consoles is in force");
+                }
+                (
+                    Response::DenyList(DenyListReply { serial, taken }),
+                    format!("serial {serial}{}", if taken { ", taken" } else { "" }),
+                )
+            }
         }
     }
 

@@ -20,7 +20,7 @@ use rand::RngCore;
 use rcgen::string::Ia5String;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber, PKCS_ECDSA_P256_SHA256,
+    Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SigningKey, SerialNumber, PKCS_ECDSA_P256_SHA256,
 };
 use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 use serde::{Deserialize, Serialize};
@@ -472,6 +472,21 @@ impl SiteCa {
         usage: ExtendedKeyUsagePurpose,
         validity: Validity,
     ) -> Result<(CertificateDer<'static>, PrivatePkcs8KeyDer<'static>), IssueError> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let cert_der = self.sign_leaf(&key, common_name, san, usage, validity)?;
+        Ok((cert_der, PrivatePkcs8KeyDer::from(key.serialize_der())))
+    }
+
+    /// Signs a leaf certificate for `public_key` with only the names,
+    /// usages and validity given here: nothing comes from a request.
+    pub(crate) fn sign_leaf(
+        &self,
+        public_key: &impl PublicKeyData,
+        common_name: &str,
+        san: SanType,
+        usage: ExtendedKeyUsagePurpose,
+        validity: Validity,
+    ) -> Result<CertificateDer<'static>, IssueError> {
         validity.check()?;
         if validity.not_after > self.not_after {
             return Err(ValidityError::OutlivesCa {
@@ -480,7 +495,6 @@ impl SiteCa {
             }
             .into());
         }
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let mut params = CertificateParams::default();
         params.distinguished_name = distinguished_name(common_name, &self.name);
         params.subject_alt_names = vec![san];
@@ -491,11 +505,14 @@ impl SiteCa {
         params.not_before = validity.not_before;
         params.not_after = validity.not_after;
         params.serial_number = Some(random_serial()?);
-        let cert = params.signed_by(&key, &self.issuer)?;
-        Ok((
-            cert.der().clone(),
-            PrivatePkcs8KeyDer::from(key.serialize_der()),
-        ))
+        let cert = params.signed_by(public_key, &self.issuer)?;
+        Ok(cert.der().clone())
+    }
+
+    /// Signs `message` with the site CA's key (ECDSA P-256, SHA-256, ASN.1
+    /// DER signature): what agents check the deny-list with.
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, IssueError> {
+        Ok(self.issuer.key().sign(message)?)
     }
 }
 

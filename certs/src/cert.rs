@@ -155,6 +155,15 @@ pub(crate) fn is_signed_by(cert: &X509Certificate<'_>, issuer: &X509Certificate<
     cert.verify_signature(Some(issuer.public_key())).is_ok()
 }
 
+/// Whether the DER certificate `cert_der` is signed by the key of the DER
+/// certificate `issuer_der` (false when either does not parse).
+pub fn is_issued_by(cert_der: &[u8], issuer_der: &[u8]) -> bool {
+    match (parse(cert_der), parse(issuer_der)) {
+        (Ok(cert), Ok(issuer)) => is_signed_by(&cert, &issuer),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

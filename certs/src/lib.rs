@@ -6,6 +6,8 @@
 //! directory and agent bundle formats, and `tls` for the handshake policy.
 
 pub mod ca;
+pub mod deny;
+pub mod enrol;
 mod cert;
 mod files;
 pub mod handshake;
@@ -19,7 +21,9 @@ pub use ca::{
     InitError, IssueError, NameError, OpenError, SiteCa, Validity, ValidityError,
     AGENT_VALIDITY_DAYS, CA_VALIDITY_DAYS, CONSOLE_VALIDITY_DAYS, PASSPHRASE_ENV,
 };
-pub use cert::{agent_server_name, console_uri, fingerprint_der, spki_sha256, CertParseError};
+pub use cert::{
+    agent_server_name, console_uri, fingerprint_der, is_issued_by, spki_sha256, CertParseError,
+};
 pub use files::{FileError, FileProblem};
 pub use identity::{AgentIdentity, ConsoleIdentity, IdentityFileError};
 pub use role::{ParseRoleError, Role};

@@ -12,7 +12,6 @@
 //!   serverAuth, server name), then that the leaf's key hash equals the pin
 //!   from the inventory and that its DNS SAN names the pinned agent id.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -29,6 +28,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use uuid::Uuid;
 
 use crate::cert::{self, fingerprint_der, spki_sha256, CertParseError};
+use crate::deny::DenySet;
 use crate::identity::{AgentIdentity, ConsoleIdentity};
 use crate::role::Role;
 
@@ -109,11 +109,11 @@ pub fn agent_peer(peer_certs: &[CertificateDer<'_>]) -> Result<Uuid, PeerError> 
     cert::agent_id_of(&parsed).map_err(PeerError::NotAgent)
 }
 
-fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn site_roots(ca_cert_der: &CertificateDer<'static>) -> Result<Arc<RootCertStore>, TlsConfigError> {
+pub(crate) fn site_roots(ca_cert_der: &CertificateDer<'static>) -> Result<Arc<RootCertStore>, TlsConfigError> {
     let mut roots = RootCertStore::empty();
     roots
         .add(ca_cert_der.clone())
@@ -121,21 +121,11 @@ fn site_roots(ca_cert_der: &CertificateDer<'static>) -> Result<Arc<RootCertStore
     Ok(Arc::new(roots))
 }
 
-/// Fingerprints compare as lowercase hex without separators, so
-/// `AB:CD:…` and `abcd…` name the same certificate.
-fn normalize_fingerprint(fingerprint: &str) -> String {
-    fingerprint
-        .chars()
-        .filter(|c| *c != ':')
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
-}
-
-/// The agent's server configuration. `denied_console_fingerprints` are hex
-/// SHA-256 fingerprints of console certificates to refuse (revoked).
+/// The agent's server configuration. Consoles `denied` names (revoked) are
+/// refused at every handshake, with the set as it is at that moment.
 pub fn agent_server_config(
     agent: &AgentIdentity,
-    denied_console_fingerprints: Vec<String>,
+    denied: DenySet,
 ) -> Result<ServerConfig, TlsConfigError> {
     let provider = provider();
     let inner = WebPkiClientVerifier::builder_with_provider(
@@ -143,13 +133,7 @@ pub fn agent_server_config(
         provider.clone(),
     )
     .build()?;
-    let verifier = Arc::new(ConsoleCertVerifier {
-        inner,
-        denied: denied_console_fingerprints
-            .iter()
-            .map(|fingerprint| normalize_fingerprint(fingerprint))
-            .collect(),
-    });
+    let verifier = Arc::new(ConsoleCertVerifier { inner, denied });
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(TlsConfigError::Versions)?
@@ -286,14 +270,14 @@ impl RefusalSlot {
 /// Site-CA client verification plus the deny-list and the console-identity check.
 struct ConsoleCertVerifier {
     inner: Arc<dyn ClientCertVerifier>,
-    denied: HashSet<String>,
+    denied: DenySet,
 }
 
 impl fmt::Debug for ConsoleCertVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConsoleCertVerifier")
             .field("inner", &self.inner)
-            .field("denied", &self.denied.len())
+            .field("denied", &self.denied.serial())
             .finish()
     }
 }
@@ -319,11 +303,11 @@ impl ClientCertVerifier for ConsoleCertVerifier {
     ) -> Result<ClientCertVerified, rustls::Error> {
         self.inner
             .verify_client_cert(end_entity, intermediates, now)?;
-        if self.denied.contains(&fingerprint_der(end_entity)) {
+        let peer = console_peer(std::slice::from_ref(end_entity))
+            .map_err(|err| refuse(Refusal::NotConsole(err)))?;
+        if self.denied.denies(peer.console_id, &peer.fingerprint) {
             return Err(rustls::Error::InvalidCertificate(CertificateError::Revoked));
         }
-        console_peer(std::slice::from_ref(end_entity))
-            .map_err(|err| refuse(Refusal::NotConsole(err)))?;
         Ok(ClientCertVerified::assertion())
     }
 
@@ -526,7 +510,7 @@ mod tests {
             .issue_console(Role::Admin, "admin", valid())
             .expect("console");
         let server = handshake(
-            agent_server_config(&agent, Vec::new()).expect("server config"),
+            agent_server_config(&agent, DenySet::default()).expect("server config"),
             console_client_config(&console, pin(&agent)).expect("client config"),
             &agent_server_name(agent.agent_id),
         )
@@ -561,7 +545,7 @@ mod tests {
         // Whatever name the caller guessed, identity comes from the chain.
         let any_name = "address-only.agent.smarttracker";
         handshake(
-            agent_server_config(&known, Vec::new()).expect("server config"),
+            agent_server_config(&known, DenySet::default()).expect("server config"),
             console_inventory_config(&console, inventory.clone(), RefusalSlot::default())
                 .expect("client config"),
             any_name,
@@ -569,7 +553,7 @@ mod tests {
         .expect("the inventoried agent is admitted");
         let refusals = RefusalSlot::default();
         let err = handshake(
-            agent_server_config(&stranger, Vec::new()).expect("server config"),
+            agent_server_config(&stranger, DenySet::default()).expect("server config"),
             console_inventory_config(&console, inventory, refusals.clone()).expect("client config"),
             any_name,
         )
@@ -599,7 +583,7 @@ mod tests {
             .ca
             .issue_console(Role::Viewer, "v", valid())
             .expect("console");
-        let server = agent_server_config(&agent, Vec::new()).expect("server config");
+        let server = agent_server_config(&agent, DenySet::default()).expect("server config");
         assert_eq!(server.max_early_data_size, 0);
         assert_eq!(server.send_tls13_tickets, 0);
         assert!(!server.session_storage.can_cache());
@@ -629,7 +613,7 @@ mod tests {
             .collect::<Vec<_>>()
             .join(":");
         let err = handshake(
-            agent_server_config(&agent, vec![fingerprint]).expect("server config"),
+            agent_server_config(&agent, DenySet::of_fingerprints([fingerprint])).expect("server config"),
             console_client_config(&console, pin(&agent)).expect("client config"),
             &agent_server_name(agent.agent_id),
         )
@@ -656,7 +640,7 @@ mod tests {
             // The stranger even trusts our CA for the server side.
             stranger.ca_cert_der = site.ca.cert_der();
             let err = handshake(
-                agent_server_config(&agent, Vec::new()).expect("server config"),
+                agent_server_config(&agent, DenySet::default()).expect("server config"),
                 console_client_config(&stranger, pin(&agent)).expect("client config"),
                 &agent_server_name(agent.agent_id),
             )
@@ -687,7 +671,7 @@ mod tests {
         let mut wrong_key = pin(&agent);
         wrong_key.spki_sha256 = pin(&impostor).spki_sha256;
         let err = handshake(
-            agent_server_config(&agent, Vec::new()).expect("server config"),
+            agent_server_config(&agent, DenySet::default()).expect("server config"),
             console_client_config(&console, wrong_key).expect("client config"),
             &agent_server_name(agent.agent_id),
         )
@@ -699,7 +683,7 @@ mod tests {
 
         // The impostor answers for the pinned agent's name.
         let err = handshake(
-            agent_server_config(&impostor, Vec::new()).expect("server config"),
+            agent_server_config(&impostor, DenySet::default()).expect("server config"),
             console_client_config(&console, pin(&agent)).expect("client config"),
             &agent_server_name(agent.agent_id),
         )
@@ -714,7 +698,7 @@ mod tests {
         let mut wrong_id = pin(&impostor);
         wrong_id.agent_id = agent.agent_id;
         let err = handshake(
-            agent_server_config(&impostor, Vec::new()).expect("server config"),
+            agent_server_config(&impostor, DenySet::default()).expect("server config"),
             console_client_config(&console, wrong_id).expect("client config"),
             &agent_server_name(impostor.agent_id),
         )
@@ -743,7 +727,7 @@ mod tests {
             .issue_console(Role::Admin, "admin", valid())
             .expect("console");
         let err = handshake(
-            agent_server_config(&agent, Vec::new()).expect("server config"),
+            agent_server_config(&agent, DenySet::default()).expect("server config"),
             console_client_config(&console, pin(&agent)).expect("client config"),
             &agent_server_name(agent.agent_id),
         )

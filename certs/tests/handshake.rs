@@ -59,7 +59,7 @@ impl TestAgent {
 }
 
 async fn start_agent(identity: AgentIdentity) -> TestAgent {
-    let tls = agent_server_config(&identity, Vec::new()).expect("server tls");
+    let tls = agent_server_config(&identity, certs::deny::DenySet::default()).expect("server tls");
     let endpoint = server_endpoint(
         "127.0.0.1:0".parse().expect("addr"),
         server_config(tls, &Limits::default()).expect("quinn server config"),

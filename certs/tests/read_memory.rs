@@ -70,7 +70,7 @@ async fn connection_to(replies: Vec<Reply>) -> (quinn::Connection, quinn::Endpoi
     let server = server_endpoint(
         "127.0.0.1:0".parse::<SocketAddr>().expect("addr"),
         server_config(
-            agent_server_config(&agent, Vec::new()).expect("server TLS"),
+            agent_server_config(&agent, certs::deny::DenySet::default()).expect("server TLS"),
             &Limits::agent(),
         )
         .expect("server config"),

@@ -7,6 +7,7 @@
 
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::enrol::{EnrolReply, EnrolRequest, MAX_ENROL_REPLY_BYTES, MAX_ENROL_REQUEST_BYTES};
 use crate::message::{Request, Response};
 
 /// Bytes of the length prefix.
@@ -86,6 +87,8 @@ macro_rules! wire_message {
 
 wire_message!(Request, MAX_REQUEST_BODY_BYTES);
 wire_message!(Response, MAX_RESPONSE_BODY_BYTES);
+wire_message!(EnrolRequest, MAX_ENROL_REQUEST_BYTES);
+wire_message!(EnrolReply, MAX_ENROL_REPLY_BYTES);
 
 fn check_len(len_bytes: u64, cap_bytes: usize) -> Result<usize, DecodeError> {
     match usize::try_from(len_bytes) {

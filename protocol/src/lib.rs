@@ -7,6 +7,7 @@
 #[cfg(any(test, feature = "arbitrary"))]
 pub mod arbitrary;
 pub mod codec;
+pub mod enrol;
 pub mod message;
 pub mod record;
 pub mod schema;
@@ -20,9 +21,11 @@ pub use codec::{
     MAX_REQUEST_BODY_BYTES, MAX_RESPONSE_BODY_BYTES,
 };
 pub use message::{
-    negotiate_version, Ack, AckReply, CaptureSpec, CapturedImage, ErrorCode, ErrorReply, Hello,
+    negotiate_version, Ack, AckReply, CaptureSpec, CapturedImage, DenyListReply, ErrorCode,
+    ErrorReply, Hello,
     HelloReply, LiveFrameReply, LiveLease, LiveSession, LiveStart, Policy, Pull, RecordBatch,
-    RedactionRule, Request, Response, Retention, ScreenshotPolicy, VersionMismatch, MAX_VERSION,
+    RedactionRule, Request, Response, Retention, ScreenshotPolicy, SignedDenyList, VersionMismatch,
+    MAX_VERSION,
     MIN_VERSION,
 };
 pub use record::{

@@ -67,6 +67,9 @@ pub enum Request {
     /// The image of a periodic screenshot whose [`FrameMeta`] was pulled
     /// from the frames stream (admin only).
     FetchFrame(Cursor),
+    /// The site's newest deny-list of revoked consoles, signed by the
+    /// site CA; the agent keeps it if it verifies and is newer.
+    DenyList(SignedDenyList),
 }
 
 impl Request {
@@ -83,6 +86,7 @@ impl Request {
             Request::LiveFrame(_) => "live-frame",
             Request::LiveStop(_) => "live-stop",
             Request::FetchFrame(_) => "fetch-frame",
+            Request::DenyList(_) => "deny-list",
         }
     }
 }
@@ -105,6 +109,28 @@ pub enum Response {
     /// Answers [`Request::LiveStop`]; also sent when the session had
     /// already ended.
     LiveStopped(LiveSession),
+    /// Answers [`Request::DenyList`]: the serial of the list the agent
+    /// now holds.
+    DenyList(DenyListReply),
+}
+
+/// A deny-list as the site CA signed it: the JSON body and the CA's
+/// signature over it (see `certs::deny`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+pub struct SignedDenyList {
+    pub body: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+/// The deny-list an agent holds after a [`Request::DenyList`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+pub struct DenyListReply {
+    /// Its serial (0: none).
+    pub serial: u64,
+    /// Whether the list sent replaced the one it held.
+    pub taken: bool,
 }
 
 /// What to capture and how to encode it. The agent clamps every field to

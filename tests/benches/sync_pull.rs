@@ -89,7 +89,7 @@ async fn bench(records: u64) -> BenchResult<()> {
     let endpoint = server_endpoint(
         "127.0.0.1:0".parse()?,
         server_config(
-            agent_server_config(&agent_identity, Vec::new())?,
+            agent_server_config(&agent_identity, certs::deny::DenySet::default())?,
             &Limits::default(),
         )?,
     )?;

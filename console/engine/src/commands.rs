@@ -44,6 +44,8 @@ pub enum CliRequest {
         file_name: String,
         cert_der: Vec<u8>,
         name: String,
+        /// The agent group it joins (enrolment `--group`).
+        group: Option<String>,
     },
     /// Writes a table to the output (the CLI puts it in a file or on
     /// standard output).
@@ -147,7 +149,19 @@ pub async fn execute(
             file_name,
             cert_der,
             name,
-        } => on_store(move || add_agent(&context, &file_name, &cert_der, &name, &output)).await,
+            group,
+        } => {
+            on_store(move || {
+                add_agent(
+                    &context,
+                    &file_name,
+                    &cert_der,
+                    (&name, group.as_deref()),
+                    &output,
+                )
+            })
+            .await
+        }
         CliRequest::Export {
             table,
             format,
@@ -271,7 +285,7 @@ fn list_agents(context: &CommandContext, json: bool, output: &Output) -> Result<
     }
     if agents.is_empty() {
         text.push_str(&format!(
-            "no agents yet: add one with `smarttracker-console --data {} add-agent BUNDLE`\n",
+            "no agents yet: enrol workstations with `smarttracker-console --data {} enrolment open --site SITE` (or add-agent BUNDLE)\n",
             context.data_dir.display()
         ));
     }
@@ -319,7 +333,7 @@ fn add_agent(
     context: &CommandContext,
     file_name: &str,
     cert_der: &[u8],
-    name: &str,
+    (name, group): (&str, Option<&str>),
     output: &Output,
 ) -> Result<(), CommandError> {
     if cert_der.len() > MAX_CERTIFICATE_BYTES {
@@ -334,12 +348,24 @@ fn add_agent(
         ))
     })?;
     context.store.upsert_agent(&record)?;
+    if let Some(group) = group {
+        let before = ConsoleSettings::load(&context.store)
+            .map_err(|error| CommandError::Failed(error.to_string()))?;
+        let mut after = before.clone();
+        after.groups.insert(record.agent, group.to_owned());
+        after
+            .save_changes(&before, &context.store)
+            .map_err(|error| CommandError::Failed(error.to_string()))?;
+    }
     context.store.audit(AuditEntry {
         at_ms: now_ms,
         actor: context.actor.clone(),
         action: "add-agent".to_owned(),
         target: record.agent.to_string(),
-        detail: name.to_owned(),
+        detail: match group {
+            Some(group) => format!("{name} ({file_name}), group {group}"),
+            None => format!("{name} ({file_name})"),
+        },
     })?;
     output(CliOutput::Data(
         format!("added agent {} ({name})\n", record.agent).into_bytes(),
@@ -494,7 +520,7 @@ async fn sync_once(
     let store = context.store.clone();
     if on_store_value(move || store.agents()).await?.is_empty() {
         return Err(CommandError::Refused(format!(
-            "the inventory is empty: add agents with `smarttracker-console --data {} add-agent BUNDLE`",
+            "the inventory is empty: enrol workstations with `smarttracker-console --data {} enrolment open --site SITE` (or add-agent BUNDLE)",
             context.data_dir.display()
         )));
     }

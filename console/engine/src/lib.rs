@@ -9,6 +9,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod discovery;
+pub mod enrolment;
 pub mod export;
 pub mod i18n;
 pub mod live;

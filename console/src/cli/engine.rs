@@ -232,6 +232,34 @@ pub fn run(data: &Path, command: StoreCommand) -> Result<()> {
     }
 }
 
+/// Where a long-running command (an open enrolment) sends its store
+/// commands: to `serve` when one runs (attached per command), else to one
+/// engine started here and kept for the whole run.
+pub enum Runner {
+    Serve,
+    Here(Engine),
+}
+
+impl Runner {
+    pub fn for_data(data: &Path) -> Result<Runner> {
+        if serve_runs(data)? {
+            Ok(Runner::Serve)
+        } else {
+            Ok(Runner::Here(start_here(data, false)?))
+        }
+    }
+
+    pub fn run(&self, data: &Path, command: StoreCommand) -> Result<()> {
+        match self {
+            Runner::Serve => match socket::attach(data, false)? {
+                Some(attached) => run_attached(attached, command),
+                None => bail!("`serve` on {} stopped", data.display()),
+            },
+            Runner::Here(engine) => run_here(engine, command),
+        }
+    }
+}
+
 /// Runs `command` every `interval` (else as `console.toml` says) in an
 /// engine started here (`sync` without `serve`); a failed run is told and
 /// the next one follows.

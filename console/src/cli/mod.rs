@@ -4,6 +4,7 @@
 
 mod demo;
 mod engine;
+mod enrolment;
 mod gui;
 mod serve;
 
@@ -102,6 +103,11 @@ enum Command {
     Agents {
         #[arg(long)]
         json: bool,
+    },
+    /// Enrolment of workstations by code.
+    Enrolment {
+        #[command(subcommand)]
+        command: enrolment::EnrolmentCommand,
     },
     /// Adds an agent to the inventory from its enrolment bundle or
     /// certificate (only the certificate is kept, and only it leaves this
@@ -312,6 +318,7 @@ fn run(cli: Cli) -> Result<()> {
             keep,
             screen,
         }),
+        Command::Enrolment { command } => enrolment::run(&data, command),
         Command::AddAgent { file, name } => {
             let (cert_der, bundle_name) = engine::read_agent_certificate(&file)?;
             let request = CliRequest::AddAgent {
@@ -320,6 +327,7 @@ fn run(cli: Cli) -> Result<()> {
                 name: name
                     .or(bundle_name)
                     .unwrap_or_else(|| "unnamed agent".to_owned()),
+                group: None,
             };
             engine::run(&data, StoreCommand::new(request))
         }
