@@ -61,7 +61,8 @@ pub fn browse(code: &EnrolmentCode, duration: Duration) -> Result<Vec<SocketAddr
                 }
                 for ip in service.get_addresses() {
                     let ip = ip.to_ip_addr();
-                    let link_local = matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
+                    let link_local =
+                        matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
                     if !link_local {
                         found.insert(SocketAddr::new(ip, service.get_port()));
                     }
@@ -161,7 +162,10 @@ async fn enrol_at(
         Ok(Err(error)) => return Err(unreachable(&error)),
         Ok(Ok(reply)) => reply,
     };
-    connection.close(quinn::VarInt::from_u32(certs::transport::CLOSE_NORMAL), b"enrolled");
+    connection.close(
+        quinn::VarInt::from_u32(certs::transport::CLOSE_NORMAL),
+        b"enrolled",
+    );
     endpoint.wait_idle().await;
     match reply {
         EnrolReply::Refused(refusal) => Err(Attempt::Final(EnrolError::Refused { addr, refusal })),

@@ -298,7 +298,9 @@ fn run_cli(cli: Cli, matches: &ArgMatches) -> Result<()> {
                     &data,
                 ),
                 (None, Some(bundle)) => enroll(&bundle, &data),
-                (None, None) => bail!("give --code CODE (or --bundle FILE for an air-gapped workstation)"),
+                (None, None) => {
+                    bail!("give --code CODE (or --bundle FILE for an air-gapped workstation)")
+                }
             }
         }
         Command::Status { place, json } => {
@@ -357,16 +359,17 @@ fn enroll_by_code(
     let consoles: Vec<SocketAddr> = match console {
         Some(console) => console
             .to_socket_addrs()
-            .with_context(|| format!("cannot resolve the console address {console:?}; give HOST:PORT"))?
+            .with_context(|| {
+                format!("cannot resolve the console address {console:?}; give HOST:PORT")
+            })?
             .collect(),
         None => {
             eprintln!("looking for the console over mDNS ({} s)…", mdns.as_secs());
             agent::enrol::browse(&code, mdns)?
         }
     };
-    let hostname = name.unwrap_or_else(|| {
-        sysinfo::System::host_name().unwrap_or_else(|| "unknown".to_owned())
-    });
+    let hostname = name
+        .unwrap_or_else(|| sysinfo::System::host_name().unwrap_or_else(|| "unknown".to_owned()));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -489,19 +492,21 @@ async fn run(options: Config) -> Result<()> {
             Screen::new(move || ScreenSource::Demo { seed })
         }
     });
-    let service = Arc::new(Service::new(
-        AgentInfo {
-            agent_id: identity.agent_id,
-            hostname: hostname.clone(),
-            demo: source.is_demo(),
-            time_zone: time_zone_name(zone.as_ref()),
-        },
-        store.clone(),
-        policy.clone(),
-        screen.clone(),
-        options.live_lease_secs,
-    )
-    .with_revocation(identity.ca_cert_der.to_vec(), deny));
+    let service = Arc::new(
+        Service::new(
+            AgentInfo {
+                agent_id: identity.agent_id,
+                hostname: hostname.clone(),
+                demo: source.is_demo(),
+                time_zone: time_zone_name(zone.as_ref()),
+            },
+            store.clone(),
+            policy.clone(),
+            screen.clone(),
+            options.live_lease_secs,
+        )
+        .with_revocation(identity.ca_cert_der.to_vec(), deny),
+    );
     let mut policy_rx = service.policy.subscribe();
     let watchers_rx = service.watchers.subscribe();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

@@ -26,9 +26,8 @@ use certs::transport::{
 };
 use protocol::{
     negotiate_version, AckReply, CaptureSpec, CapturedImage, Cursor, DenyListReply, ErrorCode,
-    ErrorReply,
-    HelloReply, LiveFrameReply, LiveSession, LiveStart, Policy, Record, Request, Response,
-    SignedDenyList, StreamKind, MAX_VERSION, MIN_VERSION,
+    ErrorReply, HelloReply, LiveFrameReply, LiveSession, LiveStart, Policy, Record, Request,
+    Response, SignedDenyList, StreamKind, MAX_VERSION, MIN_VERSION,
 };
 use quinn::{Connection, Endpoint, Incoming, RecvStream, SendStream, VarInt};
 use tokio::sync::{watch, Semaphore};

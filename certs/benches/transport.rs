@@ -96,7 +96,10 @@ async fn bench(runs: usize) -> anyhow::Result<()> {
     let limits = Limits::default();
     let endpoint = server_endpoint(
         "127.0.0.1:0".parse()?,
-        server_config(agent_server_config(&agent, certs::deny::DenySet::default())?, &limits)?,
+        server_config(
+            agent_server_config(&agent, certs::deny::DenySet::default())?,
+            &limits,
+        )?,
     )?;
     let addr: SocketAddr = endpoint.local_addr()?;
     let batch = Arc::new(records_batch());

@@ -20,7 +20,8 @@ use rand::RngCore;
 use rcgen::string::Ia5String;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SigningKey, SerialNumber, PKCS_ECDSA_P256_SHA256,
+    Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber, SigningKey,
+    PKCS_ECDSA_P256_SHA256,
 };
 use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 use serde::{Deserialize, Serialize};
@@ -199,6 +200,8 @@ pub enum IssueError {
     Build(#[from] rcgen::Error),
     #[error("cannot read the system random generator: {0}")]
     Random(#[from] rand::Error),
+    #[error(transparent)]
+    Registry(#[from] FileError),
 }
 
 /// `site.json`.
@@ -212,6 +215,7 @@ struct SiteFile {
 
 /// An open site CA, able to issue certificates.
 pub struct SiteCa {
+    dir: PathBuf,
     name: String,
     cert_der: CertificateDer<'static>,
     not_after: OffsetDateTime,
@@ -305,6 +309,7 @@ impl SiteCa {
         written.commit();
 
         Ok(SiteCa {
+            dir: dir.to_path_buf(),
             name: name.to_owned(),
             cert_der,
             not_after: validity.not_after,
@@ -385,6 +390,7 @@ impl SiteCa {
             reason: err.to_string(),
         })?;
         Ok(SiteCa {
+            dir: dir.to_path_buf(),
             name: site.name,
             cert_der,
             not_after,
@@ -426,6 +432,17 @@ impl SiteCa {
         let san = SanType::URI(Ia5String::try_from(console_uri(role, console_id))?);
         let (cert_der, key_der) =
             self.issue_leaf(name, san, ExtendedKeyUsagePurpose::ClientAuth, validity)?;
+        crate::registry::record(
+            &self.dir,
+            &crate::registry::IssuedConsole {
+                console_id,
+                role,
+                name: name.to_owned(),
+                fingerprint: fingerprint_der(&cert_der),
+                not_after: validity.not_after,
+                issued: OffsetDateTime::now_utc(),
+            },
+        )?;
         Ok(ConsoleIdentity {
             console_id,
             role,
@@ -514,6 +531,13 @@ impl SiteCa {
     pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, IssueError> {
         Ok(self.issuer.key().sign(message)?)
     }
+}
+
+/// The CA certificate of the site in `dir` (DER), without opening its key.
+pub fn read_ca_certificate(dir: &Path) -> Result<CertificateDer<'static>, FileError> {
+    let path = dir.join(CA_CERT_FILE);
+    let bytes = files::read(&path, "site CA certificate")?;
+    files::pem_single_certificate(&bytes, &path, "site CA certificate", RESTORE_HINT)
 }
 
 fn distinguished_name(common_name: &str, organization: &str) -> DistinguishedName {

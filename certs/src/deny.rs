@@ -79,7 +79,8 @@ impl DenyList {
 
     /// Whether the console with this id and certificate is revoked.
     pub fn denies(&self, console_id: Uuid, cert_der: &[u8]) -> bool {
-        self.consoles.contains(&console_id) || self.fingerprints.contains(&fingerprint_der(cert_der))
+        self.consoles.contains(&console_id)
+            || self.fingerprints.contains(&fingerprint_der(cert_der))
     }
 
     /// Signs the list with the site CA, with serial `max(serial + 1,

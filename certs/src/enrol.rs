@@ -28,8 +28,7 @@ use rand::RngCore;
 use rcgen::string::Ia5String;
 use rcgen::{
     CertificateParams, CertificateSigningRequestParams, ExtendedKeyUsagePurpose, KeyPair,
-    PublicKeyData, SanType,
-    PKCS_ECDSA_P256_SHA256,
+    PublicKeyData, SanType, PKCS_ECDSA_P256_SHA256,
 };
 use ring::hmac;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -97,7 +96,9 @@ pub enum CodeError {
     Length { found: usize },
     #[error("{0:?} cannot be in an enrolment code (it uses digits and the letters A-Z without I, L, O, U): copy it again from the console")]
     Character(char),
-    #[error("this enrolment code has a typo (its check does not match): copy it again from the console")]
+    #[error(
+        "this enrolment code has a typo (its check does not match): copy it again from the console"
+    )]
     Check,
 }
 
@@ -134,12 +135,7 @@ impl EnrolmentCode {
     /// Whether `proof` was made with this code on this channel for this
     /// CSR (constant time).
     pub fn verify(&self, exporter: &[u8; PROOF_BYTES], csr_der: &[u8], proof: &[u8]) -> bool {
-        hmac::verify(
-            &self.proof_key(),
-            &proof_message(exporter, csr_der),
-            proof,
-        )
-        .is_ok()
+        hmac::verify(&self.proof_key(), &proof_message(exporter, csr_der), proof).is_ok()
     }
 
     fn proof_key(&self) -> hmac::Key {
@@ -191,7 +187,7 @@ impl fmt::Display for EnrolmentCode {
             held += 8;
             while held >= 5 {
                 held -= 5;
-                if written > 0 && written % 4 == 0 {
+                if written > 0 && written.is_multiple_of(4) {
                     f.write_str("-")?;
                 }
                 let index = ((bits >> held) & 31) as usize;
@@ -425,7 +421,9 @@ pub fn enrolment_client_config(
 
 /// The CA a console of another site presents is refused with this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the console's site CA is not the one the enrolment code names (a console of another site)")]
+#[error(
+    "the console's site CA is not the one the enrolment code names (a console of another site)"
+)]
 pub struct OtherSite;
 
 struct CodePinnedVerifier {

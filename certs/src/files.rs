@@ -87,7 +87,7 @@ impl FileError {
         Self::new(what, path, FileProblem::Invalid(reason.into()), hint)
     }
 
-    fn io(what: &'static str, path: &Path, err: io::Error, hint: &str) -> Self {
+    pub(crate) fn io(what: &'static str, path: &Path, err: io::Error, hint: &str) -> Self {
         let problem = match err.kind() {
             io::ErrorKind::NotFound => FileProblem::Missing,
             io::ErrorKind::AlreadyExists => FileProblem::AlreadyExists,

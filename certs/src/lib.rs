@@ -6,13 +6,14 @@
 //! directory and agent bundle formats, and `tls` for the handshake policy.
 
 pub mod ca;
+mod cert;
 pub mod deny;
 pub mod enrol;
-mod cert;
 mod files;
 pub mod handshake;
 pub mod identity;
 pub mod inspect;
+pub mod registry;
 mod role;
 pub mod tls;
 pub mod transport;

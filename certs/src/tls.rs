@@ -113,7 +113,9 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-pub(crate) fn site_roots(ca_cert_der: &CertificateDer<'static>) -> Result<Arc<RootCertStore>, TlsConfigError> {
+pub(crate) fn site_roots(
+    ca_cert_der: &CertificateDer<'static>,
+) -> Result<Arc<RootCertStore>, TlsConfigError> {
     let mut roots = RootCertStore::empty();
     roots
         .add(ca_cert_der.clone())
@@ -613,7 +615,8 @@ mod tests {
             .collect::<Vec<_>>()
             .join(":");
         let err = handshake(
-            agent_server_config(&agent, DenySet::of_fingerprints([fingerprint])).expect("server config"),
+            agent_server_config(&agent, DenySet::of_fingerprints([fingerprint]))
+                .expect("server config"),
             console_client_config(&console, pin(&agent)).expect("client config"),
             &agent_server_name(agent.agent_id),
         )

@@ -22,11 +22,9 @@ pub use codec::{
 };
 pub use message::{
     negotiate_version, Ack, AckReply, CaptureSpec, CapturedImage, DenyListReply, ErrorCode,
-    ErrorReply, Hello,
-    HelloReply, LiveFrameReply, LiveLease, LiveSession, LiveStart, Policy, Pull, RecordBatch,
-    RedactionRule, Request, Response, Retention, ScreenshotPolicy, SignedDenyList, VersionMismatch,
-    MAX_VERSION,
-    MIN_VERSION,
+    ErrorReply, Hello, HelloReply, LiveFrameReply, LiveLease, LiveSession, LiveStart, Policy, Pull,
+    RecordBatch, RedactionRule, Request, Response, Retention, ScreenshotPolicy, SignedDenyList,
+    VersionMismatch, MAX_VERSION, MIN_VERSION,
 };
 pub use record::{
     ActivitySpan, Cursor, DiskUsage, FrameMeta, GapMarker, GapReason, HealthLevel, HealthSample,

@@ -62,8 +62,11 @@ impl FakeAgent {
             .expect("runtime");
         let requests = Arc::new(AtomicU64::new(0));
         let id = identity.agent_id;
-        let tls = certs::tls::agent_server_config(&identity, certs::deny::DenySet::of_fingerprints(denied))
-            .expect("tls");
+        let tls = certs::tls::agent_server_config(
+            &identity,
+            certs::deny::DenySet::of_fingerprints(denied),
+        )
+        .expect("tls");
         let config = server_config(tls, &Limits::default()).expect("quinn config");
         let endpoint = runtime.block_on(async {
             server_endpoint("127.0.0.1:0".parse().expect("addr"), config).expect("bind")

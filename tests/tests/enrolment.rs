@@ -116,7 +116,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 /// The base64 body of the private key PEM in an agent identity file.
 fn private_key_body(identity: &Path) -> String {
     let text = std::fs::read_to_string(identity).expect("identity");
-    let begin = text.find("-----BEGIN PRIVATE KEY-----").expect("a private key");
+    let begin = text
+        .find("-----BEGIN PRIVATE KEY-----")
+        .expect("a private key");
     let body = &text[begin + "-----BEGIN PRIVATE KEY-----".len()..];
     let end = body.find("-----END").expect("end of key");
     body[..end].split_whitespace().collect()
@@ -173,7 +175,10 @@ fn a_two_use_code_enrols_two_workstations_that_then_sync_and_refuses_a_third() {
     // Enrolled agents sync: no bundle, no add-agent.
     let agents = run_ok(&mut site.console(&["agents"]));
     let listed = String::from_utf8_lossy(&agents.stdout);
-    assert!(listed.contains("pc-01") && listed.contains("pc-02"), "{listed}");
+    assert!(
+        listed.contains("pc-01") && listed.contains("pc-02"),
+        "{listed}"
+    );
     let mut a1 = Agent::start(&pc1, "127.0.0.1:0", &["--no-mdns"]);
     let mut a2 = Agent::start(&pc2, "127.0.0.1:0", &["--no-mdns"]);
     let report = site.sync_once(&[a1.addr(), a2.addr()]);
@@ -216,11 +221,7 @@ fn wrong_mistyped_foreign_and_expired_codes_are_refused_and_nothing_is_written()
     typo[2] = if typo[2] == 'A' { 'B' } else { 'A' };
     let typo: String = typo.into_iter().collect();
     let mistyped = enroll(&typo, open.addr, &data, "pc-01");
-    assert!(
-        stderr(&mistyped).contains("typo"),
-        "{}",
-        stderr(&mistyped)
-    );
+    assert!(stderr(&mistyped).contains("typo"), "{}", stderr(&mistyped));
 
     // The right code at a console of another site.
     let foreign = Site::create();
@@ -239,20 +240,23 @@ fn wrong_mistyped_foreign_and_expired_codes_are_refused_and_nothing_is_written()
     let rest = open.finish();
     assert!(rest.contains("the code expired): 0 workstations"), "{rest}");
     let expired = enroll(&code, addr, &data, "pc-01");
-    assert!(
-        stderr(&expired).contains("expired"),
-        "{}",
-        stderr(&expired)
-    );
+    assert!(stderr(&expired).contains("expired"), "{}", stderr(&expired));
 
-    assert!(!data.exists(), "a refused enrolment wrote {}", data.display());
+    assert!(
+        !data.exists(),
+        "a refused enrolment wrote {}",
+        data.display()
+    );
     let agents = run_ok(&mut site.console(&["agents"]));
     let listed = String::from_utf8_lossy(&agents.stdout);
     assert!(listed.starts_with("no agents yet"), "{listed}");
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|window| window == needle)
+    !needle.is_empty()
+        && haystack
+            .windows(needle.len())
+            .any(|window| window == needle)
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {

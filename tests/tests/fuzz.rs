@@ -365,6 +365,7 @@ fn fuzz_answer(draw: &mut Draw, own_id: AgentId, epoch: &AtomicU64, request: Req
         Request::GetPolicy | Request::SetPolicy(_) => {
             Response::Policy(draw.value(any::<protocol::Policy>()))
         }
+        Request::DenyList(_) => Response::DenyList(draw.value(any::<protocol::DenyListReply>())),
     };
     Answer::Reply(reply)
 }

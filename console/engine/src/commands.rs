@@ -78,6 +78,16 @@ pub enum CliRequest {
         /// Where the CLI writes it, for the audit log and the message.
         destination: String,
     },
+    /// The site's deny-list this console holds: the signed list as JSON
+    /// data, nothing when it holds none.
+    DenyList,
+    /// Keeps a newer deny-list signed by the site CA (made by `revoke
+    /// console`, which holds the CA key); agents get it at their next sync.
+    KeepDenyList {
+        signed: protocol::SignedDenyList,
+        /// The consoles it revokes, for the audit log.
+        revoked: String,
+    },
 }
 
 /// Where to look for agents besides remembered addresses and static peers.
@@ -208,7 +218,60 @@ pub async fn execute(
             reach,
             destination,
         } => screenshot(&context, &agent, spec, &reach, &destination, &output).await,
+        CliRequest::DenyList => {
+            on_store(move || {
+                if let Some(held) = crate::revocation::held(&context.store)? {
+                    let json = serde_json::to_vec(&held)
+                        .map_err(|error| CommandError::Failed(error.to_string()))?;
+                    output(CliOutput::Data(json));
+                }
+                Ok(())
+            })
+            .await
+        }
+        CliRequest::KeepDenyList { signed, revoked } => {
+            let syncer = context.syncer.clone().map_err(CommandError::Refused)?;
+            on_store(move || {
+                keep_deny_list(&context, syncer.site_ca_der(), &signed, &revoked, &output)
+            })
+            .await
+        }
     }
+}
+
+fn keep_deny_list(
+    context: &CommandContext,
+    site_ca_der: &[u8],
+    signed: &protocol::SignedDenyList,
+    revoked: &str,
+    output: &Output,
+) -> Result<(), CommandError> {
+    let list =
+        crate::revocation::keep(&context.store, site_ca_der, signed).map_err(
+            |error| match error {
+                crate::revocation::RevocationError::Store(error) => CommandError::Store(error),
+                other => CommandError::Refused(other.to_string()),
+            },
+        )?;
+    context.store.audit(AuditEntry {
+        at_ms: crate::clock::wall_now_ms(),
+        actor: context.actor.clone(),
+        action: "revoke-console".to_owned(),
+        target: revoked.to_owned(),
+        detail: format!(
+            "deny-list serial {}, {} console(s) revoked in all",
+            list.serial,
+            list.consoles.len()
+        ),
+    })?;
+    say(
+        output,
+        format!(
+            "revoked {revoked}: agents refuse it from their next sync by any console of this site (deny-list serial {})",
+            list.serial
+        ),
+    );
+    Ok(())
 }
 
 /// Runs blocking `work` (the store, mDNS) through [`crate::blocking`].

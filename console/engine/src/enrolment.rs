@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use certs::enrol::{
-    enrolment_server_config, EnrolmentCode, ENROL_SERVICE_TYPE, ENROL_TXT_CA, EXPORTER_LABEL, PROOF_BYTES,
+    enrolment_server_config, EnrolmentCode, ENROL_SERVICE_TYPE, ENROL_TXT_CA, EXPORTER_LABEL,
+    PROOF_BYTES,
 };
 use certs::transport::{read_message, server_config, server_endpoint, write_message, Limits};
 use certs::{SiteCa, Validity};
@@ -167,8 +168,10 @@ pub enum ListenError {
 pub fn bind(ca: &SiteCa, listen: SocketAddr, validity: Validity) -> Result<Endpoint, ListenError> {
     let (cert_der, key_der) = ca.issue_enrolment_server(validity)?;
     let tls = enrolment_server_config(cert_der, key_der, ca.cert_der())?;
-    let mut limits = Limits::default();
-    limits.max_incoming_connections = MAX_CONNECTIONS;
+    let limits = Limits {
+        max_incoming_connections: MAX_CONNECTIONS,
+        ..Limits::default()
+    };
     Ok(server_endpoint(listen, server_config(tls, &limits)?)?)
 }
 
@@ -219,7 +222,10 @@ pub async fn serve(
         }
     })
     .await;
-    endpoint.close(VarInt::from_u32(certs::transport::CLOSE_NORMAL), b"enrolment closed");
+    endpoint.close(
+        VarInt::from_u32(certs::transport::CLOSE_NORMAL),
+        b"enrolment closed",
+    );
     endpoint.wait_idle().await;
 }
 
@@ -236,18 +242,16 @@ async fn serve_one(
     else {
         return;
     };
-    let request = match tokio::time::timeout(
-        REQUEST_DEADLINE,
-        read_message::<EnrolRequest>(&mut recv),
-    )
-    .await
-    {
-        Ok(Ok(request)) => request,
-        _ => {
-            let _ = write_message(&mut send, &EnrolReply::Refused(EnrolRefusal::BadRequest)).await;
-            return;
-        }
-    };
+    let request =
+        match tokio::time::timeout(REQUEST_DEADLINE, read_message::<EnrolRequest>(&mut recv)).await
+        {
+            Ok(Ok(request)) => request,
+            _ => {
+                let _ =
+                    write_message(&mut send, &EnrolReply::Refused(EnrolRefusal::BadRequest)).await;
+                return;
+            }
+        };
     let mut exporter = [0u8; PROOF_BYTES];
     if connection
         .export_keying_material(&mut exporter, EXPORTER_LABEL, b"")
@@ -290,12 +294,10 @@ async fn enrol_one(
         from,
     };
     let approver = host.clone();
-    let approved = crate::blocking::blocking(
-        move || Ok::<bool, ()>(approver.approve(&pending)),
-        |_| (),
-    )
-    .await
-    .unwrap_or(false);
+    let approved =
+        crate::blocking::blocking(move || Ok::<bool, ()>(approver.approve(&pending)), |_| ())
+            .await
+            .unwrap_or(false);
     if !approved {
         lock(session).finish(ticket, false);
         return EnrolReply::Refused(EnrolRefusal::Declined);
@@ -443,8 +445,14 @@ mod tests {
     #[test]
     fn wrong_proofs_and_expiry_are_refused_and_end_the_session() {
         let mut session = Session::new(code(), 5, 1_000);
-        assert_eq!(session.admit(10, false).unwrap_err(), EnrolRefusal::WrongCode);
-        assert_eq!(session.admit(1_000, true).unwrap_err(), EnrolRefusal::Expired);
+        assert_eq!(
+            session.admit(10, false).unwrap_err(),
+            EnrolRefusal::WrongCode
+        );
+        assert_eq!(
+            session.admit(1_000, true).unwrap_err(),
+            EnrolRefusal::Expired
+        );
         assert!(session.is_over(1_000));
         let mut session = Session::new(code(), 5, 1_000);
         for _ in 0..MAX_WRONG_PROOFS {

@@ -16,6 +16,7 @@ pub mod live;
 pub mod model;
 pub mod reach;
 pub mod report;
+pub mod revocation;
 pub mod service;
 pub mod settings;
 pub mod store;

@@ -90,6 +90,8 @@ pub enum Destination {
         path: PathBuf,
         file: std::fs::File,
     },
+    /// Kept in memory for the caller (see [`run_kept`]).
+    Kept(Arc<Mutex<Vec<u8>>>),
     /// Kept, then written at once, mode 0600, when the command succeeded;
     /// the command's messages then follow `wrote PATH: ` on standard output.
     PrivateFile {
@@ -129,6 +131,7 @@ impl Destination {
     pub fn describe(&self) -> String {
         match self {
             Destination::Stdout => "standard output".to_owned(),
+            Destination::Kept(_) => "memory".to_owned(),
             Destination::File { path, .. } | Destination::PrivateFile { path, .. } => {
                 path.display().to_string()
             }
@@ -138,7 +141,7 @@ impl Destination {
     /// The file it names, `None` for standard output.
     pub fn file_name(&self) -> Option<String> {
         match self {
-            Destination::Stdout => None,
+            Destination::Stdout | Destination::Kept(_) => None,
             _ => Some(self.describe()),
         }
     }
@@ -147,6 +150,12 @@ impl Destination {
         match self {
             Destination::Stdout => std::io::stdout().lock().write_all(bytes),
             Destination::File { file, .. } => file.write_all(bytes),
+            Destination::Kept(kept) => {
+                kept.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend_from_slice(bytes);
+                Ok(())
+            }
             Destination::PrivateFile { bytes: kept, .. } => {
                 kept.extend_from_slice(bytes);
                 Ok(())
@@ -167,6 +176,7 @@ impl Destination {
                 .lock()
                 .flush()
                 .context("cannot write the output"),
+            Destination::Kept(_) => Ok(()),
             Destination::File { path, file } => file
                 .sync_all()
                 .with_context(|| format!("cannot write {}", path.display())),
@@ -258,6 +268,17 @@ impl Runner {
             Runner::Here(engine) => run_here(engine, command),
         }
     }
+}
+
+/// Runs `request` like [`run`] and returns its data instead of writing it.
+pub fn run_kept(data: &Path, request: CliRequest) -> Result<Vec<u8>> {
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    run(
+        data,
+        StoreCommand::new(request).to(Destination::Kept(kept.clone())),
+    )?;
+    let bytes = std::mem::take(&mut *kept.lock().unwrap_or_else(PoisonError::into_inner));
+    Ok(bytes)
 }
 
 /// Runs `command` every `interval` (else as `console.toml` says) in an

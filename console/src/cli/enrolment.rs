@@ -128,14 +128,19 @@ fn open(data: &Path, args: OpenArgs) -> Result<()> {
         ..Validity::days_from(time::OffsetDateTime::now_utc(), 1)
     };
     let endpoint = enrolment::bind(&ca, args.listen, validity)?;
-    let bound = endpoint.local_addr().context("cannot read the bound address")?;
+    let bound = endpoint
+        .local_addr()
+        .context("cannot read the bound address")?;
     let _advert = if args.no_mdns {
         None
     } else {
         match enrolment::Advert::start(&code, bound.port()) {
             Ok(advert) => Some(advert),
             Err(error) => {
-                eprintln!("warning: mDNS advert unavailable ({error}); agents need --console HOST:{}", bound.port());
+                eprintln!(
+                    "warning: mDNS advert unavailable ({error}); agents need --console HOST:{}",
+                    bound.port()
+                );
                 None
             }
         }
@@ -206,7 +211,10 @@ type InventoryJob = (CliRequest, std::sync::mpsc::Sender<Result<(), String>>);
 /// The thread that owns the [`Runner`] (an engine started here has its own
 /// runtime, which must not be dropped on an async worker) and runs the
 /// inventory's commands one at a time.
-fn inventory_thread(data: PathBuf, runner: Runner) -> Result<std::sync::mpsc::Sender<InventoryJob>> {
+fn inventory_thread(
+    data: PathBuf,
+    runner: Runner,
+) -> Result<std::sync::mpsc::Sender<InventoryJob>> {
     let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<InventoryJob>();
     std::thread::Builder::new()
         .name("inventory".to_owned())
@@ -276,7 +284,16 @@ mod tests {
         assert_eq!(parse_expiry("24h"), Ok(Duration::from_secs(86_400)));
         assert_eq!(parse_expiry("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_expiry("7d"), Ok(Duration::from_secs(7 * 86_400)));
-        for bad in ["", "h", "0m", "31d", "1y", "-1h", "99999999999999999999d", "é"] {
+        for bad in [
+            "",
+            "h",
+            "0m",
+            "31d",
+            "1y",
+            "-1h",
+            "99999999999999999999d",
+            "é",
+        ] {
             assert!(parse_expiry(bad).is_err(), "{bad}");
         }
     }

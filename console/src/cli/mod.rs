@@ -2,6 +2,7 @@
 //! Commands on the store go to the engine: to `serve` over its socket when
 //! one runs on `--data`, else to an engine started in this process.
 
+mod consoles;
 mod demo;
 mod engine;
 mod enrolment;
@@ -35,6 +36,20 @@ struct Cli {
     data: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum RevokeWhat {
+    /// Puts a console certificate on the site's deny-list (signed by the
+    /// site CA; passphrase in SMARTTRACKER_CA_PASSPHRASE): every agent
+    /// refuses it once a console of the site has synced it.
+    Console {
+        /// The console's id, or its name in the site's registry.
+        console: String,
+        /// The site directory (made by `smarttracker-certs init`).
+        #[arg(long, value_name = "DIR")]
+        site: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +118,19 @@ enum Command {
     Agents {
         #[arg(long)]
         json: bool,
+    },
+    /// The console identities the site issued, and which are revoked.
+    Consoles {
+        /// The site directory (made by `smarttracker-certs init`).
+        #[arg(long, value_name = "DIR")]
+        site: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revokes a console or removes a workstation.
+    Revoke {
+        #[command(subcommand)]
+        what: RevokeWhat,
     },
     /// Enrolment of workstations by code.
     Enrolment {
@@ -319,6 +347,10 @@ fn run(cli: Cli) -> Result<()> {
             screen,
         }),
         Command::Enrolment { command } => enrolment::run(&data, command),
+        Command::Consoles { site, json } => consoles::list(&data, &site, json),
+        Command::Revoke { what } => match what {
+            RevokeWhat::Console { console, site } => consoles::revoke(&data, &site, &console),
+        },
         Command::AddAgent { file, name } => {
             let (cert_der, bundle_name) = engine::read_agent_certificate(&file)?;
             let request = CliRequest::AddAgent {

@@ -390,6 +390,11 @@ impl Syncer {
 
     /// How this console signs audit entries: its name and id.
     /// What this console may ask of agents.
+    /// The site CA certificate this console trusts (DER).
+    pub fn site_ca_der(&self) -> &[u8] {
+        &self.identity.ca_cert_der
+    }
+
     pub fn role(&self) -> Role {
         self.identity.role
     }
@@ -634,6 +639,7 @@ impl Syncer {
                     .await
             }
         };
+        self.hand_deny_list(connection, agent, deadline).await;
         let mut streams = Vec::new();
         let mut end = PassEnd::Done(None);
         for stream in streams_for(self.identity.role) {
@@ -965,6 +971,40 @@ impl Syncer {
             });
         }
         Ok((agent, reply))
+    }
+
+    /// Gives the agent the site's deny-list this console holds (one
+    /// request; the agent keeps it if it is newer than its own). A failure
+    /// is logged and does not stop the pass.
+    async fn hand_deny_list(
+        &self,
+        connection: &quinn::Connection,
+        agent: AgentId,
+        deadline: Deadline,
+    ) {
+        let held = match self.on_store(crate::revocation::held).await {
+            Ok(Some(held)) => held,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%agent, %error, "the deny-list this console holds cannot be read");
+                return;
+            }
+        };
+        match self
+            .ask(connection, &Request::DenyList(held), deadline)
+            .await
+        {
+            Ok(Asked::Answer(Response::DenyList(reply))) => {
+                if reply.taken {
+                    tracing::info!(%agent, serial = reply.serial, "agent took the site's deny-list");
+                }
+            }
+            Ok(Asked::Answer(Response::Error(refused))) => {
+                tracing::warn!(%agent, reason = %refused.message, "agent refused the site's deny-list");
+            }
+            Ok(_) => tracing::warn!(%agent, "agent answered the deny-list with something else"),
+            Err(error) => tracing::warn!(%agent, %error, "cannot give the agent the deny-list"),
+        }
     }
 
     /// Pulls one stream within the pass's bounds: store (atomically with
