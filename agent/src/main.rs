@@ -19,7 +19,7 @@ use agent::recorder::{record_demo_history, DesktopSource, Recorder, Source};
 use agent::screen::Screen;
 use agent::sensors::session::UtmpSessions;
 use agent::sensors::x11::X11Sensors;
-use agent::server::{serve, system_time_zone, time_zone_name, AgentInfo, Service};
+use agent::server::{serve, system_time_zone, time_zone_name, AgentInfo, Renewal, Service};
 use agent::settings::load_deny_list;
 use agent::status::{StatusSnapshot, StoreProblem, StreamStatus};
 use agent::store::outage::{Notice, Outage};
@@ -505,7 +505,12 @@ async fn run(options: Config) -> Result<()> {
             screen.clone(),
             options.live_lease_secs,
         )
-        .with_revocation(identity.ca_cert_der.to_vec(), deny),
+        .with_revocation(identity.ca_cert_der.to_vec(), deny)
+        .with_renewal(Renewal::new(
+            identity_path.clone(),
+            identity.name.clone(),
+            endpoint.clone(),
+        )),
     );
     let mut policy_rx = service.policy.subscribe();
     let watchers_rx = service.watchers.subscribe();

@@ -15,15 +15,18 @@
 //! these timers keep running when requests are heavy.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use certs::deny::DenySet;
+use certs::enrol::AgentKeyRequest;
 use certs::tls::{console_peer, ConsolePeer};
 use certs::transport::{
     peer_chain, read_message, reject_stream, write_message, CLOSE_NORMAL, CLOSE_QUIET,
     CLOSE_REFUSED,
 };
+use certs::AgentIdentity;
 use protocol::{
     negotiate_version, AckReply, CaptureSpec, CapturedImage, Cursor, DenyListReply, ErrorCode,
     ErrorReply, HelloReply, LiveFrameReply, LiveSession, LiveStart, Policy, Record, Request,
@@ -100,6 +103,30 @@ pub struct Service {
     deny: DenySet,
     /// The site CA certificate deny-lists must be signed by.
     site_ca_der: Arc<Vec<u8>>,
+    /// Certificate renewal; `None`: refused (tests, benches).
+    renewal: Option<Renewal>,
+}
+
+/// What renewing the agent's certificate needs: where its identity lives,
+/// the endpoint serving it, and the key a `NewKey` made, waiting for its
+/// certificate.
+#[derive(Debug)]
+pub struct Renewal {
+    pub identity_file: PathBuf,
+    pub name: Option<String>,
+    pub endpoint: Endpoint,
+    pending: Mutex<Option<AgentKeyRequest>>,
+}
+
+impl Renewal {
+    pub fn new(identity_file: PathBuf, name: Option<String>, endpoint: Endpoint) -> Renewal {
+        Renewal {
+            identity_file,
+            name,
+            endpoint,
+            pending: Mutex::new(None),
+        }
+    }
 }
 
 /// A store call that did not return (it panicked).
@@ -152,7 +179,14 @@ impl Service {
             store_tasks: Semaphore::new(MAX_STORE_TASKS),
             deny: DenySet::default(),
             site_ca_der: Arc::new(Vec::new()),
+            renewal: None,
         }
+    }
+
+    /// Lets admin consoles renew this agent's certificate (see [`Renewal`]).
+    pub fn with_renewal(mut self, renewal: Renewal) -> Service {
+        self.renewal = Some(renewal);
+        self
     }
 
     /// Takes deny-lists signed by the site CA `site_ca_der` into `deny`
@@ -341,6 +375,92 @@ impl Service {
                 .await
                 .unwrap_or_else(|task_error| internal(&task_error)),
             Request::DenyList(signed) => self.deny_list(signed).await,
+            Request::NewKey => self.new_key(),
+            Request::InstallCertificate(cert_der) => self.install_certificate(cert_der).await,
+        }
+    }
+
+    fn new_key(&self) -> (Response, String) {
+        let Some(renewal) = &self.renewal else {
+            let reason = "this agent cannot renew its certificate".to_owned();
+            return (error(ErrorCode::BadRequest, reason.clone()), reason);
+        };
+        match AgentKeyRequest::generate() {
+            Ok(request) => {
+                let csr_der = request.csr_der.clone();
+                *renewal
+                    .pending
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(request);
+                (Response::KeyRequest(csr_der), "new key made".to_owned())
+            }
+            Err(key_error) => internal(&key_error),
+        }
+    }
+
+    async fn install_certificate(&self, cert_der: Vec<u8>) -> (Response, String) {
+        let refuse = |reason: String| (error(ErrorCode::BadRequest, reason.clone()), reason);
+        let Some(renewal) = &self.renewal else {
+            return refuse("this agent cannot renew its certificate".to_owned());
+        };
+        let Some(pending) = renewal
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
+            return refuse("no new key is waiting for a certificate: ask for one first".to_owned());
+        };
+        if pending.accepts(&cert_der) != Some(self.info.agent_id) {
+            return refuse("the certificate is not for this agent's new key".to_owned());
+        }
+        if !certs::is_issued_by(&cert_der, &self.site_ca_der) {
+            return refuse("the certificate is not signed by the site CA".to_owned());
+        }
+        let now = time::OffsetDateTime::now_utc();
+        match certs::inspect::summarize(&cert_der) {
+            Ok(summary) if summary.not_before <= now && now < summary.not_after => {}
+            _ => return refuse("the certificate is not valid now".to_owned()),
+        }
+        let identity = AgentIdentity {
+            agent_id: self.info.agent_id,
+            name: renewal.name.clone(),
+            cert_der: cert_der.into(),
+            key_der: pending.key_der.clone_key(),
+            ca_cert_der: self.site_ca_der.to_vec().into(),
+        };
+        let file = renewal.identity_file.clone();
+        let (identity, written) = match tokio::task::spawn_blocking(move || {
+            let written = identity.replace_bundle(&file);
+            (identity, written)
+        })
+        .await
+        {
+            Ok(done) => done,
+            Err(task_error) => return internal(&task_error),
+        };
+        if let Err(write_error) = written {
+            return internal(&write_error);
+        }
+        let config = certs::tls::agent_server_config(&identity, self.deny.clone())
+            .map_err(|tls_error| tls_error.to_string())
+            .and_then(|tls| {
+                certs::transport::server_config(tls, &certs::transport::Limits::agent())
+                    .map_err(|quic_error| quic_error.to_string())
+            });
+        match config {
+            Ok(config) => {
+                renewal.endpoint.set_server_config(Some(config));
+                tracing::info!("renewed certificate installed; served from the next handshake");
+                (
+                    Response::CertificateInstalled,
+                    "renewed certificate installed".to_owned(),
+                )
+            }
+            Err(reason) => {
+                tracing::error!(%reason, "renewed certificate written but not served until restart");
+                (error(ErrorCode::Internal, reason.clone()), reason)
+            }
         }
     }
 

@@ -313,6 +313,28 @@ impl SiteCa {
         name: Option<&str>,
         validity: Validity,
     ) -> Result<(Uuid, CertificateDer<'static>), SignRequestError> {
+        self.sign_agent_key(csr_der, Uuid::new_v4(), name, validity)
+    }
+
+    /// Renewal: signs the public key of `csr_der` for the enrolled agent
+    /// `agent_id` (same extensions as [`SiteCa::sign_agent_request`]).
+    pub fn renew_agent_request(
+        &self,
+        csr_der: &[u8],
+        agent_id: Uuid,
+        name: Option<&str>,
+        validity: Validity,
+    ) -> Result<CertificateDer<'static>, SignRequestError> {
+        Ok(self.sign_agent_key(csr_der, agent_id, name, validity)?.1)
+    }
+
+    fn sign_agent_key(
+        &self,
+        csr_der: &[u8],
+        agent_id: Uuid,
+        name: Option<&str>,
+        validity: Validity,
+    ) -> Result<(Uuid, CertificateDer<'static>), SignRequestError> {
         if csr_der.len() > MAX_CSR_BYTES {
             return Err(SignRequestError::TooLarge);
         }
@@ -322,7 +344,6 @@ impl SiteCa {
         if request.public_key.algorithm() != &PKCS_ECDSA_P256_SHA256 {
             return Err(SignRequestError::KeyAlgorithm);
         }
-        let agent_id = Uuid::new_v4();
         let san = SanType::DnsName(
             Ia5String::try_from(agent_server_name(agent_id)).map_err(IssueError::from)?,
         );
@@ -356,6 +377,19 @@ impl SiteCa {
         )?;
         Ok((cert_der, PrivatePkcs8KeyDer::from(key.serialize_der())))
     }
+}
+
+/// Whether a certificate valid from `not_before` to `not_after` is due for
+/// renewal at `now`: less than a third of its validity is left (or it
+/// already expired, or its dates make no sense).
+pub fn renewal_due(
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+    now: time::OffsetDateTime,
+) -> bool {
+    let total = not_after - not_before;
+    let left = not_after - now;
+    total <= time::Duration::ZERO || left * 3 < total
 }
 
 /// The console's enrolment server configuration: its enrolment
@@ -585,6 +619,33 @@ mod tests {
         assert!(!code.verify(&[8u8; PROOF_BYTES], b"csr", &proof));
         assert!(!code.verify(&exporter, b"csr2", &proof));
         assert!(!code.verify(&exporter, b"csr", &proof[..31]));
+    }
+
+    #[test]
+    fn renewal_is_due_when_less_than_a_third_is_left() {
+        let start = OffsetDateTime::UNIX_EPOCH;
+        let end = start + time::Duration::days(30);
+        assert!(!renewal_due(start, end, start));
+        assert!(!renewal_due(start, end, start + time::Duration::days(19)));
+        assert!(renewal_due(start, end, start + time::Duration::days(21)));
+        assert!(renewal_due(start, end, end + time::Duration::days(1)));
+        assert!(renewal_due(end, start, start), "inverted dates");
+    }
+
+    #[test]
+    fn a_renewal_keeps_the_agent_id_and_takes_the_new_key() {
+        let (_dir, ca) = site();
+        let validity = Validity::days_from(OffsetDateTime::now_utc(), 10);
+        let first = AgentKeyRequest::generate().expect("key");
+        let (agent_id, _) = ca
+            .sign_agent_request(&first.csr_der, Some("pc-07"), validity)
+            .expect("signed");
+        let fresh = AgentKeyRequest::generate().expect("key");
+        let renewed = ca
+            .renew_agent_request(&fresh.csr_der, agent_id, Some("pc-07"), validity)
+            .expect("renewed");
+        assert_eq!(fresh.accepts(&renewed), Some(agent_id));
+        assert_eq!(first.accepts(&renewed), None);
     }
 
     #[test]

@@ -224,6 +224,36 @@ impl AgentIdentity {
         Ok(())
     }
 
+    /// Replaces the bundle at `file` with this identity atomically: the new
+    /// file is written beside it, made durable, then renamed over it, so a
+    /// crash leaves the old identity or the new one, never half of either.
+    pub fn replace_bundle(&self, file: &Path) -> Result<(), IdentityFileError> {
+        let mut name = file.file_name().unwrap_or_default().to_owned();
+        name.push(".new");
+        let staged = file.with_file_name(name);
+        // A stale one from an interrupted renewal.
+        let _ = std::fs::remove_file(&staged);
+        self.write_bundle(&staged)?;
+        let renamed = std::fs::rename(&staged, file).and_then(|()| {
+            match file
+                .parent()
+                .filter(|parent| !parent.as_os_str().is_empty())
+            {
+                Some(parent) => std::fs::File::open(parent)?.sync_all(),
+                None => Ok(()),
+            }
+        });
+        renamed.map_err(|err| {
+            let _ = std::fs::remove_file(&staged);
+            IdentityFileError::from(FileError::io(
+                "agent bundle",
+                file,
+                err,
+                "check that the data directory is writable by this user",
+            ))
+        })
+    }
+
     /// Reads and checks an agent bundle.
     pub fn read_bundle(file: &Path) -> Result<Self, IdentityFileError> {
         const WHAT: &str = "agent bundle";

@@ -70,6 +70,13 @@ pub enum Request {
     /// The site's newest deny-list of revoked consoles, signed by the
     /// site CA; the agent keeps it if it verifies and is newer.
     DenyList(SignedDenyList),
+    /// Renewal, first step (admin only): the agent makes a new key and
+    /// answers [`Response::KeyRequest`] with its CSR.
+    NewKey,
+    /// Renewal, second step (admin only): the certificate for the key of
+    /// the last [`Request::NewKey`]; the agent installs it and serves it
+    /// from its next handshake.
+    InstallCertificate(Vec<u8>),
 }
 
 impl Request {
@@ -87,6 +94,8 @@ impl Request {
             Request::LiveStop(_) => "live-stop",
             Request::FetchFrame(_) => "fetch-frame",
             Request::DenyList(_) => "deny-list",
+            Request::NewKey => "new-key",
+            Request::InstallCertificate(_) => "install-certificate",
         }
     }
 }
@@ -112,6 +121,10 @@ pub enum Response {
     /// Answers [`Request::DenyList`]: the serial of the list the agent
     /// now holds.
     DenyList(DenyListReply),
+    /// Answers [`Request::NewKey`]: a PKCS#10 request (DER) for the new key.
+    KeyRequest(Vec<u8>),
+    /// Answers [`Request::InstallCertificate`]: installed and durable.
+    CertificateInstalled,
 }
 
 /// A deny-list as the site CA signed it: the JSON body and the CA's

@@ -366,6 +366,8 @@ fn fuzz_answer(draw: &mut Draw, own_id: AgentId, epoch: &AtomicU64, request: Req
             Response::Policy(draw.value(any::<protocol::Policy>()))
         }
         Request::DenyList(_) => Response::DenyList(draw.value(any::<protocol::DenyListReply>())),
+        Request::NewKey => Response::KeyRequest(draw.value(any::<Vec<u8>>())),
+        Request::InstallCertificate(_) => Response::CertificateInstalled,
     };
     Answer::Reply(reply)
 }

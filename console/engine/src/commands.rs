@@ -78,6 +78,15 @@ pub enum CliRequest {
         /// Where the CLI writes it, for the audit log and the message.
         destination: String,
     },
+    /// Renews the certificates of inventoried agents with less than a
+    /// third of their validity left (every one with `force`): a new key
+    /// made on each agent, its CSR signed by the site CA in `site`.
+    Renew {
+        site: PathBuf,
+        passphrase: Option<Passphrase>,
+        reach: Reach,
+        force: bool,
+    },
     /// The site's deny-list this console holds: the signed list as JSON
     /// data, nothing when it holds none.
     DenyList,
@@ -88,6 +97,17 @@ pub enum CliRequest {
         /// The consoles it revokes, for the audit log.
         revoked: String,
     },
+}
+
+/// The site CA's passphrase, on its way from the command line to the
+/// engine over the console's own socket (mode 0600); never printed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Passphrase(pub String);
+
+impl std::fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Passphrase(…)")
+    }
 }
 
 /// Where to look for agents besides remembered addresses and static peers.
@@ -218,6 +238,12 @@ pub async fn execute(
             reach,
             destination,
         } => screenshot(&context, &agent, spec, &reach, &destination, &output).await,
+        CliRequest::Renew {
+            site,
+            passphrase,
+            reach,
+            force,
+        } => renew(&context, site, passphrase, &reach, force, &output).await,
         CliRequest::DenyList => {
             on_store(move || {
                 if let Some(held) = crate::revocation::held(&context.store)? {
@@ -237,6 +263,146 @@ pub async fn execute(
             .await
         }
     }
+}
+
+async fn renew(
+    context: &CommandContext,
+    site: PathBuf,
+    passphrase: Option<Passphrase>,
+    reach: &Reach,
+    force: bool,
+    output: &Output,
+) -> Result<(), CommandError> {
+    let syncer = syncer(context)?;
+    if syncer.role() != certs::Role::Admin {
+        return Err(CommandError::Refused(
+            "renewing agents' certificates needs an admin console".to_owned(),
+        ));
+    }
+    let ca = on_store(move || {
+        certs::SiteCa::open(&site, passphrase.as_ref().map(|p| p.0.as_str()))
+            .map_err(|error| CommandError::Refused(format!("cannot open the site CA: {error}")))
+    })
+    .await?;
+    if ca.cert_der().as_ref() != syncer.site_ca_der() {
+        return Err(CommandError::Refused(
+            "that site CA is not the one this console belongs to: give its own site directory"
+                .to_owned(),
+        ));
+    }
+    let store = context.store.clone();
+    let agents = on_store_value(move || store.agents()).await?;
+    let addresses = Addresses {
+        given: reach.peers.clone(),
+        static_peers: context.settings.peer_addrs(),
+        mdns_browse: reach.mdns_browse_secs.map(Duration::from_secs),
+    };
+    let (mut renewed, mut failed) = (0usize, 0usize);
+    for record in agents {
+        match renew_one(context, &syncer, &ca, &record, &addresses, force).await {
+            Ok(Some(line)) => {
+                renewed += 1;
+                say(output, line);
+            }
+            Ok(None) => {}
+            Err(reason) => {
+                failed += 1;
+                say(output, format!("{}: not renewed: {reason}", record.name));
+            }
+        }
+    }
+    say(
+        output,
+        format!("{renewed} certificate(s) renewed, {failed} agent(s) not renewed"),
+    );
+    if failed > 0 && renewed == 0 {
+        return Err(CommandError::Failed(
+            "no certificate could be renewed; see the reasons above".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Renews one agent's certificate if it is due (or `force`): the line to
+/// say, `None` when it was not due.
+async fn renew_one(
+    context: &CommandContext,
+    syncer: &Arc<Syncer>,
+    ca: &certs::SiteCa,
+    record: &AgentRecord,
+    addresses: &Addresses,
+    force: bool,
+) -> Result<Option<String>, String> {
+    let (session, _addr) = crate::reach::open_session(syncer, record, addresses)
+        .await
+        .map_err(|unreached| unreached.reasons().join("; "))?;
+    let outcome = renew_session(context, &session, ca, record, force).await;
+    session.close(b"renewal done");
+    outcome
+}
+
+async fn renew_session(
+    context: &CommandContext,
+    session: &crate::sync::AgentSession,
+    ca: &certs::SiteCa,
+    record: &AgentRecord,
+    force: bool,
+) -> Result<Option<String>, String> {
+    let current = session
+        .peer_certificate()
+        .ok_or("the agent presented no certificate")?;
+    let summary = certs::inspect::summarize(&current).map_err(|error| error.to_string())?;
+    let now = time::OffsetDateTime::from_unix_timestamp(crate::clock::wall_now_ms() / 1000)
+        .map_err(|error| error.to_string())?;
+    if !force && !certs::enrol::renewal_due(summary.not_before, summary.not_after, now) {
+        return Ok(None);
+    }
+    let csr_der = match session.ask(&Request::NewKey).await {
+        Ok(Response::KeyRequest(csr_der)) => csr_der,
+        Ok(_) => return Err("the agent did not answer with a key request".to_owned()),
+        Err(error) => return Err(error.to_string()),
+    };
+    let days = certs::AGENT_VALIDITY_DAYS;
+    let validity = certs::Validity::days_from(now, days);
+    let validity = certs::Validity {
+        not_after: validity.not_after.min(ca.not_after()),
+        ..validity
+    };
+    let cert_der = ca
+        .renew_agent_request(&csr_der, record.agent, Some(&record.name), validity)
+        .map_err(|error| format!("its key request was not signed: {error}"))?;
+    let pin = certs::tls::AgentPin::of_certificate(&cert_der).map_err(|error| error.to_string())?;
+    match session
+        .ask(&Request::InstallCertificate(cert_der.to_vec()))
+        .await
+    {
+        Ok(Response::CertificateInstalled) => {}
+        Ok(_) => return Err("the agent did not confirm the new certificate".to_owned()),
+        Err(error) => return Err(error.to_string()),
+    }
+    let store = context.store.clone();
+    let mut updated = record.clone();
+    updated.spki_sha256 = pin.spki_sha256;
+    let actor = context.actor.clone();
+    let until = validity.not_after.date();
+    let name = record.name.clone();
+    on_store(move || {
+        store.upsert_agent(&updated)?;
+        store.audit(AuditEntry {
+            at_ms: crate::clock::wall_now_ms(),
+            actor,
+            action: "renew-agent".to_owned(),
+            target: updated.agent.to_string(),
+            detail: format!("{name}: new key, certificate until {until}"),
+        })?;
+        Ok(())
+    })
+    .await
+    .map_err(|error| error.to_string())?;
+    Ok(Some(format!(
+        "{}: renewed (new key, certificate until {until})",
+        record.name
+    )))
 }
 
 fn keep_deny_list(
@@ -579,6 +745,9 @@ async fn sync_once(
     let syncer = Arc::new(syncer(context)?.with_config(config));
     if let Some(problem) = syncer.certificate_problem(crate::clock::wall_now_ms()) {
         return Err(CommandError::Refused(problem));
+    }
+    if let Some(warning) = syncer.certificate_warning(crate::clock::wall_now_ms()) {
+        say(output, format!("warning: {warning}"));
     }
     let store = context.store.clone();
     if on_store_value(move || store.agents()).await?.is_empty() {

@@ -197,6 +197,19 @@ enum Command {
         #[command(flatten)]
         reach: ReachArgs,
     },
+    /// Renews the certificates of agents with less than a third of their
+    /// validity left: each agent makes a new key, the site CA signs it
+    /// (passphrase in SMARTTRACKER_CA_PASSPHRASE). Run it from a timer.
+    Renew {
+        /// The site directory (made by `smarttracker-certs init`).
+        #[arg(long, value_name = "DIR")]
+        site: PathBuf,
+        /// Renew every reachable agent, due or not.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        reach: ReachArgs,
+    },
 }
 
 /// Where to look for agents, besides remembered addresses and static peers.
@@ -416,6 +429,17 @@ fn run(cli: Cli) -> Result<()> {
                 &data,
                 StoreCommand::new(request).to(destination).needs_identity(),
             )
+        }
+        Command::Renew { site, force, reach } => {
+            let request = CliRequest::Renew {
+                site: std::path::absolute(&site).unwrap_or(site),
+                passphrase: std::env::var(certs::PASSPHRASE_ENV)
+                    .ok()
+                    .map(console_engine::commands::Passphrase),
+                reach: reach.into(),
+                force,
+            };
+            engine::run(&data, StoreCommand::new(request).needs_identity())
         }
         Command::Sync {
             once,

@@ -976,9 +976,9 @@ fn start_sync(shared: &Arc<Shared>, periodic: bool) {
 async fn sync_pass(shared: &Arc<Shared>, syncer: &Arc<Syncer>, periodic: bool) -> SyncSummary {
     let settings = shared.settings();
     let mut problems = Vec::new();
-    if let Some(problem) = syncer.certificate_problem(crate::clock::wall_now_ms()) {
-        problems.push(problem);
-    }
+    let now_ms = crate::clock::wall_now_ms();
+    problems.extend(syncer.certificate_problem(now_ms));
+    problems.extend(syncer.certificate_warning(now_ms));
     let store = shared.store.clone();
     let mut candidates =
         match blocking(move || store.agents().map_err(|error| error.to_string())).await {

@@ -388,17 +388,23 @@ impl Syncer {
         own_certificate_problem(&self.identity, now_ms)
     }
 
-    /// How this console signs audit entries: its name and id.
-    /// What this console may ask of agents.
+    /// That this console's certificate expires soon, with how to renew it
+    /// (see [`own_certificate_warning`]).
+    pub fn certificate_warning(&self, now_ms: i64) -> Option<String> {
+        own_certificate_warning(&self.identity, now_ms)
+    }
+
     /// The site CA certificate this console trusts (DER).
     pub fn site_ca_der(&self) -> &[u8] {
         &self.identity.ca_cert_der
     }
 
+    /// What this console may ask of agents.
     pub fn role(&self) -> Role {
         self.identity.role
     }
 
+    /// How this console signs audit entries: its name and id.
     pub fn actor(&self) -> String {
         format!("{} ({})", self.console_name, self.identity.console_id)
     }
@@ -1291,6 +1297,28 @@ pub fn own_certificate_problem(identity: &ConsoleIdentity, now_ms: i64) -> Optio
     }
 }
 
+/// That this console's certificate expires within
+/// [`OWN_EXPIRY_WARNING_DAYS`], with how to renew it (it still works).
+pub fn own_certificate_warning(identity: &ConsoleIdentity, now_ms: i64) -> Option<String> {
+    let summary = certs::inspect::summarize(&identity.cert_der).ok()?;
+    let left_secs = summary.not_after.unix_timestamp() - now_ms.div_euclid(1000);
+    (0..OWN_EXPIRY_WARNING_DAYS * 86_400)
+        .contains(&left_secs)
+        .then(|| {
+            format!(
+                "this console's certificate expires on {} (in {} days): before then, issue a new one \
+                 with `smarttracker-certs console --site SITE --role {} --name NAME --out NEW-DIR` \
+                 and put NEW-DIR in place of DATA/identity",
+                summary.not_after.date(),
+                left_secs / 86_400,
+                identity.role
+            )
+        })
+}
+
+/// Days before its certificate expires that a console starts to warn.
+pub const OWN_EXPIRY_WARNING_DAYS: i64 = 30;
+
 /// The inventoried agents no outcome of a pass synced, each with why
 /// (the reasons met for it, else its last error), in inventory order.
 pub fn unsynced_agents<'a>(
@@ -1378,6 +1406,14 @@ impl AgentSession {
     /// back as [`SyncError::Agent`].
     pub async fn ask(&self, req: &Request) -> Result<Response, SyncError> {
         ask_with_timeout(&self.connection, self.request_timeout, req).await
+    }
+
+    /// The agent's certificate as the handshake verified it (DER).
+    pub fn peer_certificate(&self) -> Option<Vec<u8>> {
+        peer_chain(&self.connection)?
+            .into_iter()
+            .next()
+            .map(|cert| cert.to_vec())
     }
 
     /// Closes the connection at once; the agent sees the console go.

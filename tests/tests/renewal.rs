@@ -1,0 +1,133 @@
+//! Certificate renewal with the real binaries over real QUIC: an agent
+//! whose certificate has less than a third of its validity left (issued
+//! as if the clock had moved forward) gets a new key and certificate over
+//! the authenticated channel; the console re-pins it and syncs on; an
+//! agent not due is left alone; the renewed identity survives a restart.
+
+use std::process::Command;
+
+use certs::{AgentIdentity, SiteCa, Validity};
+use harness::{bin, run_ok, Agent, Site};
+use time::{Duration, OffsetDateTime};
+
+fn renew(site: &Site, addr: std::net::SocketAddr) -> String {
+    let output = run_ok(
+        site.console(&["renew", "--no-mdns", "--peer", &addr.to_string(), "--site"])
+            .arg(site.path("site")),
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn an_agent_near_expiry_is_renewed_with_a_new_key_and_keeps_syncing() {
+    let site = Site::create();
+    let ca = SiteCa::open(&site.path("site"), None).expect("site CA");
+    let now = OffsetDateTime::now_utc();
+    // 70 days of validity, 60 of them gone: as if the clock had moved on.
+    let old = ca
+        .issue_agent(
+            Some("pc-01"),
+            Validity {
+                not_before: now - Duration::days(60),
+                not_after: now + Duration::days(10),
+            },
+        )
+        .expect("agent");
+    let bundle = site.path("pc-01.bundle");
+    old.write_bundle(&bundle).expect("bundle");
+    let data = site.path("pc-01");
+    run_ok(
+        Command::new(bin("smarttracker-agent"))
+            .args(["enroll", "--bundle"])
+            .arg(&bundle)
+            .arg("--data")
+            .arg(&data),
+    );
+    run_ok(site.console(&["add-agent"]).arg(&bundle));
+    let mut agent = Agent::start(&data, "127.0.0.1:0", &["--no-mdns"]);
+    let addr = agent.addr();
+    site.sync_once(&[addr]);
+
+    let said = renew(&site, addr);
+    assert!(said.contains("pc-01: renewed"), "{said}");
+    let renewed =
+        AgentIdentity::read_bundle(&data.join(agent::IDENTITY_FILE)).expect("renewed identity");
+    assert_eq!(renewed.agent_id, old.agent_id);
+    assert_ne!(
+        renewed.key_der.secret_pkcs8_der(),
+        old.key_der.secret_pkcs8_der()
+    );
+    let summary = certs::inspect::summarize(&renewed.cert_der).expect("summary");
+    assert!(summary.not_after > now + Duration::days(700), "{summary:?}");
+
+    // The console pinned the new key: sync goes on, now and after a restart.
+    let report = site.sync_once(&[addr]);
+    assert!(report.contains("synced "), "{report}");
+    let again = renew(&site, addr);
+    assert!(again.contains("0 certificate(s) renewed"), "{again}");
+    agent.stop();
+    let mut agent = Agent::start(&data, "127.0.0.1:0", &["--no-mdns"]);
+    let report = site.sync_once(&[agent.addr()]);
+    assert!(report.contains("synced "), "{report}");
+    let audit = run_ok(&mut site.console(&["export", "audit"]));
+    assert!(String::from_utf8_lossy(&audit.stdout).contains("renew-agent"));
+    agent.stop();
+}
+
+#[test]
+fn renewal_with_another_sites_ca_or_a_viewer_console_is_refused() {
+    let site = Site::create();
+    let other = Site::create();
+    let data = site.add_agent("pc-01");
+    let mut agent = Agent::start(&data, "127.0.0.1:0", &["--no-mdns"]);
+    let addr = agent.addr();
+    let before = std::fs::read(data.join(agent::IDENTITY_FILE)).expect("identity");
+    let foreign = site
+        .console(&[
+            "renew",
+            "--force",
+            "--no-mdns",
+            "--peer",
+            &addr.to_string(),
+            "--site",
+        ])
+        .arg(other.path("site"))
+        .output()
+        .expect("renew");
+    assert!(!foreign.status.success());
+    assert!(
+        String::from_utf8_lossy(&foreign.stderr).contains("not the one this console belongs to")
+    );
+    let viewer = site.issue_console("viewer", "Salle 2");
+    let viewer_data = site.path("viewer-data");
+    std::fs::create_dir_all(&viewer_data).expect("dir");
+    std::fs::rename(&viewer, viewer_data.join("identity")).expect("identity");
+    run_ok(
+        Command::new(bin("smarttracker-console"))
+            .arg("--data")
+            .arg(&viewer_data)
+            .arg("add-agent")
+            .arg(site.path("pc-01.bundle")),
+    );
+    let refused = Command::new(bin("smarttracker-console"))
+        .arg("--data")
+        .arg(&viewer_data)
+        .args([
+            "renew",
+            "--force",
+            "--no-mdns",
+            "--peer",
+            &addr.to_string(),
+            "--site",
+        ])
+        .arg(site.path("site"))
+        .output()
+        .expect("renew");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("needs an admin console"));
+    assert_eq!(
+        std::fs::read(data.join(agent::IDENTITY_FILE)).expect("identity"),
+        before
+    );
+    agent.stop();
+}
