@@ -24,3 +24,4 @@ bench live_cpu -- --secs 3
 bench gui_frames -- --frames 20
 bench store -- --records 20000
 bench sync_pull -- --records 20000
+bench enrolment -- --agents 10
