@@ -35,7 +35,9 @@ impl Lan {
     /// A switch namespace with a bridge, and one host namespace per name,
     /// each with address 10.77.0.<n>/24.
     fn new(hosts: &[&str]) -> Lan {
-        let prefix = format!("st{}", std::process::id() % 100_000);
+        static LANS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let lan = LANS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let prefix = format!("st{}l{lan}", std::process::id() % 100_000);
         let switch = format!("{prefix}sw");
         let mut lan = Lan {
             prefix: prefix.clone(),
@@ -250,5 +252,86 @@ fn mdns_discovery_foreign_site_refusal_and_lossy_exactly_once() {
             recorded[..held.len()],
             "agent {id}: exactly what it recorded"
         );
+    }
+}
+
+/// Enrolment without `--console`: the workstation finds the console's
+/// enrolment advert over mDNS (the one whose CA the code pins) on another
+/// host of the LAN, enrols, and the console then syncs it.
+#[test]
+fn a_workstation_finds_the_enrolment_over_mdns_and_is_synced() {
+    let lan = Lan::new(&["pc", "console"]);
+    let site = Site::create();
+    let console_bin = bin("smarttracker-console");
+    let mut open = lan.exec("console", &console_bin);
+    open.arg("--data")
+        .arg(site.console_data())
+        .args([
+            "enrolment",
+            "open",
+            "--uses",
+            "1",
+            "--listen",
+            "0.0.0.0:47200",
+            "--site",
+        ])
+        .arg(site.path("site"))
+        .stdout(std::process::Stdio::piped());
+    let mut open = KillOnDrop(open.spawn().expect("enrolment open"));
+    let open = &mut open.0;
+    // The rest of its output is not read: a closed standard output must
+    // not stop the enrolment.
+    let stdout = std::io::BufReader::new(open.stdout.take().expect("stdout"));
+    let code = std::io::BufRead::lines(stdout)
+        .map_while(Result::ok)
+        .find_map(|line| line.strip_prefix("code: ").map(str::to_owned))
+        .expect("a code");
+    let data = site.path("pc");
+    let enrolled = run_ok(
+        lan.exec("pc", &bin("smarttracker-agent"))
+            .args([
+                "enroll",
+                "--code",
+                &code,
+                "--mdns-secs",
+                "30",
+                "--name",
+                "pc-mdns",
+                "--data",
+            ])
+            .arg(&data),
+    );
+    assert!(
+        String::from_utf8_lossy(&enrolled.stdout).contains("(pc-mdns)"),
+        "{}",
+        String::from_utf8_lossy(&enrolled.stdout)
+    );
+    assert!(open.wait().expect("wait").success());
+
+    let mut agent = Agent::start_with(
+        lan.exec("pc", &bin("smarttracker-agent")),
+        &data,
+        "0.0.0.0:47100",
+        &["--demo-history-days", "1"],
+    );
+    agent.wait_live();
+    let synced = run_ok(
+        lan.exec("console", &console_bin)
+            .arg("--data")
+            .arg(site.console_data())
+            .args(["sync", "--once", "--no-mdns", "--peer", "10.77.0.10:47100"]),
+    );
+    let report = String::from_utf8_lossy(&synced.stdout);
+    assert!(report.contains("(pc-mdns"), "{report}");
+    agent.stop();
+}
+
+/// A child process killed if the test ends early.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

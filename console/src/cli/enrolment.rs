@@ -19,7 +19,16 @@ use console_engine::enrolment::{self, Enrolled, Host, Pending, Session, MAX_USES
 use console_engine::settings::site_clock_of;
 use tokio::sync::watch;
 
-use super::engine::{identity, Runner, StoreCommand};
+use super::engine::{identity, Destination, Runner, StoreCommand};
+
+/// Writes a line to standard output; a closed one (a script that read the
+/// code and went) does not stop the enrolment.
+macro_rules! show {
+    ($($arg:tt)*) => {{
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, $($arg)*).and_then(|()| stdout.flush());
+    }};
+}
 
 /// The port enrolments are served on unless `--listen` says otherwise.
 pub const DEFAULT_ENROL_PORT: u16 = 47_200;
@@ -145,7 +154,7 @@ fn open(data: &Path, args: OpenArgs) -> Result<()> {
             }
         }
     };
-    println!(
+    show!(
         "enrolment open for site {:?} until {} ({} use{}{})",
         ca.name(),
         clock.iso_local(expires_at_ms),
@@ -156,8 +165,8 @@ fn open(data: &Path, args: OpenArgs) -> Result<()> {
             .map(|group| format!(", group {group:?}"))
             .unwrap_or_default()
     );
-    println!("code: {code}");
-    println!(
+    show!("code: {code}");
+    show!(
         "on each workstation: smarttracker-agent enroll --code {code}{}",
         if args.no_mdns {
             format!(" --console THIS-HOST:{}", bound.port())
@@ -165,8 +174,7 @@ fn open(data: &Path, args: OpenArgs) -> Result<()> {
             String::new()
         }
     );
-    println!("listening on {bound}");
-    std::io::stdout().flush().ok();
+    show!("listening on {bound}");
 
     let session = Arc::new(Mutex::new(Session::new(code, args.uses, expires_at_ms)));
     let host = Arc::new(CliHost {
@@ -197,7 +205,7 @@ fn open(data: &Path, args: OpenArgs) -> Result<()> {
     } else {
         "stopped"
     };
-    println!(
+    show!(
         "enrolment closed ({reason}): {} workstation{} enrolled",
         session.enrolled(),
         if session.enrolled() == 1 { "" } else { "s" }
@@ -220,9 +228,17 @@ fn inventory_thread(
         .name("inventory".to_owned())
         .spawn(move || {
             for (request, done) in jobs_rx {
+                // The inventory's answer is kept, then shown: a closed
+                // standard output must not fail an enrolment.
+                let said = Arc::new(Mutex::new(Vec::new()));
+                let command = StoreCommand::new(request).to(Destination::Kept(said.clone()));
                 let result = runner
-                    .run(&data, StoreCommand::new(request))
+                    .run(&data, command)
                     .map_err(|error| format!("{error:#}"));
+                let said =
+                    std::mem::take(&mut *said.lock().unwrap_or_else(PoisonError::into_inner));
+                let mut stdout = std::io::stdout().lock();
+                let _ = stdout.write_all(&said).and_then(|()| stdout.flush());
                 let _ = done.send(result);
             }
         })
@@ -244,11 +260,15 @@ impl Host for CliHost {
             return true;
         }
         let _one = self.asking.lock().unwrap_or_else(PoisonError::into_inner);
-        print!(
-            "workstation {:?} at {} asks to enrol; approve? [y/N] ",
-            pending.name, pending.from
-        );
-        std::io::stdout().flush().ok();
+        {
+            let mut stdout = std::io::stdout().lock();
+            let _ = write!(
+                stdout,
+                "workstation {:?} at {} asks to enrol; approve? [y/N] ",
+                pending.name, pending.from
+            )
+            .and_then(|()| stdout.flush());
+        }
         let mut answer = String::new();
         match std::io::stdin().lock().read_line(&mut answer) {
             Ok(_) => matches!(answer.trim(), "y" | "Y" | "yes" | "o" | "oui"),
