@@ -122,7 +122,8 @@ impl ConsoleStore {
 
     /// Removes an agent from the inventory, flushed, and returns what it
     /// was. Its records, rollups and cursors stay until retention prunes
-    /// them, so adding it back resumes sync where it stopped.
+    /// them (or [`ConsoleStore::erase_agent`] deletes them), so adding it
+    /// back resumes sync where it stopped.
     pub fn remove_agent(&self, agent: AgentId) -> Result<Option<AgentRecord>, StoreError> {
         let removed = self
             .agents
