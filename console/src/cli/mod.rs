@@ -163,6 +163,27 @@ enum Command {
         #[command(flatten)]
         reach: ReachArgs,
     },
+    /// Revokes what this console trusts (audited).
+    Revoke {
+        #[command(subcommand)]
+        what: RevokeWhat,
+    },
+}
+
+/// What `revoke` revokes.
+#[derive(Debug, Subcommand)]
+enum RevokeWhat {
+    /// Removes a workstation from the inventory: sync refuses it from then
+    /// on; its data is kept unless --erase.
+    Agent {
+        /// The agent: its id, or its name in the inventory (with --erase,
+        /// also the id of an agent revoked before whose data is left).
+        agent: String,
+        /// Also delete every record, rollup, cursor, screenshot, fault and
+        /// setting of the agent in the console's store.
+        #[arg(long)]
+        erase: bool,
+    },
 }
 
 /// Where to look for agents, besides remembered addresses and static peers.
@@ -377,6 +398,12 @@ fn run(cli: Cli) -> Result<()> {
                 StoreCommand::new(request).to(destination).needs_identity(),
             )
         }
+        Command::Revoke {
+            what: RevokeWhat::Agent { agent, erase },
+        } => engine::run(
+            &data,
+            StoreCommand::new(CliRequest::RevokeAgent { agent, erase }),
+        ),
         Command::Sync {
             once,
             reach,
