@@ -432,3 +432,20 @@ fn an_erasure_cut_short_is_finished_for_an_agent_gone_from_the_inventory() {
     drop(store);
     assert_eq!(naming(&store_dir, GONE), Vec::new());
 }
+
+#[test]
+fn a_sync_finishing_after_a_revocation_does_not_write_the_agent_back() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let store = open(data.path());
+    fill(&store, GONE, 5);
+    let noted = |record: &mut AgentRecord| record.last_error = Some("timed out".to_owned());
+    assert!(store.update_agent(GONE, noted).expect("update"));
+    assert_eq!(
+        store.agent(GONE).expect("agent").and_then(|r| r.last_error),
+        Some("timed out".to_owned())
+    );
+    store.remove_agent(GONE).expect("revoke");
+    assert!(!store.update_agent(GONE, noted).expect("update"));
+    assert_eq!(store.agent(GONE).expect("agent"), None);
+    assert!(store.agents().expect("agents").is_empty());
+}
