@@ -12,7 +12,7 @@ use console_engine::model::{AgentId, DayClock, DayNumber, DAY_MS};
 use console_engine::settings::{ConsoleSettings, GROUPS_KEY, OWN_ZONE_KEY};
 use console_engine::store::{
     jpeg_dimensions, AgentRecord, ConsoleStore, ErasedCounts, FaultKind, FetchedFrame, ShotSource,
-    ERASE_BATCH_KEYS,
+    StoreError, ERASE_BATCH_KEYS,
 };
 use protocol::{
     ActivitySpan, CapturedImage, FrameMeta, HealthLevel, HealthSample, ImageFormat, Presence,
@@ -434,7 +434,7 @@ fn an_erasure_cut_short_is_finished_for_an_agent_gone_from_the_inventory() {
 }
 
 #[test]
-fn a_sync_finishing_after_a_revocation_does_not_write_the_agent_back() {
+fn a_sync_finishing_after_a_revocation_neither_writes_the_agent_back_nor_stores_its_data() {
     let data = tempfile::tempdir().expect("tempdir");
     let store = open(data.path());
     fill(&store, GONE, 5);
@@ -444,8 +444,49 @@ fn a_sync_finishing_after_a_revocation_does_not_write_the_agent_back() {
         store.agent(GONE).expect("agent").and_then(|r| r.last_error),
         Some("timed out".to_owned())
     );
+    let next = |seq| {
+        batch(
+            StreamKind::Health,
+            vec![record(
+                seq,
+                Record::Health(HealthSample {
+                    at_ms: T0_MS + seq as i64 * 60_000,
+                    cpu_pct: 1.0,
+                    mem_used_bytes: 1,
+                    mem_total_bytes: 4,
+                    swap_used_bytes: 0,
+                    swap_total_bytes: 0,
+                    disks: Vec::new(),
+                    uptime_secs: 5,
+                    load_avg: [0.0; 3],
+                    top_processes: Vec::new(),
+                    score: 90,
+                    level: HealthLevel::Ok,
+                }),
+            )],
+        )
+    };
+    let now_ms = T0_MS + DAY_MS;
+    let report = store
+        .ingest_inventoried(GONE, &next(4), &HashMap::new(), now_ms)
+        .expect("inventoried");
+    assert_eq!(report.stored_records, 1);
+
     store.remove_agent(GONE).expect("revoke");
     assert!(!store.update_agent(GONE, noted).expect("update"));
     assert_eq!(store.agent(GONE).expect("agent"), None);
     assert!(store.agents().expect("agents").is_empty());
+    let health = held(&store, GONE).health;
+    assert!(matches!(
+        store.ingest_inventoried(GONE, &next(5), &HashMap::new(), now_ms),
+        Err(StoreError::NotInInventory { agent, .. }) if agent == GONE
+    ));
+    assert_eq!(held(&store, GONE).health, health, "nothing stored");
+    assert_eq!(
+        store.cursor(GONE, StreamKind::Health).expect("cursor"),
+        Some(protocol::Cursor {
+            epoch: EPOCH,
+            seq: 4
+        })
+    );
 }

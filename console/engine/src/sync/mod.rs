@@ -1062,7 +1062,7 @@ impl Syncer {
         let records = batch.records.len();
         let ingested = self
             .on_store(move |store| {
-                store.ingest_with_frames(agent, &batch, &frames, crate::clock::wall_now_ms())
+                store.ingest_inventoried(agent, &batch, &frames, crate::clock::wall_now_ms())
             })
             .await?;
         let new_cursor = ingested.new_cursor;
