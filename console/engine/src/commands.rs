@@ -1,6 +1,6 @@
 //! The command line's headless commands (agents, add-agent, export,
-//! report, sync now, screenshot, revoke agent), run by the engine: in the CLI's own
-//! process, or in `serve` when one runs. One definition of each; what a
+//! report, sync now, screenshot, revoke agent), run by the engine: in the
+//! CLI's own process, or in `serve` when one runs. One definition of each; what a
 //! command prints goes to an [`Output`] (the terminal, or the socket back
 //! to the CLI), never straight to a file descriptor.
 
