@@ -1,6 +1,6 @@
 //! The command line's headless commands (agents, add-agent, export,
-//! report, sync now, screenshot), run by the engine: in the CLI's own
-//! process, or in `serve` when one runs. One definition of each; what a
+//! report, sync now, screenshot, revoke agent), run by the engine: in the
+//! CLI's own process, or in `serve` when one runs. One definition of each; what a
 //! command prints goes to an [`Output`] (the terminal, or the socket back
 //! to the CLI), never straight to a file descriptor.
 
@@ -20,7 +20,7 @@ use crate::i18n::{tr, trf, Lang};
 use crate::model::{AgentId, DayNumber};
 use crate::reach::Addresses;
 use crate::settings::ConsoleSettings;
-use crate::store::{AgentRecord, AuditEntry, ConsoleStore, ShotSource, StoreError};
+use crate::store::{AgentRecord, AuditEntry, ConsoleStore, ErasedCounts, ShotSource, StoreError};
 use crate::sync::{
     inventory_record, unsynced_agents, Outcome, StreamReport, SyncConfig, SyncError, Syncer,
 };
@@ -31,6 +31,8 @@ pub const EXPORT_DEFAULT_DAYS: i32 = 30;
 pub const OUTPUT_CHUNK_BYTES: usize = 64 * 1024;
 /// The largest agent certificate `add-agent` takes (DER).
 pub const MAX_CERTIFICATE_BYTES: usize = 64 * 1024;
+/// Characters of an agent id or name a refusal repeats.
+const SHOWN_AGENT_CHARS: usize = 64;
 
 /// What the command line asks the engine to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +98,14 @@ pub enum CliRequest {
         signed: protocol::SignedDenyList,
         /// The consoles it revokes, for the audit log.
         revoked: String,
+    },
+    /// Removes an agent from the inventory (sync then refuses it); with
+    /// `erase`, also deletes everything the store holds about it.
+    RevokeAgent {
+        /// An agent id, or a unique name in the inventory; with `erase`,
+        /// also the id of an agent already removed whose data is left.
+        agent: String,
+        erase: bool,
     },
 }
 
@@ -261,6 +271,9 @@ pub async fn execute(
                 keep_deny_list(&context, syncer.site_ca_der(), &signed, &revoked, &output)
             })
             .await
+        }
+        CliRequest::RevokeAgent { agent, erase } => {
+            on_store(move || revoke_agent(&context, &agent, erase, &output)).await
         }
     }
 }
@@ -832,11 +845,21 @@ pub fn outcome_line(outcome: &Outcome) -> String {
 }
 
 /// The inventory record named by `text`: an agent id, or a unique name.
+/// A refusal says what to type instead.
 pub fn find_agent(
     agents: &[AgentRecord],
     data_dir: &std::path::Path,
     text: &str,
 ) -> Result<AgentRecord, CommandError> {
+    let list_hint = format!(
+        "list them with `smarttracker-console --data {} agents`",
+        data_dir.display()
+    );
+    if text.trim().is_empty() {
+        return Err(CommandError::Refused(format!(
+            "no agent given: give an agent's id or its name; {list_hint}"
+        )));
+    }
     let by_id = text
         .parse::<AgentId>()
         .ok()
@@ -848,13 +871,112 @@ pub fn find_agent(
     match named.as_slice() {
         [record] => Ok((*record).clone()),
         [] => Err(CommandError::Refused(format!(
-            "no agent {text:?} in the inventory: list them with `smarttracker-console --data {} agents`",
-            data_dir.display()
+            "no agent {} in the inventory: {list_hint}",
+            shown(text)
         ))),
-        _ => Err(CommandError::Refused(format!(
-            "several agents are named {text:?}: give the agent's id instead"
-        ))),
+        several => {
+            let ids: Vec<String> = several
+                .iter()
+                .map(|record| record.agent.to_string())
+                .collect();
+            Err(CommandError::Refused(format!(
+                "several agents are named {}: give one of their ids instead: {}",
+                shown(text),
+                ids.join(", ")
+            )))
+        }
     }
+}
+
+/// `text` quoted for a message: control characters escaped, cut after
+/// [`SHOWN_AGENT_CHARS`] characters.
+fn shown(text: &str) -> String {
+    let mut cut: String = text.chars().take(SHOWN_AGENT_CHARS).collect();
+    let more = text.chars().nth(SHOWN_AGENT_CHARS).is_some();
+    if more {
+        cut.push_str("...");
+    }
+    format!("{cut:?}")
+}
+
+fn revoke_agent(
+    context: &CommandContext,
+    text: &str,
+    erase: bool,
+    output: &Output,
+) -> Result<(), CommandError> {
+    let store = &context.store;
+    let found = find_agent(&store.agents()?, &context.data_dir, text);
+    if !erase {
+        let record = found?;
+        remove_from_inventory(context, &record)?;
+        let agent = record.agent;
+        let line = format!(
+            "revoked agent {agent} ({}): removed from the inventory, sync ignores it; its data is kept (erase it with `revoke agent {agent} --erase`)",
+            shown(&record.name)
+        );
+        output(CliOutput::Data(format!("{line}\n").into_bytes()));
+        return Ok(());
+    }
+    let (agent, record) = match found {
+        Ok(record) => (record.agent, Some(record)),
+        // An agent revoked earlier may still have data to erase.
+        Err(refusal) => (text.parse::<AgentId>().map_err(|_| refusal)?, None),
+    };
+    if let Some(record) = &record {
+        remove_from_inventory(context, record)?;
+    }
+    let counts = store.erase_agent(agent)?;
+    let settings_named = ConsoleSettings::forget_agent(store, agent)?;
+    if record.is_none() && counts == ErasedCounts::default() && !settings_named {
+        return Err(CommandError::Refused(format!(
+            "no agent {agent} in the inventory and nothing of it in the store: nothing to erase; list the agents with `smarttracker-console --data {} agents`",
+            context.data_dir.display()
+        )));
+    }
+    store.audit(AuditEntry {
+        at_ms: crate::clock::wall_now_ms(),
+        actor: context.actor.clone(),
+        action: "erase-agent".to_owned(),
+        target: agent.to_string(),
+        detail: format!(
+            "erased {} records, {} screenshots ({} keys){}",
+            counts.records,
+            counts.screenshots,
+            counts.keys,
+            if settings_named {
+                "; removed from the settings"
+            } else {
+                ""
+            }
+        ),
+    })?;
+    let who = record.as_ref().map_or_else(
+        || format!("what was left of agent {agent}"),
+        |record| format!("agent {agent} ({})", shown(&record.name)),
+    );
+    let line = format!(
+        "revoked and erased {who}: {} records and {} screenshots erased",
+        counts.records, counts.screenshots
+    );
+    output(CliOutput::Data(format!("{line}\n").into_bytes()));
+    Ok(())
+}
+
+/// Removes `record` from the inventory, audited with its id and name.
+fn remove_from_inventory(
+    context: &CommandContext,
+    record: &AgentRecord,
+) -> Result<(), CommandError> {
+    context.store.remove_agent(record.agent)?;
+    context.store.audit(AuditEntry {
+        at_ms: crate::clock::wall_now_ms(),
+        actor: context.actor.clone(),
+        action: "revoke-agent".to_owned(),
+        target: record.agent.to_string(),
+        detail: format!("{} removed from the inventory", shown(&record.name)),
+    })?;
+    Ok(())
 }
 
 async fn screenshot(
@@ -977,4 +1099,59 @@ fn utc_text(at_ms: UnixMillis) -> String {
         .ok()
         .and_then(|at| at.format(&format).ok())
         .unwrap_or_else(|| format!("at {at_ms} ms"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: u128, name: &str) -> AgentRecord {
+        AgentRecord {
+            agent: AgentId::from_u128(id),
+            name: name.to_owned(),
+            spki_sha256: [0; 32],
+            added_ms: 0,
+            addresses: Vec::new(),
+            last_seen_ms: None,
+            last_error: None,
+            hostname: None,
+            demo: false,
+            time_zone: None,
+        }
+    }
+
+    fn refusal(agents: &[AgentRecord], text: &str) -> String {
+        match find_agent(agents, std::path::Path::new("/srv/console"), text) {
+            Err(CommandError::Refused(line)) => line,
+            other => panic!("{text:?} was not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn agents_are_found_by_id_or_unique_name_and_refusals_say_what_to_type() {
+        let agents = [record(1, "pc-1"), record(2, "twin"), record(3, "twin")];
+        let by_name = find_agent(&agents, std::path::Path::new("/d"), "pc-1").expect("name");
+        assert_eq!(by_name.agent, AgentId::from_u128(1));
+        let id = AgentId::from_u128(3).to_string();
+        let by_id = find_agent(&agents, std::path::Path::new("/d"), &id).expect("id");
+        assert_eq!(by_id.name, "twin");
+
+        let twins = refusal(&agents, "twin");
+        assert!(
+            twins.contains(&AgentId::from_u128(2).to_string()),
+            "{twins}"
+        );
+        assert!(twins.contains(&id), "{twins}");
+        assert!(refusal(&agents, "").contains("no agent given"));
+        assert!(refusal(&agents, " \t").contains("no agent given"));
+        let unknown = refusal(&agents, "pc-9");
+        assert!(unknown.contains("--data /srv/console agents"), "{unknown}");
+
+        let control = refusal(&agents, "pc\u{1b}[2J\n-1");
+        assert!(!control.chars().any(char::is_control), "{control:?}");
+        assert!(control.contains(r"\u{1b}"), "{control}");
+        let long = refusal(&agents, &"x".repeat(10 * 1024));
+        assert!(long.len() < 400, "{} bytes", long.len());
+        assert!(long.contains("..."), "{long}");
+    }
 }

@@ -352,6 +352,27 @@ impl ConsoleSettings {
         Ok(changed)
     }
 
+    /// Removes `agent` from the store's settings that name it (its group,
+    /// the agents whose attendance is shown in their own zone), for an
+    /// erased agent; says whether any named it. A setting that does not
+    /// parse is left as it is (it is read as its default anyway).
+    pub fn forget_agent(store: &ConsoleStore, agent: AgentId) -> Result<bool, StoreError> {
+        let mut named = false;
+        if let Some(mut groups) = read::<BTreeMap<AgentId, String>>(store, GROUPS_KEY)? {
+            if groups.remove(&agent).is_some() {
+                write(store, GROUPS_KEY, &groups)?;
+                named = true;
+            }
+        }
+        if let Some(mut own_zone) = read::<BTreeSet<AgentId>>(store, OWN_ZONE_KEY)? {
+            if own_zone.remove(&agent) {
+                write(store, OWN_ZONE_KEY, &own_zone)?;
+                named = true;
+            }
+        }
+        Ok(named)
+    }
+
     /// The static peers that parse as socket addresses.
     pub fn peer_addrs(&self) -> Vec<SocketAddr> {
         self.static_peers

@@ -40,6 +40,17 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum RevokeWhat {
+    /// Removes a workstation from the inventory: sync refuses it from then
+    /// on; its data is kept unless --erase.
+    Agent {
+        /// The agent: its id, or its name in the inventory (with --erase,
+        /// also the id of an agent revoked before whose data is left).
+        agent: String,
+        /// Also delete every record, rollup, cursor, screenshot, fault and
+        /// setting of the agent in the console's store.
+        #[arg(long)]
+        erase: bool,
+    },
     /// Puts a console certificate on the site's deny-list (signed by the
     /// site CA; passphrase in SMARTTRACKER_CA_PASSPHRASE): every agent
     /// refuses it once a console of the site has synced it.
@@ -362,6 +373,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Enrolment { command } => enrolment::run(&data, command),
         Command::Consoles { site, json } => consoles::list(&data, &site, json),
         Command::Revoke { what } => match what {
+            RevokeWhat::Agent { agent, erase } => engine::run(
+                &data,
+                StoreCommand::new(CliRequest::RevokeAgent { agent, erase }),
+            ),
             RevokeWhat::Console { console, site } => consoles::revoke(&data, &site, &console),
         },
         Command::AddAgent { file, name } => {

@@ -64,6 +64,11 @@ pub enum StoreError {
         source: bincode::error::EncodeError,
     },
     #[error(
+        "store {path}: agent {agent} is no longer in the inventory (revoked); nothing of its \
+         batch was stored"
+    )]
+    NotInInventory { path: PathBuf, agent: AgentId },
+    #[error(
         "store {path}: the {} batch of agent {agent} continues at seq {found_seq} of epoch \
          {epoch:#018x}, but the next record this store needs is seq {expected_seq}; nothing \
          was stored: pull again after seq {}",

@@ -101,6 +101,44 @@ impl ConsoleStore {
         self.sync()
     }
 
+    /// Changes the inventory record of `agent` with `change`, flushed, only
+    /// if it is (still) there: a record removed meanwhile (a revoked
+    /// agent) is never written back. `change` may run more than once when
+    /// another writer changed the record between read and write. Returns
+    /// whether the agent was in the inventory.
+    pub fn update_agent(
+        &self,
+        agent: AgentId,
+        mut change: impl FnMut(&mut AgentRecord),
+    ) -> Result<bool, StoreError> {
+        loop {
+            let Some(old) = self
+                .agents
+                .get(agent.as_bytes())
+                .map_err(|source| self.sled_error(source))?
+            else {
+                return Ok(false);
+            };
+            let mut record = self.decode_agent(agent.as_bytes(), &old)?;
+            change(&mut record);
+            let new = bincode::serde::encode_to_vec(&record, agent_config()).map_err(|source| {
+                StoreError::Encode {
+                    path: self.path.clone(),
+                    what: format!("the inventory record of agent {agent}"),
+                    source,
+                }
+            })?;
+            let swapped = self
+                .agents
+                .compare_and_swap(agent.as_bytes(), Some(old), Some(new))
+                .map_err(|source| self.sled_error(source))?;
+            if swapped.is_ok() {
+                self.sync()?;
+                return Ok(true);
+            }
+        }
+    }
+
     pub fn agent(&self, agent: AgentId) -> Result<Option<AgentRecord>, StoreError> {
         self.agents
             .get(agent.as_bytes())
@@ -122,7 +160,8 @@ impl ConsoleStore {
 
     /// Removes an agent from the inventory, flushed, and returns what it
     /// was. Its records, rollups and cursors stay until retention prunes
-    /// them, so adding it back resumes sync where it stopped.
+    /// them (or [`ConsoleStore::erase_agent`] deletes them), so adding it
+    /// back resumes sync where it stopped.
     pub fn remove_agent(&self, agent: AgentId) -> Result<Option<AgentRecord>, StoreError> {
         let removed = self
             .agents

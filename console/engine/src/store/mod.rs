@@ -24,6 +24,10 @@
 //!   ([`ConsoleStore::prune`]); rollups are aggregates and are kept. Dashboard queries
 //!   ([`ConsoleStore::app_day_totals`], [`ConsoleStore::presence_day_totals`])
 //!   read rollups only.
+//! - [`ConsoleStore::erase_agent`] deletes every key naming one agent (its
+//!   inventory record, records, rollups, cursors, screenshots, faults) in
+//!   bounded, flushed batches; calling it again finishes an erasure a crash
+//!   cut short (see `erase.rs`).
 //! - A damaged value is an error naming what is damaged, never a panic.
 //! - Every method may block on disk I/O: call it from `spawn_blocking` in
 //!   async code. The store is `Sync`; share it through an `Arc`. Writers
@@ -88,6 +92,7 @@
 
 mod audit;
 mod block;
+mod erase;
 mod error;
 mod export;
 mod faults;
@@ -113,6 +118,7 @@ use crate::model::{AgentId, DayClock};
 
 pub use self::audit::{audit_hash, AuditEntry, AuditError, AuditRecord, AUDIT_HASH_DOMAIN};
 pub use self::block::BlockError;
+pub use self::erase::{ErasedCounts, ERASE_BATCH_KEYS};
 pub use self::error::StoreError;
 pub use self::export::ExportKind;
 pub use self::faults::{AgentFault, FaultKind, FAULT_SHOWN_FOR_MS, MAX_FAULT_DETAIL_BYTES};

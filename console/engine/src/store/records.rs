@@ -159,6 +159,15 @@ struct Staged {
     rollups: RollupDelta,
 }
 
+/// Whose batches an ingest takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    /// Any agent's (the store's tests and benches).
+    Any,
+    /// Only an agent still in the inventory (sync).
+    Inventoried,
+}
+
 impl ConsoleStore {
     /// The stored cursor of one stream of `agent`: where the next pull
     /// continues. `None` before the first ingest.
@@ -201,7 +210,39 @@ impl ConsoleStore {
         frames: &HashMap<u64, FetchedFrame>,
         now_ms: i64,
     ) -> Result<IngestReport, StoreError> {
+        self.ingest_admitted(agent, batch, frames, now_ms, Admission::Any)
+    }
+
+    /// [`Self::ingest_with_frames`] for sync: refused with
+    /// [`StoreError::NotInInventory`] when `agent` left the inventory
+    /// during the pass. Checked under the writer lock, which
+    /// [`Self::erase_agent`] takes too, so nothing is stored after an
+    /// erasure of a revoked agent.
+    pub fn ingest_inventoried(
+        &self,
+        agent: AgentId,
+        batch: &RecordBatch,
+        frames: &HashMap<u64, FetchedFrame>,
+        now_ms: i64,
+    ) -> Result<IngestReport, StoreError> {
+        self.ingest_admitted(agent, batch, frames, now_ms, Admission::Inventoried)
+    }
+
+    fn ingest_admitted(
+        &self,
+        agent: AgentId,
+        batch: &RecordBatch,
+        frames: &HashMap<u64, FetchedFrame>,
+        now_ms: i64,
+        admission: Admission,
+    ) -> Result<IngestReport, StoreError> {
         let writer = self.write_guard();
+        if admission == Admission::Inventoried && self.agent(agent)?.is_none() {
+            return Err(StoreError::NotInInventory {
+                path: self.path.clone(),
+                agent,
+            });
+        }
         let clock = self.day_clock();
         let stored = self.cursor(agent, batch.stream)?;
         let retired = match stored {

@@ -753,19 +753,19 @@ impl Syncer {
             .collect::<Vec<_>>()
             .join(", ");
         self.on_store(move |store| {
-            if let Some(mut record) = store.agent(agent)? {
+            // Never written back if it was revoked during the pass.
+            store.update_agent(agent, |record| {
                 record.last_seen_ms = Some(now_ms);
-                record.hostname = Some(hostname);
+                record.hostname = Some(hostname.clone());
                 record.demo = demo;
-                record.time_zone = time_zone;
+                record.time_zone = time_zone.clone();
                 record.last_error = None;
                 let addr_text = addr.to_string();
                 if !record.addresses.contains(&addr_text) {
                     record.addresses.insert(0, addr_text);
                     record.addresses.truncate(4);
                 }
-                store.upsert_agent(&record)?;
-            }
+            })?;
             store.audit(AuditEntry {
                 at_ms: now_ms,
                 actor: actor.clone(),
@@ -896,10 +896,9 @@ impl Syncer {
         let reason = reason.to_owned();
         let noted = self
             .on_store(move |store| {
-                if let Some(mut record) = store.agent(agent)? {
-                    record.last_error = Some(reason);
-                    store.upsert_agent(&record)?;
-                }
+                store.update_agent(agent, |record| {
+                    record.last_error = Some(reason.clone());
+                })?;
                 Ok(())
             })
             .await;
@@ -1109,7 +1108,7 @@ impl Syncer {
         let records = batch.records.len();
         let ingested = self
             .on_store(move |store| {
-                store.ingest_with_frames(agent, &batch, &frames, crate::clock::wall_now_ms())
+                store.ingest_inventoried(agent, &batch, &frames, crate::clock::wall_now_ms())
             })
             .await?;
         let new_cursor = ingested.new_cursor;
