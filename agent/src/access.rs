@@ -31,6 +31,19 @@ pub fn authorize(role: Role, request: &Request) -> Result<(), String> {
     }
 }
 
+/// Whether a console limited to `console_team` may be served by a
+/// workstation in `own_team` (both from the verified certificates): a
+/// console without a team is served by every workstation; one with a team
+/// only by the workstations of that team.
+pub fn team_allows(console_team: Option<&str>, own_team: Option<&str>) -> Result<(), String> {
+    match console_team {
+        Some(team) if own_team != Some(team) => Err(format!(
+            "this console is limited to team {team:?} and this workstation is not in it"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Checks a policy before it is applied; the message says what to fix.
 pub fn validate_policy(policy: &Policy, current_revision: u64) -> Result<(), String> {
     if policy.revision <= current_revision {
@@ -105,6 +118,16 @@ impl Redactor {
 mod tests {
     use super::*;
     use protocol::{CaptureSpec, Cursor, Hello, LiveSession, LiveStart, RedactionRule};
+
+    #[test]
+    fn a_team_console_is_served_only_by_its_team() {
+        assert!(team_allows(None, None).is_ok());
+        assert!(team_allows(None, Some("Salle 1")).is_ok());
+        assert!(team_allows(Some("Salle 1"), Some("Salle 1")).is_ok());
+        assert!(team_allows(Some("Salle 1"), Some("Salle 2")).is_err());
+        assert!(team_allows(Some("Salle 1"), None).is_err());
+        assert!(team_allows(Some("salle 1"), Some("Salle 1")).is_err());
+    }
 
     #[test]
     fn roles() {

@@ -499,6 +499,8 @@ async fn run(options: Config) -> Result<()> {
                 hostname: hostname.clone(),
                 demo: source.is_demo(),
                 time_zone: time_zone_name(zone.as_ref()),
+                team: certs::tls::agent_team(&identity.cert_der)
+                    .context("the agent certificate names an invalid team; enrol again")?,
             },
             store.clone(),
             policy.clone(),

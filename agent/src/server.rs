@@ -23,8 +23,8 @@ use certs::deny::DenySet;
 use certs::enrol::AgentKeyRequest;
 use certs::tls::{console_peer, ConsolePeer};
 use certs::transport::{
-    peer_chain, read_message, reject_stream, write_message, CLOSE_NORMAL, CLOSE_QUIET,
-    CLOSE_REFUSED,
+    peer_chain, read_message, reject_stream, write_message, CLOSE_NORMAL, CLOSE_OTHER_TEAM,
+    CLOSE_QUIET, CLOSE_REFUSED,
 };
 use certs::AgentIdentity;
 use protocol::{
@@ -37,7 +37,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinError, JoinSet};
 use uuid::Uuid;
 
-use crate::access::{authorize, validate_policy};
+use crate::access::{authorize, team_allows, validate_policy};
 use crate::admission::{Activity, Admission, Refusal, ServerLimits};
 use crate::capture::Capture;
 use crate::clock::{steady_now_ms, wall_now_ms};
@@ -65,6 +65,9 @@ pub struct AgentInfo {
     /// IANA name of the machine's time zone, empty when unknown (see
     /// [`system_time_zone`]).
     pub time_zone: String,
+    /// The team its certificate puts this workstation in: consoles
+    /// limited to another team are refused.
+    pub team: Option<String>,
 }
 
 /// This machine's time zone (`TZ`, else `/etc/localtime`), read once at
@@ -943,6 +946,11 @@ async fn handle_connection(
             return;
         }
     };
+    if let Err(refusal) = team_allows(peer.team.as_deref(), service.info.team.as_deref()) {
+        tracing::warn!(%remote, console = %peer.console_id, role = %peer.role, %refusal, "connection refused");
+        conn.close(VarInt::from_u32(CLOSE_OTHER_TEAM), refusal.as_bytes());
+        return;
+    }
     let connections = match slot.establish(peer.console_id) {
         Ok(connections) => connections,
         Err(refusal) => {

@@ -427,17 +427,34 @@ impl SiteCa {
         name: &str,
         validity: Validity,
     ) -> Result<ConsoleIdentity, IssueError> {
+        self.issue_console_in_team(role, name, None, validity)
+    }
+
+    /// [`SiteCa::issue_console`] limited to `team` when given: a second
+    /// URI SAN `urn:smarttracker:team:<team>`; agents then serve it only
+    /// if their own certificate names the same team.
+    pub fn issue_console_in_team(
+        &self,
+        role: Role,
+        name: &str,
+        team: Option<&str>,
+        validity: Validity,
+    ) -> Result<ConsoleIdentity, IssueError> {
         check_name("console name", name)?;
         let console_id = Uuid::new_v4();
-        let san = SanType::URI(Ia5String::try_from(console_uri(role, console_id))?);
+        let mut sans = vec![SanType::URI(Ia5String::try_from(console_uri(
+            role, console_id,
+        ))?)];
+        sans.extend(team_san(team)?);
         let (cert_der, key_der) =
-            self.issue_leaf(name, san, ExtendedKeyUsagePurpose::ClientAuth, validity)?;
+            self.issue_leaf(name, sans, ExtendedKeyUsagePurpose::ClientAuth, validity)?;
         crate::registry::record(
             &self.dir,
             &crate::registry::IssuedConsole {
                 console_id,
                 role,
                 name: name.to_owned(),
+                team: team.map(str::to_owned),
                 fingerprint: fingerprint_der(&cert_der),
                 not_after: validity.not_after,
                 issued: OffsetDateTime::now_utc(),
@@ -461,15 +478,25 @@ impl SiteCa {
         name: Option<&str>,
         validity: Validity,
     ) -> Result<AgentIdentity, IssueError> {
+        self.issue_agent_in_team(name, None, validity)
+    }
+
+    /// [`SiteCa::issue_agent`] with the workstation in `team` when given
+    /// (a second URI SAN, see [`SiteCa::issue_console_in_team`]).
+    pub fn issue_agent_in_team(
+        &self,
+        name: Option<&str>,
+        team: Option<&str>,
+        validity: Validity,
+    ) -> Result<AgentIdentity, IssueError> {
         if let Some(name) = name {
             check_name("agent name", name)?;
         }
         let agent_id = Uuid::new_v4();
-        let san = SanType::DnsName(Ia5String::try_from(agent_server_name(agent_id))?);
         let common_name = name.map_or_else(|| format!("agent {agent_id}"), str::to_owned);
         let (cert_der, key_der) = self.issue_leaf(
             &common_name,
-            san,
+            agent_sans(agent_id, team)?,
             ExtendedKeyUsagePurpose::ServerAuth,
             validity,
         )?;
@@ -485,12 +512,12 @@ impl SiteCa {
     fn issue_leaf(
         &self,
         common_name: &str,
-        san: SanType,
+        sans: Vec<SanType>,
         usage: ExtendedKeyUsagePurpose,
         validity: Validity,
     ) -> Result<(CertificateDer<'static>, PrivatePkcs8KeyDer<'static>), IssueError> {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-        let cert_der = self.sign_leaf(&key, common_name, san, usage, validity)?;
+        let cert_der = self.sign_leaf(&key, common_name, sans, usage, validity)?;
         Ok((cert_der, PrivatePkcs8KeyDer::from(key.serialize_der())))
     }
 
@@ -500,7 +527,7 @@ impl SiteCa {
         &self,
         public_key: &impl PublicKeyData,
         common_name: &str,
-        san: SanType,
+        sans: Vec<SanType>,
         usage: ExtendedKeyUsagePurpose,
         validity: Validity,
     ) -> Result<CertificateDer<'static>, IssueError> {
@@ -514,7 +541,7 @@ impl SiteCa {
         }
         let mut params = CertificateParams::default();
         params.distinguished_name = distinguished_name(common_name, &self.name);
-        params.subject_alt_names = vec![san];
+        params.subject_alt_names = sans;
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![usage];
@@ -531,6 +558,30 @@ impl SiteCa {
     pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, IssueError> {
         Ok(self.issuer.key().sign(message)?)
     }
+}
+
+/// The names of an agent certificate: its id, and its team when given.
+pub(crate) fn agent_sans(agent_id: Uuid, team: Option<&str>) -> Result<Vec<SanType>, IssueError> {
+    let mut sans = vec![SanType::DnsName(Ia5String::try_from(agent_server_name(
+        agent_id,
+    ))?)];
+    sans.extend(team_san(team)?);
+    Ok(sans)
+}
+
+/// The team URI SAN, checked.
+fn team_san(team: Option<&str>) -> Result<Option<SanType>, IssueError> {
+    let Some(team) = team else {
+        return Ok(None);
+    };
+    cert::check_team(team).map_err(|reason| NameError {
+        what: "team name",
+        name: team.to_owned(),
+        reason,
+    })?;
+    Ok(Some(SanType::URI(Ia5String::try_from(cert::team_uri(
+        team,
+    ))?)))
 }
 
 /// The CA certificate of the site in `dir` (DER), without opening its key.

@@ -17,6 +17,11 @@ use crate::role::Role;
 const AGENT_NAME_SUFFIX: &str = ".agent.smarttracker";
 /// Prefix of every console certificate URI, followed by `<role>:<uuid>`.
 const CONSOLE_URI_PREFIX: &str = "urn:smarttracker:console:";
+/// Prefix of the URI SAN naming the team a console or agent certificate
+/// is limited to, followed by the team name percent-encoded.
+const TEAM_URI_PREFIX: &str = "urn:smarttracker:team:";
+/// Longest team name, in characters.
+pub const MAX_TEAM_CHARS: usize = 64;
 
 /// Bytes that are not one well-formed X.509 certificate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +58,80 @@ pub fn agent_server_name(agent_id: Uuid) -> String {
 /// The URI SAN of a console certificate: `urn:smarttracker:console:<role>:<uuid>`.
 pub fn console_uri(role: Role, console_id: Uuid) -> String {
     format!("{CONSOLE_URI_PREFIX}{role}:{console_id}")
+}
+
+/// The URI SAN of a team: `urn:smarttracker:team:<name>`, the name
+/// percent-encoded (RFC 3986 unreserved characters kept).
+pub fn team_uri(team: &str) -> String {
+    let mut uri = String::from(TEAM_URI_PREFIX);
+    for byte in team.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            uri.push(char::from(byte));
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri
+}
+
+/// Why a team name cannot go in a certificate.
+pub fn check_team(team: &str) -> Result<(), &'static str> {
+    let chars = team.chars().count();
+    if chars == 0 || chars > MAX_TEAM_CHARS {
+        return Err("a team name has 1 to 64 characters");
+    }
+    if team.chars().any(char::is_control) || team.trim() != team {
+        return Err("a team name has no control characters and no spaces at its ends");
+    }
+    Ok(())
+}
+
+fn parse_team_uri(uri: &str) -> Option<String> {
+    let encoded = uri.strip_prefix(TEAM_URI_PREFIX)?;
+    let mut bytes = Vec::with_capacity(encoded.len());
+    let mut rest = encoded.as_bytes();
+    while let Some((&first, tail)) = rest.split_first() {
+        if first == b'%' {
+            let hex = tail.get(..2)?;
+            bytes.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            rest = &tail[2..];
+        } else {
+            bytes.push(first);
+            rest = tail;
+        }
+    }
+    let team = String::from_utf8(bytes).ok()?;
+    // Only the canonical spelling we issue, of a valid name, is accepted.
+    (check_team(&team).is_ok() && team_uri(&team) == uri).then_some(team)
+}
+
+/// The subject alternative names other than a team URI, and the team
+/// (at most one).
+fn names_and_team<'a>(
+    cert: &'a X509Certificate<'_>,
+) -> Result<(Vec<&'a GeneralName<'a>>, Option<String>), String> {
+    let mut names = Vec::new();
+    let mut teams = Vec::new();
+    for name in subject_alt_names(cert).map_err(|err| err.to_string())? {
+        match name {
+            GeneralName::URI(uri) if uri.starts_with(TEAM_URI_PREFIX) => teams.push(
+                parse_team_uri(uri).ok_or_else(|| format!("its team URI {uri:?} is not valid"))?,
+            ),
+            other => names.push(other),
+        }
+    }
+    if teams.len() > 1 {
+        return Err(format!(
+            "it names {} teams where at most one is allowed",
+            teams.len()
+        ));
+    }
+    Ok((names, teams.pop()))
+}
+
+/// The team a console or agent certificate is limited to, if any.
+pub(crate) fn team_of(cert: &X509Certificate<'_>) -> Result<Option<String>, String> {
+    Ok(names_and_team(cert)?.1)
 }
 
 /// Parses a DER certificate, refusing trailing bytes.
@@ -95,7 +174,8 @@ pub(crate) fn console_identity_of(cert: &X509Certificate<'_>) -> Result<(Role, U
     if is_ca(cert).map_err(|err| err.to_string())? {
         return Err("it is a CA certificate".to_owned());
     }
-    let uri = match subject_alt_names(cert).map_err(|err| err.to_string())? {
+    let (names, _team) = names_and_team(cert)?;
+    let uri = match names.as_slice() {
         [GeneralName::URI(uri)] => *uri,
         [] => return Err("it has no subject alternative name".to_owned()),
         [_] => return Err("its subject alternative name is not a URI".to_owned()),
@@ -123,7 +203,8 @@ pub(crate) fn agent_id_of(cert: &X509Certificate<'_>) -> Result<Uuid, String> {
     if is_ca(cert).map_err(|err| err.to_string())? {
         return Err("it is a CA certificate".to_owned());
     }
-    let dns = match subject_alt_names(cert).map_err(|err| err.to_string())? {
+    let (names, _team) = names_and_team(cert)?;
+    let dns = match names.as_slice() {
         [GeneralName::DNSName(dns)] => *dns,
         [] => return Err("it has no subject alternative name".to_owned()),
         [_] => return Err("its subject alternative name is not a DNS name".to_owned()),
@@ -167,6 +248,34 @@ pub fn is_issued_by(cert_der: &[u8], issuer_der: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn team_names_round_trip_through_their_uri_and_variants_are_refused() {
+        for team in ["Salle 2", "Comptabilité", "a", "x-y_z.~"] {
+            assert_eq!(
+                parse_team_uri(&team_uri(team)),
+                Some(team.to_owned()),
+                "{team}"
+            );
+        }
+        assert_eq!(team_uri("Salle 2"), "urn:smarttracker:team:Salle%202");
+        assert_eq!(
+            parse_team_uri("urn:smarttracker:team:a%2fb"),
+            None,
+            "canonical form only"
+        );
+        assert_eq!(
+            parse_team_uri("urn:smarttracker:team:%41"),
+            None,
+            "canonical form only"
+        );
+        assert_eq!(parse_team_uri("urn:smarttracker:team:"), None);
+        assert_eq!(parse_team_uri("urn:smarttracker:team:%0A"), None);
+        assert_eq!(parse_team_uri("urn:smarttracker:team:%ff"), None);
+        assert_eq!(parse_team_uri("urn:smarttracker:team:%4"), None);
+        assert!(check_team(&"é".repeat(65)).is_err());
+        assert!(check_team(" padded").is_err());
+    }
 
     #[test]
     fn names_round_trip_and_refuse_variants() {

@@ -43,8 +43,8 @@ use rustls_pki_types::{
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::ca::{check_name, IssueError, SiteCa, Validity};
-use crate::cert::{self, agent_server_name};
+use crate::ca::{agent_sans, check_name, IssueError, SiteCa, Validity};
+use crate::cert;
 use crate::tls::{provider, site_roots, AgentPin, TlsConfigError};
 
 /// ALPN of the enrolment channel (never the data protocol's).
@@ -311,9 +311,10 @@ impl SiteCa {
         &self,
         csr_der: &[u8],
         name: Option<&str>,
+        team: Option<&str>,
         validity: Validity,
     ) -> Result<(Uuid, CertificateDer<'static>), SignRequestError> {
-        self.sign_agent_key(csr_der, Uuid::new_v4(), name, validity)
+        self.sign_agent_key(csr_der, Uuid::new_v4(), (name, team), validity)
     }
 
     /// Renewal: signs the public key of `csr_der` for the enrolled agent
@@ -322,17 +323,19 @@ impl SiteCa {
         &self,
         csr_der: &[u8],
         agent_id: Uuid,
-        name: Option<&str>,
+        (name, team): (Option<&str>, Option<&str>),
         validity: Validity,
     ) -> Result<CertificateDer<'static>, SignRequestError> {
-        Ok(self.sign_agent_key(csr_der, agent_id, name, validity)?.1)
+        Ok(self
+            .sign_agent_key(csr_der, agent_id, (name, team), validity)?
+            .1)
     }
 
     fn sign_agent_key(
         &self,
         csr_der: &[u8],
         agent_id: Uuid,
-        name: Option<&str>,
+        (name, team): (Option<&str>, Option<&str>),
         validity: Validity,
     ) -> Result<(Uuid, CertificateDer<'static>), SignRequestError> {
         if csr_der.len() > MAX_CSR_BYTES {
@@ -344,16 +347,14 @@ impl SiteCa {
         if request.public_key.algorithm() != &PKCS_ECDSA_P256_SHA256 {
             return Err(SignRequestError::KeyAlgorithm);
         }
-        let san = SanType::DnsName(
-            Ia5String::try_from(agent_server_name(agent_id)).map_err(IssueError::from)?,
-        );
+        let sans = agent_sans(agent_id, team)?;
         let common_name = name
             .filter(|name| check_name("agent name", name).is_ok())
             .map_or_else(|| format!("agent {agent_id}"), str::to_owned);
         let cert_der = self.sign_leaf(
             &request.public_key,
             &common_name,
-            san,
+            sans,
             ExtendedKeyUsagePurpose::ServerAuth,
             validity,
         )?;
@@ -371,7 +372,7 @@ impl SiteCa {
         let cert_der = self.sign_leaf(
             &key,
             &format!("{} enrolment", self.name()),
-            san,
+            vec![san],
             ExtendedKeyUsagePurpose::ServerAuth,
             validity,
         )?;
@@ -638,13 +639,22 @@ mod tests {
         let validity = Validity::days_from(OffsetDateTime::now_utc(), 10);
         let first = AgentKeyRequest::generate().expect("key");
         let (agent_id, _) = ca
-            .sign_agent_request(&first.csr_der, Some("pc-07"), validity)
+            .sign_agent_request(&first.csr_der, Some("pc-07"), Some("Salle 2"), validity)
             .expect("signed");
         let fresh = AgentKeyRequest::generate().expect("key");
         let renewed = ca
-            .renew_agent_request(&fresh.csr_der, agent_id, Some("pc-07"), validity)
+            .renew_agent_request(
+                &fresh.csr_der,
+                agent_id,
+                (Some("pc-07"), Some("Salle 2")),
+                validity,
+            )
             .expect("renewed");
         assert_eq!(fresh.accepts(&renewed), Some(agent_id));
+        assert_eq!(
+            crate::tls::agent_team(&renewed).expect("team"),
+            Some("Salle 2".to_owned())
+        );
         assert_eq!(first.accepts(&renewed), None);
     }
 
@@ -654,7 +664,7 @@ mod tests {
         let request = AgentKeyRequest::generate().expect("key");
         let validity = Validity::days_from(OffsetDateTime::now_utc(), 10);
         let (agent_id, cert_der) = ca
-            .sign_agent_request(&request.csr_der, Some("pc-07"), validity)
+            .sign_agent_request(&request.csr_der, Some("pc-07"), None, validity)
             .expect("signed");
         assert_eq!(request.accepts(&cert_der), Some(agent_id));
         let parsed = cert::parse(&cert_der).expect("parse");
@@ -668,7 +678,7 @@ mod tests {
         assert_eq!(another.accepts(&cert_der), None);
         // A hostile name is not copied; a forged or oversized CSR is refused.
         let (agent_id, cert_der) = ca
-            .sign_agent_request(&request.csr_der, Some("evil\u{0}name"), validity)
+            .sign_agent_request(&request.csr_der, Some("evil\u{0}name"), None, validity)
             .expect("signed");
         let parsed = cert::parse(&cert_der).expect("parse");
         assert_eq!(
@@ -679,15 +689,15 @@ mod tests {
         let last = forged.len() - 1;
         forged[last] ^= 1;
         assert!(matches!(
-            ca.sign_agent_request(&forged, None, validity),
+            ca.sign_agent_request(&forged, None, None, validity),
             Err(SignRequestError::Invalid(_))
         ));
         assert!(matches!(
-            ca.sign_agent_request(&vec![0u8; MAX_CSR_BYTES + 1], None, validity),
+            ca.sign_agent_request(&vec![0u8; MAX_CSR_BYTES + 1], None, None, validity),
             Err(SignRequestError::TooLarge)
         ));
         assert!(matches!(
-            ca.sign_agent_request(b"junk", None, validity),
+            ca.sign_agent_request(b"junk", None, None, validity),
             Err(SignRequestError::Invalid(_))
         ));
     }

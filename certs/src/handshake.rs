@@ -6,7 +6,7 @@
 use quinn::{ConnectionError, ReadError, ReadExactError, TransportErrorCode, VarInt, WriteError};
 use rustls::AlertDescription;
 
-use crate::transport::{TransportError, CLOSE_QUIET, CLOSE_REFUSED};
+use crate::transport::{TransportError, CLOSE_OTHER_TEAM, CLOSE_QUIET, CLOSE_REFUSED};
 
 /// Which side ended a failed handshake, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +26,9 @@ pub enum HandshakeFailure {
     /// The agent closed the connection as over one of its limits
     /// ([`CLOSE_REFUSED`]: too many connections from this console).
     AgentBusy,
+    /// The agent is not in the team this console's certificate limits it
+    /// to ([`CLOSE_OTHER_TEAM`]).
+    OtherTeam,
     /// The agent closed a connection that sent no request for too long
     /// ([`CLOSE_QUIET`]).
     ClosedQuiet,
@@ -61,6 +64,11 @@ impl HandshakeFailure {
                 if close.error_code == VarInt::from_u32(CLOSE_REFUSED) =>
             {
                 HandshakeFailure::AgentBusy
+            }
+            ConnectionError::ApplicationClosed(close)
+                if close.error_code == VarInt::from_u32(CLOSE_OTHER_TEAM) =>
+            {
+                HandshakeFailure::OtherTeam
             }
             ConnectionError::ApplicationClosed(close)
                 if close.error_code == VarInt::from_u32(CLOSE_QUIET) =>
@@ -122,6 +130,11 @@ impl HandshakeFailure {
                 "the agent refused the connection: this console (or this address) already holds \
                  as many connections as it allows; close other windows or syncs of this console, \
                  the next pass tries again"
+            }
+            HandshakeFailure::OtherTeam => {
+                "the agent refused this console: its certificate limits it to a team and this \
+                 workstation is not in that team; use a console of the workstation's team, or \
+                 one without a team"
             }
             HandshakeFailure::ClosedQuiet
             | HandshakeFailure::TimedOut

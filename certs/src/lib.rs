@@ -23,7 +23,8 @@ pub use ca::{
     AGENT_VALIDITY_DAYS, CA_VALIDITY_DAYS, CONSOLE_VALIDITY_DAYS, PASSPHRASE_ENV,
 };
 pub use cert::{
-    agent_server_name, console_uri, fingerprint_der, is_issued_by, spki_sha256, CertParseError,
+    agent_server_name, check_team, console_uri, fingerprint_der, is_issued_by, spki_sha256,
+    CertParseError, MAX_TEAM_CHARS,
 };
 pub use files::{FileError, FileProblem};
 pub use identity::{AgentIdentity, ConsoleIdentity, IdentityFileError};

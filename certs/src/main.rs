@@ -63,6 +63,10 @@ enum Command {
         /// Output directory (must not already hold an identity).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Limit the console to a team: only workstations enrolled in that
+        /// team serve it (a teacher and their room).
+        #[arg(long, value_name = "NAME")]
+        team: Option<String>,
         /// Certificate validity in days.
         #[arg(long = "days", value_name = "N", default_value_t = CONSOLE_VALIDITY_DAYS,
               value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_VALIDITY_DAYS)))]
@@ -79,6 +83,10 @@ enum Command {
         /// Host name for the subject common name (never used as an identity).
         #[arg(long, value_name = "HOST")]
         name: Option<String>,
+        /// The team the workstation is in (consoles limited to a team are
+        /// served only by its workstations).
+        #[arg(long, value_name = "NAME")]
+        team: Option<String>,
         /// Certificate validity in days.
         #[arg(long = "days", value_name = "N", default_value_t = AGENT_VALIDITY_DAYS,
               value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_VALIDITY_DAYS)))]
@@ -120,14 +128,21 @@ fn run(command: Command) -> anyhow::Result<()> {
             role,
             name,
             out,
+            team,
             validity_days,
-        } => console(&site, role, &name, &out, validity_days),
+        } => console(&site, (role, team.as_deref()), &name, &out, validity_days),
         Command::Agent {
             site,
             out,
             name,
+            team,
             validity_days,
-        } => agent(&site, &out, name.as_deref(), validity_days),
+        } => agent(
+            &site,
+            &out,
+            (name.as_deref(), team.as_deref()),
+            validity_days,
+        ),
         Command::Inspect { file, json } => inspect(&file, json),
     }
 }
@@ -176,14 +191,14 @@ fn init(site: &Path, name: &str, validity_days: u32) -> anyhow::Result<()> {
 
 fn console(
     site: &Path,
-    role: Role,
+    (role, team): (Role, Option<&str>),
     name: &str,
     out: &Path,
     validity_days: u32,
 ) -> anyhow::Result<()> {
     let ca = SiteCa::open(site, passphrase()?.as_deref())?;
     let validity = Validity::days_from(OffsetDateTime::now_utc(), validity_days);
-    let identity = ca.issue_console(role, name, validity)?;
+    let identity = ca.issue_console_in_team(role, name, team, validity)?;
     identity.write(out)?;
     println!(
         "issued {} console {:?} into {}",
@@ -192,6 +207,9 @@ fn console(
         out.display()
     );
     println!("  console id:  {}", identity.console_id);
+    if let Some(team) = team {
+        println!("  team:        {team}");
+    }
     println!(
         "  fingerprint: {}",
         certs::fingerprint_der(&identity.cert_der)
@@ -200,10 +218,15 @@ fn console(
     Ok(())
 }
 
-fn agent(site: &Path, out: &Path, name: Option<&str>, validity_days: u32) -> anyhow::Result<()> {
+fn agent(
+    site: &Path,
+    out: &Path,
+    (name, team): (Option<&str>, Option<&str>),
+    validity_days: u32,
+) -> anyhow::Result<()> {
     let ca = SiteCa::open(site, passphrase()?.as_deref())?;
     let validity = Validity::days_from(OffsetDateTime::now_utc(), validity_days);
-    let identity = ca.issue_agent(name, validity)?;
+    let identity = ca.issue_agent_in_team(name, team, validity)?;
     let pin = AgentPin::of_certificate(&identity.cert_der)?;
     identity.write_bundle(out)?;
     println!("issued agent bundle {}", out.display());

@@ -25,6 +25,9 @@ pub struct IssuedConsole {
     pub console_id: Uuid,
     pub role: Role,
     pub name: String,
+    /// The team it is limited to.
+    #[serde(default)]
+    pub team: Option<String>,
     /// Hex SHA-256 of the certificate.
     pub fingerprint: String,
     #[serde(with = "time::serde::rfc3339")]

@@ -62,6 +62,9 @@ pub struct ConsolePeer {
     pub role: Role,
     /// Hex SHA-256 of the console's certificate (what the deny-list holds).
     pub fingerprint: String,
+    /// The team its certificate limits it to: it is served only by
+    /// workstations of that team.
+    pub team: Option<String>,
 }
 
 /// Why a TLS configuration could not be built.
@@ -99,7 +102,14 @@ pub fn console_peer(peer_certs: &[CertificateDer<'_>]) -> Result<ConsolePeer, Pe
         console_id,
         role,
         fingerprint: fingerprint_der(leaf),
+        team: cert::team_of(&parsed).map_err(PeerError::NotConsole)?,
     })
+}
+
+/// The team an agent certificate puts its workstation in, if any.
+pub fn agent_team(cert_der: &[u8]) -> Result<Option<String>, PeerError> {
+    let parsed = cert::parse(cert_der)?;
+    cert::team_of(&parsed).map_err(PeerError::NotAgent)
 }
 
 /// The agent id in the leaf of a verified server chain.

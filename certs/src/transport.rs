@@ -26,6 +26,9 @@ pub const CLOSE_REFUSED: u32 = 1;
 /// Application close code of an agent closing a connection that carried no
 /// request for too long; the close reason says how long.
 pub const CLOSE_QUIET: u32 = 2;
+/// Application close code of an agent refusing a console limited to a
+/// team the workstation is not in.
+pub const CLOSE_OTHER_TEAM: u32 = 3;
 /// Most bytes a frame body buffer grows by per read: the buffer follows the
 /// bytes received, so a peer announcing a large body and sending little
 /// costs little memory.

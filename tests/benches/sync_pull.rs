@@ -101,6 +101,7 @@ async fn bench(records: u64) -> BenchResult<()> {
             hostname: "bench".into(),
             demo: false,
             time_zone: "Europe/Paris".into(),
+            team: None,
         },
         agent_store.clone(),
         protocol::Policy::default(),

@@ -365,6 +365,8 @@ async fn renew_session(
         .peer_certificate()
         .ok_or("the agent presented no certificate")?;
     let summary = certs::inspect::summarize(&current).map_err(|error| error.to_string())?;
+    // The renewed certificate keeps the workstation's team.
+    let team = certs::tls::agent_team(&current).map_err(|error| error.to_string())?;
     let now = time::OffsetDateTime::from_unix_timestamp(crate::clock::wall_now_ms() / 1000)
         .map_err(|error| error.to_string())?;
     if !force && !certs::enrol::renewal_due(summary.not_before, summary.not_after, now) {
@@ -382,7 +384,12 @@ async fn renew_session(
         ..validity
     };
     let cert_der = ca
-        .renew_agent_request(&csr_der, record.agent, Some(&record.name), validity)
+        .renew_agent_request(
+            &csr_der,
+            record.agent,
+            (Some(&record.name), team.as_deref()),
+            validity,
+        )
         .map_err(|error| format!("its key request was not signed: {error}"))?;
     let pin = certs::tls::AgentPin::of_certificate(&cert_der).map_err(|error| error.to_string())?;
     match session

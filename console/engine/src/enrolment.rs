@@ -180,6 +180,7 @@ pub fn bind(ca: &SiteCa, listen: SocketAddr, validity: Validity) -> Result<Endpo
 pub async fn serve(
     endpoint: Endpoint,
     ca: Arc<SiteCa>,
+    team: Option<Arc<str>>,
     session: Arc<Mutex<Session>>,
     host: Arc<dyn Host>,
     now_ms: fn() -> i64,
@@ -200,13 +201,14 @@ pub async fn serve(
                     continue;
                 };
                 let (ca, session, host) = (ca.clone(), session.clone(), host.clone());
+                let team = team.clone();
                 tokio::spawn(async move {
                     if let Ok(Ok(connection)) = tokio::time::timeout(REQUEST_DEADLINE, async {
                         incoming.accept()?.await
                     })
                     .await
                     {
-                        serve_one(connection, &ca, &session, host, now_ms).await;
+                        serve_one(connection, (&ca, team.as_deref()), &session, host, now_ms).await;
                     }
                     drop(slot);
                 });
@@ -231,7 +233,7 @@ pub async fn serve(
 
 async fn serve_one(
     connection: Connection,
-    ca: &SiteCa,
+    ca: (&SiteCa, Option<&str>),
     session: &Mutex<Session>,
     host: Arc<dyn Host>,
     now_ms: fn() -> i64,
@@ -270,7 +272,7 @@ async fn serve_one(
 }
 
 async fn enrol_one(
-    ca: &SiteCa,
+    (ca, team): (&SiteCa, Option<&str>),
     session: &Mutex<Session>,
     host: Arc<dyn Host>,
     now_ms: fn() -> i64,
@@ -307,7 +309,7 @@ async fn enrol_one(
         not_after: validity.not_after.min(ca.not_after()),
         ..validity
     };
-    let signed = ca.sign_agent_request(&request.csr_der, Some(&name), validity);
+    let signed = ca.sign_agent_request(&request.csr_der, Some(&name), team, validity);
     let (agent_id, cert_der) = match signed {
         Ok(signed) => signed,
         Err(error) => {

@@ -56,6 +56,7 @@ pub fn list(data: &Path, site: &Path, json: bool) -> Result<()> {
                     "console_id": console.console_id,
                     "role": console.role,
                     "name": console.name,
+                    "team": console.team,
                     "fingerprint": console.fingerprint,
                     "not_after": console.not_after.unix_timestamp() * 1000,
                     "state": state(console),
@@ -74,10 +75,14 @@ pub fn list(data: &Path, site: &Path, json: bool) -> Result<()> {
     }
     for console in &issued {
         println!(
-            "{} {:<6} {:<24} expires {}  {}",
+            "{} {:<6} {:<24} {:<16} expires {}  {}",
             console.console_id,
             console.role,
             console.name,
+            console
+                .team
+                .as_deref()
+                .map_or_else(|| "(every team)".to_owned(), |team| format!("team {team}")),
             clock.iso_local(console.not_after.unix_timestamp() * 1000),
             state(console)
         );

@@ -58,6 +58,10 @@ pub struct OpenArgs {
     /// The agent group enrolled workstations join.
     #[arg(long, value_name = "NAME")]
     group: Option<String>,
+    /// The team written in enrolled workstations' certificates: consoles
+    /// limited to a team are served only by its workstations.
+    #[arg(long, value_name = "NAME")]
+    team: Option<String>,
     /// Address and port to listen on.
     #[arg(long, value_name = "ADDR:PORT", default_value_t = SocketAddr::from(([0, 0, 0, 0], DEFAULT_ENROL_PORT)))]
     listen: SocketAddr,
@@ -117,6 +121,9 @@ fn open(data: &Path, args: OpenArgs) -> Result<()> {
             args.site.display(),
             data.display()
         );
+    }
+    if let Some(team) = &args.team {
+        certs::check_team(team).map_err(|reason| anyhow::anyhow!("--team {team:?}: {reason}"))?;
     }
     let (clock, _) = site_clock_of(data)?;
     let code = EnrolmentCode::generate(&ca.cert_der()).context("cannot make a random code")?;
@@ -193,6 +200,7 @@ fn open(data: &Path, args: OpenArgs) -> Result<()> {
     runtime.block_on(enrolment::serve(
         endpoint,
         ca,
+        args.team.map(Arc::from),
         session.clone(),
         host,
         console_engine::clock::wall_now_ms,
