@@ -276,3 +276,106 @@ fn base64_decode(text: &str) -> Vec<u8> {
     }
     out
 }
+
+/// A hostile workstation that knows the code's CA prefix but not its
+/// secret, connecting with the real enrolment TLS config.
+async fn hostile_connection(
+    code: &EnrolmentCode,
+    addr: SocketAddr,
+) -> (quinn::Endpoint, quinn::Connection) {
+    let tls = certs::enrol::enrolment_client_config(code, certs::enrol::PinnedCa::default())
+        .expect("tls");
+    let config =
+        certs::transport::client_config(tls, &certs::transport::Limits::default()).expect("config");
+    let endpoint = certs::transport::client_endpoint(addr).expect("endpoint");
+    let connection = endpoint
+        .connect_with(config, addr, certs::enrol::ENROLMENT_SERVER_NAME)
+        .expect("connect")
+        .await
+        .expect("handshake");
+    (endpoint, connection)
+}
+
+#[test]
+fn hostile_enrolment_requests_are_refused_and_an_honest_one_still_enrols() {
+    let site = Site::create();
+    let open = Open::start(&site, &["--uses", "1"]);
+    let code: EnrolmentCode = open.code.parse().expect("code");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        // 1. A length prefix of 4 GiB: refused before any allocation.
+        let (_endpoint, connection) = hostile_connection(&code, open.addr).await;
+        let (mut send, mut recv) = connection.open_bi().await.expect("stream");
+        send.write_all(&u32::MAX.to_be_bytes())
+            .await
+            .expect("write");
+        let _ = send.finish();
+        let answer = certs::transport::read_message::<protocol::enrol::EnrolReply>(&mut recv).await;
+        assert!(
+            matches!(
+                answer,
+                Ok(protocol::enrol::EnrolReply::Refused(
+                    protocol::enrol::EnrolRefusal::BadRequest
+                )) | Err(_)
+            ),
+            "{answer:?}"
+        );
+
+        // 2. A well-formed request with a forged proof: the code is refused.
+        let (_endpoint, connection) = hostile_connection(&code, open.addr).await;
+        let (mut send, mut recv) = connection.open_bi().await.expect("stream");
+        let key = certs::enrol::AgentKeyRequest::generate().expect("key");
+        let forged = protocol::enrol::EnrolRequest {
+            csr_der: key.csr_der.clone(),
+            proof: vec![0; certs::enrol::PROOF_BYTES],
+            hostname: "intruder".to_owned(),
+        };
+        certs::transport::write_message(&mut send, &forged)
+            .await
+            .expect("write");
+        let answer = certs::transport::read_message::<protocol::enrol::EnrolReply>(&mut recv)
+            .await
+            .expect("answer");
+        assert_eq!(
+            answer,
+            protocol::enrol::EnrolReply::Refused(protocol::enrol::EnrolRefusal::WrongCode)
+        );
+
+        // 3. A proof replayed from another channel: refused too.
+        let (_endpoint, connection) = hostile_connection(&code, open.addr).await;
+        let (mut send, mut recv) = connection.open_bi().await.expect("stream");
+        let replayed = protocol::enrol::EnrolRequest {
+            proof: code
+                .proof(&[7; certs::enrol::PROOF_BYTES], &key.csr_der)
+                .to_vec(),
+            ..forged
+        };
+        certs::transport::write_message(&mut send, &replayed)
+            .await
+            .expect("write");
+        let answer = certs::transport::read_message::<protocol::enrol::EnrolReply>(&mut recv)
+            .await
+            .expect("answer");
+        assert_eq!(
+            answer,
+            protocol::enrol::EnrolReply::Refused(protocol::enrol::EnrolRefusal::WrongCode)
+        );
+    });
+
+    // None of it used the code: the honest workstation enrols.
+    let data = site.path("pc-01");
+    let output = enroll(&open.code, open.addr, &data, "pc-01");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rest = open.finish();
+    assert!(rest.contains("1 workstation enrolled"), "{rest}");
+    let agents = run_ok(&mut site.console(&["agents"]));
+    let listed = String::from_utf8_lossy(&agents.stdout);
+    assert!(
+        listed.contains("pc-01") && !listed.contains("intruder"),
+        "{listed}"
+    );
+}

@@ -77,13 +77,14 @@ pub struct OpenArgs {
 /// `90s`, `30m`, `24h`, `7d` (at most 30 days).
 pub fn parse_expiry(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.len().saturating_sub(1);
-    let (number, unit) = text.split_at(split);
+    let mut chars = text.chars();
+    let unit = chars.next_back();
+    let number = chars.as_str();
     let unit_secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
+        Some('s') => 1,
+        Some('m') => 60,
+        Some('h') => 3_600,
+        Some('d') => 86_400,
         _ => return Err(format!("{text:?}: write a number and s, m, h or d (24h)")),
     };
     let number: u64 = number
