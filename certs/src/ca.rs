@@ -685,3 +685,17 @@ fn decode_ca_key(text: &str, path: &Path, passphrase: Option<&str>) -> Result<Ke
         _ => corrupt("not an ECDSA P-256 private key".to_owned()),
     })
 }
+
+/// A throw-away site for the unit tests of this crate.
+#[cfg(test)]
+pub(crate) fn test_site(name: &str) -> (tempfile::TempDir, SiteCa) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = SiteCa::init(
+        &dir.path().join("site"),
+        name,
+        None,
+        Validity::days_from(OffsetDateTime::now_utc(), 30),
+    )
+    .expect("site");
+    (dir, ca)
+}

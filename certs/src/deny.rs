@@ -204,25 +204,13 @@ mod tests {
     use time::OffsetDateTime;
 
     use super::*;
-    use crate::ca::Validity;
+    use crate::ca::{test_site, Validity};
     use crate::role::Role;
-
-    fn site(name: &str) -> (tempfile::TempDir, SiteCa) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let ca = SiteCa::init(
-            &dir.path().join("site"),
-            name,
-            None,
-            Validity::days_from(OffsetDateTime::now_utc(), 30),
-        )
-        .expect("site");
-        (dir, ca)
-    }
 
     #[test]
     fn a_signed_list_verifies_only_with_its_own_site_and_unchanged() {
-        let (_dir, ca) = site("Deny test");
-        let (_other_dir, other) = site("Another site");
+        let (_dir, ca) = test_site("Deny test");
+        let (_other_dir, other) = test_site("Another site");
         let validity = Validity::days_from(OffsetDateTime::now_utc(), 10);
         let revoked = ca
             .issue_console(Role::Viewer, "revoked", validity)
@@ -262,7 +250,7 @@ mod tests {
 
     #[test]
     fn a_deny_set_takes_only_newer_lists() {
-        let (_dir, ca) = site("Deny set");
+        let (_dir, ca) = test_site("Deny set");
         let id = Uuid::new_v4();
         let mut list = DenyList::empty(&ca);
         list.consoles.insert(id);

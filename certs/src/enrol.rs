@@ -551,15 +551,7 @@ mod tests {
     use super::*;
 
     fn site() -> (tempfile::TempDir, SiteCa) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let ca = SiteCa::init(
-            &dir.path().join("site"),
-            "Enrolment test",
-            None,
-            Validity::days_from(OffsetDateTime::now_utc(), 30),
-        )
-        .expect("site");
-        (dir, ca)
+        crate::ca::test_site("Enrolment test")
     }
 
     #[test]
