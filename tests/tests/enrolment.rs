@@ -24,14 +24,28 @@ struct Open {
 
 impl Open {
     fn start(site: &Site, args: &[&str]) -> Open {
+        Open::start_answering(site, args, None)
+    }
+
+    /// With `answers` written to its standard input (for --approve-each).
+    fn start_answering(site: &Site, args: &[&str], answers: Option<&str>) -> Open {
         let mut child = site
             .console(&["enrolment", "open", "--no-mdns", "--listen", "127.0.0.1:0"])
             .arg("--site")
             .arg(site.path("site"))
             .args(args)
+            .stdin(if answers.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .spawn()
             .expect("enrolment open");
+        if let Some(answers) = answers {
+            let mut stdin = child.stdin.take().expect("stdin");
+            std::io::Write::write_all(&mut stdin, answers.as_bytes()).expect("answers");
+        }
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -378,4 +392,57 @@ fn hostile_enrolment_requests_are_refused_and_an_honest_one_still_enrols() {
         listed.contains("pc-01") && !listed.contains("intruder"),
         "{listed}"
     );
+}
+
+#[test]
+fn approve_each_asks_the_manager_and_a_declined_workstation_gets_nothing() {
+    let site = Site::create();
+    // The first workstation is declined, the second approved.
+    let open = Open::start_answering(&site, &["--uses", "1", "--approve-each"], Some("n\ny\n"));
+    let declined = site.path("pc-01");
+    let output = enroll(&open.code, open.addr, &declined, "pc-01");
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("declined"), "{}", stderr(&output));
+    assert!(!declined.exists());
+    let approved = site.path("pc-02");
+    let output = enroll(&open.code, open.addr, &approved, "pc-02");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rest = open.finish();
+    assert!(rest.contains("1 workstation enrolled"), "{rest}");
+    let agents = run_ok(&mut site.console(&["agents"]));
+    let listed = String::from_utf8_lossy(&agents.stdout);
+    assert!(
+        listed.contains("pc-02") && !listed.contains("pc-01"),
+        "{listed}"
+    );
+}
+
+#[test]
+fn an_enrolment_while_serve_holds_the_store_goes_into_its_inventory() {
+    let site = Site::create();
+    let mut serve = site
+        .console(&["serve", "--no-mdns"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let socket = site.console_data().join("console.sock");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "serve never listened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let open = Open::start(&site, &["--uses", "1"]);
+    let data = site.path("pc-01");
+    let output = enroll(&open.code, open.addr, &data, "pc-01");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rest = open.finish();
+    assert!(
+        rest.contains("added agent") && rest.contains("(pc-01)"),
+        "{rest}"
+    );
+    // `agents` attaches to serve, which holds the store.
+    let agents = run_ok(&mut site.console(&["agents"]));
+    assert!(String::from_utf8_lossy(&agents.stdout).contains("pc-01"));
+    let _ = serve.kill();
+    let _ = serve.wait();
 }
