@@ -18,6 +18,9 @@ use protocol::enrol::{EnrolRefusal, EnrolReply, EnrolRequest};
 
 /// How long connecting to one console may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most console addresses an mDNS browse keeps (adverts are
+/// unauthenticated: a flood of them must not make a long list to try).
+pub const MAX_BROWSED_ADDRESSES: usize = 8;
 /// How long the console may take to answer (a manager may have to approve
 /// the workstation first).
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(15 * 60);
@@ -63,7 +66,7 @@ pub fn browse(code: &EnrolmentCode, duration: Duration) -> Result<Vec<SocketAddr
                     let ip = ip.to_ip_addr();
                     let link_local =
                         matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
-                    if !link_local {
+                    if !link_local && found.len() < MAX_BROWSED_ADDRESSES {
                         found.insert(SocketAddr::new(ip, service.get_port()));
                     }
                 }
