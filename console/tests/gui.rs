@@ -269,11 +269,14 @@ fn a_workstation_in_another_zone_is_marked_and_its_attendance_can_follow_it() {
             "Afficher la présence dans le fuseau horaire de ce poste : {label}"
         ))
         .click();
-    wait_until(&mut harness, "the setting saved", |app| {
+    wait_until(&mut harness, "the setting shown", |app| {
         app.state.settings.own_zone_agents.contains(&far)
     });
-    let reloaded = ConsoleSettings::load(&site.store).expect("settings");
-    assert!(reloaded.own_zone_agents.contains(&far), "kept in the store");
+    // The engine saves it on its own thread: wait for the store to hold it.
+    wait_until(&mut harness, "the setting kept in the store", |_| {
+        ConsoleSettings::load(&site.store)
+            .is_ok_and(|reloaded| reloaded.own_zone_agents.contains(&far))
+    });
 }
 
 #[test]
