@@ -1046,3 +1046,36 @@ fn two_windows_attached_to_serve_show_what_the_command_line_reports() {
         assert!(text.contains(name), "{text}");
     }
 }
+
+#[test]
+fn a_console_certificate_near_its_end_is_named_in_the_status_bar() {
+    let site = site();
+    let now = time::OffsetDateTime::now_utc();
+    let ca = SiteCa::init(
+        &site.dir.path().join("test-site"),
+        "Test site",
+        None,
+        Validity::days_from(now, 365),
+    )
+    .expect("site");
+    let identity = ca
+        .issue_console(Role::Admin, "Test console", Validity::days_from(now, 10))
+        .expect("console identity");
+    let mut harness = harness(app_as(&site, Some(identity), Screen::Fleet));
+    wait_until(&mut harness, "a sync pass", |app| {
+        app.state.sync.last.is_some()
+    });
+    assert_shown(&harness, "Le certificat de cette console est à renouveler");
+    let certificate = harness
+        .state()
+        .state
+        .sync
+        .last
+        .as_ref()
+        .and_then(|summary| summary.certificate.clone())
+        .expect("the certificate's problem");
+    assert!(
+        certificate.contains("expires on") && certificate.contains("smarttracker-certs console"),
+        "{certificate}"
+    );
+}

@@ -80,6 +80,7 @@ const MESSAGES: &[Entry] = &[
     ("sync.running", ["Syncing…", "Synchronisation…", "Sincronizando…", "Синхронизация…"]),
     ("sync.last", ["Last sync {time}: {synced} agent(s), {records} new record(s)", "Dernière synchro {time} : {synced} agent(s), {records} nouvel(s) enregistrement(s)", "Última sincronización {time}: {synced} equipo(s), {records} registro(s) nuevo(s)", "Последняя синхронизация {time}: агентов — {synced}, новых записей — {records}"]),
     ("sync.problems", ["{count} agent(s) not reached", "{count} agent(s) injoignable(s)", "{count} equipo(s) inaccesible(s)", "Недоступно агентов: {count}"]),
+    ("sync.certificate", ["This console's certificate needs renewing", "Le certificat de cette console est à renouveler", "El certificado de esta consola debe renovarse", "Сертификат этой консоли нужно обновить"]),
     ("sync.disabled", ["Sync is off: no console identity in {dir}", "Synchronisation désactivée : pas d'identité de console dans {dir}", "Sincronización desactivada: no hay identidad de consola en {dir}", "Синхронизация выключена: в {dir} нет идентичности консоли"]),
     ("sync.never", ["Not synced yet", "Pas encore synchronisé", "Aún no sincronizado", "Ещё не синхронизировано"]),
     ("demo.banner", ["DEMO data: simulated workstations", "Données de DÉMONSTRATION : postes simulés", "Datos de DEMOSTRACIÓN: equipos simulados", "ДЕМО-данные: имитация рабочих мест"]),

@@ -24,8 +24,9 @@ use console_engine::sync::{inventory_record, SyncConfig, Syncer};
 use console_engine::{clock, IDENTITY_DIR};
 use protocol::{Request, Response, ScreenshotPolicy};
 
-/// Demo certificates are valid this long.
-const VALIDITY_DAYS: u32 = 30;
+/// Demo certificates are valid this long: a site kept with `--keep` lasts
+/// a year (a console warns in its certificate's last 30 days).
+const VALIDITY_DAYS: u32 = 365;
 /// How long the agents may take to record their simulated history.
 const HISTORY_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long an agent may take to stop after SIGTERM.

@@ -115,6 +115,10 @@ fn sync_status_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>)
                     ui.colored_label(WARN_COLOR, trf(lang, "sync.problems", &[("count", &count)]))
                         .on_hover_text(summary.problems.join("\n"));
                 }
+                if let Some(certificate) = &summary.certificate {
+                    ui.colored_label(WARN_COLOR, tr(lang, "sync.certificate"))
+                        .on_hover_text(certificate);
+                }
             }
             None if !state.sync.running => {
                 ui.weak(tr(lang, "sync.never"));

@@ -123,6 +123,9 @@ pub struct SyncSummary {
     pub stored_records: u64,
     /// One line per address that did not sync.
     pub problems: Vec<String>,
+    /// This console's own certificate: expired, not yet valid, or
+    /// expiring within 30 days, with what to do.
+    pub certificate: Option<String>,
 }
 
 /// What the engine tells the window (and the command line).
@@ -977,8 +980,9 @@ async fn sync_pass(shared: &Arc<Shared>, syncer: &Arc<Syncer>, periodic: bool) -
     let settings = shared.settings();
     let mut problems = Vec::new();
     let now_ms = crate::clock::wall_now_ms();
-    problems.extend(syncer.certificate_problem(now_ms));
-    problems.extend(syncer.certificate_warning(now_ms));
+    let certificate = syncer
+        .certificate_problem(now_ms)
+        .or_else(|| syncer.certificate_warning(now_ms));
     let store = shared.store.clone();
     let mut candidates =
         match blocking(move || store.agents().map_err(|error| error.to_string())).await {
@@ -1013,6 +1017,7 @@ async fn sync_pass(shared: &Arc<Shared>, syncer: &Arc<Syncer>, periodic: bool) -
         synced_agents: 0,
         stored_records: 0,
         problems,
+        certificate,
     };
     for outcome in outcomes {
         match outcome {
