@@ -64,8 +64,7 @@ pub fn browse(code: &EnrolmentCode, duration: Duration) -> Result<Vec<SocketAddr
                 }
                 for ip in service.get_addresses() {
                     let ip = ip.to_ip_addr();
-                    let link_local =
-                        matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
+                    let link_local = matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local());
                     if !link_local && found.len() < MAX_BROWSED_ADDRESSES {
                         found.insert(SocketAddr::new(ip, service.get_port()));
                     }

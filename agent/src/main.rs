@@ -19,7 +19,9 @@ use agent::recorder::{record_demo_history, DesktopSource, Recorder, Source};
 use agent::screen::Screen;
 use agent::sensors::session::UtmpSessions;
 use agent::sensors::x11::X11Sensors;
-use agent::server::{serve, system_time_zone, time_zone_name, AgentInfo, Renewal, Service};
+use agent::server::{
+    quic_server_config, serve, system_time_zone, time_zone_name, AgentInfo, Renewal, Service,
+};
 use agent::settings::load_deny_list;
 use agent::status::{StatusSnapshot, StoreProblem, StreamStatus};
 use agent::store::outage::{Notice, Outage};
@@ -477,10 +479,9 @@ async fn run(options: Config) -> Result<()> {
     };
 
     let deny = load_deny_list(&store, &identity.ca_cert_der)?;
-    let tls = certs::tls::agent_server_config(&identity, deny.clone())?;
     let endpoint = certs::transport::server_endpoint(
         options.listen,
-        certs::transport::server_config(tls, &certs::transport::Limits::agent())?,
+        quic_server_config(&identity, deny.clone())?,
     )?;
     let local_addr = endpoint
         .local_addr()

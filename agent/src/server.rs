@@ -70,6 +70,29 @@ pub struct AgentInfo {
     pub team: Option<String>,
 }
 
+/// Why the agent's QUIC server configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerConfigError {
+    #[error(transparent)]
+    Tls(#[from] certs::tls::TlsConfigError),
+    #[error(transparent)]
+    Quic(#[from] certs::transport::TransportError),
+}
+
+/// The agent's QUIC server configuration for `identity`, refusing the
+/// consoles `deny` names: what the endpoint serves at start and after a
+/// renewal.
+pub fn quic_server_config(
+    identity: &AgentIdentity,
+    deny: DenySet,
+) -> Result<quinn::ServerConfig, ServerConfigError> {
+    let tls = certs::tls::agent_server_config(identity, deny)?;
+    Ok(certs::transport::server_config(
+        tls,
+        &certs::transport::Limits::agent(),
+    )?)
+}
+
 /// This machine's time zone (`TZ`, else `/etc/localtime`), read once at
 /// start; `None`, said in the log, when the machine does not tell one.
 pub fn system_time_zone() -> Option<jiff::tz::TimeZone> {
@@ -445,13 +468,7 @@ impl Service {
         if let Err(write_error) = written {
             return internal(&write_error);
         }
-        let config = certs::tls::agent_server_config(&identity, self.deny.clone())
-            .map_err(|tls_error| tls_error.to_string())
-            .and_then(|tls| {
-                certs::transport::server_config(tls, &certs::transport::Limits::agent())
-                    .map_err(|quic_error| quic_error.to_string())
-            });
-        match config {
+        match quic_server_config(&identity, self.deny.clone()) {
             Ok(config) => {
                 renewal.endpoint.set_server_config(Some(config));
                 tracing::info!("renewed certificate installed; served from the next handshake");
@@ -460,7 +477,8 @@ impl Service {
                     "renewed certificate installed".to_owned(),
                 )
             }
-            Err(reason) => {
+            Err(config_error) => {
+                let reason = config_error.to_string();
                 tracing::error!(%reason, "renewed certificate written but not served until restart");
                 (error(ErrorCode::Internal, reason.clone()), reason)
             }

@@ -418,6 +418,16 @@ impl SiteCa {
         self.not_after
     }
 
+    /// A leaf's validity: `days` from `now` ([`Validity::days_from`]),
+    /// ending no later than this CA does.
+    pub fn leaf_validity(&self, now: OffsetDateTime, days: u32) -> Validity {
+        let validity = Validity::days_from(now, days);
+        Validity {
+            not_after: validity.not_after.min(self.not_after),
+            ..validity
+        }
+    }
+
     /// Issues a console certificate with a fresh key and a fresh console id:
     /// EKU clientAuth only, one URI SAN `urn:smarttracker:console:<role>:<id>`,
     /// subject CN = `name`.

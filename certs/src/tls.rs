@@ -447,14 +447,7 @@ mod tests {
     }
 
     fn named_site(name: &str) -> Site {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let ca = SiteCa::init(
-            &dir.path().join("site"),
-            name,
-            None,
-            Validity::days_from(OffsetDateTime::now_utc(), 30),
-        )
-        .expect("init");
+        let (dir, ca) = crate::ca::test_site(name);
         Site { _dir: dir, ca }
     }
 

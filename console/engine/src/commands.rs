@@ -305,11 +305,7 @@ async fn renew(
     }
     let store = context.store.clone();
     let agents = on_store_value(move || store.agents()).await?;
-    let addresses = Addresses {
-        given: reach.peers.clone(),
-        static_peers: context.settings.peer_addrs(),
-        mdns_browse: reach.mdns_browse_secs.map(Duration::from_secs),
-    };
+    let addresses = addresses(context, reach);
     let (mut renewed, mut failed) = (0usize, 0usize);
     for record in agents {
         match renew_one(context, &syncer, &ca, &record, &addresses, force).await {
@@ -377,12 +373,7 @@ async fn renew_session(
         Ok(_) => return Err("the agent did not answer with a key request".to_owned()),
         Err(error) => return Err(error.to_string()),
     };
-    let days = certs::AGENT_VALIDITY_DAYS;
-    let validity = certs::Validity::days_from(now, days);
-    let validity = certs::Validity {
-        not_after: validity.not_after.min(ca.not_after()),
-        ..validity
-    };
+    let validity = ca.leaf_validity(now, certs::AGENT_VALIDITY_DAYS);
     let cert_der = ca
         .renew_agent_request(
             &csr_der,
@@ -458,6 +449,16 @@ fn keep_deny_list(
         ),
     );
     Ok(())
+}
+
+/// Where a command reaches one given agent: the `--peer`s, the static
+/// peers of the settings, and mDNS when asked (see [`crate::reach`]).
+fn addresses(context: &CommandContext, reach: &Reach) -> Addresses {
+    Addresses {
+        given: reach.peers.clone(),
+        static_peers: context.settings.peer_addrs(),
+        mdns_browse: reach.mdns_browse_secs.map(Duration::from_secs),
+    }
 }
 
 /// Runs blocking `work` (the store, mDNS) through [`crate::blocking`].
@@ -1005,11 +1006,7 @@ async fn screenshot(
     let store = context.store.clone();
     let agents = on_store_value(move || store.agents()).await?;
     let record = find_agent(&agents, &context.data_dir, agent)?;
-    let addresses = Addresses {
-        given: reach.peers.clone(),
-        static_peers: context.settings.peer_addrs(),
-        mdns_browse: reach.mdns_browse_secs.map(Duration::from_secs),
-    };
+    let addresses = addresses(context, reach);
     let (session, addr) = match crate::reach::open_session(&syncer, &record, &addresses).await {
         Ok(opened) => opened,
         Err(unreached) if unreached.nothing_tried() && unreached.mdns_problem.is_none() => {

@@ -304,11 +304,7 @@ async fn enrol_one(
         lock(session).finish(ticket, false);
         return EnrolReply::Refused(EnrolRefusal::Declined);
     }
-    let validity = Validity::days_from(time::OffsetDateTime::now_utc(), AGENT_CERT_DAYS);
-    let validity = Validity {
-        not_after: validity.not_after.min(ca.not_after()),
-        ..validity
-    };
+    let validity = ca.leaf_validity(time::OffsetDateTime::now_utc(), AGENT_CERT_DAYS);
     let signed = ca.sign_agent_request(&request.csr_der, Some(&name), team, validity);
     let (agent_id, cert_der) = match signed {
         Ok(signed) => signed,
