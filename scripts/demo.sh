@@ -28,4 +28,5 @@ if [ -z "${DISPLAY:-}" ]; then
   echo "error: no X display (DISPLAY is not set); run this from a desktop session, or see scripts/screenshots.sh for Xvfb" >&2
   exit 1
 fi
-exec target/release/smarttracker-console "${args[@]}"
+# Where cargo put the binaries (CARGO_TARGET_DIR if set).
+exec "${CARGO_TARGET_DIR:-target}/release/smarttracker-console" "${args[@]}"
