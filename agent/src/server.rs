@@ -312,6 +312,10 @@ impl Service {
                     }
                 }
             }
+            Request::EraseUsers(_) => (
+                error(ErrorCode::NotFound, "erasure is not built yet".to_owned()),
+                "erase-users refused: not built yet".to_owned(),
+            ),
             Request::Pull(pull) => {
                 let max_records = pull.max_records.clamp(1, MAX_PULL_RECORDS);
                 let pulled = self

@@ -21,10 +21,10 @@ pub use codec::{
     MAX_REQUEST_BODY_BYTES, MAX_RESPONSE_BODY_BYTES,
 };
 pub use message::{
-    negotiate_version, Ack, AckReply, CaptureSpec, CapturedImage, DenyListReply, ErrorCode,
-    ErrorReply, Hello, HelloReply, LiveFrameReply, LiveLease, LiveSession, LiveStart, Policy, Pull,
-    RecordBatch, RedactionRule, Request, Response, Retention, ScreenshotPolicy, SignedDenyList,
-    VersionMismatch, MAX_VERSION, MIN_VERSION,
+    negotiate_version, Ack, AckReply, CaptureSpec, CapturedImage, DenyListReply, EraseUsers,
+    ErasedReply, ErrorCode, ErrorReply, Hello, HelloReply, LiveFrameReply, LiveLease, LiveSession,
+    LiveStart, Policy, Pull, RecordBatch, RedactionRule, Request, Response, Retention,
+    ScreenshotPolicy, SignedDenyList, VersionMismatch, MAX_ERASE_USERS, MAX_VERSION, MIN_VERSION,
 };
 pub use record::{
     ActivitySpan, Cursor, DiskUsage, FrameMeta, GapMarker, GapReason, HealthLevel, HealthSample,

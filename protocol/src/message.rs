@@ -77,6 +77,12 @@ pub enum Request {
     /// the last [`Request::NewKey`]; the agent installs it and serves it
     /// from its next handshake.
     InstallCertificate(Vec<u8>),
+    /// GDPR erasure (admin only): drop every record of these OS accounts
+    /// (their presence and session records, and the usage spans and
+    /// screenshots taken while they were signed in), whether or not a
+    /// console took them already. Each erased record becomes a gap marker
+    /// with [`crate::GapReason::Erased`], so no sequence number is reused.
+    EraseUsers(EraseUsers),
 }
 
 impl Request {
@@ -96,6 +102,7 @@ impl Request {
             Request::DenyList(_) => "deny-list",
             Request::NewKey => "new-key",
             Request::InstallCertificate(_) => "install-certificate",
+            Request::EraseUsers(_) => "erase-users",
         }
     }
 }
@@ -125,6 +132,30 @@ pub enum Response {
     KeyRequest(Vec<u8>),
     /// Answers [`Request::InstallCertificate`]: installed and durable.
     CertificateInstalled,
+    /// Answers [`Request::EraseUsers`]: done and durable.
+    Erased(ErasedReply),
+}
+
+/// Most OS accounts one [`Request::EraseUsers`] names.
+pub const MAX_ERASE_USERS: usize = 16;
+
+/// The OS accounts whose records an agent must drop: at most
+/// [`MAX_ERASE_USERS`], each at most [`crate::MAX_USER_BYTES`] and not
+/// empty (the agent refuses anything else as a bad request).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+pub struct EraseUsers {
+    pub users: Vec<String>,
+}
+
+/// What an agent dropped for a [`Request::EraseUsers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+pub struct ErasedReply {
+    /// Records replaced by gap markers, in every stream.
+    pub records: u64,
+    /// Screenshot images deleted.
+    pub images: u64,
 }
 
 /// A deny-list as the site CA signed it: the JSON body and the CA's

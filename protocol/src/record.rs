@@ -218,6 +218,8 @@ pub enum GapReason {
     QuotaExceeded,
     /// Records passed local retention before any console took them.
     RetentionExpired,
+    /// Records erased at a person's request (GDPR erasure).
+    Erased,
 }
 
 /// An explicit statement that records `first_seq..=last_seq` were dropped,
