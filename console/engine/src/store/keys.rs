@@ -103,6 +103,7 @@ pub(crate) fn block_key(
 pub(crate) struct BlockKey {
     pub(crate) agent: AgentId,
     pub(crate) start_ms: i64,
+    pub(crate) first_index: u64,
 }
 
 /// Parses a block key of `kind`; `None` if it is not one.
@@ -113,7 +114,12 @@ pub(crate) fn parse_block_key(kind: RecordKind, key: &[u8]) -> Option<BlockKey> 
     }
     let agent = agent_at(key, 1)?;
     let start_ms = unflip_i64(key[17..25].try_into().ok()?);
-    Some(BlockKey { agent, start_ms })
+    let first_index = u64::from_be_bytes(key[25..33].try_into().ok()?);
+    Some(BlockKey {
+        agent,
+        start_ms,
+        first_index,
+    })
 }
 
 /// The agent id stored at `key[offset..offset + 16]`.
@@ -316,8 +322,14 @@ mod tests {
             .iter()
             .map(|key| parse_block_key(RecordKind::Usage, key).unwrap())
             .collect();
-        let order: Vec<(AgentId, i64)> = parsed.iter().map(|k| (k.agent, k.start_ms)).collect();
-        assert_eq!(order, vec![(a, -1_000), (a, 1_000), (a, 1_000), (b, -5)]);
+        let order: Vec<(AgentId, i64, u64)> = parsed
+            .iter()
+            .map(|k| (k.agent, k.start_ms, k.first_index))
+            .collect();
+        assert_eq!(
+            order,
+            vec![(a, -1_000, 9), (a, 1_000, 3), (a, 1_000, 7), (b, -5, 0)]
+        );
         assert!(keys[1] < keys[2], "same start: first index breaks the tie");
         assert!(parse_block_key(RecordKind::Health, &keys[0]).is_none());
         assert!(parse_block_key(RecordKind::Usage, &keys[0][..20]).is_none());

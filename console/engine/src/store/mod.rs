@@ -28,6 +28,10 @@
 //!   inventory record, records, rollups, cursors, screenshots, faults) in
 //!   bounded, flushed batches; calling it again finishes an erasure a crash
 //!   cut short (see `erase.rs`).
+//! - [`ConsoleStore::erase_accounts`] deletes the records of some OS
+//!   accounts of one agent (presence, sessions, the usage and screenshots
+//!   of their signed-in time) and takes their time off the rollups in the
+//!   same batches; bounded, flushed, finished by calling it again.
 //! - A damaged value is an error naming what is damaged, never a panic.
 //! - Every method may block on disk I/O: call it from `spawn_blocking` in
 //!   async code. The store is `Sync`; share it through an `Arc`. Writers
@@ -118,7 +122,7 @@ use crate::model::{AgentId, DayClock};
 
 pub use self::audit::{audit_hash, AuditEntry, AuditError, AuditRecord, AUDIT_HASH_DOMAIN};
 pub use self::block::BlockError;
-pub use self::erase::{ErasedCounts, ERASE_BATCH_KEYS};
+pub use self::erase::{ErasedAccounts, ErasedCounts, ERASE_BATCH_BLOCKS, ERASE_BATCH_KEYS};
 pub use self::error::StoreError;
 pub use self::export::ExportKind;
 pub use self::faults::{AgentFault, FaultKind, FAULT_SHOWN_FOR_MS, MAX_FAULT_DETAIL_BYTES};

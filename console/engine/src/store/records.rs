@@ -440,7 +440,7 @@ impl ConsoleStore {
         state.max_extent_ms = state.max_extent_ms.max(end_ms.saturating_sub(start_ms));
     }
 
-    fn encode_block<R: BlockRecord>(
+    pub(super) fn encode_block<R: BlockRecord>(
         &self,
         agent: AgentId,
         records: &[R],

@@ -1,8 +1,9 @@
 //! Rollups: what one ingest adds to the per (agent, day, app) and per
 //! (agent, day) presence totals, and to the same totals per 15-minute UTC
-//! slice, with their value encodings (pure); the store's staging of them,
-//! the day-total queries, and the regrouping of day totals from slices when
-//! the site's time zone changes.
+//! slice (negated, what an account erasure takes off; a total back at
+//! zero is deleted), with their value encodings (pure); the store's
+//! staging of them, the day-total queries, and the regrouping of day
+//! totals from slices when the site's time zone changes.
 
 use std::collections::BTreeMap;
 
@@ -199,6 +200,33 @@ impl RollupDelta {
             add_presence_ms(&mut self.slice_presence, slice, span.presence, ms);
         }
     }
+
+    /// The same totals taken away: staged, it takes off what the records
+    /// it was built from added (see `erase.rs`).
+    pub(crate) fn negated(mut self) -> RollupDelta {
+        let negate_presence = |totals: &mut PresenceMs| {
+            for ms in totals.iter_mut() {
+                *ms = ms.saturating_neg();
+            }
+        };
+        for ms in self.apps.values_mut().chain(self.slice_apps.values_mut()) {
+            *ms = ms.saturating_neg();
+        }
+        self.presence.values_mut().for_each(negate_presence);
+        self.slice_presence.values_mut().for_each(negate_presence);
+        self
+    }
+}
+
+/// A total after a change: never below zero (an erasure takes away at
+/// most what ingest added; a total is never shown negative).
+fn floored(ms: i64) -> i64 {
+    ms.max(0)
+}
+
+/// Presence totals after a change, each floored at zero.
+fn floored_presence(totals: PresenceMs) -> PresenceMs {
+    totals.map(floored)
 }
 
 /// Day totals regrouped from slice totals in `clock`'s days.
@@ -220,6 +248,21 @@ impl Regrouped {
         let day = clock.day_of(i64::from(slice) * SLICE_MS);
         let sum = self.presence.entry(day).or_default();
         *sum = add_presence(*sum, totals);
+    }
+}
+
+/// Stages `quarters` under `key` without the quarters back at zero (an
+/// erasure took their time away), and deletes the key if none is left.
+fn stage_quarters<const N: usize>(
+    writes: &mut sled::Batch,
+    key: Vec<u8>,
+    mut quarters: Quarters<N>,
+) {
+    quarters.retain(|_, totals| totals.iter().any(|ms| *ms != 0));
+    if quarters.is_empty() {
+        writes.remove(key);
+    } else {
+        writes.insert(key, encode_quarters(&quarters));
     }
 }
 
@@ -278,7 +321,11 @@ impl ConsoleStore {
                 })?,
                 None => 0,
             };
-            writes.insert(key, &encode_app_total(old_ms.saturating_add(*added_ms))[..]);
+            match floored(old_ms.saturating_add(*added_ms)) {
+                // Back at zero: an erasure took away all there was.
+                0 => writes.remove(key),
+                total_ms => writes.insert(key, &encode_app_total(total_ms)[..]),
+            }
         }
         for (day, added) in &delta.presence {
             let key = presence_total_key(Grain::Day, agent, *day);
@@ -290,7 +337,10 @@ impl ConsoleStore {
                 })?,
                 None => [0; 3],
             };
-            writes.insert(key, &encode_presence(add_presence(old, *added))[..]);
+            match floored_presence(add_presence(old, *added)) {
+                [0, 0, 0] => writes.remove(key),
+                totals => writes.insert(key, &encode_presence(totals)[..]),
+            }
         }
         // Slices: one value per (UTC day, app) and per UTC day.
         let mut app_days: BTreeMap<(i32, &str), Quarters<1>> = BTreeMap::new();
@@ -308,9 +358,9 @@ impl ConsoleStore {
             let mut quarters = self.stored_quarters::<1>(&key, agent)?;
             for (quarter, [ms]) in added {
                 let total = &mut quarters.entry(quarter).or_default()[0];
-                *total = total.saturating_add(ms);
+                *total = floored(total.saturating_add(ms));
             }
-            writes.insert(key, encode_quarters(&quarters));
+            stage_quarters(writes, key, quarters);
         }
         let mut presence_days: BTreeMap<i32, Quarters<3>> = BTreeMap::new();
         for (slice, added) in &delta.slice_presence {
@@ -327,9 +377,9 @@ impl ConsoleStore {
             let mut quarters = self.stored_quarters::<3>(&key, agent)?;
             for (quarter, totals) in added {
                 let sum = quarters.entry(quarter).or_default();
-                *sum = add_presence(*sum, totals);
+                *sum = floored_presence(add_presence(*sum, totals));
             }
-            writes.insert(key, encode_quarters(&quarters));
+            stage_quarters(writes, key, quarters);
         }
         Ok(())
     }
