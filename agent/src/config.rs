@@ -36,6 +36,58 @@ pub const DEFAULT_LISTEN: SocketAddr =
 
 /// The demo workstation's seed by default.
 pub const DEFAULT_DEMO_SEED: u64 = 1;
+/// Most OS users one simulated workstation has.
+pub const MAX_DEMO_USERS: usize = 4;
+/// Longest simulated OS user name, in bytes.
+const MAX_DEMO_USER_BYTES: usize = 32;
+
+/// The OS users of a simulated workstation, in the order they take the
+/// seat each day (`[demo] users`, `--demo-users`): one signs in for the
+/// whole day; two or more share it, each for a part of the day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoUsers(Vec<String>);
+
+/// Why a list of simulated users is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("use 1 to {MAX_DEMO_USERS} OS user names of lower-case letters, digits, '.', '_' or '-' (at most {MAX_DEMO_USER_BYTES} bytes, starting with a letter), separated by commas")]
+pub struct BadDemoUsers;
+
+impl Default for DemoUsers {
+    fn default() -> Self {
+        DemoUsers(vec![crate::demo::DEMO_USER.to_owned()])
+    }
+}
+
+impl DemoUsers {
+    /// `lucas,emma` → the two users, checked.
+    pub fn parse(text: &str) -> Result<DemoUsers, BadDemoUsers> {
+        let users: Vec<String> = text.split(',').map(|user| user.trim().to_owned()).collect();
+        let valid = |user: &String| {
+            user.len() <= MAX_DEMO_USER_BYTES
+                && user.starts_with(|c: char| c.is_ascii_lowercase())
+                && user.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+                })
+        };
+        if users.is_empty() || users.len() > MAX_DEMO_USERS || !users.iter().all(valid) {
+            return Err(BadDemoUsers);
+        }
+        Ok(DemoUsers(users))
+    }
+
+    /// The names, at least one.
+    pub fn names(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for DemoUsers {
+    type Err = BadDemoUsers;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        DemoUsers::parse(text)
+    }
+}
 
 /// The inclusive bounds of a numeric setting, shared by its command-line
 /// flag (clap's `value_parser!(..).range(..)`) and the file.
@@ -103,6 +155,7 @@ pub struct Settings {
     pub live_lease_secs: Option<u32>,
     pub demo_seed: Option<u64>,
     pub demo_history_days: Option<u32>,
+    pub demo_users: Option<DemoUsers>,
     pub limits: LimitSettings,
 }
 
@@ -129,6 +182,7 @@ pub struct Config {
     pub live_lease_secs: u32,
     pub demo_seed: u64,
     pub demo_history_days: u32,
+    pub demo_users: DemoUsers,
     pub limits: ServerLimits,
 }
 
@@ -145,6 +199,7 @@ impl Settings {
             live_lease_secs: Some(crate::live::DEFAULT_LEASE_SECS),
             demo_seed: Some(DEFAULT_DEMO_SEED),
             demo_history_days: Some(0),
+            demo_users: Some(DemoUsers::default()),
             limits: LimitSettings {
                 max_connections: Some(limits.max_connections),
                 max_connections_per_console: Some(limits.max_connections_per_console),
@@ -168,6 +223,7 @@ impl Settings {
             live_lease_secs: self.live_lease_secs.or(lower.live_lease_secs),
             demo_seed: self.demo_seed.or(lower.demo_seed),
             demo_history_days: self.demo_history_days.or(lower.demo_history_days),
+            demo_users: self.demo_users.or(lower.demo_users),
             limits: self.limits.over(lower.limits),
         }
     }
@@ -191,6 +247,7 @@ impl Settings {
                 .unwrap_or(crate::live::DEFAULT_LEASE_SECS),
             demo_seed: all.demo_seed.unwrap_or(DEFAULT_DEMO_SEED),
             demo_history_days: all.demo_history_days.unwrap_or(0),
+            demo_users: all.demo_users.unwrap_or_default(),
             limits: ServerLimits {
                 max_connections: limits.max_connections.unwrap_or(defaults.max_connections),
                 max_connections_per_console: limits
@@ -308,6 +365,8 @@ pub enum Problem {
     NotAnAddress { value: String },
     #[error("sensors = {value} is not a sensor source: use {}", sensor_names())]
     UnknownSensors { value: String },
+    #[error("users = {value} is not a list of OS user names: use 1 to {MAX_DEMO_USERS} names of lower-case letters, digits, '.', '_' or '-' separated by commas, e.g. \"lucas,emma\"")]
+    BadDemoUsers { value: String },
     #[error("data_dir = {value} is a relative path: use an absolute path, e.g. \"/var/lib/smarttracker-agent\"")]
     RelativeDataDir { value: String },
 }
@@ -520,6 +579,11 @@ impl Reader<'_> {
                 "history_days" => {
                     self.settings.demo_history_days =
                         self.integer(entry, "history_days", DEMO_HISTORY_DAYS);
+                }
+                "users" => {
+                    self.settings.demo_users = self.parsed(entry, "users", |text, value| {
+                        DemoUsers::parse(text).map_err(|_| Problem::BadDemoUsers { value })
+                    });
                 }
                 _ => self.unknown(key, Some("demo")),
             }

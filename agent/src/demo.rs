@@ -206,6 +206,8 @@ pub struct DemoWorkstation {
     plan: DayPlan,
     /// Simulated time the sensors answer for; the caller sets it.
     now_ms: UnixMillis,
+    /// The OS users who take the seat in turn each day (at least one).
+    users: Vec<String>,
 }
 
 impl DemoWorkstation {
@@ -225,7 +227,19 @@ impl DemoWorkstation {
                 stretches: Vec::new(),
             },
             now_ms: 0,
+            users: vec![DEMO_USER.to_owned()],
         }
+    }
+
+    /// The same workstation shared by `users` (a shared PC): each day the
+    /// first signs in at arrival, and each next one takes the seat at an
+    /// equal share of the day's stretches, the one before signing out. An
+    /// empty list keeps the single demo user.
+    pub fn with_users(mut self, users: &[String]) -> Self {
+        if !users.is_empty() {
+            self.users = users.to_vec();
+        }
+        self
     }
 
     /// Sets the simulated time the next sensor reads answer for.
@@ -303,20 +317,27 @@ impl IdleSensor for DemoWorkstation {
 }
 
 impl SessionSensor for DemoWorkstation {
-    /// One desktop session from arrival to departure.
+    /// One desktop session from arrival to departure, or with several
+    /// users, one per share of the day's stretches.
     fn sessions(&mut self) -> Result<Vec<UserSession>, SensorError> {
-        let (Some(first), Some(last)) = (self.plan.stretches.first(), self.plan.stretches.last())
-        else {
+        let stretches = &self.plan.stretches;
+        let (Some(first), Some(last)) = (stretches.first(), stretches.last()) else {
             return Ok(Vec::new());
         };
         if self.now_ms < first.start_ms || self.now_ms >= last.end_ms {
             return Ok(Vec::new());
         }
+        let shares = self.users.len().clamp(1, stretches.len());
+        let now_index = stretches.partition_point(|stretch| stretch.end_ms <= self.now_ms);
+        let share = (now_index * shares / stretches.len()).min(shares - 1);
+        let first_of_share = (0..stretches.len())
+            .find(|index| index * shares / stretches.len() == share)
+            .unwrap_or(0);
         Ok(vec![UserSession {
-            user: DEMO_USER.to_owned(),
+            user: self.users[share].clone(),
             line: ":0".to_owned(),
             host: None,
-            login_ms: first.start_ms,
+            login_ms: stretches[first_of_share].start_ms,
         }])
     }
 }

@@ -131,6 +131,10 @@ struct RunFlags {
     #[arg(long, default_value_t = 0,
           value_parser = clap::value_parser!(u32).range(config::DEMO_HISTORY_DAYS.range()))]
     demo_history_days: u32,
+    /// OS users of the simulated workstation, comma-separated, in the
+    /// order they take the seat each day (demo only) [default: demo].
+    #[arg(long, value_name = "USERS")]
+    demo_users: Option<config::DemoUsers>,
     /// A live view ends this long after the console last renewed it.
     #[arg(long, default_value_t = agent::live::DEFAULT_LEASE_SECS,
           value_parser = clap::value_parser!(u32).range(config::LIVE_LEASE_SECS.range()))]
@@ -197,6 +201,7 @@ impl RunFlags {
             live_lease_secs: given(matches, "live_lease_secs", self.live_lease_secs),
             demo_seed: given(matches, "demo_seed", self.demo_seed),
             demo_history_days: given(matches, "demo_history_days", self.demo_history_days),
+            demo_users: self.demo_users,
             limits: LimitSettings {
                 max_connections: given(matches, "max_connections", limits.max_connections),
                 max_connections_per_console: given(
@@ -450,7 +455,7 @@ async fn run(options: Config) -> Result<()> {
     };
     let policy = agent::settings::load_policy(&store)?;
     let user = match options.sensors {
-        Sensors::Demo => agent::demo::DEMO_USER.to_owned(),
+        Sensors::Demo => options.demo_users.names()[0].clone(),
         Sensors::X11 => std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned()),
     };
     // A demo agent stands for a simulated workstation: its enrolment name,
@@ -468,10 +473,10 @@ async fn run(options: Config) -> Result<()> {
             health: SysinfoHealth::default(),
             sessions: UtmpSessions::system(),
         }),
-        Sensors::Demo => Box::new(DemoWorkstation::in_zone(
-            options.demo_seed,
-            demo_zone.clone(),
-        )),
+        Sensors::Demo => Box::new(
+            DemoWorkstation::in_zone(options.demo_seed, demo_zone.clone())
+                .with_users(options.demo_users.names()),
+        ),
     };
     let backfill_days = match options.sensors {
         Sensors::Demo if fresh_store => options.demo_history_days,
@@ -573,7 +578,8 @@ async fn run(options: Config) -> Result<()> {
             let stop_requested = || !matches!(stop_rx.try_recv(), Err(mpsc::TryRecvError::Empty));
             if backfill_days > 0 {
                 tracing::info!(days = backfill_days, "recording simulated demo history");
-                let mut demo = DemoWorkstation::in_zone(options.demo_seed, demo_zone);
+                let mut demo = DemoWorkstation::in_zone(options.demo_seed, demo_zone)
+                    .with_users(options.demo_users.names());
                 let store = writer.store.clone();
                 let recorded = record_demo_history(
                     &store,
@@ -975,6 +981,7 @@ mod tests {
                 live_lease_secs: Some(15),
                 demo_seed: Some(1),
                 demo_history_days: Some(0),
+                demo_users: None,
                 limits: LimitSettings {
                     max_connections: Some(5),
                     max_connections_per_console: Some(6),

@@ -260,6 +260,18 @@ impl Recorder {
             if had_session != has_session {
                 self.tracker.handle_signed_in(now, has_session);
             }
+            // The tracked user left the seat and another signed in on a
+            // local display (a shared PC): presence follows the new one.
+            if !has_session {
+                let next = current
+                    .iter()
+                    .find(|(user, line)| line.starts_with(':') && *user != self.user);
+                if let Some((next, _)) = next {
+                    self.user.clone_from(next);
+                    self.tracker.switch_user(now, next);
+                    self.tracker.handle_signed_in(now, true);
+                }
+            }
         }
         self.open_sessions = Some(current);
     }
@@ -499,5 +511,70 @@ mod tests {
             .collect();
         assert!(!users.is_empty());
         assert!(users.iter().all(|user| user.len() == MAX_USER_BYTES));
+    }
+
+    #[test]
+    fn a_shared_demo_workstation_splits_its_day_between_its_users() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open(dir.path(), Quotas::default()).expect("store"));
+        let users = ["lucas".to_owned(), "emma".to_owned()];
+        let mut demo = crate::demo::DemoWorkstation::new(5).with_users(&users);
+        // Wednesday 2026-10-14 00:00 UTC to Thursday 00:00: a working day.
+        let end_ms = 1_792_022_400_000;
+        let policy = Policy::default();
+        let flow = record_demo_history(&store, &mut demo, &policy, "lucas", 1, end_ms, &mut || {
+            ControlFlow::Continue(())
+        });
+        assert!(flow.is_continue());
+        store.flush().expect("flush");
+        let from_start = Cursor {
+            epoch: store.epoch(),
+            seq: 0,
+        };
+        let sessions = store
+            .pull(StreamKind::Sessions, from_start, 10_000)
+            .expect("pull");
+        let mut spans: Vec<(i64, i64, String)> = Vec::new();
+        let mut logins: Vec<String> = Vec::new();
+        for record in &sessions.records {
+            match &record.record {
+                Record::Activity(span) => {
+                    spans.push((span.start_ms, span.end_ms, span.user.clone()))
+                }
+                Record::Session(event) if event.kind == SessionEventKind::Login => {
+                    logins.push(event.user.clone());
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(
+            logins,
+            ["lucas", "emma"],
+            "lucas arrives, emma takes the seat after him"
+        );
+        let last_lucas_ms = spans
+            .iter()
+            .filter(|span| span.2 == "lucas")
+            .map(|span| span.1)
+            .max()
+            .expect("lucas worked");
+        let first_emma_ms = spans
+            .iter()
+            .filter(|span| span.2 == "emma")
+            .map(|span| span.0)
+            .min()
+            .expect("emma worked");
+        assert!(
+            last_lucas_ms <= first_emma_ms,
+            "no presence of lucas after emma signed in"
+        );
+        let active_of = |user: &str| -> i64 {
+            spans
+                .iter()
+                .filter(|span| span.2 == user)
+                .map(|span| span.1 - span.0)
+                .sum()
+        };
+        assert!(active_of("lucas") > 3_600_000 && active_of("emma") > 3_600_000);
     }
 }

@@ -193,14 +193,34 @@ impl Tracker {
     /// A user session boundary seen by the session sensor.
     pub fn handle_session(&mut self, now: Now, kind: SessionEventKind, user: &str) {
         let now_ms = self.advance(now);
-        if matches!(kind, SessionEventKind::Login) {
-            user.clone_into(&mut self.user);
-        }
         self.ready.push_back(Record::Session(SessionEvent {
             at_ms: now_ms,
             kind,
             user: user.to_owned(),
         }));
+    }
+
+    /// The seat passed to `user`: what is open is closed as the previous
+    /// user's, and what follows is `user`'s. Another user's login alone
+    /// (a remote session) changes nothing.
+    pub fn switch_user(&mut self, now: Now, user: &str) {
+        if self.user == user {
+            return;
+        }
+        let now_ms = self.advance(now);
+        if self.signed_in {
+            self.close_usage(now_ms);
+            self.release_usage(UnixMillis::MAX);
+            self.close_presence(now_ms);
+            user.clone_into(&mut self.user);
+            self.presence = OpenPresence {
+                presence: Presence::Active,
+                start_ms: now_ms,
+            };
+            self.open_usage(now_ms);
+        } else {
+            user.clone_into(&mut self.user);
+        }
     }
 
     /// The user's desktop session ended (`false`) or began (`true`): no

@@ -311,6 +311,7 @@ fn the_shipped_example_is_exactly_the_defaults() {
         defaults.live_lease_secs.is_some(),
         defaults.demo_seed.is_some(),
         defaults.demo_history_days.is_some(),
+        defaults.demo_users.is_some(),
         limits.max_connections.is_some(),
         limits.max_connections_per_console.is_some(),
         limits.max_handshakes_per_ip.is_some(),
@@ -345,9 +346,36 @@ fn the_shipped_example_is_exactly_the_defaults() {
             live_lease_secs: agent::live::DEFAULT_LEASE_SECS,
             demo_seed: config::DEFAULT_DEMO_SEED,
             demo_history_days: 0,
+            demo_users: config::DemoUsers::default(),
             limits: ServerLimits::DEFAULT,
         }
     );
+}
+
+#[test]
+fn demo_users_are_checked_and_name_file_line_and_fix() {
+    let parsed = parse_str("[demo]\nusers = \"lucas, emma\"\n").expect("parses");
+    assert_eq!(
+        parsed.demo_users.as_ref().map(config::DemoUsers::names),
+        Some(&["lucas".to_owned(), "emma".to_owned()][..])
+    );
+    for bad in [
+        "\"\"",
+        "\"Lucas\"",
+        "\"a,b,c,d,e\"",
+        "\"lucas,\"",
+        "\"rm -rf\"",
+        "\"élodie\"",
+    ] {
+        let message = refusal(&format!("[demo]\nusers = {bad}\n"));
+        assert!(
+            message.starts_with(&format!(
+                "{FILE}:2: users = {bad} is not a list of OS user names: use 1 to 4 names"
+            )),
+            "{message}"
+        );
+    }
+    assert!(refusal("[demo]\nusers = 3\n").contains("use a quoted string"));
 }
 
 /// The comment block just above `key = ` in the example.

@@ -17,9 +17,12 @@ use protocol::{Policy, UnixMillis};
 
 use crate::ui;
 use console_engine::categories::{Categorisation, Rule};
+use console_engine::commands::{CliOutput, CliRequest};
 use console_engine::i18n::{date_time_seconds_label, trf, Lang};
 use console_engine::live::{LiveBoard, LiveMode, RgbaImage, WatchId};
 use console_engine::model::{AgentId, DayClock};
+use console_engine::people::commands::PeopleAsk;
+use console_engine::people::PersonId;
 use console_engine::service::{Command, Event, Link, SyncSummary};
 use console_engine::settings::{ConsoleSettings, SmtpSettings};
 use console_engine::store::{ScreenshotKey, ScreenshotMeta};
@@ -40,6 +43,7 @@ pub enum Screen {
     Employee,
     Organisation,
     Attendance,
+    People,
     Health,
     Live,
     Screenshots,
@@ -48,11 +52,12 @@ pub enum Screen {
 }
 
 impl Screen {
-    pub const ALL: [Screen; 9] = [
+    pub const ALL: [Screen; 10] = [
         Screen::Fleet,
         Screen::Employee,
         Screen::Organisation,
         Screen::Attendance,
+        Screen::People,
         Screen::Health,
         Screen::Live,
         Screen::Screenshots,
@@ -67,6 +72,7 @@ impl Screen {
             Screen::Employee => "nav.employee",
             Screen::Organisation => "nav.organisation",
             Screen::Attendance => "nav.attendance",
+            Screen::People => "nav.people",
             Screen::Health => "nav.health",
             Screen::Live => "nav.live",
             Screen::Screenshots => "nav.screenshots",
@@ -82,6 +88,7 @@ impl Screen {
             Screen::Employee => "employee",
             Screen::Organisation => "organisation",
             Screen::Attendance => "attendance",
+            Screen::People => "people",
             Screen::Health => "health",
             Screen::Live => "live",
             Screen::Screenshots => "screenshots",
@@ -151,6 +158,33 @@ pub struct RuleDraft {
     pub pattern: String,
     pub regex: bool,
     pub category: String,
+}
+
+/// A person being typed on the People screen: a new one, or an account
+/// for the selected one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PersonDraft {
+    pub name: String,
+    pub email: String,
+    pub team: String,
+    /// `user`, `user@workstation` or `@workstation`.
+    pub account: String,
+}
+
+/// The People screen's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeopleScreen {
+    pub selected: Option<PersonId>,
+    pub period: Period,
+    /// The new person's form.
+    pub draft: PersonDraft,
+    /// The account typed for the selected person.
+    pub account_draft: String,
+    /// The person whose erasure waits for a confirmation.
+    pub confirm_erase: Option<PersonId>,
+    /// The drafts are emptied when the command sent succeeds (a refused
+    /// one keeps what was typed).
+    pub clear_on_success: bool,
 }
 
 /// A message at the bottom of the window.
@@ -248,6 +282,7 @@ pub struct UiState {
     pub organisation_period: Period,
     pub attendance_agent: Option<AgentId>,
     pub attendance_period: Period,
+    pub people: PeopleScreen,
     pub health_agent: Option<AgentId>,
     pub policy: PolicyEditor,
     pub rule_draft: RuleDraft,
@@ -272,6 +307,14 @@ pub enum Action {
     SetAttendanceAgent(Option<AgentId>),
     SetAttendancePeriod(Period),
     ExportAttendance,
+    SelectPerson(Option<PersonId>),
+    SetPeoplePeriod(Period),
+    EditPersonDraft(PersonDraft),
+    EditAccountDraft(String),
+    /// Asks to confirm (`Some`) or cancels (`None`) an erasure.
+    ConfirmErase(Option<PersonId>),
+    /// Runs a people command (the same as the command line's).
+    People(PeopleAsk),
     SelectHealthAgent(AgentId),
     FleetQuery(FleetQuery),
     SetLanguage(Lang),
@@ -361,6 +404,14 @@ impl ConsoleApp {
                 organisation_period: Period::Week,
                 attendance_agent: None,
                 attendance_period: Period::Week,
+                people: PeopleScreen {
+                    selected: None,
+                    period: Period::Week,
+                    draft: PersonDraft::default(),
+                    account_draft: String::new(),
+                    confirm_erase: None,
+                    clear_on_success: false,
+                },
                 health_agent: None,
                 policy: PolicyEditor::default(),
                 rule_draft: RuleDraft::default(),
@@ -538,6 +589,10 @@ impl ConsoleApp {
                 agent: state.attendance_agent,
                 period: state.attendance_period,
             }),
+            Screen::People => wanted.push(ViewRequest::People {
+                person: state.people.selected,
+                period: state.people.period,
+            }),
             Screen::Health => wanted.push(ViewRequest::Health {
                 agent: health_agent(state),
             }),
@@ -697,8 +752,20 @@ impl ConsoleApp {
                 images.push((key, texture));
             }
             Event::Error(error) => self.notice(error, true),
-            // The window never runs the command line's commands.
-            Event::Output(_) | Event::Finished(_) => {}
+            // What the people commands the window ran say.
+            Event::Output(CliOutput::Message(text)) => self.notice(text, false),
+            Event::Output(CliOutput::Data(_)) => {}
+            Event::Finished(Ok(())) => {
+                let people = &mut self.state.people;
+                if std::mem::take(&mut people.clear_on_success) {
+                    people.draft = PersonDraft::default();
+                    people.account_draft.clear();
+                }
+            }
+            Event::Finished(Err(error)) => {
+                self.state.people.clear_on_success = false;
+                self.notice(error, true);
+            }
         }
     }
 
@@ -744,6 +811,18 @@ impl ConsoleApp {
                         ctx.request_repaint();
                     }
                 });
+            }
+            Action::SelectPerson(person) => state.people.selected = person,
+            Action::SetPeoplePeriod(period) => state.people.period = period,
+            Action::EditPersonDraft(draft) => state.people.draft = draft,
+            Action::EditAccountDraft(text) => state.people.account_draft = text,
+            Action::ConfirmErase(person) => state.people.confirm_erase = person,
+            Action::People(ask) => {
+                state.people.clear_on_success = true;
+                if matches!(ask, PeopleAsk::Deactivate { .. }) {
+                    state.people.confirm_erase = None;
+                }
+                self.engine.send(Command::Run(CliRequest::People(ask)));
             }
             Action::SelectHealthAgent(agent) => state.health_agent = Some(agent),
             Action::FleetQuery(query) => {

@@ -57,7 +57,7 @@ fn record_agent(
 ) -> AgentId {
     let agent_store =
         Arc::new(Store::open(&scratch.join(name), Quotas::default()).expect("agent store"));
-    let mut demo = DemoWorkstation::new(seed);
+    let mut demo = DemoWorkstation::new(seed).with_users(&[user.to_owned()]);
     backfill_demo(
         &agent_store,
         &mut demo,
@@ -401,7 +401,7 @@ fn attendance_lines_filter_by_person_and_export_as_csv() {
     }
     // One person only.
     harness
-        .get_by_role_and_label(egui::accesskit::Role::ComboBox, "Personne")
+        .get_by_role_and_label(egui::accesskit::Role::ComboBox, "Poste")
         .click();
     harness.run_steps(2);
     harness
@@ -429,9 +429,9 @@ fn attendance_lines_filter_by_person_and_export_as_csv() {
     });
     let csv = std::fs::read_to_string(&out).expect("csv written");
     let mut lines = csv.lines();
-    assert!(lines
-        .next()
-        .is_some_and(|header| header.starts_with("agent,agent_name,user,day,arrival")));
+    assert!(lines.next().is_some_and(
+        |header| header.starts_with("person,person_id,workstations,users,day,arrival")
+    ));
     assert!(lines.all(|line| line.contains("demo-pc-3")));
 }
 
@@ -1078,4 +1078,77 @@ fn a_console_certificate_near_its_end_is_named_in_the_status_bar() {
         certificate.contains("expires on") && certificate.contains("smarttracker-certs console"),
         "{certificate}"
     );
+}
+
+#[test]
+fn people_are_proposed_confirmed_with_one_click_and_shown_with_their_days() {
+    let site = site();
+    let mut harness = harness(app(&site, Screen::Fleet));
+    wait_until(&mut harness, "the fleet view", |app| {
+        has_view(app, &ViewRequest::Fleet)
+    });
+    click_nav(&mut harness, "Personnes");
+    let everyone = ViewRequest::People {
+        person: None,
+        period: Period::Week,
+    };
+    wait_until(&mut harness, "the people view", |app| {
+        has_view(app, &everyone)
+    });
+    assert_shown(&harness, "Propositions");
+    assert_shown(
+        &harness,
+        "Aucune personne pour l'instant : confirmez celles proposées ci-dessous ou ajoutez-en une.",
+    );
+    for name in ["Alice", "Bruno", "Chloe"] {
+        assert_shown(&harness, name);
+    }
+    // Confirming Alice makes her a person; the others stay proposed.
+    harness
+        .query_all_by_label("Confirmer")
+        .next()
+        .expect("a Confirm button")
+        .click();
+    wait_until(&mut harness, "Alice confirmed", |app| {
+        app.state.views.get(&everyone).is_some_and(|data| {
+            matches!(data.as_ref(), ViewData::People(view)
+                if view.people.iter().any(|row| row.person.name == "Alice")
+                    && view.proposals.iter().all(|proposal| proposal.name != "Alice"))
+        })
+    });
+    harness.run_steps(2);
+    harness
+        .query_all_by_label("Alice")
+        .next()
+        .expect("Alice in the table")
+        .click();
+    harness.run_steps(2);
+    let alice = ViewRequest::People {
+        person: Some(console_engine::people::PersonId(1)),
+        period: Period::Week,
+    };
+    wait_until(&mut harness, "Alice's days", |app| {
+        app.state.views.get(&alice).is_some_and(|data| {
+            matches!(data.as_ref(), ViewData::People(view)
+                if view.selected.as_ref().is_some_and(|detail|
+                    !detail.attendance.is_empty() && detail.summary.total_active_ms > 0))
+        })
+    });
+    harness.run_steps(2);
+    assert_shown(&harness, "Applications");
+    assert_shown(&harness, "Effacer (RGPD)…");
+    // Refused input keeps what was typed and says why.
+    harness.state_mut().state.people.draft.name = "Mallory".to_owned();
+    harness.state_mut().state.people.draft.email = "pas-une-adresse".to_owned();
+    harness.run_steps(2);
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::Button, "Ajouter")
+        .click();
+    wait_until(&mut harness, "the refusal", |app| {
+        app.state
+            .notices
+            .iter()
+            .any(|notice| notice.error && notice.text.contains("not an e-mail address"))
+    });
+    assert_eq!(harness.state().state.people.draft.name, "Mallory");
 }

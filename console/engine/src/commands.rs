@@ -1,5 +1,5 @@
 //! The command line's headless commands (agents, add-agent, export,
-//! report, sync now, screenshot, revoke agent), run by the engine: in the
+//! report, sync now, screenshot, revoke agent, people), run by the engine: in the
 //! CLI's own process, or in `serve` when one runs. One definition of each; what a
 //! command prints goes to an [`Output`] (the terminal, or the socket back
 //! to the CLI), never straight to a file descriptor.
@@ -107,6 +107,28 @@ pub enum CliRequest {
         agent: String,
         erase: bool,
     },
+    /// The people book: list, add, map, edit, deactivate.
+    People(crate::people::commands::PeopleAsk),
+}
+
+impl CliRequest {
+    /// Whether running it may change what screens show.
+    pub fn changes_data(&self) -> bool {
+        match self {
+            CliRequest::Agents { .. }
+            | CliRequest::Export { .. }
+            | CliRequest::Report { .. }
+            | CliRequest::DenyList
+            | CliRequest::People(crate::people::commands::PeopleAsk::List { .. }) => false,
+            CliRequest::AddAgent { .. }
+            | CliRequest::SyncOnce { .. }
+            | CliRequest::Screenshot { .. }
+            | CliRequest::Renew { .. }
+            | CliRequest::KeepDenyList { .. }
+            | CliRequest::RevokeAgent { .. }
+            | CliRequest::People(_) => true,
+        }
+    }
 }
 
 /// The site CA's passphrase, on its way from the command line to the
@@ -274,6 +296,9 @@ pub async fn execute(
         }
         CliRequest::RevokeAgent { agent, erase } => {
             on_store(move || revoke_agent(&context, &agent, erase, &output)).await
+        }
+        CliRequest::People(ask) => {
+            on_store(move || crate::people::commands::run(&context, ask, &output)).await
         }
     }
 }
@@ -471,7 +496,7 @@ async fn on_store<T: Send + 'static>(
     .await
 }
 
-fn say(output: &Output, text: String) {
+pub(crate) fn say(output: &Output, text: String) {
     output(CliOutput::Message(text));
 }
 
@@ -671,6 +696,7 @@ fn export(
     let rows = crate::export::export(
         store,
         categoriser,
+        &context.settings,
         ask.table,
         ask.format,
         range,

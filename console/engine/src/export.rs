@@ -9,10 +9,13 @@ use std::io::Write;
 use protocol::UnixMillis;
 use serde_json::{json, Value};
 
-use crate::analytics::{attendance, format_duration_ms, AttendanceDay, Range};
+use crate::analytics::{format_duration_ms, Range};
 use crate::categories::{Categoriser, DecidedBy};
-use crate::model::{AgentId, DayClock, DayNumber};
+use crate::model::{AgentId, DayNumber};
+use crate::people::Who;
+use crate::settings::ConsoleSettings;
 use crate::store::{AgentRecord, ConsoleStore, StoreError};
+use crate::views::AttendanceLine;
 
 /// What can be exported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -75,9 +78,10 @@ pub fn columns(table: Table) -> &'static [&'static str] {
             "duration_s",
         ],
         Table::Attendance => &[
-            "agent",
-            "agent_name",
-            "user",
+            "person",
+            "person_id",
+            "workstations",
+            "users",
             "day",
             "arrival",
             "departure",
@@ -238,17 +242,19 @@ fn agent_name(agents: &[AgentRecord], agent: AgentId) -> String {
 }
 
 /// One attendance row: the same for `export attendance` and the
-/// Attendance screen's export.
-fn attendance_row(
-    clock: &DayClock,
-    agent_name: &str,
-    day: &AttendanceDay,
-) -> serde_json::Map<String, Value> {
+/// Attendance screen's export. Times are local to the line's clock.
+fn attendance_row(line: &AttendanceLine) -> serde_json::Map<String, Value> {
+    let (clock, day) = (&line.clock, &line.day);
     let local = |at_ms: Option<UnixMillis>| at_ms.map(|at_ms| clock.iso_local(at_ms));
+    let person_id = match &day.who {
+        Who::Person(id) => Some(id.0),
+        Who::Account { .. } => None,
+    };
     object(json!({
-        "agent": day.agent,
-        "agent_name": agent_name,
-        "user": day.user,
+        "person": line.name,
+        "person_id": person_id,
+        "workstations": line.workstations.join(" "),
+        "users": day.users.join(" "),
         "day": day_text(day.day),
         "arrival": local(day.arrival_ms),
         "departure": local(day.departure_ms),
@@ -268,18 +274,17 @@ fn attendance_row(
     }))
 }
 
-/// Writes attendance days already computed (the Attendance screen's
-/// lines: agent name and day) with the columns of `export attendance`;
-/// returns the row count.
+/// Writes attendance lines (computed by
+/// [`crate::views::attendance_lines`]) with the columns of `export
+/// attendance`; returns the row count.
 pub fn write_attendance<'a, W: Write>(
-    clock: &DayClock,
-    lines: impl IntoIterator<Item = (&'a str, &'a AttendanceDay)>,
+    lines: impl IntoIterator<Item = &'a AttendanceLine>,
     format: Format,
     out: W,
 ) -> Result<u64, ExportError> {
     let mut rows = RowWriter::new(out, format, Table::Attendance)?;
-    for (agent_name, day) in lines {
-        rows.write(&attendance_row(clock, agent_name, day))?;
+    for line in lines {
+        rows.write(&attendance_row(line))?;
     }
     rows.finish()
 }
@@ -288,6 +293,7 @@ pub fn write_attendance<'a, W: Write>(
 pub fn export<W: Write>(
     store: &ConsoleStore,
     categoriser: &Categoriser,
+    settings: &ConsoleSettings,
     table: Table,
     format: Format,
     range: Range,
@@ -321,6 +327,13 @@ pub fn export<W: Write>(
                     "hash": hex::encode(record.hash),
                 })))?;
             }
+        }
+        return rows.finish();
+    }
+    if table == Table::Attendance {
+        let book = crate::views::people_book(store)?;
+        for line in crate::views::attendance_lines(store, &book, settings, None, |_| range)? {
+            rows.write(&attendance_row(&line))?;
         }
         return rows.finish();
     }
@@ -371,13 +384,8 @@ pub fn export<W: Write>(
                     })))?;
                 }
             }
-            Table::Attendance => {
-                let activity = store.activity_spans(id, range.from_ms, range.to_ms)?;
-                let sessions = store.session_events(id, range.from_ms, range.to_ms)?;
-                for day in attendance(&activity, &sessions, clock, range) {
-                    rows.write(&attendance_row(clock, &name, &day))?;
-                }
-            }
+            // Per person, written above.
+            Table::Attendance => {}
             Table::Health => {
                 for point in store.health_points(id, range.from_ms, range.to_ms)? {
                     rows.write(&object(json!({

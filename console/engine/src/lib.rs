@@ -14,6 +14,7 @@ pub mod export;
 pub mod i18n;
 pub mod live;
 pub mod model;
+pub mod people;
 pub mod reach;
 pub mod report;
 pub mod revocation;

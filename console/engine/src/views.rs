@@ -12,14 +12,17 @@ use std::collections::BTreeMap;
 use protocol::UnixMillis;
 
 use crate::analytics::{
-    attendance, change_pct, decimate, health_summary, presence_now, recommendations, usage_summary,
-    usage_summary_from_spans, AgentSeen, AttendanceDay, FleetPresence, Range, Recommendation,
-    RecommendationInput, RecommendationRules, SeriesPoint, Severity, UsageSummary, HOUR_MS,
-    MINUTE_MS,
+    attendance, attendance_by, change_pct, decimate, health_summary, presence_now, recommendations,
+    usage_of, usage_summary, usage_summary_from_spans, AgentSeen, AttendanceDay, FleetPresence,
+    Range, Recommendation, RecommendationInput, RecommendationRules, SeriesPoint, Severity,
+    UsageSummary, HOUR_MS, MINUTE_MS,
 };
 use crate::categories::Categoriser;
 use crate::model::{
     AgentId, DayClock, DayNumber, HealthLevel, HealthPoint, Presence, SessionKind, DAY_MS,
+};
+use crate::people::{
+    describe_account, Account, BookError, PeopleBook, Person, PersonId, Proposal, Who,
 };
 use crate::settings::ConsoleSettings;
 use crate::store::{
@@ -79,6 +82,11 @@ pub enum ViewRequest {
     Audit,
     Screenshots {
         agent: AgentId,
+        period: Period,
+    },
+    People {
+        /// The person whose attendance and applications are shown.
+        person: Option<PersonId>,
         period: Period,
     },
 }
@@ -244,10 +252,15 @@ pub struct OrganisationView {
     pub recommendations: Vec<Advice>,
 }
 
-/// One attendance line, with the agent's name.
+/// One attendance line: a person's day, or the day of an account no
+/// person holds.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AttendanceLine {
-    pub agent_name: String,
+    /// The person's name; for an account no person holds, its
+    /// workstation's.
+    pub name: String,
+    /// Names of the workstations of the day.
+    pub workstations: Vec<String>,
     /// The clock of `day` and its times (see [`EmployeeView::attendance_clock`]).
     pub clock: DayClock,
     pub day: AttendanceDay,
@@ -293,6 +306,41 @@ pub struct ScreenshotsView {
     pub shots: Vec<ScreenshotMeta>,
 }
 
+/// One person of the people screen.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PersonRow {
+    pub person: Person,
+    /// Each account with its description (`alice on PC-03`).
+    pub accounts: Vec<(Account, String)>,
+    /// The accounts seen that resolve to them, as `user@workstation`.
+    pub seen: Vec<String>,
+    /// Active time over the period (0 when deactivated: not computed).
+    pub active_ms: i64,
+}
+
+/// The selected person's period.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PersonDetail {
+    pub id: PersonId,
+    /// Newest day first.
+    pub attendance: Vec<AttendanceLine>,
+    /// Their applications, on every workstation, only while signed in.
+    pub summary: UsageSummary,
+}
+
+/// The people screen: persons, proposals, the selected person.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PeopleView {
+    pub period: Period,
+    /// Every person, active first, then by name.
+    pub people: Vec<PersonRow>,
+    /// Persons the console suggests for the accounts no one holds.
+    pub proposals: Vec<Proposal>,
+    pub selected: Option<PersonDetail>,
+    /// Why the book could not be read (nothing is shown then).
+    pub problem: Option<String>,
+}
+
 /// What a screen shows.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ViewData {
@@ -303,6 +351,7 @@ pub enum ViewData {
     Health(Box<HealthView>),
     Audit(AuditView),
     Screenshots(ScreenshotsView),
+    People(Box<PeopleView>),
 }
 
 /// What computing a view needs besides the store.
@@ -336,6 +385,9 @@ pub fn compute(
         ViewRequest::Audit => ViewData::Audit(audit(store)?),
         ViewRequest::Screenshots { agent, period } => {
             ViewData::Screenshots(screenshots(store, *agent, *period, context)?)
+        }
+        ViewRequest::People { person, period } => {
+            ViewData::People(Box::new(people(store, *person, *period, context)?))
         }
     })
 }
@@ -774,36 +826,202 @@ fn attendance_view(
     period: Period,
     context: ViewContext<'_>,
 ) -> Result<AttendanceView, StoreError> {
+    let book = people_book(store)?;
+    let lines = attendance_lines(store, &book, context.settings, agent, |clock| {
+        period.range(context.now_ms, clock)
+    })?;
+    Ok(AttendanceView {
+        agent,
+        period,
+        lines,
+    })
+}
+
+/// The people book, or an empty one when it does not read (the people
+/// screen says why; other screens fall back to workstations).
+pub(crate) fn people_book(store: &ConsoleStore) -> Result<PeopleBook, StoreError> {
+    match crate::people::load(store) {
+        Ok(book) => Ok(book),
+        Err(BookError::Store(error)) => Err(error),
+        Err(error) => {
+            tracing::warn!(%error, "people book unreadable: attendance per workstation");
+            Ok(PeopleBook::default())
+        }
+    }
+}
+
+/// Attendance per person and local day (an account no person holds is
+/// its own line, named after its workstation), newest day first, then by
+/// name; deactivated persons are left out. With `agent`, only that
+/// workstation's time counts. Workstations whose attendance follows their
+/// own zone (settings) are computed on their own clock, the others on the
+/// site's; `range_of` gives the range for a clock. The one computation
+/// behind the Attendance screen, its export and `export attendance`.
+pub fn attendance_lines(
+    store: &ConsoleStore,
+    book: &PeopleBook,
+    settings: &ConsoleSettings,
+    agent: Option<AgentId>,
+    range_of: impl Fn(&DayClock) -> Range,
+) -> Result<Vec<AttendanceLine>, StoreError> {
     let site = &store.day_clock();
-    let mut lines = Vec::new();
-    for record in store.agents()? {
+    let records = store.agents()?;
+    let names: BTreeMap<AgentId, String> = records
+        .iter()
+        .map(|record| (record.agent, record.name.clone()))
+        .collect();
+    let name_of = |agent: &AgentId| {
+        names
+            .get(agent)
+            .cloned()
+            .unwrap_or_else(|| agent.to_string())
+    };
+    let mut by_clock: BTreeMap<String, (DayClock, Vec<AgentId>)> = BTreeMap::new();
+    for record in &records {
         if agent.is_some_and(|wanted| wanted != record.agent) {
             continue;
         }
-        let clock = attendance_clock(&record, context.settings, site);
-        let range = period.range(context.now_ms, &clock);
-        let activity = store.activity_spans(record.agent, range.from_ms, range.to_ms)?;
-        let sessions = store.session_events(record.agent, range.from_ms, range.to_ms)?;
-        lines.extend(
-            attendance(&activity, &sessions, &clock, range)
-                .into_iter()
-                .map(|day| AttendanceLine {
-                    agent_name: record.name.clone(),
-                    clock: clock.clone(),
-                    day,
-                }),
-        );
+        let clock = attendance_clock(record, settings, site);
+        by_clock
+            .entry(clock.name().to_owned())
+            .or_insert_with(|| (clock, Vec::new()))
+            .1
+            .push(record.agent);
+    }
+    let who_of = |agent: AgentId, user: &str| book.who(agent, user);
+    let mut lines = Vec::new();
+    for (clock, agents) in by_clock.into_values() {
+        let range = range_of(&clock);
+        let (mut activity, mut sessions) = (Vec::new(), Vec::new());
+        for agent in &agents {
+            activity.extend(store.activity_spans(*agent, range.from_ms, range.to_ms)?);
+            sessions.extend(store.session_events(*agent, range.from_ms, range.to_ms)?);
+        }
+        for day in attendance_by(&activity, &sessions, &clock, range, &who_of) {
+            let name = match &day.who {
+                Who::Person(id) => match book.get(*id) {
+                    Some(person) if person.active => person.name.clone(),
+                    _ => continue,
+                },
+                Who::Account { agent, .. } => name_of(agent),
+            };
+            lines.push(AttendanceLine {
+                name,
+                workstations: day.workstations.iter().map(&name_of).collect(),
+                clock: clock.clone(),
+                day,
+            });
+        }
     }
     lines.sort_by(|a, b| {
         b.day
             .day
             .cmp(&a.day.day)
-            .then_with(|| a.agent_name.cmp(&b.agent_name))
+            .then_with(|| a.name.cmp(&b.name))
+            .then_with(|| a.day.users.cmp(&b.day.users))
     });
-    Ok(AttendanceView {
-        agent,
+    Ok(lines)
+}
+
+fn people(
+    store: &ConsoleStore,
+    selected: Option<PersonId>,
+    period: Period,
+    context: ViewContext<'_>,
+) -> Result<PeopleView, StoreError> {
+    let book = match crate::people::load(store) {
+        Ok(book) => book,
+        Err(BookError::Store(error)) => return Err(error),
+        Err(problem) => {
+            return Ok(PeopleView {
+                period,
+                people: Vec::new(),
+                proposals: Vec::new(),
+                selected: None,
+                problem: Some(problem.to_string()),
+            })
+        }
+    };
+    let names = names(store)?;
+    let name_of = |agent: AgentId| {
+        names
+            .get(&agent)
+            .cloned()
+            .unwrap_or_else(|| agent.to_string())
+    };
+    let seen = store.accounts(None)?;
+    let lines = attendance_lines(store, &book, context.settings, None, |clock| {
+        period.range(context.now_ms, clock)
+    })?;
+    let mut active: BTreeMap<PersonId, i64> = BTreeMap::new();
+    for line in &lines {
+        if let Who::Person(id) = line.day.who {
+            *active.entry(id).or_default() += line.day.active_ms;
+        }
+    }
+    let mut people: Vec<PersonRow> = book
+        .people()
+        .iter()
+        .map(|person| PersonRow {
+            accounts: person
+                .accounts
+                .iter()
+                .map(|account| (account.clone(), describe_account(account, &name_of)))
+                .collect(),
+            seen: book
+                .seen_accounts(person.id, &seen)
+                .into_iter()
+                .map(|(agent, user)| format!("{user}@{}", name_of(agent)))
+                .collect(),
+            active_ms: active.get(&person.id).copied().unwrap_or(0),
+            person: person.clone(),
+        })
+        .collect();
+    people.sort_by(|a, b| {
+        b.person
+            .active
+            .cmp(&a.person.active)
+            .then_with(|| a.person.name.cmp(&b.person.name))
+            .then_with(|| a.person.id.cmp(&b.person.id))
+    });
+    let selected = match selected.and_then(|id| book.get(id)) {
+        Some(person) => {
+            let clock = store.day_clock();
+            let range = period.range(context.now_ms, &clock);
+            let mut spans = Vec::new();
+            let agents: std::collections::BTreeSet<AgentId> = book
+                .seen_accounts(person.id, &seen)
+                .into_iter()
+                .map(|(agent, _)| agent)
+                .collect();
+            for agent in agents {
+                let usage = store.usage_spans(agent, range.from_ms, range.to_ms)?;
+                let activity = store.activity_spans(agent, range.from_ms, range.to_ms)?;
+                let theirs = |user: &str| {
+                    book.resolve(agent, user)
+                        .is_some_and(|holder| holder.id == person.id)
+                };
+                spans.extend(usage_of(&usage, &activity, &theirs));
+            }
+            let category_of = |app: &str| context.categoriser.categorise(app).category;
+            Some(PersonDetail {
+                id: person.id,
+                attendance: lines
+                    .iter()
+                    .filter(|line| line.day.who == Who::Person(person.id))
+                    .cloned()
+                    .collect(),
+                summary: usage_summary_from_spans(&spans, range, &clock, &category_of),
+            })
+        }
+        None => None,
+    };
+    Ok(PeopleView {
         period,
-        lines,
+        people,
+        proposals: book.proposals(&seen, &name_of),
+        selected,
+        problem: None,
     })
 }
 

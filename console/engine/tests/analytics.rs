@@ -8,11 +8,13 @@ use console_engine::analytics::{
     AttendanceDay, Param, Range, Recommendation, RecommendationInput, RecommendationKind,
     RecommendationRules, SeriesPoint, Severity, WorkSession, HOUR_MS, MINUTE_MS, SECOND_MS,
 };
+use console_engine::analytics::{attendance_by, usage_of};
 use console_engine::i18n::{recommendation_text, Lang};
 use console_engine::model::{
     ActivitySpan, AgentId, AppDayTotal, DayClock, DayNumber, HealthLevel, HealthPoint, Presence,
     SessionEvent, SessionKind, UsageSpan, DAY_MS,
 };
+use console_engine::people::{Account, PeopleBook, PersonId, Who};
 use uuid::Uuid;
 
 /// Europe/Paris, daylight saving included.
@@ -612,7 +614,18 @@ fn attendance_table() {
         let rows = attendance(&activity, &sessions, paris(), whole_week);
         assert_eq!(rows.len(), expected.len(), "{name}: rows {rows:#?}");
         for (row, expect) in rows.iter().zip(&expected) {
-            assert_eq!((row.agent, row.user.as_str()), (agent(1), "anna"), "{name}");
+            assert_eq!(
+                (&row.who, &row.workstations, &row.users),
+                (
+                    &Who::Account {
+                        agent: agent(1),
+                        user: "anna".to_owned()
+                    },
+                    &vec![agent(1)],
+                    &vec!["anna".to_owned()]
+                ),
+                "{name}"
+            );
             check_row(name, row, expect);
         }
     }
@@ -629,7 +642,7 @@ fn attendance_separates_users_and_respects_the_range() {
     let rows = attendance(&activity, &[], paris(), Range::custom(t(9, 0), t(24, 0)));
     let got: Vec<(&str, Option<i64>, i64)> = rows
         .iter()
-        .map(|row| (row.user.as_str(), row.arrival_ms, row.active_ms))
+        .map(|row| (row.users[0].as_str(), row.arrival_ms, row.active_ms))
         .collect();
     assert_eq!(
         got,
@@ -1225,4 +1238,113 @@ fn absurd_old_spans_and_unbounded_ranges_stay_bounded() {
     // saturates instead of overflowing.
     assert_eq!(Range::custom(i64::MIN, i64::MAX).duration_ms(), i64::MAX);
     assert_eq!(format_duration_ms(i64::MIN), "-2562047788015 h 12");
+}
+
+/// `span` on workstation `n`.
+fn on(n: u128, mut span: ActivitySpan) -> ActivitySpan {
+    span.agent = agent(n);
+    span
+}
+
+#[test]
+fn a_person_on_two_workstations_is_one_line_and_a_shared_one_splits() {
+    let d = MONDAY;
+    let t = |hours, minutes| at(paris(), d, hours, minutes);
+    let mut book = PeopleBook::default();
+    let name_of = |agent: AgentId| agent.to_string();
+    let anna = book
+        .add(
+            "Anna",
+            "",
+            "",
+            vec![Account {
+                user: Some("anna".to_owned()),
+                agent: None,
+            }],
+            &name_of,
+        )
+        .expect("added");
+    assert_eq!(anna, PersonId(1));
+    let activity = [
+        // Anna on her desktop in the morning, on her laptop in the
+        // afternoon, both at once from 11:00 to 12:00 (counted once, as
+        // active where one of them is active).
+        on(1, user_span("anna", Presence::Active, t(8, 0), t(12, 0))),
+        on(2, user_span("anna", Presence::Idle, t(11, 0), t(12, 0))),
+        on(2, user_span("anna", Presence::Active, t(13, 0), t(17, 0))),
+        // A shared workstation: bruno then carla, no person yet.
+        on(3, user_span("bruno", Presence::Active, t(8, 0), t(12, 0))),
+        on(3, user_span("carla", Presence::Active, t(13, 0), t(18, 0))),
+    ];
+    let who_of = |agent: AgentId, user: &str| book.who(agent, user);
+    let rows = attendance_by(
+        &activity,
+        &[],
+        paris(),
+        Range::custom(t(0, 0), t(24, 0)),
+        &who_of,
+    );
+    let got: Vec<(Who, Vec<AgentId>, Option<i64>, Option<i64>, i64, i64)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.who.clone(),
+                row.workstations.clone(),
+                row.arrival_ms,
+                row.departure_ms,
+                row.active_ms,
+                row.idle_ms,
+            )
+        })
+        .collect();
+    let account = |n: u128, user: &str| Who::Account {
+        agent: agent(n),
+        user: user.to_owned(),
+    };
+    assert_eq!(
+        got,
+        [
+            (
+                Who::Person(anna),
+                vec![agent(1), agent(2)],
+                Some(t(8, 0)),
+                Some(t(17, 0)),
+                8 * HOUR_MS,
+                0
+            ),
+            (
+                account(3, "bruno"),
+                vec![agent(3)],
+                Some(t(8, 0)),
+                Some(t(12, 0)),
+                4 * HOUR_MS,
+                0
+            ),
+            (
+                account(3, "carla"),
+                vec![agent(3)],
+                Some(t(13, 0)),
+                Some(t(18, 0)),
+                5 * HOUR_MS,
+                0
+            ),
+        ]
+    );
+    // The shared workstation's applications go to whoever was signed in.
+    let apps = [
+        usage(3, "Firefox", t(11, 0), t(14, 0)),
+        usage(3, "LibreOffice", t(15, 0), t(16, 0)),
+    ];
+    let carla_only = |user: &str| user == "carla";
+    let carla: Vec<(String, i64, i64)> = usage_of(&apps, &activity[3..], &carla_only)
+        .into_iter()
+        .map(|span| (span.app, span.start_ms, span.end_ms))
+        .collect();
+    assert_eq!(
+        carla,
+        [
+            ("Firefox".to_owned(), t(13, 0), t(14, 0)),
+            ("LibreOffice".to_owned(), t(15, 0), t(16, 0)),
+        ]
+    );
 }

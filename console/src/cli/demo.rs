@@ -39,6 +39,46 @@ const BLURRED_DEMO_AGENT: &str = "demo-pc-2";
 /// The demo agent that runs in another time zone (`TZ`), so the fleet
 /// shows the marker.
 const FAR_DEMO_AGENT: (&str, &str) = ("demo-pc-2", "America/Montreal");
+/// The OS users of the demo workstations, by number: Camille works on
+/// two (a desktop and a laptop), Lucas and Emma share one; the people
+/// book knows Camille and Lucas, the others are proposed.
+const DEMO_USERS: [&str; 12] = [
+    "camille",
+    "hugo",
+    "camille",
+    "lucas,emma",
+    "lea",
+    "nathan",
+    "chloe",
+    "louis",
+    "manon",
+    "jules",
+    "sarah",
+    "adam",
+];
+/// The persons a new demo site starts with: name, e-mail, team, account.
+const DEMO_PEOPLE: [(&str, &str, &str, &str); 2] = [
+    (
+        "Camille Martin",
+        "camille.martin@example.fr",
+        "Comptabilité",
+        "camille",
+    ),
+    (
+        "Lucas Bernard",
+        "lucas.bernard@example.fr",
+        "Accueil",
+        "lucas",
+    ),
+];
+
+/// The `--demo-users` of demo workstation `n` (from 1).
+fn demo_users(n: u64) -> String {
+    usize::try_from(n)
+        .ok()
+        .and_then(|n| DEMO_USERS.get(n.wrapping_sub(1)))
+        .map_or_else(|| format!("user{n}"), |users| (*users).to_owned())
+}
 
 /// What `demo` was asked for.
 #[derive(Debug)]
@@ -204,6 +244,12 @@ pub fn prepare(
                 clock::wall_now_ms(),
             )?)?;
         }
+        for (name, email, team, user) in DEMO_PEOPLE {
+            let account = console_engine::people::check_account(Some(user), None)?;
+            console_engine::people::update(&store, |book| {
+                book.add(name, email, team, vec![account], &|agent| agent.to_string())
+            })?;
+        }
     }
     let store = super::engine::open_store(&console_data)?;
     // A kept site restarts its agents: their stores already hold history.
@@ -238,6 +284,8 @@ pub fn prepare(
             .arg(seed.to_string())
             .arg("--demo-history-days")
             .arg(options.history_days.to_string())
+            .arg("--demo-users")
+            .arg(demo_users(seed))
             .arg("--data")
             .arg(&data)
             .env("SMARTTRACKER_LOG", "warn")

@@ -7,6 +7,7 @@ mod demo;
 mod engine;
 mod enrolment;
 mod gui;
+mod people;
 mod serve;
 
 use std::net::SocketAddr;
@@ -137,6 +138,12 @@ enum Command {
         site: PathBuf,
         #[arg(long)]
         json: bool,
+    },
+    /// The persons of the site and which OS accounts and workstations are
+    /// theirs: attendance and reports are per person.
+    People {
+        #[command(subcommand)]
+        command: people::PeopleCommand,
     },
     /// Revokes a console or removes a workstation.
     Revoke {
@@ -372,6 +379,9 @@ fn run(cli: Cli) -> Result<()> {
         }),
         Command::Enrolment { command } => enrolment::run(&data, command),
         Command::Consoles { site, json } => consoles::list(&data, &site, json),
+        Command::People { command } => {
+            engine::run(&data, StoreCommand::new(people::request(command)))
+        }
         Command::Revoke { what } => match what {
             RevokeWhat::Agent { agent, erase } => engine::run(
                 &data,

@@ -1,6 +1,8 @@
 //! Attendance: arrival, departure, active, idle, locked, net and effective
-//! time per person and day, filtered by person and period, with a CSV
-//! export through the system's save dialog.
+//! time per person and day (one line for a person on several
+//! workstations; an account no person holds is named after its
+//! workstation), filtered by workstation and period, with a CSV export
+//! through the system's save dialog.
 
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ pub fn attendance_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Actio
         agent_picker(
             ui,
             state,
-            tr(lang, "person"),
+            tr(lang, "workstation"),
             state.attendance_agent,
             true,
             Action::SetAttendanceAgent,
@@ -75,6 +77,7 @@ pub fn attendance_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Actio
     });
     let columns = [
         "person",
+        "col.workstations",
         "col.day",
         "col.arrival",
         "col.departure",
@@ -90,7 +93,8 @@ pub fn attendance_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Actio
         .striped(true)
         .resizable(true)
         .column(Column::initial(150.0).at_least(80.0).clip(true))
-        .columns(Column::initial(95.0).at_least(60.0), columns.len() - 2)
+        .column(Column::initial(150.0).at_least(80.0).clip(true))
+        .columns(Column::initial(95.0).at_least(60.0), columns.len() - 3)
         .column(Column::remainder().at_least(50.0))
         .header(24.0, |mut header| {
             for key in columns {
@@ -106,7 +110,8 @@ pub fn attendance_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Actio
                 };
                 let day = &line.day;
                 let cells = [
-                    line.agent_name.clone(),
+                    line.name.clone(),
+                    line.workstations.join(", "),
                     day_label(lang, day.day),
                     clock_time(&line.clock, day.arrival_ms),
                     clock_time(&line.clock, day.departure_ms),

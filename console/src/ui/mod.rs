@@ -10,6 +10,7 @@ mod gallery;
 mod health;
 mod live;
 mod organisation;
+mod people;
 mod settings;
 
 use egui::{Color32, RichText};
@@ -80,6 +81,7 @@ pub fn window_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) 
         Screen::Employee => employee::employee_ui(ui, state, actions),
         Screen::Organisation => organisation::organisation_ui(ui, state, actions),
         Screen::Attendance => attendance::attendance_ui(ui, state, actions),
+        Screen::People => people::people_ui(ui, state, actions),
         Screen::Health => health::health_ui(ui, state, actions),
         Screen::Live => live::live_ui(ui, state, actions),
         Screen::Screenshots => gallery::gallery_ui(ui, state, actions),

@@ -17,6 +17,11 @@
 //!   two active spans.
 //!
 //! Everything is split at local midnight: a night shift gives two rows.
+//!
+//! Rows are per [`Who`]: a person with every workstation they used that
+//! day (time on two workstations at once counts once, as the busiest
+//! state: active over idle over locked), or an OS account on one
+//! workstation that no person holds yet.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +31,7 @@ use super::{Range, MINUTE_MS};
 use crate::model::{
     ActivitySpan, AgentId, DayClock, DayNumber, Presence, SessionEvent, SessionKind,
 };
+use crate::people::Who;
 
 /// More than this without activity ends a work session.
 pub const SESSION_GAP_MS: i64 = 30 * MINUTE_MS;
@@ -41,12 +47,14 @@ pub struct WorkSession {
     pub active_ms: i64,
 }
 
-/// One person's day on one workstation. See the module documentation for
-/// the definitions.
+/// One person's day. See the module documentation for the definitions.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AttendanceDay {
-    pub agent: AgentId,
-    pub user: String,
+    pub who: Who,
+    /// The workstations with activity that day, sorted.
+    pub workstations: Vec<AgentId>,
+    /// The OS accounts with activity that day, sorted.
+    pub users: Vec<String>,
     pub day: DayNumber,
     pub arrival_ms: Option<UnixMillis>,
     pub departure_ms: Option<UnixMillis>,
@@ -77,36 +85,70 @@ struct Marks {
     all_ms: Vec<UnixMillis>,
 }
 
-type DayKey<'a> = (AgentId, &'a str, DayNumber);
+type DayKey = (Who, DayNumber);
 
-/// Attendance rows for every (agent, user, local day) with at least one
-/// activity span inside `range`, sorted by agent, user, day. Spans are
-/// clipped to `range` and split at local midnight; logins and logouts only
-/// count on days with activity.
+/// What one row was made of.
+#[derive(Debug, Default)]
+struct DayParts<'a> {
+    pieces: Vec<Piece>,
+    workstations: std::collections::BTreeSet<AgentId>,
+    users: std::collections::BTreeSet<&'a str>,
+}
+
+/// Attendance of each workstation's own accounts: one row per (agent,
+/// user, local day), as [`attendance_by`] with no person known.
 pub fn attendance(
     activity: &[ActivitySpan],
     sessions: &[SessionEvent],
     clock: &DayClock,
     range: Range,
 ) -> Vec<AttendanceDay> {
-    let mut days: BTreeMap<DayKey<'_>, Vec<Piece>> = BTreeMap::new();
+    attendance_by(activity, sessions, clock, range, &|agent, user| {
+        Who::Account {
+            agent,
+            user: user.to_owned(),
+        }
+    })
+}
+
+/// Attendance rows for every (who, local day) with at least one activity
+/// span inside `range`, sorted by who then day; `who_of` says whose a
+/// workstation's account is. Spans are clipped to `range` and split at
+/// local midnight; logins and logouts only count on days with activity.
+pub fn attendance_by<'a>(
+    activity: &'a [ActivitySpan],
+    sessions: &'a [SessionEvent],
+    clock: &DayClock,
+    range: Range,
+    who_of: &dyn Fn(AgentId, &str) -> Who,
+) -> Vec<AttendanceDay> {
+    let mut whose: BTreeMap<(AgentId, &'a str), Who> = BTreeMap::new();
+    let mut who = |agent: AgentId, user: &'a str| -> Who {
+        whose
+            .entry((agent, user))
+            .or_insert_with(|| who_of(agent, user))
+            .clone()
+    };
+    let mut days: BTreeMap<DayKey, DayParts<'a>> = BTreeMap::new();
     for span in activity {
         let Some((start_ms, end_ms)) = range.clip(span.start_ms, span.end_ms) else {
             continue;
         };
+        let owner = who(span.agent, &span.user);
         for (day, from_ms, to_ms) in clock.split_by_day(start_ms, end_ms) {
-            days.entry((span.agent, &span.user, day))
-                .or_default()
-                .push(Piece {
-                    start_ms: from_ms,
-                    end_ms: to_ms,
-                    presence: span.presence,
-                });
+            let parts = days.entry((owner.clone(), day)).or_default();
+            parts.workstations.insert(span.agent);
+            parts.users.insert(&span.user);
+            parts.pieces.push(Piece {
+                start_ms: from_ms,
+                end_ms: to_ms,
+                presence: span.presence,
+            });
         }
     }
-    let mut marks: BTreeMap<DayKey<'_>, Marks> = BTreeMap::new();
+    let mut marks: BTreeMap<DayKey, Marks> = BTreeMap::new();
     for event in sessions.iter().filter(|event| range.contains(event.at_ms)) {
-        let key = (event.agent, event.user.as_str(), clock.day_of(event.at_ms));
+        let key = (who(event.agent, &event.user), clock.day_of(event.at_ms));
         match event.kind {
             SessionKind::Login => {
                 let day = marks.entry(key).or_default();
@@ -123,22 +165,72 @@ pub fn attendance(
     }
     let no_marks = Marks::default();
     days.into_iter()
-        .map(|((agent, user, day), mut pieces)| {
-            pieces.sort_by_key(|piece| (piece.start_ms, piece.end_ms));
-            let marks = marks.get(&(agent, user, day)).unwrap_or(&no_marks);
-            day_row(agent, user, day, &pieces, marks)
+        .map(|((who, day), parts)| {
+            let marks = marks.get(&(who.clone(), day)).unwrap_or(&no_marks);
+            let pieces = if parts.workstations.len() > 1 {
+                flatten(parts.pieces)
+            } else {
+                let mut pieces = parts.pieces;
+                pieces.sort_by_key(|piece| (piece.start_ms, piece.end_ms));
+                pieces
+            };
+            let mut row = day_row(who, day, &pieces, marks);
+            row.workstations = parts.workstations.into_iter().collect();
+            row.users = parts.users.into_iter().map(str::to_owned).collect();
+            row
         })
         .collect()
 }
 
+/// Pieces of several workstations as one time line in time order: where
+/// they overlap, the busiest state holds (active, then idle, then locked).
+/// One sweep over the sorted boundaries, counting open pieces per state.
+fn flatten(pieces: Vec<Piece>) -> Vec<Piece> {
+    const BY_RANK: [Presence; 3] = [Presence::Locked, Presence::Idle, Presence::Active];
+    let rank = |presence: Presence| match presence {
+        Presence::Locked => 0usize,
+        Presence::Idle => 1,
+        Presence::Active => 2,
+    };
+    let mut edges: Vec<(UnixMillis, i8, usize)> = Vec::with_capacity(pieces.len() * 2);
+    for piece in pieces.iter().filter(|piece| piece.start_ms < piece.end_ms) {
+        edges.push((piece.start_ms, 1, rank(piece.presence)));
+        edges.push((piece.end_ms, -1, rank(piece.presence)));
+    }
+    edges.sort_unstable();
+    let mut open = [0i64; 3];
+    let mut flat: Vec<Piece> = Vec::new();
+    let mut index = 0;
+    while index < edges.len() {
+        let at_ms = edges[index].0;
+        while index < edges.len() && edges[index].0 == at_ms {
+            let (_, step, slot) = edges[index];
+            open[slot] += i64::from(step);
+            index += 1;
+        }
+        let Some(next_ms) = edges.get(index).map(|edge| edge.0) else {
+            break;
+        };
+        let Some(slot) = (0..3).rev().find(|slot| open[*slot] > 0) else {
+            continue;
+        };
+        let presence = BY_RANK[slot];
+        match flat.last_mut() {
+            Some(last) if last.end_ms == at_ms && last.presence == presence => {
+                last.end_ms = next_ms;
+            }
+            _ => flat.push(Piece {
+                start_ms: at_ms,
+                end_ms: next_ms,
+                presence,
+            }),
+        }
+    }
+    flat
+}
+
 /// One row from the day's pieces (in time order) and its logins/logouts.
-fn day_row(
-    agent: AgentId,
-    user: &str,
-    day: DayNumber,
-    pieces: &[Piece],
-    marks: &Marks,
-) -> AttendanceDay {
+fn day_row(who: Who, day: DayNumber, pieces: &[Piece], marks: &Marks) -> AttendanceDay {
     let sum = |presence: Presence| -> i64 {
         pieces
             .iter()
@@ -169,8 +261,9 @@ fn day_row(
     };
     let active_ms = sum(Presence::Active);
     AttendanceDay {
-        agent,
-        user: user.to_owned(),
+        who,
+        workstations: Vec::new(),
+        users: Vec::new(),
         day,
         arrival_ms,
         departure_ms,

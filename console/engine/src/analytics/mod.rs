@@ -18,7 +18,7 @@ mod range;
 mod recommend;
 mod usage;
 
-pub use attendance::{attendance, AttendanceDay, WorkSession, SESSION_GAP_MS};
+pub use attendance::{attendance, attendance_by, AttendanceDay, WorkSession, SESSION_GAP_MS};
 pub(crate) use format::duration_parts;
 pub use format::{format_duration_ms, format_hms};
 pub use health::{decimate, health_summary, HealthSummary, SeriesPoint};
@@ -28,7 +28,9 @@ pub use recommend::{
     limit_usage, recommendations, weekday, AppLimit, LimitUsage, LocalTime, Param, Recommendation,
     RecommendationInput, RecommendationKind, RecommendationRules, Severity,
 };
-pub use usage::{change_pct, rollup, usage_summary, usage_summary_from_spans, UsageSummary};
+pub use usage::{
+    change_pct, rollup, usage_of, usage_summary, usage_summary_from_spans, UsageSummary,
+};
 
 /// Milliseconds in a second.
 pub const SECOND_MS: i64 = 1_000;

@@ -115,6 +115,48 @@ pub fn usage_summary_from_spans(
     usage_summary(&rollup_within(spans, clock, range), category_of)
 }
 
+/// The parts of one workstation's usage spans that fall within the
+/// presence spans `theirs` accepts (a person's OS accounts): usage spans
+/// carry no user, the presence spans say who was signed in. Both lists of
+/// one workstation; the result is in start order.
+pub fn usage_of(
+    usage: &[UsageSpan],
+    activity: &[crate::model::ActivitySpan],
+    theirs: &dyn Fn(&str) -> bool,
+) -> Vec<UsageSpan> {
+    let mut windows: Vec<(UnixMillis, UnixMillis)> = activity
+        .iter()
+        .filter(|span| span.start_ms < span.end_ms && theirs(&span.user))
+        .map(|span| (span.start_ms, span.end_ms))
+        .collect();
+    windows.sort_unstable();
+    // Merged, so each usage span meets each instant once.
+    let mut merged: Vec<(UnixMillis, UnixMillis)> = Vec::with_capacity(windows.len());
+    for (start_ms, end_ms) in windows {
+        match merged.last_mut() {
+            Some(last) if start_ms <= last.1 => last.1 = last.1.max(end_ms),
+            _ => merged.push((start_ms, end_ms)),
+        }
+    }
+    let mut pieces = Vec::new();
+    for span in usage {
+        let first = merged.partition_point(|window| window.1 <= span.start_ms);
+        for window in merged[first..]
+            .iter()
+            .take_while(|window| window.0 < span.end_ms)
+        {
+            let (start_ms, end_ms) = (span.start_ms.max(window.0), span.end_ms.min(window.1));
+            if start_ms < end_ms {
+                let mut piece = span.clone();
+                (piece.start_ms, piece.end_ms) = (start_ms, end_ms);
+                pieces.push(piece);
+            }
+        }
+    }
+    pieces.sort_by_key(|piece| piece.start_ms);
+    pieces
+}
+
 /// Change from `previous_ms` to `current_ms` in percent (`+25.0` is a
 /// quarter more); `None` when there was nothing before to compare with.
 pub fn change_pct(current_ms: i64, previous_ms: i64) -> Option<f64> {

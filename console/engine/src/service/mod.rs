@@ -299,10 +299,17 @@ async fn execute(shared: &Arc<Shared>, request: CliRequest, output: Output) -> R
         data_dir: shared.data_dir.clone(),
         actor: shared.actor.clone(),
     };
-    let categoriser = async move { shared.categoriser_ready().await };
-    commands::execute(context, categoriser, request, output)
+    let changes_data = request.changes_data();
+    let ready = shared.clone();
+    let categoriser = async move { ready.categoriser_ready().await };
+    let result = commands::execute(context, categoriser, request, output)
         .await
-        .map_err(|error| error.to_string())
+        .map_err(|error| error.to_string());
+    // Windows show the change at once, whoever made it.
+    if changes_data {
+        shared.data_changed();
+    }
+    result
 }
 
 /// The engine a window talks to: in this process, or a running `serve`.
@@ -1156,15 +1163,8 @@ async fn export_attendance(
         };
         let file = std::fs::File::create(&out_path)
             .map_err(|error| format!("cannot create {}: {error}", out_path.display()))?;
-        crate::export::write_attendance(
-            &store.day_clock(),
-            view.lines
-                .iter()
-                .map(|line| (line.agent_name.as_str(), &line.day)),
-            Format::Csv,
-            file,
-        )
-        .map_err(|error| format!("cannot write {}: {error}", out_path.display()))
+        crate::export::write_attendance(&view.lines, Format::Csv, file)
+            .map_err(|error| format!("cannot write {}: {error}", out_path.display()))
     })
     .await;
     match written {

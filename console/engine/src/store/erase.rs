@@ -51,8 +51,8 @@ use crate::model::{ActivitySpan, AgentId, DayClock, SessionEvent, UsageSpan};
 
 use super::block::{decode_block, decode_header, BlockRecord};
 use super::keys::{
-    agent_prefix, block_key, block_prefix, parse_block_key, parse_shot_key, prefix_end, shot_key,
-    shot_time_bound, SHOT_IMAGE_PREFIX, SHOT_INDEX_PREFIX,
+    account_key, agent_prefix, block_key, block_prefix, parse_block_key, parse_shot_key,
+    prefix_end, shot_key, shot_time_bound, SHOT_IMAGE_PREFIX, SHOT_INDEX_PREFIX,
 };
 use super::queries::clip;
 use super::rollup::RollupDelta;
@@ -163,8 +163,8 @@ impl ConsoleStore {
     /// presence spans and session events, the usage spans overlapping
     /// their presence spans and the screenshots taken inside those, and
     /// takes their time off the day and quarter-hour totals (see the
-    /// module documentation). Health points, gap markers and cursors
-    /// stay. Calling it again after a crash finishes the job; then it
+    /// module documentation), and forgets that the accounts were seen on
+    /// `agent`. Health points, gap markers and cursors stay. Calling it again after a crash finishes the job; then it
     /// erases nothing.
     pub fn erase_accounts(
         &self,
@@ -205,6 +205,17 @@ impl ConsoleStore {
             |span| users.contains(span.user.as_str()),
             RollupDelta::add_activity,
         )?;
+        // Last: the accounts' entries in the index of accounts seen.
+        let writer = self.write_guard();
+        let mut forget = sled::Batch::default();
+        for user in &users {
+            forget.remove(account_key(agent, user));
+        }
+        self.data
+            .apply_batch(forget)
+            .map_err(|source| self.sled_error(source))?;
+        drop(writer);
+        self.sync()?;
         Ok(erased)
     }
 

@@ -35,6 +35,8 @@ pub(crate) const SHOT_INDEX_PREFIX: u8 = b'S';
 pub(crate) const SHOT_IMAGE_PREFIX: u8 = b'I';
 /// Prefix of an agent's next screenshot serial.
 pub(crate) const SHOT_SERIAL_PREFIX: u8 = b'N';
+/// Prefix of an OS account an agent reported (see `accounts.rs`).
+pub(crate) const ACCOUNT_PREFIX: u8 = b'U';
 /// `[prefix][agent][at_ms][serial]`.
 const SHOT_KEY_BYTES: usize = 1 + AGENT_BYTES + 8 + 8;
 
@@ -126,6 +128,24 @@ pub(crate) fn parse_block_key(kind: RecordKind, key: &[u8]) -> Option<BlockKey> 
 pub(crate) fn agent_at(key: &[u8], offset: usize) -> Option<AgentId> {
     let bytes: [u8; AGENT_BYTES] = key.get(offset..offset + AGENT_BYTES)?.try_into().ok()?;
     Some(AgentId::from_bytes(bytes))
+}
+
+/// `[U][agent][user]` → first and last seen.
+pub(crate) fn account_key(agent: AgentId, user: &str) -> Vec<u8> {
+    let mut key = with_agent(ACCOUNT_PREFIX, agent, user.len());
+    key.extend_from_slice(user.as_bytes());
+    key
+}
+
+/// The agent and user of an account key; `None` if it is not one (an
+/// empty or non-UTF-8 user included).
+pub(crate) fn parse_account_key(key: &[u8]) -> Option<(AgentId, String)> {
+    if key.first() != Some(&ACCOUNT_PREFIX) {
+        return None;
+    }
+    let agent = agent_at(key, 1)?;
+    let user = std::str::from_utf8(key.get(1 + AGENT_BYTES..)?).ok()?;
+    (!user.is_empty()).then(|| (agent, user.to_owned()))
 }
 
 /// `[K][agent][kind]` → next record ordinal and widest block extent.

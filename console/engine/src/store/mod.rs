@@ -76,12 +76,16 @@
 //!     whole number of quarter hours, so day totals of any zone are sums of
 //!     quarters: changing the site's zone regroups them without raw records
 //!     (which are pruned long before rollups).
+//!   - `['U'][agent][user: UTF-8]` → first and last seen ms (2 × i64):
+//!     the OS accounts the agent reported (see `accounts.rs`).
 //!   - `['S'][agent][at_ms: i64][serial: u64]` → a screenshot's metadata;
 //!     `['I'][agent][at_ms][serial]` → its encrypted image;
 //!     `['N'][agent]` → the agent's next screenshot serial (described in
 //!     `screenshots.rs`).
 //! - Default tree: `screenshot_key_check` → a hash telling whether a key
-//!   file is the one this store's screenshots were encrypted with.
+//!   file is the one this store's screenshots were encrypted with;
+//!   `accounts_indexed` → present once the `['U']` index covers every
+//!   stored record.
 //! - Tree `agents`: agent → bincode [`AgentRecord`].
 //! - Tree `audit`: index (u64) → bincode [`AuditRecord`].
 //! - Tree `settings`: UTF-8 key → JSON text.
@@ -94,6 +98,7 @@
 //! that kind, and start no earlier than it, are merged into it, so
 //! frequent small pulls do not leave tiny blocks.
 
+mod accounts;
 mod audit;
 mod block;
 mod erase;
@@ -120,6 +125,7 @@ use protocol::schema::{self, SchemaError, SchemaState};
 
 use crate::model::{AgentId, DayClock};
 
+pub use self::accounts::AccountSeen;
 pub use self::audit::{audit_hash, AuditEntry, AuditError, AuditRecord, AUDIT_HASH_DOMAIN};
 pub use self::block::BlockError;
 pub use self::erase::{ErasedAccounts, ErasedCounts, ERASE_BATCH_BLOCKS, ERASE_BATCH_KEYS};
@@ -263,6 +269,9 @@ impl ConsoleStore {
         }
         if stored.before_zones || stored.pending || stored.clock != clock {
             store.set_day_clock(clock, progress)?;
+        }
+        if store.accounts_unindexed()? {
+            store.index_accounts_from_records()?;
         }
         Ok(store)
     }

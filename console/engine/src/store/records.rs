@@ -11,6 +11,7 @@ use crate::model::{
 };
 use crate::validate::{self, Invalid};
 
+use super::accounts::AccountDelta;
 use super::block::{
     decode_block, decode_header, encode_block, BlockRecord, NotedGap, RECORDS_PER_BLOCK,
 };
@@ -157,6 +158,7 @@ struct Staged {
     health: Vec<HealthPoint>,
     gaps: Vec<NotedGap>,
     rollups: RollupDelta,
+    accounts: AccountDelta,
 }
 
 /// Whose batches an ingest takes.
@@ -328,9 +330,13 @@ impl ConsoleStore {
                 }
                 Stored::Activity(span) => {
                     staged.rollups.add_activity(&clock, &span);
+                    staged.accounts.add_activity(&span);
                     staged.activity.push(span);
                 }
-                Stored::Session(event) => staged.sessions.push(event),
+                Stored::Session(event) => {
+                    staged.accounts.add_session(&event);
+                    staged.sessions.push(event);
+                }
                 Stored::Health(point) => staged.health.push(point),
                 Stored::Gap(gap) => staged.gaps.push(NotedGap {
                     noted_ms: now_ms,
@@ -363,6 +369,7 @@ impl ConsoleStore {
         self.stage_blocks(&mut writes, agent, staged.health)?;
         self.stage_blocks(&mut writes, agent, staged.gaps)?;
         self.stage_rollups(&mut writes, agent, &staged.rollups)?;
+        self.stage_accounts(&mut writes, agent, &staged.accounts)?;
         for shot in shots {
             shot.stage(&mut writes);
         }

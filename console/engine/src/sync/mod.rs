@@ -646,6 +646,9 @@ impl Syncer {
             }
         };
         self.hand_deny_list(connection, agent, deadline).await;
+        if self.identity.role == Role::Admin {
+            self.hand_erasures(connection, agent, deadline).await;
+        }
         let mut streams = Vec::new();
         let mut end = PassEnd::Done(None);
         for stream in streams_for(self.identity.role) {
@@ -1009,6 +1012,83 @@ impl Syncer {
             }
             Ok(_) => tracing::warn!(%agent, "agent answered the deny-list with something else"),
             Err(error) => tracing::warn!(%agent, %error, "cannot give the agent the deny-list"),
+        }
+    }
+
+    /// Hands the agent the GDPR erasures it has not confirmed yet, before
+    /// anything is pulled; once it confirms, erases here again what a sync
+    /// may have stored in between, and forgets the erasure. A refusal or
+    /// failure is logged and retried at the next pass.
+    async fn hand_erasures(
+        &self,
+        connection: &quinn::Connection,
+        agent: AgentId,
+        deadline: Deadline,
+    ) {
+        let pending = match self
+            .on_store(move |store| {
+                crate::people::erasure::pending_for(store, agent).map_err(|error| match error {
+                    crate::people::BookError::Store(error) => error,
+                    other => StoreError::Corrupt {
+                        path: store.path().to_path_buf(),
+                        detail: other.to_string(),
+                    },
+                })
+            })
+            .await
+        {
+            Ok(pending) => pending,
+            Err(error) => {
+                tracing::warn!(%agent, %error, "the pending erasures cannot be read");
+                return;
+            }
+        };
+        for erasure in pending {
+            let request = Request::EraseUsers(protocol::EraseUsers {
+                users: erasure.users.clone(),
+            });
+            let reply = match self.ask(connection, &request, deadline).await {
+                Ok(Asked::Answer(Response::Erased(reply))) => reply,
+                Ok(Asked::Answer(Response::Error(refused))) => {
+                    tracing::warn!(%agent, reason = %refused.message, "agent refused an erasure");
+                    return;
+                }
+                Ok(_) => {
+                    tracing::warn!(%agent, "agent answered an erasure with something else");
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(%agent, %error, "cannot hand the agent an erasure");
+                    return;
+                }
+            };
+            let actor = self.actor();
+            let done = self
+                .on_store(move |store| {
+                    let again = crate::people::erasure::finish_on_console(store, &erasure)?;
+                    crate::people::erasure::confirmed(store, &erasure).map_err(|error| {
+                        StoreError::Corrupt {
+                            path: store.path().to_path_buf(),
+                            detail: error.to_string(),
+                        }
+                    })?;
+                    store.audit(AuditEntry {
+                        at_ms: crate::clock::wall_now_ms(),
+                        actor,
+                        action: "person-erase-agent".to_owned(),
+                        target: agent.to_string(),
+                        detail: format!(
+                            "the workstation dropped {} record(s) and {} image(s); {again} more erased here",
+                            reply.records, reply.images
+                        ),
+                    })?;
+                    Ok(())
+                })
+                .await;
+            if let Err(error) = done {
+                tracing::warn!(%agent, %error, "an erasure the agent confirmed is not noted");
+                return;
+            }
         }
     }
 

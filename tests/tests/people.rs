@@ -1,0 +1,282 @@
+//! People with real demo agents over loopback QUIC: Camille works on two
+//! workstations, Lucas and Emma share a third. After one sync the console
+//! proposes them from the accounts the agents reported; once Camille is a
+//! person, `export attendance` has one line per day for her across both
+//! workstations, and the shared workstation splits by OS user. Hostile
+//! input to `people` is refused with a short line, never a panic.
+//! `people erase` leaves no record of Camille in the console's store (a
+//! raw scan of its files finds no "camille"), the audit log keeps the fact
+//! and the counts but not her name, the next sync has both workstations
+//! drop her records (gap markers in their place), and the others' records
+//! are untouched.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Output;
+
+use harness::{agent_records, run_ok, Agent, Site};
+use protocol::{GapReason, Record, StreamKind};
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `export attendance` as JSON lines.
+fn attendance(site: &Site) -> Vec<serde_json::Value> {
+    stdout(&run_ok(&mut site.console(&[
+        "export",
+        "attendance",
+        "--format",
+        "jsonl",
+    ])))
+    .lines()
+    .map(|line| serde_json::from_str(line).expect("a JSON line"))
+    .collect()
+}
+
+/// How many times `needle` occurs in the files under `dir`.
+fn occurrences(dir: &Path, needle: &[u8]) -> usize {
+    let mut found = 0;
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found += occurrences(&path, needle);
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            found += bytes
+                .windows(needle.len())
+                .filter(|window| *window == needle)
+                .count();
+        }
+    }
+    found
+}
+
+/// Users of the presence and session records of a stopped agent, and its
+/// erased gap markers.
+fn agent_users(data: &Path) -> (BTreeSet<String>, usize) {
+    let mut users = BTreeSet::new();
+    let mut erased = 0;
+    for stream in StreamKind::ALL {
+        for record in agent_records(data, stream) {
+            match record.record {
+                Record::Activity(span) => {
+                    users.insert(span.user);
+                }
+                Record::Session(event) => {
+                    users.insert(event.user);
+                }
+                Record::Gap(gap) if gap.reason == GapReason::Erased => erased += 1,
+                _ => {}
+            }
+        }
+    }
+    (users, erased)
+}
+
+#[test]
+fn a_person_on_two_workstations_is_one_line_a_shared_one_splits_and_erase_leaves_nothing() {
+    let site = Site::create();
+    let seats = [
+        ("pc-1", "camille", "11"),
+        ("pc-2", "camille", "12"),
+        ("pc-3", "lucas,emma", "13"),
+    ];
+    let mut agents: Vec<Agent> = seats
+        .iter()
+        .map(|(name, users, seed)| {
+            let data = site.add_agent(name);
+            let mut agent = Agent::start(
+                &data,
+                "127.0.0.1:0",
+                &[
+                    "--no-mdns",
+                    "--demo-history-days",
+                    "6",
+                    "--demo-seed",
+                    seed,
+                    "--demo-users",
+                    users,
+                ],
+            );
+            agent.wait_live();
+            agent
+        })
+        .collect();
+    let addrs: Vec<_> = agents.iter_mut().map(Agent::addr).collect();
+    let report = site.sync_once(&addrs);
+    assert_eq!(report.matches("synced ").count(), 3, "{report}");
+
+    // Proposed from what the agents reported.
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&run_ok(
+        &mut site.console(&["people", "list", "--json"]),
+    )))
+    .expect("JSON");
+    let proposals: BTreeMap<String, Vec<String>> = listed["proposals"]
+        .as_array()
+        .expect("proposals")
+        .iter()
+        .map(|proposal| {
+            let seen_on = proposal["seen_on"]
+                .as_array()
+                .expect("seen_on")
+                .iter()
+                .map(|name| name.as_str().expect("a name").to_owned())
+                .collect();
+            (proposal["name"].as_str().expect("name").to_owned(), seen_on)
+        })
+        .collect();
+    assert_eq!(
+        proposals,
+        BTreeMap::from([
+            (
+                "Camille".to_owned(),
+                vec!["pc-1".to_owned(), "pc-2".to_owned()]
+            ),
+            ("Emma".to_owned(), vec!["pc-3".to_owned()]),
+            ("Lucas".to_owned(), vec!["pc-3".to_owned()]),
+        ])
+    );
+
+    // Hostile input: a clear short line, nothing added, no panic.
+    let hostile: [&[&str]; 7] = [
+        &["people", "add", ""],
+        &["people", "add", "x\u{1b}[2J"],
+        &["people", "add", "Mallory", "--email", "not-an-address"],
+        &["people", "add", "Mallory", "--user", "eve@no-such-pc"],
+        &["people", "map", "nobody", "--user", "eve"],
+        &["people", "erase", "nobody"],
+        &["people", "deactivate", "#99999999999999999999"],
+    ];
+    let huge = "é".repeat(50_000);
+    let huge_user = format!("{}@pc-1", "u".repeat(5_000));
+    for args in hostile.iter().copied().chain([
+        &["people", "add", huge.as_str()][..],
+        &["people", "add", "Mallory", "--user", huge_user.as_str()][..],
+    ]) {
+        let output = site.console(args).output().expect("people");
+        let text = stderr(&output);
+        assert!(!output.status.success(), "{args:?} accepted");
+        assert!(!text.contains("panicked"), "{text}");
+        assert!(text.len() < 1024, "{} bytes for {args:?}", text.len());
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+    }
+    let listed = stdout(&run_ok(&mut site.console(&["people", "list", "--all"])));
+    assert!(listed.starts_with("no persons yet"), "{listed}");
+
+    let added = stdout(&run_ok(&mut site.console(&[
+        "people",
+        "add",
+        "Camille Martin",
+        "--email",
+        "camille.martin@example.fr",
+        "--team",
+        "Comptabilité",
+        "--user",
+        "camille",
+    ])));
+    assert!(added.contains("added Camille Martin (#1)"), "{added}");
+    let taken = site
+        .console(&["people", "add", "Camille bis", "--user", "camille"])
+        .output()
+        .expect("people");
+    assert!(
+        stderr(&taken).contains("already belongs to Camille Martin (#1)"),
+        "{}",
+        stderr(&taken)
+    );
+
+    // One line per day for Camille, across both workstations; the shared
+    // workstation splits by OS user.
+    let rows = attendance(&site);
+    let mut camille_days = BTreeMap::new();
+    let mut shared: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for row in &rows {
+        let day = row["day"].as_str().expect("day").to_owned();
+        match row["person"].as_str().expect("person") {
+            "Camille Martin" => {
+                assert_eq!(row["person_id"], 1, "{row}");
+                let previous = camille_days.insert(day.clone(), row["workstations"].clone());
+                assert!(previous.is_none(), "two lines for Camille on {day}");
+            }
+            "pc-3" => {
+                let users = row["users"].as_str().expect("users").to_owned();
+                assert!(users == "lucas" || users == "emma", "{row}");
+                shared.entry(day).or_default().insert(users);
+            }
+            other => panic!("unexpected line {other}: {row}"),
+        }
+    }
+    assert!(
+        camille_days
+            .values()
+            .any(|workstations| workstations == "pc-1 pc-2"),
+        "Camille worked on both on some day: {camille_days:?}"
+    );
+    assert!(
+        shared.values().any(|users| users.len() == 2),
+        "lucas and emma each have their line: {shared:?}"
+    );
+
+    let erased_line = stdout(&run_ok(&mut site.console(&[
+        "people",
+        "erase",
+        "camille martin",
+    ])));
+    assert!(
+        erased_line.contains("Camille Martin (#1) erased:")
+            && erased_line.contains("2 workstation(s)"),
+        "{erased_line}"
+    );
+    let rows = attendance(&site);
+    assert!(
+        rows.iter()
+            .all(|row| row["users"] != "camille" && row["person"] != "Camille Martin"),
+        "nothing of Camille is exported"
+    );
+    assert!(rows.iter().any(|row| row["users"] == "lucas"));
+    let audit = stdout(&run_ok(
+        &mut site.console(&["export", "audit", "--format", "jsonl"]),
+    ));
+    assert!(audit.contains("person-erase"), "{audit}");
+    assert!(
+        !audit.contains("Camille") && !audit.contains("camille"),
+        "the audit log keeps the fact and the counts only"
+    );
+
+    // The next sync hands the erasure to both workstations first.
+    let report = site.sync_once(&addrs);
+    assert_eq!(report.matches("synced ").count(), 3, "{report}");
+    let audit = stdout(&run_ok(
+        &mut site.console(&["export", "audit", "--format", "jsonl"]),
+    ));
+    assert_eq!(
+        audit.matches("person-erase-agent").count(),
+        2,
+        "both workstations confirmed: {audit}"
+    );
+    for agent in agents.drain(..) {
+        agent.stop();
+    }
+    let store_dir = site.console_data().join(console_engine::STORE_DIR);
+    assert_eq!(
+        occurrences(&store_dir, b"camille"),
+        0,
+        "no byte of her account name is left in the console's store"
+    );
+    assert!(occurrences(&store_dir, b"lucas") > 0, "the others are kept");
+    for (name, _, _) in &seats[..2] {
+        let (users, erased) = agent_users(&site.path(name));
+        assert!(!users.contains("camille"), "{name} dropped hers: {users:?}");
+        assert!(erased > 0, "{name}: her records became erased gap markers");
+    }
+    let (users, erased) = agent_users(&site.path("pc-3"));
+    assert_eq!(
+        users,
+        BTreeSet::from(["emma".to_owned(), "lucas".to_owned()])
+    );
+    assert_eq!(erased, 0, "pc-3 held nothing of hers");
+}
