@@ -1260,7 +1260,7 @@ impl Store {
     /// them are deleted. Their records are their activity spans and session
     /// events, and the usage spans and screenshots within those activity
     /// spans; health samples stay. Stored blocks are rewritten under their
-    /// keys, [`ERASE_BATCH_BLOCKS`] per sled batch, with the store locked
+    /// keys, 64 blocks per sled batch, with the store locked
     /// throughout; then everything is flushed before this returns. Erasing
     /// again erases nothing more. On failure some records may already be
     /// erased: erasing again finishes the job.
