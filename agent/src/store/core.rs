@@ -1126,6 +1126,27 @@ mod tests {
     }
 
     #[test]
+    fn written_but_unsynced_copies_are_erased_for_the_next_process() {
+        let mut core = StreamCore::new(StreamKind::Sessions, 0, 0, NO_LIMIT);
+        core.append(login("alice", 1), 1);
+        let plan = core.plan_flush(u64::MAX).unwrap().unwrap();
+        core.commit_flush(plan.commit);
+        let erased = core.erase_held(&erasure_of_alice());
+        assert_eq!(erased.records, 0, "counted when its block is rewritten");
+        // The database lost the write; the next process takes back what
+        // this one held.
+        let mut next = StreamCore::new(StreamKind::Sessions, 0, 0, NO_LIMIT);
+        next.restore(core.held());
+        let (writes, _) = flush(&mut next, u64::MAX);
+        let records = written(&writes);
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            erased_marker_of(&records[0]),
+            Some((1, 1, GapReason::Erased))
+        );
+    }
+
+    #[test]
     fn an_erased_marker_giving_way_is_named_by_the_newer_marker() {
         let mut core = StreamCore::new(StreamKind::Sessions, 0, 0, 3);
         core.append(login("alice", 1), 1);
