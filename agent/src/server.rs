@@ -28,9 +28,10 @@ use certs::transport::{
 };
 use certs::AgentIdentity;
 use protocol::{
-    negotiate_version, AckReply, CaptureSpec, CapturedImage, Cursor, DenyListReply, ErrorCode,
-    ErrorReply, HelloReply, LiveFrameReply, LiveSession, LiveStart, Policy, Record, Request,
-    Response, SignedDenyList, StreamKind, MAX_VERSION, MIN_VERSION,
+    negotiate_version, AckReply, CaptureSpec, CapturedImage, Cursor, DenyListReply, EraseUsers,
+    ErasedReply, ErrorCode, ErrorReply, HelloReply, LiveFrameReply, LiveSession, LiveStart, Policy,
+    Record, Request, Response, SignedDenyList, StreamKind, MAX_ERASE_USERS, MAX_USER_BYTES,
+    MAX_VERSION, MIN_VERSION,
 };
 use quinn::{Connection, Endpoint, Incoming, RecvStream, SendStream, VarInt};
 use tokio::sync::{watch, Semaphore};
@@ -312,10 +313,7 @@ impl Service {
                     }
                 }
             }
-            Request::EraseUsers(_) => (
-                error(ErrorCode::NotFound, "erasure is not built yet".to_owned()),
-                "erase-users refused: not built yet".to_owned(),
-            ),
+            Request::EraseUsers(erase) => self.erase_users(erase).await,
             Request::Pull(pull) => {
                 let max_records = pull.max_records.clamp(1, MAX_PULL_RECORDS);
                 let pulled = self
@@ -407,6 +405,56 @@ impl Service {
             Request::DenyList(signed) => self.deny_list(signed).await,
             Request::NewKey => self.new_key(),
             Request::InstallCertificate(cert_der) => self.install_certificate(cert_der).await,
+        }
+    }
+
+    /// GDPR erasure of OS accounts. The detail for the access log counts
+    /// the accounts and never names them: the log must not keep them.
+    async fn erase_users(&self, erase: EraseUsers) -> (Response, String) {
+        if let Err(reason) = validate_erase_users(&erase) {
+            return (error(ErrorCode::BadRequest, reason.clone()), reason);
+        }
+        let accounts = erase.users.len();
+        let erased = self
+            .on_store(move |store| store.erase_users(&erase.users))
+            .await;
+        let erased = match erased {
+            Ok(erased) => erased,
+            Err(task_error) => return internal(&task_error),
+        };
+        let failed = |code, store_error: &StoreError| {
+            tracing::error!(%store_error, "erasure failed");
+            (
+                error(
+                    code,
+                    format!(
+                        "erasure not finished ({store_error}); some records may be erased \
+                         already: ask again to finish"
+                    ),
+                ),
+                format!("erasure of {accounts} accounts failed: {store_error}"),
+            )
+        };
+        match erased {
+            Ok(report) => (
+                Response::Erased(ErasedReply {
+                    records: report.records,
+                    images: report.images,
+                }),
+                format!(
+                    "erased {accounts} account{}: {} records, {} images",
+                    if accounts == 1 { "" } else { "s" },
+                    report.records,
+                    report.images
+                ),
+            ),
+            // The disk is full (or was): the admin asks again later.
+            Err(
+                store_error @ (StoreError::DiskFull { .. }
+                | StoreError::WriteFailed { .. }
+                | StoreError::NeedsRestart { .. }),
+            ) => failed(ErrorCode::Busy, &store_error),
+            Err(store_error) => failed(ErrorCode::Internal, &store_error),
         }
     }
 
@@ -695,6 +743,28 @@ impl Service {
     fn live_lock(&self) -> MutexGuard<'_, LiveSessions> {
         self.live.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Refuses an erasure that names no account, more than
+/// [`MAX_ERASE_USERS`], or an empty or oversized name (whose text is not
+/// repeated: it may be a person's account name).
+fn validate_erase_users(erase: &EraseUsers) -> Result<(), String> {
+    let count = erase.users.len();
+    if count == 0 || count > MAX_ERASE_USERS {
+        return Err(format!(
+            "an erasure names 1 to {MAX_ERASE_USERS} accounts, this one names {count}"
+        ));
+    }
+    for (index, user) in erase.users.iter().enumerate() {
+        if user.is_empty() || user.len() > MAX_USER_BYTES {
+            return Err(format!(
+                "account {} of the erasure is {} bytes long; names are 1 to {MAX_USER_BYTES} bytes",
+                index + 1,
+                user.len()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A capture without a previous hash always returns an image.

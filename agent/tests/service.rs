@@ -214,3 +214,128 @@ fn the_hello_states_the_machines_time_zone() {
     assert_eq!(time_zone, "America/Montreal");
     agent.stop();
 }
+
+/// Erased markers and the records of `user` among `records`.
+fn erased_and_left(records: &[protocol::SeqRecord], user: &str) -> (usize, usize) {
+    let erased = records
+        .iter()
+        .filter(|record| {
+            matches!(&record.record, protocol::Record::Gap(gap)
+                if gap.reason == protocol::GapReason::Erased
+                    && (gap.first_seq, gap.last_seq) == (record.seq, record.seq))
+        })
+        .count();
+    let left = records
+        .iter()
+        .filter(|record| match &record.record {
+            protocol::Record::Activity(span) => span.user == user,
+            protocol::Record::Session(event) => event.user == user,
+            _ => false,
+        })
+        .count();
+    (erased, left)
+}
+
+#[test]
+fn only_an_admin_erases_and_only_a_well_formed_request() {
+    let site = Site::new();
+    let (identity, data) = site.enrolled_agent("pc-03");
+    let admin = site.console(Role::Admin);
+    let viewer = site.console(Role::Viewer);
+    let mut agent = AgentProcess::start(&data, &["--demo-history-days", "1"]);
+    agent.wait_history();
+    let addr = agent.addr();
+    let user = agent::demo::DEMO_USER.to_owned();
+    let oversized = "x".repeat(protocol::MAX_USER_BYTES + 1);
+    block_on(async {
+        let start = Cursor { epoch: 0, seq: 0 };
+        let as_viewer = Console::connect(&viewer, &identity, addr).await;
+        let refused = as_viewer
+            .ask(Request::EraseUsers(protocol::EraseUsers {
+                users: vec![user.clone()],
+            }))
+            .await;
+        assert!(
+            matches!(refused, Response::Error(ref error) if error.code == ErrorCode::Forbidden),
+            "{refused:?}"
+        );
+
+        let as_admin = Console::connect(&admin, &identity, addr).await;
+        let seventeen: Vec<String> = (0..=protocol::MAX_ERASE_USERS)
+            .map(|i| {
+                if i == 0 {
+                    user.clone()
+                } else {
+                    format!("u{i}")
+                }
+            })
+            .collect();
+        for users in [
+            Vec::new(),
+            seventeen,
+            vec![user.clone(), String::new()],
+            vec![user.clone(), oversized.clone()],
+        ] {
+            let count = users.len();
+            let response = as_admin
+                .ask(Request::EraseUsers(protocol::EraseUsers { users }))
+                .await;
+            assert!(
+                matches!(response, Response::Error(ref error) if error.code == ErrorCode::BadRequest),
+                "{count} users: {response:?}"
+            );
+        }
+        // Nothing was erased by the refused requests.
+        let (sessions, _) = as_admin.pull_all(StreamKind::Sessions, start).await;
+        let (erased, left) = erased_and_left(&sessions, &user);
+        assert_eq!(erased, 0);
+        assert!(left > 0, "the demo history has the demo user's sessions");
+
+        // An admin's well-formed erasure does it, durably, before answering.
+        let response = as_admin
+            .ask(Request::EraseUsers(protocol::EraseUsers {
+                users: vec![user.clone(), "nobody-here".to_owned()],
+            }))
+            .await;
+        let Response::Erased(reply) = response else {
+            panic!("erase: {response:?}")
+        };
+        assert!(reply.records >= left as u64, "{reply:?}");
+        let (after, _) = as_admin.pull_all(StreamKind::Sessions, start).await;
+        let before_erasure = &after[..sessions.len()];
+        let (erased, left_after) = erased_and_left(before_erasure, &user);
+        assert_eq!(left_after, 0, "none of the demo user's records is served");
+        assert_eq!(erased, left);
+        assert_eq!(seqs(before_erasure), seqs(&sessions), "numbers are kept");
+    });
+
+    // The access log counts the accounts and never names them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let snapshot = StatusSnapshot::read(&data).expect("status");
+        let erasures: Vec<_> = snapshot
+            .recent_access
+            .iter()
+            .filter(|entry| entry.request == "erase-users")
+            .collect();
+        if erasures.len() == 6 {
+            assert!(erasures.iter().any(|entry| entry.allowed
+                && entry.detail.starts_with("erased 2 accounts: ")
+                && entry.detail.ends_with(" images")));
+            assert_eq!(erasures.iter().filter(|entry| !entry.allowed).count(), 1);
+            for entry in erasures {
+                assert!(!entry.detail.contains(&user), "{}", entry.detail);
+                assert!(!entry.detail.contains(&oversized), "{}", entry.detail);
+                assert!(!entry.detail.contains("nobody-here"), "{}", entry.detail);
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "status never showed the erasures: {:#?}",
+            snapshot.recent_access
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    agent.stop();
+}

@@ -776,3 +776,157 @@ fn access_log_keeps_the_newest_entries() {
     assert_eq!(all[0].detail, "5", "the five oldest are gone");
     assert_eq!(all.last().unwrap().detail, (count - 1).to_string());
 }
+
+fn activity(user: &str, from_s: i64, to_s: i64) -> Record {
+    Record::Activity(protocol::ActivitySpan {
+        start_ms: T0_MS + from_s * 1_000,
+        end_ms: T0_MS + to_s * 1_000,
+        presence: protocol::Presence::Active,
+        user: user.into(),
+    })
+}
+
+fn login(user: &str, at_s: i64) -> Record {
+    Record::Session(protocol::SessionEvent {
+        at_ms: T0_MS + at_s * 1_000,
+        kind: protocol::SessionEventKind::Login,
+        user: user.into(),
+    })
+}
+
+/// What each stream must serve after an erasure: the expected record, or
+/// `None` for an erased one (a marker naming its own number).
+fn assert_erased_as(store: &Store, stream: StreamKind, expected: &[Option<Record>]) {
+    let records = pull_all(store, stream, start(store), 100);
+    assert_eq!(
+        seqs(&records),
+        (1..=expected.len() as u64).collect::<Vec<_>>(),
+        "{} keeps every number",
+        stream.name()
+    );
+    for (record, want) in records.iter().zip(expected) {
+        match want {
+            Some(want) => assert_eq!(&record.record, want, "seq {}", record.seq),
+            None => assert_eq!(
+                record.record,
+                Record::Gap(protocol::GapMarker {
+                    stream,
+                    first_seq: record.seq,
+                    last_seq: record.seq,
+                    reason: GapReason::Erased,
+                }),
+                "seq {}",
+                record.seq
+            ),
+        }
+    }
+}
+
+#[test]
+fn erasing_a_user_replaces_their_records_by_markers_and_deletes_their_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = vec!["alice".to_owned()];
+    // alice is active 0..300 s and 600..700 s, bob 300..600 s.
+    let mut sessions = vec![
+        login("alice", 0),
+        activity("alice", 0, 300),
+        login("bob", 300),
+        activity("bob", 300, 600),
+    ];
+    let alice_sessions = [true, true, false, false, true];
+    let usage_of_alice = |i: u64| !(300..600).contains(&i);
+    // Frames every 120 s: 0, 120, 240 (alice), 360, 480 (bob), 600 (alice).
+    let frame_of_alice = [true, true, true, false, false, true];
+    let expected = |sessions: &[Record]| {
+        let sessions: Vec<Option<Record>> = sessions
+            .iter()
+            .zip(alice_sessions)
+            .map(|(record, hers)| (!hers).then(|| record.clone()))
+            .collect();
+        let usage: Vec<Option<Record>> = (0..700)
+            .map(|i| (!usage_of_alice(i)).then(|| usage(i)))
+            .collect();
+        let frames: Vec<Option<Record>> = (0..6)
+            .map(|i| (!frame_of_alice[i as usize]).then(|| Record::Frame(screenshot(i, 100).meta)))
+            .collect();
+        (sessions, usage, frames)
+    };
+    {
+        let store = open(dir.path());
+        for record in &sessions {
+            store.append(StreamKind::Sessions, record.clone(), T0_MS);
+        }
+        append_usage(&store, 0, 650, T0_MS);
+        for i in 0..5 {
+            assert_eq!(store.append_frame(&screenshot(i, 100)).unwrap(), i + 1);
+        }
+        for i in 0..3 {
+            store.append(StreamKind::Health, health(i), T0_MS);
+        }
+        store.flush().unwrap();
+        // A console took some usage already: it keeps its cursor.
+        store
+            .ack(StreamKind::Usage, at(&store, 100), "console-a")
+            .unwrap();
+        // Held, not written yet: alice's second span and what fell in it.
+        sessions.push(activity("alice", 600, 700));
+        store.append(StreamKind::Sessions, sessions[4].clone(), T0_MS);
+        append_usage(&store, 650, 700, T0_MS);
+        assert_eq!(store.append_frame(&screenshot(5, 100)).unwrap(), 6);
+
+        let report = store.erase_users(&alice).unwrap();
+        assert_eq!(report.records, 3 + 400 + 4);
+        assert_eq!(report.images, 4);
+        // Durable before it answered.
+        let heads = store.heads();
+        assert_eq!(*heads.seqs.get(StreamKind::Sessions), 5);
+        assert_eq!(*heads.seqs.get(StreamKind::Usage), 700);
+        assert_eq!(*heads.seqs.get(StreamKind::Frames), 6);
+
+        let (want_sessions, want_usage, want_frames) = expected(&sessions);
+        assert_erased_as(&store, StreamKind::Sessions, &want_sessions);
+        assert_erased_as(&store, StreamKind::Usage, &want_usage);
+        assert_erased_as(&store, StreamKind::Frames, &want_frames);
+        let health_records = pull_all(&store, StreamKind::Health, start(&store), 100);
+        let health_now: Vec<Record> = health_records.into_iter().map(|r| r.record).collect();
+        assert_eq!(health_now, (0..3).map(health).collect::<Vec<_>>());
+        // The console's cursor still works: it is served markers after it.
+        let after_ack = store.pull(StreamKind::Usage, at(&store, 100), 10).unwrap();
+        assert_eq!(after_ack.records[0].seq, 101);
+        assert!(matches!(
+            &after_ack.records[0].record,
+            Record::Gap(gap) if gap.reason == GapReason::Erased
+        ));
+        for seq in 1..=6 {
+            let image = store.frame_image(at(&store, seq)).unwrap();
+            assert_eq!(
+                image.is_some(),
+                !frame_of_alice[seq as usize - 1],
+                "seq {seq}"
+            );
+        }
+        assert_eq!(store.frame_image_bytes(), 200);
+
+        // Again, or someone unknown: nothing more.
+        assert_eq!(store.erase_users(&alice).unwrap().records, 0);
+        let unknown = store.erase_users(&["carol".to_owned()]).unwrap();
+        assert_eq!((unknown.records, unknown.images), (0, 0));
+        // The rewritten open tails do not bring records back on the next flush.
+        store.append(StreamKind::Usage, usage(700), T0_MS);
+        store.flush().unwrap();
+        let mut want_usage = want_usage;
+        want_usage.push(Some(usage(700)));
+        assert_erased_as(&store, StreamKind::Usage, &want_usage);
+    }
+    let store = open(dir.path());
+    let (want_sessions, mut want_usage, want_frames) = expected(&sessions);
+    want_usage.push(Some(usage(700)));
+    assert_erased_as(&store, StreamKind::Sessions, &want_sessions);
+    assert_erased_as(&store, StreamKind::Usage, &want_usage);
+    assert_erased_as(&store, StreamKind::Frames, &want_frames);
+    assert_eq!(store.frame_image_bytes(), 200);
+    assert_eq!(store.frame_image(at(&store, 1)).unwrap(), None);
+    assert!(store.frame_image(at(&store, 4)).unwrap().is_some());
+    let again = store.erase_users(&alice).unwrap();
+    assert_eq!((again.records, again.images), (0, 0));
+}

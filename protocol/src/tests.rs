@@ -176,6 +176,13 @@ fn golden_cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
             Request::FetchFrame(sample_cursor()),
             "0000000b09fd08070605040302012a",
         ),
+        (
+            "erase-users",
+            Request::EraseUsers(EraseUsers {
+                users: vec!["ana".into(), "bo".into()],
+            }),
+            "000000090d0203616e6102626f",
+        ),
     ];
     let responses = [
         ("hello-reply", Response::Hello(HelloReply { version: 2, agent_id: Uuid::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff), hostname: "pc-07".into(), demo: true, heads: vec![(StreamKind::Usage, sample_cursor())], time_zone: "America/Montreal".into() }), "0000003700021000112233445566778899aabbccddeeff0570632d3037010100fd08070605040302012a10416d65726963612f4d6f6e747265616c"),
@@ -198,6 +205,10 @@ fn golden_cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
         ("live-frame-new", Response::LiveFrame(LiveFrameReply { session_id: 9, frame: Some(sample_image()), interval_ms: 1_000 }), "000000300709010a02010003cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd0003ffd8fffbe803"),
         ("live-frame-same", Response::LiveFrame(LiveFrameReply { session_id: 9, frame: None, interval_ms: 2_000 }), "00000006070900fbd007"),
         ("live-stopped", Response::LiveStopped(LiveSession { session_id: 9 }), "000000020809"),
+        ("erased", Response::Erased(ErasedReply { records: 1_234, images: 3 }), "000000050cfbd20403"),
+        ("records-erased-gap", Response::Records(RecordBatch { stream: StreamKind::Sessions, epoch: 7, more: false, records: vec![
+            SeqRecord { seq: 5, record: Record::Gap(GapMarker { stream: StreamKind::Sessions, first_seq: 5, last_seq: 5, reason: GapReason::Erased }) },
+        ] }), "0000000b0101070105050105050200"),
         ("error-not-found", Response::Error(ErrorReply { code: ErrorCode::NotFound, message: String::new() }), "00000003040600"),
     ];
     let mut cases = Vec::new();

@@ -16,14 +16,20 @@
 //! never reused, and nothing is dropped silently. Blocks never span a hole;
 //! pulls end a batch before one, so a console sees each hole at the start
 //! of a batch, where it records it as missed.
+//!
+//! An [`Erasure`] (GDPR) replaces each record it covers, held or stored,
+//! by a [`GapReason::Erased`] marker at the same sequence number that
+//! names only that number (`first_seq == last_seq == seq`): no hole
+//! opens, no number changes, so a rewritten block keeps its key and
+//! range. Markers are not merged: each keeps its own number.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Bound;
 
 use protocol::{GapMarker, GapReason, Record, SeqRecord, StreamKind};
 use serde::{Deserialize, Serialize};
 
-use super::block::{encode_block, RECORDS_PER_BLOCK};
+use super::block::{encode_block, BlockHeader, RECORDS_PER_BLOCK};
 
 /// Bytes kept free under a quota for the gap marker appended after a drop.
 /// A block holding only a worst-case gap record is 50 bytes; appending one
@@ -67,9 +73,9 @@ impl Pending {
         }
     }
 
-    /// Whether this entry holds recorded data (not a marker of a hole).
+    /// Whether this entry holds recorded data (not a gap marker).
     fn is_data(&self) -> bool {
-        self.span_start() == self.record.seq
+        !matches!(self.record.record, Record::Gap(_))
     }
 }
 
@@ -159,6 +165,134 @@ pub(crate) struct PrunePlan {
     pub(crate) first_seqs: Vec<u64>,
     pub(crate) records: u64,
     pub(crate) value_bytes: u64,
+}
+
+/// What an erasure replaced by gap markers.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Erased {
+    /// Records replaced.
+    pub(crate) records: u64,
+    /// Sequence numbers of the screenshots among them, whose images the
+    /// shell deletes.
+    pub(crate) frames: Vec<u64>,
+}
+
+impl Erased {
+    /// Adds what another part of the erasure replaced.
+    pub(crate) fn add(&mut self, other: Erased) {
+        self.records += other.records;
+        self.frames.extend(other.frames);
+    }
+}
+
+/// The records of some OS accounts that an erasure replaces: their
+/// activity spans and session events, and the usage spans and screenshots
+/// that fall within their activity spans on this machine (those records
+/// carry no user; the activity spans say who was signed in). Health
+/// samples are machine data and never covered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Erasure {
+    users: BTreeSet<String>,
+    /// When the users were active: sorted, disjoint, half-open
+    /// `[start_ms, end_ms)` intervals.
+    active_ms: Vec<(i64, i64)>,
+}
+
+/// The half-open interval a span covers; an empty or reversed span counts
+/// as its first millisecond.
+fn interval_ms(start_ms: i64, end_ms: i64) -> (i64, i64) {
+    (start_ms, end_ms.max(start_ms.saturating_add(1)))
+}
+
+impl Erasure {
+    /// Erases the records of `users`, knowing of no activity span yet.
+    pub(crate) fn new(users: &[String]) -> Self {
+        Erasure {
+            users: users.iter().cloned().collect(),
+            active_ms: Vec::new(),
+        }
+    }
+
+    /// When one of the users was active, if `record` is their activity
+    /// span.
+    pub(crate) fn activity_ms(&self, record: &Record) -> Option<(i64, i64)> {
+        match record {
+            Record::Activity(span) if self.users.contains(&span.user) => {
+                Some(interval_ms(span.start_ms, span.end_ms))
+            }
+            _ => None,
+        }
+    }
+
+    /// Learns when the users were active (intervals from
+    /// [`Erasure::activity_ms`]).
+    pub(crate) fn with_activity(
+        mut self,
+        intervals_ms: impl IntoIterator<Item = (i64, i64)>,
+    ) -> Self {
+        self.active_ms.extend(intervals_ms);
+        self.active_ms.sort_unstable();
+        let mut merged: Vec<(i64, i64)> = Vec::with_capacity(self.active_ms.len());
+        for (start_ms, end_ms) in self.active_ms.drain(..) {
+            match merged.last_mut() {
+                Some(last) if start_ms <= last.1 => last.1 = last.1.max(end_ms),
+                _ => merged.push((start_ms, end_ms)),
+            }
+        }
+        self.active_ms = merged;
+        self
+    }
+
+    /// Whether `[start_ms, end_ms)` overlaps a time the users were active.
+    fn overlaps_activity(&self, start_ms: i64, end_ms: i64) -> bool {
+        let (start_ms, end_ms) = interval_ms(start_ms, end_ms);
+        let first_after = self
+            .active_ms
+            .partition_point(|(_, active_end_ms)| *active_end_ms <= start_ms);
+        self.active_ms
+            .get(first_after)
+            .is_some_and(|(active_start_ms, _)| *active_start_ms < end_ms)
+    }
+
+    /// Whether `record` belongs to one of the users.
+    pub(crate) fn covers(&self, record: &Record) -> bool {
+        match record {
+            Record::Activity(span) => self.users.contains(&span.user),
+            Record::Session(event) => self.users.contains(&event.user),
+            Record::Usage(span) => self.overlaps_activity(span.start_ms, span.end_ms),
+            Record::Frame(meta) => self.overlaps_activity(meta.at_ms, meta.at_ms),
+            Record::Health(_) | Record::Gap(_) => false,
+        }
+    }
+
+    /// Replaces `record` by its erasure marker if this erasure covers it;
+    /// returns whether it did.
+    fn erase(&self, stream: StreamKind, record: &mut SeqRecord) -> bool {
+        if !self.covers(&record.record) {
+            return false;
+        }
+        record.record = erased_marker(stream, record.seq);
+        true
+    }
+}
+
+/// The marker an erased record at `seq` becomes: it names that number only.
+fn erased_marker(stream: StreamKind, seq: u64) -> Record {
+    Record::Gap(GapMarker {
+        stream,
+        first_seq: seq,
+        last_seq: seq,
+        reason: GapReason::Erased,
+    })
+}
+
+/// A stored block rewritten by an erasure, and what to commit after.
+#[derive(Debug)]
+pub(crate) struct BlockErasure {
+    pub(crate) write: BlockWrite,
+    erased: Erased,
+    /// The block's records after the erasure (for the open tail).
+    records: Vec<SeqRecord>,
 }
 
 /// A block being assembled from borrowed records.
@@ -347,6 +481,92 @@ impl StreamCore {
             }),
             0,
         );
+    }
+
+    /// Records appended and not written yet (those written are in blocks).
+    pub(crate) fn unwritten_records(&self) -> impl Iterator<Item = &Record> + '_ {
+        self.pending.iter().map(|pending| &pending.record.record)
+    }
+
+    /// Replaces every held record `erasure` covers by its marker. Counts
+    /// only those not written yet: the written ones are counted when their
+    /// block is rewritten (see [`StreamCore::plan_erase_block`]).
+    pub(crate) fn erase_held(&mut self, erasure: &Erasure) -> Erased {
+        let stream = self.stream;
+        let mut erased = Erased::default();
+        for pending in &mut self.pending {
+            let is_frame = matches!(pending.record.record, Record::Frame(_));
+            if erasure.erase(stream, &mut pending.record) {
+                erased.records += 1;
+                if is_frame {
+                    erased.frames.push(pending.record.seq);
+                }
+            }
+        }
+        for unsynced in &mut self.unsynced {
+            erasure.erase(stream, &mut unsynced.record);
+        }
+        erased
+    }
+
+    /// Plans rewriting the stored block at `first_seq` (decoded as
+    /// `header` and `records`) with every record `erasure` covers replaced
+    /// by its marker, under the same key. `None` when it covers none, or
+    /// the block is not in the index.
+    pub(crate) fn plan_erase_block(
+        &self,
+        first_seq: u64,
+        header: BlockHeader,
+        mut records: Vec<SeqRecord>,
+        erasure: &Erasure,
+    ) -> Result<Option<BlockErasure>, bincode::error::EncodeError> {
+        if !self.blocks.contains_key(&first_seq) {
+            return Ok(None);
+        }
+        let mut erased = Erased::default();
+        for record in &mut records {
+            let is_frame = matches!(record.record, Record::Frame(_));
+            if erasure.erase(self.stream, record) {
+                erased.records += 1;
+                if is_frame {
+                    erased.frames.push(record.seq);
+                }
+            }
+        }
+        if erased.records == 0 {
+            return Ok(None);
+        }
+        let refs: Vec<&SeqRecord> = records.iter().collect();
+        let value = encode_block(&refs, header.min_at_ms, header.max_at_ms)?;
+        Ok(Some(BlockErasure {
+            write: BlockWrite { first_seq, value },
+            erased,
+            records,
+        }))
+    }
+
+    /// Applies a block erasure whose write succeeded (the block's size, and
+    /// the open tail if it is that block); returns what it replaced.
+    pub(crate) fn commit_erase_block(&mut self, erasure: BlockErasure) -> Erased {
+        let first_seq = erasure.write.first_seq;
+        if let Some(info) = self.blocks.get_mut(&first_seq) {
+            self.stored_bytes -= info.value_bytes;
+            info.value_bytes = erasure.write.value.len() as u64;
+            self.stored_bytes += info.value_bytes;
+        }
+        if let Some(tail) = self
+            .tail
+            .as_mut()
+            .filter(|tail| tail.first_seq == first_seq)
+        {
+            tail.records = erasure.records;
+        }
+        erasure.erased
+    }
+
+    /// First sequence numbers of every stored block, in order.
+    pub(crate) fn block_first_seqs(&self) -> Vec<u64> {
+        self.blocks.keys().copied().collect()
     }
 
     /// A copy of everything held in memory.
@@ -699,6 +919,247 @@ mod tests {
             Record::Gap(gap) => Some((gap.first_seq, gap.last_seq)),
             _ => None,
         }
+    }
+
+    fn activity(user: &str, start_ms: i64, end_ms: i64) -> Record {
+        Record::Activity(protocol::ActivitySpan {
+            start_ms,
+            end_ms,
+            presence: protocol::Presence::Active,
+            user: user.into(),
+        })
+    }
+
+    fn login(user: &str, at_ms: i64) -> Record {
+        Record::Session(protocol::SessionEvent {
+            at_ms,
+            kind: protocol::SessionEventKind::Login,
+            user: user.into(),
+        })
+    }
+
+    fn frame(at_ms: i64) -> Record {
+        Record::Frame(protocol::FrameMeta {
+            at_ms,
+            width: 1,
+            height: 1,
+            format: protocol::ImageFormat::Jpeg,
+            size_bytes: 1,
+            sha256: [0; 32],
+            blurred: false,
+        })
+    }
+
+    fn erasure_of_alice() -> Erasure {
+        Erasure::new(&["alice".to_owned()]).with_activity([(1_000, 2_000), (5_000, 6_000)])
+    }
+
+    fn erased_marker_of(record: &SeqRecord) -> Option<(u64, u64, GapReason)> {
+        match &record.record {
+            Record::Gap(gap) => Some((gap.first_seq, gap.last_seq, gap.reason)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn an_erasure_covers_its_users_and_what_fell_in_their_activity() {
+        let erasure = erasure_of_alice();
+        assert!(erasure.covers(&activity("alice", 1_000, 2_000)));
+        assert!(erasure.covers(&login("alice", 0)));
+        assert!(!erasure.covers(&activity("bob", 1_000, 2_000)));
+        assert!(!erasure.covers(&login("bob", 1_500)));
+        assert!(!erasure.covers(&login("", 1_500)), "no user is not a match");
+        assert!(!erasure.covers(&login("Alice", 1_500)), "names are exact");
+        // Usage spans overlapping [1000, 2000) or [5000, 6000), half-open.
+        let usage_at = |start_ms, end_ms| {
+            Record::Usage(UsageSpan {
+                start_ms,
+                end_ms,
+                app: "A".into(),
+                raw_app: "a".into(),
+                title: None,
+            })
+        };
+        assert!(erasure.covers(&usage_at(500, 1_001)));
+        assert!(erasure.covers(&usage_at(1_999, 3_000)));
+        assert!(erasure.covers(&usage_at(0, 10_000)));
+        assert!(
+            !erasure.covers(&usage_at(500, 1_000)),
+            "ends as alice starts"
+        );
+        assert!(
+            !erasure.covers(&usage_at(2_000, 5_000)),
+            "between her spans"
+        );
+        assert!(erasure.covers(&usage_at(5_500, 5_500)), "empty span inside");
+        assert!(
+            !erasure.covers(&usage_at(3_000, 1_000)),
+            "reversed, starts outside"
+        );
+        assert!(!erasure.covers(&usage_at(i64::MAX, i64::MIN)));
+        assert!(erasure.covers(&frame(1_000)));
+        assert!(erasure.covers(&frame(5_999)));
+        assert!(!erasure.covers(&frame(2_000)));
+        assert!(!erasure.covers(&frame(i64::MIN)));
+        let gap = Record::Gap(GapMarker {
+            stream: StreamKind::Usage,
+            first_seq: 1,
+            last_seq: 1,
+            reason: GapReason::QuotaExceeded,
+        });
+        assert!(!erasure.covers(&gap));
+    }
+
+    #[test]
+    fn activity_intervals_merge_and_hostile_spans_do_not_overflow() {
+        let users = ["alice".to_owned()];
+        let probe = Erasure::new(&users);
+        assert_eq!(
+            probe.activity_ms(&activity("alice", 10, 20)),
+            Some((10, 20))
+        );
+        assert_eq!(probe.activity_ms(&activity("bob", 10, 20)), None);
+        assert_eq!(
+            probe.activity_ms(&activity("alice", i64::MAX, i64::MIN)),
+            Some((i64::MAX, i64::MAX)),
+            "reversed at the end of time"
+        );
+        let erasure = probe.with_activity([(30, 40), (10, 20), (15, 35), (100, 101)]);
+        assert_eq!(erasure.active_ms, vec![(10, 40), (100, 101)]);
+        let nobody = Erasure::new(&[]).with_activity([]);
+        assert!(!nobody.covers(&frame(0)));
+        assert!(!nobody.covers(&login("", 0)));
+    }
+
+    #[test]
+    fn erasing_held_records_keeps_their_numbers() {
+        let mut core = StreamCore::new(StreamKind::Frames, 0, 0, NO_LIMIT);
+        for at_ms in [1_500, 3_000, 5_500] {
+            core.append(frame(at_ms), at_ms);
+        }
+        let erased = core.erase_held(&erasure_of_alice());
+        assert_eq!(
+            erased,
+            Erased {
+                records: 2,
+                frames: vec![1, 3]
+            }
+        );
+        let again = core.erase_held(&erasure_of_alice());
+        assert_eq!(again, Erased::default(), "markers are not erased twice");
+        let (writes, _) = flush(&mut core, u64::MAX);
+        let records = written(&writes);
+        assert_eq!(records.len(), 3);
+        assert_eq!(
+            erased_marker_of(&records[0]),
+            Some((1, 1, GapReason::Erased))
+        );
+        assert_eq!(records[1].record, frame(3_000));
+        assert_eq!(
+            erased_marker_of(&records[2]),
+            Some((3, 3, GapReason::Erased))
+        );
+        assert_eq!(core.next_seq(), 4, "no number is used or reused");
+    }
+
+    #[test]
+    fn an_erased_block_keeps_its_key_and_the_tail_does_not_bring_records_back() {
+        let mut core = StreamCore::new(StreamKind::Sessions, 0, 0, NO_LIMIT);
+        core.append(login("alice", 900), 900);
+        core.append(activity("alice", 1_000, 2_000), 2_000);
+        core.append(activity("bob", 2_000, 3_000), 3_000);
+        let (writes, _) = flush(&mut core, u64::MAX);
+        let (header, records) = super::super::block::decode_block(1, &writes[0].value).unwrap();
+        let bytes_before = core.stored_bytes();
+        let erasure = erasure_of_alice();
+        assert!(
+            core.plan_erase_block(2, header, records.clone(), &erasure)
+                .unwrap()
+                .is_none(),
+            "no block starts at 2"
+        );
+        let plan = core
+            .plan_erase_block(1, header, records, &erasure)
+            .unwrap()
+            .unwrap();
+        assert_eq!(plan.write.first_seq, 1);
+        let (new_header, rewritten) =
+            super::super::block::decode_block(1, &plan.write.value).unwrap();
+        assert_eq!(new_header, header, "same count and at_ms range");
+        let new_bytes = plan.write.value.len() as u64;
+        let erased = core.commit_erase_block(plan);
+        assert_eq!(erased.records, 2);
+        assert!(erased.frames.is_empty());
+        assert_eq!(
+            core.stored_bytes(),
+            bytes_before - writes[0].value.len() as u64 + new_bytes
+        );
+        assert_eq!(
+            erased_marker_of(&rewritten[0]),
+            Some((1, 1, GapReason::Erased))
+        );
+        assert_eq!(
+            erased_marker_of(&rewritten[1]),
+            Some((2, 2, GapReason::Erased))
+        );
+        assert_eq!(rewritten[2].record, activity("bob", 2_000, 3_000));
+        // Nothing left to erase in the rewritten block.
+        assert!(core
+            .plan_erase_block(1, new_header, rewritten, &erasure)
+            .unwrap()
+            .is_none());
+        // The next flush rewrites the open tail from memory: still erased.
+        core.append(login("bob", 4_000), 4_000);
+        let (writes, _) = flush(&mut core, u64::MAX);
+        let records = written(&writes);
+        let kinds: Vec<Option<(u64, u64, GapReason)>> =
+            records.iter().map(erased_marker_of).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                Some((1, 1, GapReason::Erased)),
+                Some((2, 2, GapReason::Erased)),
+                None,
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn written_but_unsynced_copies_are_erased_for_the_next_process() {
+        let mut core = StreamCore::new(StreamKind::Sessions, 0, 0, NO_LIMIT);
+        core.append(login("alice", 1), 1);
+        let plan = core.plan_flush(u64::MAX).unwrap().unwrap();
+        core.commit_flush(plan.commit);
+        let erased = core.erase_held(&erasure_of_alice());
+        assert_eq!(erased.records, 0, "counted when its block is rewritten");
+        // The database lost the write; the next process takes back what
+        // this one held.
+        let mut next = StreamCore::new(StreamKind::Sessions, 0, 0, NO_LIMIT);
+        next.restore(core.held());
+        let (writes, _) = flush(&mut next, u64::MAX);
+        let records = written(&writes);
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            erased_marker_of(&records[0]),
+            Some((1, 1, GapReason::Erased))
+        );
+    }
+
+    #[test]
+    fn an_erased_marker_giving_way_is_named_by_the_newer_marker() {
+        let mut core = StreamCore::new(StreamKind::Sessions, 0, 0, 3);
+        core.append(login("alice", 1), 1);
+        core.append(login("bob", 2), 2);
+        core.erase_held(&erasure_of_alice());
+        for at_ms in 3..=4 {
+            core.append(login("bob", at_ms), at_ms);
+        }
+        assert_eq!(core.dropped_held(), 1, "only bob's record was data");
+        let (writes, _) = flush(&mut core, u64::MAX);
+        let records = written(&writes);
+        assert_eq!(gap_of(&records[0]), Some((1, 1)));
+        assert_eq!(records[0].seq, 2);
     }
 
     #[test]

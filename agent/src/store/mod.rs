@@ -16,6 +16,8 @@
 //!   [`Store::prune`] deletes only blocks that are wholly acked *and* past
 //!   retention. Only the per-stream quota drops unacked records, oldest
 //!   first, and it always appends a [`protocol::GapMarker`] saying which ones.
+//!   [`Store::erase_users`] (GDPR) replaces a person's records, acked or
+//!   not, by markers at their own sequence numbers.
 //! - Every method may block on disk I/O: call it from `spawn_blocking` in
 //!   async code. The store is `Sync`; share it through an `Arc`.
 //!
@@ -81,9 +83,11 @@
 //! - Tree `meta`: opaque values under string keys ([`Store::put_meta`]).
 //! - Tree `access_log`: u64 BE entry number → bincode [`AccessEntry`].
 //!
-//! Only the last block of a stream is ever rewritten, when a flush appends
-//! to it while it holds fewer than 256 records; its records are kept in
-//! memory, so that read-modify-write never reads the disk. Block sizes
+//! Only the last block of a stream is rewritten in the normal course, when
+//! a flush appends to it while it holds fewer than 256 records; its records
+//! are kept in memory, so that read-modify-write never reads the disk. An
+//! erasure rewrites any block under its own key, with the same sequence
+//! numbers and `at_ms` range. Block sizes
 //! (the sum of a stream's value lengths) are what [`Quotas`] limit.
 
 mod block;
@@ -102,8 +106,10 @@ use protocol::{CapturedImage, Cursor, Record, RecordBatch, Retention, StreamKind
 use serde::{Deserialize, Serialize};
 
 pub use self::block::BlockError;
-use self::block::{block_key, decode_block, decode_header, parse_block_key, stream_tag};
-use self::core::{BlockInfo, Held, PrunePlan, StreamCore, Tail};
+use self::block::{
+    block_key, decode_block, decode_header, parse_block_key, stream_tag, BlockHeader,
+};
+use self::core::{BlockInfo, Erased, Erasure, Held, PrunePlan, StreamCore, Tail};
 use self::outage::HeldCounts;
 
 /// Schema version this build reads and writes.
@@ -125,6 +131,12 @@ pub const DEFAULT_HELD_RECORDS: u64 = 10_000;
 pub const DEFAULT_DISK_RESERVE_BYTES: u64 = 4 * MEBIBYTE;
 /// Access log entries held in memory while the store cannot write.
 pub const MAX_HELD_ACCESS_ENTRIES: usize = 1_000;
+
+/// Blocks one sled batch of an erasure rewrites at most.
+const ERASE_BATCH_BLOCKS: usize = 64;
+/// The streams an erasure rewrites: health samples are machine data.
+const ERASED_STREAMS: [StreamKind; 3] =
+    [StreamKind::Sessions, StreamKind::Usage, StreamKind::Frames];
 
 const MEBIBYTE: u64 = 1024 * 1024;
 const DAY_MS: i64 = 86_400_000;
@@ -391,6 +403,15 @@ pub struct PrunedStream {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PruneReport {
     pub streams: PerStream<PrunedStream>,
+}
+
+/// What [`Store::erase_users`] replaced.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ErasureReport {
+    /// Records replaced by gap markers, in every stream.
+    pub records: u64,
+    /// Screenshot images deleted.
+    pub images: u64,
 }
 
 /// One audited access to this agent, kept in the store's access log.
@@ -1230,6 +1251,154 @@ impl Store {
         };
         self.sync(&backend)?;
         Ok(report)
+    }
+
+    /// GDPR erasure of the OS accounts `users`: every record of theirs,
+    /// held or stored, acked or not, becomes a
+    /// [`protocol::GapReason::Erased`] marker at the same sequence number
+    /// (see [`core`](self::core)), and the images of the screenshots among
+    /// them are deleted. Their records are their activity spans and session
+    /// events, and the usage spans and screenshots within those activity
+    /// spans; health samples stay. Stored blocks are rewritten under their
+    /// keys, 64 blocks per sled batch, with the store locked
+    /// throughout; then everything is flushed before this returns. Erasing
+    /// again erases nothing more. On failure some records may already be
+    /// erased: erasing again finishes the job.
+    pub fn erase_users(&self, users: &[String]) -> Result<ErasureReport, StoreError> {
+        let report = {
+            let mut inner = self.lock();
+            let backend = self.writable(&inner)?;
+            let erasure = self.erasure_of(&inner, &backend, users)?;
+            let mut erased = Erased::default();
+            for stream in ERASED_STREAMS {
+                erased.add(inner.streams.get_mut(stream).erase_held(&erasure));
+                erased.add(self.erase_blocks(&mut inner, &backend, stream, &erasure)?);
+            }
+            let images = self.delete_frame_images(&mut inner, &backend, &erased.frames)?;
+            ErasureReport {
+                records: erased.records,
+                images,
+            }
+        };
+        self.flush()?;
+        Ok(report)
+    }
+
+    /// The erasure of `users`, knowing when they were active: from every
+    /// activity span of theirs in the sessions stream, stored or held.
+    fn erasure_of(
+        &self,
+        inner: &Inner,
+        backend: &Backend,
+        users: &[String],
+    ) -> Result<Erasure, StoreError> {
+        let erasure = Erasure::new(users);
+        let sessions = inner.streams.get(StreamKind::Sessions);
+        let mut active_ms: Vec<(i64, i64)> = sessions
+            .unwritten_records()
+            .filter_map(|record| erasure.activity_ms(record))
+            .collect();
+        for first_seq in sessions.block_first_seqs() {
+            let (_, records) = self.read_block(backend, StreamKind::Sessions, first_seq)?;
+            active_ms.extend(
+                records
+                    .iter()
+                    .filter_map(|record| erasure.activity_ms(&record.record)),
+            );
+        }
+        Ok(erasure.with_activity(active_ms))
+    }
+
+    /// Rewrites the stored blocks of `stream` that hold records `erasure`
+    /// covers, in batches of at most [`ERASE_BATCH_BLOCKS`].
+    fn erase_blocks(
+        &self,
+        inner: &mut Inner,
+        backend: &Arc<Backend>,
+        stream: StreamKind,
+        erasure: &Erasure,
+    ) -> Result<Erased, StoreError> {
+        let mut erased = Erased::default();
+        let first_seqs = inner.streams.get(stream).block_first_seqs();
+        for first_seqs in first_seqs.chunks(ERASE_BATCH_BLOCKS) {
+            let mut batch = sled::Batch::default();
+            let mut plans = Vec::new();
+            let mut write_bytes = 0_u64;
+            for first_seq in first_seqs {
+                let (header, records) = self.read_block(backend, stream, *first_seq)?;
+                let plan = inner
+                    .streams
+                    .get(stream)
+                    .plan_erase_block(*first_seq, header, records, erasure)
+                    .map_err(|source| StoreError::Encode {
+                        path: self.path.clone(),
+                        what: format!("an erased {} block", stream.name()),
+                        source,
+                    })?;
+                let Some(plan) = plan else { continue };
+                write_bytes += plan.write.value.len() as u64;
+                batch.insert(
+                    &block_key(stream, *first_seq)[..],
+                    plan.write.value.as_slice(),
+                );
+                plans.push(plan);
+            }
+            if plans.is_empty() {
+                continue;
+            }
+            self.check_space(write_bytes)?;
+            let applied = backend.records.apply_batch(batch);
+            self.written(inner, backend, applied)?;
+            for plan in plans {
+                erased.add(inner.streams.get_mut(stream).commit_erase_block(plan));
+            }
+        }
+        Ok(erased)
+    }
+
+    /// Deletes the images of the screenshots at `seqs`; returns how many
+    /// there were.
+    fn delete_frame_images(
+        &self,
+        inner: &mut Inner,
+        backend: &Arc<Backend>,
+        seqs: &[u64],
+    ) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        for seq in seqs {
+            let removed = backend.frame_images.remove(seq.to_be_bytes());
+            if let Some(value) = self.written(inner, backend, removed)? {
+                inner.frame_image_bytes =
+                    inner.frame_image_bytes.saturating_sub(value.len() as u64);
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Reads and decodes the stored block of `stream` at `first_seq`.
+    fn read_block(
+        &self,
+        backend: &Backend,
+        stream: StreamKind,
+        first_seq: u64,
+    ) -> Result<(BlockHeader, Vec<protocol::SeqRecord>), StoreError> {
+        let value = backend
+            .records
+            .get(block_key(stream, first_seq))
+            .map_err(|source| sled_error(&self.path, source))?
+            .ok_or_else(|| {
+                corrupt(
+                    &self.path,
+                    &format!("{} block {first_seq} is indexed but missing", stream.name()),
+                )
+            })?;
+        decode_block(first_seq, &value).map_err(|source| StoreError::CorruptBlock {
+            path: self.path.clone(),
+            stream,
+            first_seq,
+            source,
+        })
     }
 
     /// Stores a small value under `key`, flushed before returning.
