@@ -518,7 +518,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Arc::new(Store::open(dir.path(), Quotas::default()).expect("store"));
         let users = ["lucas".to_owned(), "emma".to_owned()];
-        let mut demo = crate::demo::DemoWorkstation::new(5).with_users(&users);
+        let mut demo = DemoWorkstation::new(5).with_users(&users);
         // Wednesday 2026-10-14 00:00 UTC to Thursday 00:00: a working day.
         let end_ms = 1_792_022_400_000;
         let policy = Policy::default();

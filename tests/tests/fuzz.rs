@@ -368,6 +368,7 @@ fn fuzz_answer(draw: &mut Draw, own_id: AgentId, epoch: &AtomicU64, request: Req
         Request::DenyList(_) => Response::DenyList(draw.value(any::<protocol::DenyListReply>())),
         Request::NewKey => Response::KeyRequest(draw.value(any::<Vec<u8>>())),
         Request::InstallCertificate(_) => Response::CertificateInstalled,
+        Request::EraseUsers(_) => Response::Erased(draw.value(any::<protocol::ErasedReply>())),
     };
     Answer::Reply(reply)
 }

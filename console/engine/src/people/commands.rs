@@ -173,10 +173,16 @@ pub fn run(context: &CommandContext, ask: PeopleAsk, output: &Output) -> Result<
             let (id, name) = (found.id, found.name.clone());
             let report =
                 super::erasure::erase_person(store, id, &context.actor).map_err(book_error)?;
+            let left = match report.mentions_left {
+                0 => "no live entry here names their accounts any more".to_owned(),
+                left => format!(
+                    "{left} live entr(ies) here still contain an account name (window titles or application names): export and check them"
+                ),
+            };
             say(
                 output,
                 format!(
-                    "{name} ({id}) erased: {} record(s) and {} screenshot(s) deleted here; {} workstation(s) will drop theirs at the next sync (`sync --once` or a running console does it)",
+                    "{name} ({id}) erased: {} record(s) and {} screenshot(s) deleted here, {left}; {} workstation(s) will drop theirs at the next sync (`sync --once` or a running console does it)",
                     report.records, report.screenshots, report.workstations
                 ),
             );

@@ -32,6 +32,10 @@ pub struct ErasureReport {
     pub screenshots: u64,
     /// Workstations asked to drop their copies.
     pub workstations: usize,
+    /// Live entries about those workstations that still contain one of
+    /// the account names afterwards (window titles, application names,
+    /// another person's name): 0 when nothing is left.
+    pub mentions_left: u64,
 }
 
 /// The erasures still to hand to workstations.
@@ -114,14 +118,28 @@ pub fn erase_person(
         book.remove(id);
         Ok(())
     })?;
+    // Checked once the book no longer holds the person: the pending
+    // erasures still name the accounts (until the workstations confirm),
+    // so they are left out of the count.
+    let queued = pending(store)?;
+    for (agent, users) in &by_agent {
+        for user in users {
+            let in_queue = queued
+                .iter()
+                .filter(|erasure| erasure.users.contains(user))
+                .count();
+            let found = store.count_mentions(*agent, user.as_bytes())?;
+            report.mentions_left += found.saturating_sub(u64::from(in_queue > 0));
+        }
+    }
     store.audit(AuditEntry {
         at_ms: crate::clock::wall_now_ms(),
         actor: actor.to_owned(),
         action: "person-erase".to_owned(),
         target: format!("person {id}"),
         detail: format!(
-            "{} record(s) and {} screenshot(s) erased; {} workstation(s) asked to drop theirs",
-            report.records, report.screenshots, report.workstations
+            "{} record(s) and {} screenshot(s) erased; {} workstation(s) asked to drop theirs; {} live entr(ies) still name an account",
+            report.records, report.screenshots, report.workstations, report.mentions_left
         ),
     })?;
     Ok(report)

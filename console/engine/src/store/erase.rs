@@ -219,6 +219,41 @@ impl ConsoleStore {
         Ok(erased)
     }
 
+    /// How many live keys and values still contain `needle` among
+    /// everything the store keeps about `agent` (every `data` key
+    /// `[prefix][agent]…`, its faults) and in the trees any agent may be
+    /// named in (settings, audit log, inventory): how an erasure is
+    /// verified. Window titles and application names count too, so a
+    /// title naming the person shows up here. Reads only.
+    pub fn count_mentions(&self, agent: AgentId, needle: &[u8]) -> Result<u64, StoreError> {
+        if needle.is_empty() {
+            return Ok(0);
+        }
+        let mentions = |bytes: &[u8]| bytes.windows(needle.len()).any(|window| window == needle);
+        let mut count = 0u64;
+        let mut tally = |item: Result<(sled::IVec, sled::IVec), sled::Error>| {
+            let (key, value) = item.map_err(|source| self.sled_error(source))?;
+            if mentions(&key) || mentions(&value) {
+                count += 1;
+            }
+            Ok::<(), StoreError>(())
+        };
+        for prefix in 0..=u8::MAX {
+            for item in self.data.scan_prefix(agent_prefix(prefix, agent)) {
+                tally(item)?;
+            }
+        }
+        for item in self.faults.scan_prefix(agent.as_bytes()) {
+            tally(item)?;
+        }
+        for tree in [&self.settings, &self.audit, &self.agents] {
+            for item in tree.iter() {
+                tally(item)?;
+            }
+        }
+        Ok(count)
+    }
+
     /// Rewrites every block of `agent` and kind `R` without the records
     /// `erased` picks, taking off the rollups `added` says each of them
     /// added, in batches of [`ERASE_BATCH_BLOCKS`] blocks read, each under
