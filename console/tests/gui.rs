@@ -1135,7 +1135,7 @@ fn people_are_proposed_confirmed_with_one_click_and_shown_with_their_days() {
         })
     });
     harness.run_steps(2);
-    assert_shown(&harness, "Applications");
+    assert_shown(&harness, "Applications les plus utilisées");
     assert_shown(&harness, "Effacer (RGPD)…");
     // Refused input keeps what was typed and says why.
     harness.state_mut().state.people.draft.name = "Mallory".to_owned();

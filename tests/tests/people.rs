@@ -187,7 +187,8 @@ fn a_person_on_two_workstations_is_one_line_a_shared_one_splits_and_erase_leaves
                 let previous = camille_days.insert(day.clone(), row["workstations"].clone());
                 assert!(previous.is_none(), "two lines for Camille on {day}");
             }
-            "pc-3" => {
+            "lucas (pc-3)" | "emma (pc-3)" => {
+                assert!(row["person_id"].is_null(), "{row}");
                 let users = row["users"].as_str().expect("users").to_owned();
                 assert!(users == "lucas" || users == "emma", "{row}");
                 shared.entry(day).or_default().insert(users);

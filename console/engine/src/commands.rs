@@ -745,7 +745,15 @@ fn report(
             trf(lang, "report.period.days", &[("days", &days.to_string())]),
         ),
     };
-    let text = crate::report::render(store, categoriser, range, &label, lang, now_ms)?;
+    let text = crate::report::render(
+        store,
+        categoriser,
+        &context.settings,
+        range,
+        &label,
+        lang,
+        now_ms,
+    )?;
     output(CliOutput::Data(text.into_bytes()));
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! health and recommendations a manager reads first, in the manager's
 //! language (dates stay ISO, app names as recorded).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use protocol::UnixMillis;
@@ -17,16 +18,20 @@ use crate::i18n::{
     category_label, change_label, duration_label, health_level_key, percent_label,
     recommendation_text, severity_key, tr, trf, Lang,
 };
+use crate::settings::ConsoleSettings;
 use crate::store::{ConsoleStore, StoreError};
 
 /// A connection within this long counts as online.
 pub const ONLINE_WITHIN_MS: i64 = 120_000;
 
 /// Renders the report for `range` (called `label`, already in `lang`) as of
-/// `now_ms`, in `lang`.
+/// `now_ms`, in `lang`: the organisation, each workstation (attendance and
+/// health), each person (attendance across their workstations; an account
+/// no person holds is its own line), recommendations.
 pub fn render(
     store: &ConsoleStore,
     categoriser: &Categoriser,
+    settings: &ConsoleSettings,
     range: Range,
     label: &str,
     lang: Lang,
@@ -157,6 +162,12 @@ pub fn render(
         let days = attendance(&activity, &sessions, clock, range);
         let active_ms: i64 = days.iter().map(|day| day.active_ms).sum();
         let idle_ms: i64 = days.iter().map(|day| day.idle_ms).sum();
+        // A shared workstation has a line per user and day: days once.
+        let present_days = days
+            .iter()
+            .map(|day| day.day)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
         let health = store.health_points(agent.agent, now_ms - 86_400_000, now_ms)?;
         let health_now = health_summary(&health, now_ms, 2).current.map_or_else(
             || tr(lang, "report.no_health").to_owned(),
@@ -175,7 +186,7 @@ pub fn render(
             lang,
             "report.agent_line",
             &[
-                ("days", &days.len().to_string()),
+                ("days", &present_days.to_string()),
                 ("active", &duration_label(lang, active_ms)),
                 ("idle", &duration_label(lang, idle_ms)),
                 ("health", &health_now),
@@ -184,6 +195,31 @@ pub fn render(
         let _ = writeln!(out, "  {:<20} {line}", agent.name);
         input_activity.extend(activity);
         input_health.extend(health);
+    }
+
+    let _ = writeln!(out, "\n{}", tr(lang, "report.per_person"));
+    let book = crate::views::people_book(store)?;
+    let mut per_person: BTreeMap<String, (usize, i64, i64)> = BTreeMap::new();
+    for line in crate::views::attendance_lines(store, &book, settings, None, |_| range)? {
+        let entry = per_person.entry(line.name).or_default();
+        entry.0 += 1;
+        entry.1 += line.day.active_ms;
+        entry.2 += line.day.idle_ms;
+    }
+    if per_person.is_empty() {
+        let _ = writeln!(out, "  {}", tr(lang, "report.nothing"));
+    }
+    for (name, (days, active_ms, idle_ms)) in per_person {
+        let line = trf(
+            lang,
+            "report.person_line",
+            &[
+                ("days", &days.to_string()),
+                ("active", &duration_label(lang, active_ms)),
+                ("idle", &duration_label(lang, idle_ms)),
+            ],
+        );
+        let _ = writeln!(out, "  {name:<28} {line}");
     }
 
     let advice = recommendations(

@@ -21,9 +21,7 @@ use crate::categories::Categoriser;
 use crate::model::{
     AgentId, DayClock, DayNumber, HealthLevel, HealthPoint, Presence, SessionKind, DAY_MS,
 };
-use crate::people::{
-    describe_account, Account, BookError, PeopleBook, Person, PersonId, Proposal, Who,
-};
+use crate::people::{Account, BookError, PeopleBook, Person, PersonId, Proposal, Who};
 use crate::settings::ConsoleSettings;
 use crate::store::{
     AgentFault, AgentRecord, AuditRecord, ConsoleStore, ScreenshotMeta, StoreError,
@@ -256,8 +254,8 @@ pub struct OrganisationView {
 /// person holds.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AttendanceLine {
-    /// The person's name; for an account no person holds, its
-    /// workstation's.
+    /// The person's name; for an account no person holds, `user
+    /// (workstation)`.
     pub name: String,
     /// Names of the workstations of the day, sorted.
     pub workstations: Vec<String>,
@@ -310,8 +308,8 @@ pub struct ScreenshotsView {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PersonRow {
     pub person: Person,
-    /// Each account with its description (`alice on PC-03`).
-    pub accounts: Vec<(Account, String)>,
+    /// Each account with the name of its workstation, if it names one.
+    pub accounts: Vec<(Account, Option<String>)>,
     /// The accounts seen that resolve to them, as `user@workstation`.
     pub seen: Vec<String>,
     /// Active time over the period (0 when deactivated: not computed).
@@ -851,7 +849,7 @@ pub(crate) fn people_book(store: &ConsoleStore) -> Result<PeopleBook, StoreError
 }
 
 /// Attendance per person and local day (an account no person holds is
-/// its own line, named after its workstation), newest day first, then by
+/// its own line, named `user (workstation)`), newest day first, then by
 /// name; deactivated persons are left out. With `agent`, only that
 /// workstation's time counts. Workstations whose attendance follows their
 /// own zone (settings) are computed on their own clock, the others on the
@@ -903,7 +901,7 @@ pub fn attendance_lines(
                     Some(person) if person.active => person.name.clone(),
                     _ => continue,
                 },
-                Who::Account { agent, .. } => name_of(agent),
+                Who::Account { agent, user } => format!("{user} ({})", name_of(agent)),
             };
             let mut workstations: Vec<String> = day.workstations.iter().map(&name_of).collect();
             workstations.sort();
@@ -968,7 +966,7 @@ fn people(
             accounts: person
                 .accounts
                 .iter()
-                .map(|account| (account.clone(), describe_account(account, &name_of)))
+                .map(|account| (account.clone(), account.agent.map(name_of)))
                 .collect(),
             seen: book
                 .seen_accounts(person.id, &seen)

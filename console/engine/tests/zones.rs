@@ -145,7 +145,7 @@ fn attendance_follows_the_workstations_zone_only_when_asked() {
         .iter()
         .filter_map(|line| {
             let at_ms = line.day.arrival_ms?;
-            Some((line.name.clone(), time_label(&line.clock, at_ms)))
+            Some((line.workstations.join(" "), time_label(&line.clock, at_ms)))
         })
         .collect();
     arrivals.sort();

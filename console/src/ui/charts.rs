@@ -94,13 +94,15 @@ fn ranked_bars(
 ) {
     let total_ms: i64 = items.iter().map(|(_, ms)| ms).sum();
     let largest_ms = items.iter().map(|(_, ms)| *ms).max().unwrap_or(0).max(1);
+    // Room left for the bar once the name, duration and share are drawn,
+    // so a narrow column never draws text over text.
+    let width = (ui.available_width() - 260.0).clamp(40.0, 220.0);
     egui::Grid::new(id_salt)
         .num_columns(4)
         .spacing([8.0, 4.0])
         .show(ui, |ui| {
             for (name, ms) in items.iter().take(limit) {
                 ui.label(label_of(name));
-                let width = 220.0;
                 let (rect, _) = ui.allocate_exact_size(Vec2::new(width, 14.0), Sense::hover());
                 let filled = Rect::from_min_size(
                     rect.min,

@@ -13,7 +13,7 @@ use super::charts::usage_columns_ui;
 use super::employee::attendance_grid;
 use super::{empty_state, period_picker, CRITICAL_COLOR, MUTED_COLOR};
 use crate::app::{Action, PersonDraft, UiState};
-use console_engine::i18n::{duration_label, tr, trf};
+use console_engine::i18n::{duration_label, tr, trf, Lang};
 use console_engine::people::commands::{AccountText, PeopleAsk};
 use console_engine::people::Account;
 use console_engine::views::{PeopleView, PersonRow, ViewData, ViewRequest};
@@ -106,10 +106,26 @@ fn people_table(ui: &mut egui::Ui, state: &UiState, view: &PeopleView, actions: 
                 }
                 ui.label(person.email.as_deref().unwrap_or("—"));
                 ui.label(person.team.as_deref().unwrap_or("—"));
-                let accounts: Vec<&str> =
-                    row.accounts.iter().map(|(_, text)| text.as_str()).collect();
-                ui.label(accounts.join(", "))
-                    .on_hover_text(row.seen.join("\n"));
+                let accounts: Vec<String> = row
+                    .accounts
+                    .iter()
+                    .map(|(account, workstation)| {
+                        account_label(lang, account, workstation.as_deref())
+                    })
+                    .collect();
+                let shown = if accounts.is_empty() {
+                    tr(lang, "people.no_account").to_owned()
+                } else {
+                    accounts.join(", ")
+                };
+                let label = ui.label(shown);
+                if !row.seen.is_empty() {
+                    label.on_hover_text(trf(
+                        lang,
+                        "people.seen_as",
+                        &[("accounts", &row.seen.join(", "))],
+                    ));
+                }
                 if person.active {
                     ui.label(duration_label(lang, row.active_ms));
                 } else {
@@ -118,6 +134,24 @@ fn people_table(ui: &mut egui::Ui, state: &UiState, view: &PeopleView, actions: 
                 ui.end_row();
             }
         });
+}
+
+/// `alice sur PC-03`, `alice sur tout poste`, `tout compte de PC-03`.
+fn account_label(lang: Lang, account: &Account, workstation: Option<&str>) -> String {
+    match (&account.user, workstation) {
+        (Some(user), Some(workstation)) => trf(
+            lang,
+            "people.account.user_on",
+            &[("user", user), ("workstation", workstation)],
+        ),
+        (Some(user), None) => trf(lang, "people.account.user_anywhere", &[("user", user)]),
+        (None, Some(workstation)) => trf(
+            lang,
+            "people.account.workstation",
+            &[("workstation", workstation)],
+        ),
+        (None, None) => String::new(),
+    }
 }
 
 /// `alice`, `alice@PC-03` or `@PC-03`: what the people commands read.
@@ -144,8 +178,8 @@ fn person_detail(
     ui.separator();
     ui.heading(&person.name);
     ui.horizontal_wrapped(|ui| {
-        for (account, text) in &row.accounts {
-            ui.label(text);
+        for (account, workstation) in &row.accounts {
+            ui.label(account_label(lang, account, workstation.as_deref()));
             if ui.small_button(tr(lang, "people.unmap")).clicked() {
                 actions.push(Action::People(PeopleAsk::Map {
                     person: reference.clone(),
@@ -225,12 +259,7 @@ fn person_detail(
         return;
     };
     ui.add_space(6.0);
-    ui.strong(tr(lang, "people.apps"));
-    if detail.summary.top_apps.is_empty() {
-        empty_state(ui, tr(lang, "people.no_apps"));
-    } else {
-        usage_columns_ui(ui, lang, &detail.summary, "person_usage");
-    }
+    usage_columns_ui(ui, lang, &detail.summary, "person_usage");
     ui.add_space(6.0);
     ui.strong(tr(lang, "attendance.title"));
     let days: Vec<_> = detail
@@ -312,10 +341,9 @@ fn add_form(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
         actions.push(Action::EditPersonDraft(draft.clone()));
     }
     let named = !draft.name.trim().is_empty();
-    if ui
-        .add_enabled(named, egui::Button::new(tr(lang, "people.add.button")))
-        .clicked()
-    {
+    let add =
+        ui.horizontal(|ui| ui.add_enabled(named, egui::Button::new(tr(lang, "people.add.button"))));
+    if add.inner.clicked() {
         actions.push(Action::People(PeopleAsk::Add {
             name: draft.name.trim().to_owned(),
             email: draft.email.trim().to_owned(),
