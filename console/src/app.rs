@@ -6,6 +6,7 @@
 //! admin console) and turns decoded frames and screenshots into textures.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
@@ -17,13 +18,16 @@ use protocol::{Policy, UnixMillis};
 
 use crate::ui;
 use console_engine::categories::{Categorisation, Rule};
-use console_engine::commands::{CliOutput, CliRequest};
+use console_engine::commands::{CliOutput, CliRequest, Passphrase};
+use console_engine::enrolment::{parse_expiry, DEFAULT_ENROL_PORT};
 use console_engine::i18n::{date_time_seconds_label, trf, Lang};
 use console_engine::live::{LiveBoard, LiveMode, RgbaImage, WatchId};
 use console_engine::model::{AgentId, DayClock};
 use console_engine::people::commands::PeopleAsk;
 use console_engine::people::PersonId;
-use console_engine::service::{Command, Event, Link, SyncSummary};
+use console_engine::service::{
+    Command, EnrolmentCommand, EnrolmentOpen, EnrolmentStatus, Event, Link, SyncSummary,
+};
 use console_engine::settings::{ConsoleSettings, SmtpSettings};
 use console_engine::store::{ScreenshotKey, ScreenshotMeta};
 use console_engine::views::{FleetRow, Period, Status, ViewData, ViewRequest};
@@ -171,6 +175,38 @@ pub struct PersonDraft {
     pub account: String,
 }
 
+/// The enrolment form of the Fleet screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrolmentForm {
+    pub site: String,
+    pub passphrase: String,
+    pub uses: u32,
+    /// `24h`, `7d`…
+    pub expires: String,
+    pub group: String,
+    pub approve_each: bool,
+}
+
+impl Default for EnrolmentForm {
+    fn default() -> Self {
+        EnrolmentForm {
+            site: String::new(),
+            passphrase: String::new(),
+            uses: 1,
+            expires: "24h".to_owned(),
+            group: String::new(),
+            approve_each: true,
+        }
+    }
+}
+
+/// The enrolment the engine hosts, and the form to open one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnrolmentScreen {
+    pub status: EnrolmentStatus,
+    pub form: EnrolmentForm,
+}
+
 /// The People screen's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeopleScreen {
@@ -283,6 +319,7 @@ pub struct UiState {
     pub attendance_agent: Option<AgentId>,
     pub attendance_period: Period,
     pub people: PeopleScreen,
+    pub enrolment: EnrolmentScreen,
     pub health_agent: Option<AgentId>,
     pub policy: PolicyEditor,
     pub rule_draft: RuleDraft,
@@ -315,6 +352,10 @@ pub enum Action {
     ConfirmErase(Option<PersonId>),
     /// Runs a people command (the same as the command line's).
     People(PeopleAsk),
+    EditEnrolmentForm(EnrolmentForm),
+    /// Opens an enrolment from the form.
+    OpenEnrolment,
+    Enrolment(EnrolmentCommand),
     SelectHealthAgent(AgentId),
     FleetQuery(FleetQuery),
     SetLanguage(Lang),
@@ -382,6 +423,8 @@ impl ConsoleApp {
         let settings = ConsoleSettings::default();
         let role = engine.role();
         let clock = engine.day_clock();
+        // An enrolment `serve` holds open shows at once.
+        engine.send(Command::Enrolment(EnrolmentCommand::Status));
         ConsoleApp {
             state: UiState {
                 lang: settings.language,
@@ -412,6 +455,7 @@ impl ConsoleApp {
                     confirm_erase: None,
                     clear_on_success: false,
                 },
+                enrolment: EnrolmentScreen::default(),
                 health_agent: None,
                 policy: PolicyEditor::default(),
                 rule_draft: RuleDraft::default(),
@@ -762,6 +806,7 @@ impl ConsoleApp {
                     people.account_draft.clear();
                 }
             }
+            Event::Enrolment(status) => self.state.enrolment.status = *status,
             Event::Finished(Err(error)) => {
                 self.state.people.clear_on_success = false;
                 self.notice(error, true);
@@ -823,6 +868,36 @@ impl ConsoleApp {
                     state.people.confirm_erase = None;
                 }
                 self.engine.send(Command::Run(CliRequest::People(ask)));
+            }
+            Action::EditEnrolmentForm(form) => state.enrolment.form = form,
+            Action::Enrolment(command) => self.engine.send(Command::Enrolment(command)),
+            Action::OpenEnrolment => {
+                let form = &state.enrolment.form;
+                match parse_expiry(&form.expires) {
+                    Ok(expires) => {
+                        let trimmed = |text: &str| {
+                            let text = text.trim();
+                            (!text.is_empty()).then(|| text.to_owned())
+                        };
+                        let open = EnrolmentOpen {
+                            site: PathBuf::from(form.site.trim()),
+                            passphrase: (!form.passphrase.is_empty())
+                                .then(|| Passphrase(form.passphrase.clone())),
+                            uses: form.uses,
+                            expires_secs: expires.as_secs(),
+                            group: trimmed(&form.group),
+                            team: None,
+                            listen: SocketAddr::from(([0, 0, 0, 0], DEFAULT_ENROL_PORT)),
+                            approve_each: form.approve_each,
+                            mdns: true,
+                        };
+                        // The passphrase is not kept once sent.
+                        state.enrolment.form.passphrase.clear();
+                        self.engine
+                            .send(Command::Enrolment(EnrolmentCommand::Open(Box::new(open))));
+                    }
+                    Err(error) => self.notice(error, true),
+                }
             }
             Action::SelectHealthAgent(agent) => state.health_agent = Some(agent),
             Action::FleetQuery(query) => {

@@ -1152,3 +1152,128 @@ fn people_are_proposed_confirmed_with_one_click_and_shown_with_their_days() {
     });
     assert_eq!(harness.state().state.people.draft.name, "Mallory");
 }
+
+/// Enrols a workstation named `hostname` with `code` at `addr`, on a
+/// thread of its own (the agent's side, as `enroll --code` runs it).
+fn enrol_in_background(
+    code: &str,
+    addr: std::net::SocketAddr,
+    hostname: &'static str,
+) -> std::thread::JoinHandle<Result<certs::AgentIdentity, String>> {
+    let code: certs::enrol::EnrolmentCode = code.parse().expect("the code parses");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime
+            .block_on(agent::enrol::enrol(&code, &[addr], hostname))
+            .map_err(|error| error.to_string())
+    })
+}
+
+fn open_enrolment(app: &ConsoleApp) -> Option<console_engine::service::OpenEnrolment> {
+    app.state.enrolment.status.open.clone()
+}
+
+#[test]
+fn an_enrolment_opened_in_the_window_waits_for_approval_and_adds_the_workstation() {
+    use console_engine::service::{EnrolmentCommand, EnrolmentOpen};
+    let site = site();
+    let identity = identity(site.dir.path(), Role::Admin);
+    let mut harness = harness(app_as(&site, Some(identity), Screen::Fleet));
+    wait_until(&mut harness, "the fleet view", |app| {
+        has_view(app, &ViewRequest::Fleet)
+    });
+    // A site directory that is not this console's is refused with a line.
+    let other = site.dir.path().join("other-site");
+    let validity = Validity::days_from(time::OffsetDateTime::now_utc(), 30);
+    SiteCa::init(&other, "Other", None, validity).expect("other site");
+    let open = |site_dir: &Path| {
+        Command::Enrolment(EnrolmentCommand::Open(Box::new(EnrolmentOpen {
+            site: site_dir.to_owned(),
+            passphrase: None,
+            uses: 2,
+            expires_secs: 600,
+            group: Some("Accueil".to_owned()),
+            team: None,
+            listen: "127.0.0.1:0".parse().expect("address"),
+            approve_each: true,
+            mdns: false,
+        })))
+    };
+    harness.state().send_command(open(&other));
+    wait_until(&mut harness, "the refusal", |app| {
+        app.state
+            .enrolment
+            .status
+            .last_end
+            .as_ref()
+            .is_some_and(|end| matches!(end,
+                console_engine::service::EnrolmentEnd::NotOpened(reason) if reason.contains("another site")))
+    });
+    harness
+        .state()
+        .send_command(open(&site.dir.path().join("test-site")));
+    wait_until(&mut harness, "the open enrolment", |app| {
+        open_enrolment(app).is_some()
+    });
+    harness.run_steps(2);
+    let open = open_enrolment(harness.state()).expect("open");
+    assert_shown(&harness, &open.code);
+    let addr: std::net::SocketAddr = open.listening.parse().expect("listening address");
+
+    // The first workstation waits on the list until the manager approves.
+    let first = enrol_in_background(&open.code, addr, "pc-accueil");
+    wait_until(&mut harness, "a pending request", |app| {
+        open_enrolment(app).is_some_and(|open| open.pending.len() == 1)
+    });
+    harness.run_steps(2);
+    assert!(harness
+        .query_all_by_label_contains("pc-accueil (127.0.0.1:")
+        .next()
+        .is_some());
+    assert!(!first.is_finished(), "nothing is signed before approval");
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::Button, "Approuver")
+        .click();
+    harness.run_steps(2);
+    let enrolled = first.join().expect("thread").expect("enrolled");
+    wait_until(&mut harness, "the enrolled workstation", |app| {
+        open_enrolment(app).is_some_and(|open| open.done.len() == 1 && open.pending.is_empty())
+    });
+    let record = site
+        .store
+        .agent(enrolled.agent_id)
+        .expect("inventory")
+        .expect("the workstation is in the inventory");
+    assert_eq!(record.name, "pc-accueil");
+    let settings = ConsoleSettings::load(&site.store).expect("settings");
+    assert_eq!(
+        settings.groups.get(&enrolled.agent_id).map(String::as_str),
+        Some("Accueil")
+    );
+
+    // The second is declined: refused, nothing added.
+    let second = enrol_in_background(&open.code, addr, "pc-intrus");
+    wait_until(&mut harness, "the second request", |app| {
+        open_enrolment(app).is_some_and(|open| open.pending.len() == 1)
+    });
+    harness.run_steps(2);
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::Button, "Refuser")
+        .click();
+    harness.run_steps(2);
+    let refused = second.join().expect("thread").expect_err("declined");
+    assert!(refused.contains("refused"), "{refused}");
+    assert_eq!(site.store.agents().expect("agents").len(), PEOPLE.len() + 1);
+
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::Button, "Fermer l'enrôlement")
+        .click();
+    wait_until(&mut harness, "the enrolment closed", |app| {
+        open_enrolment(app).is_none()
+            && app.state.enrolment.status.last_end.is_some()
+            && app.state.enrolment.status.last_done.len() == 1
+    });
+}

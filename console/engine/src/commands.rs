@@ -604,7 +604,7 @@ fn json_error(error: serde_json::Error) -> CommandError {
     CommandError::Failed(format!("cannot write JSON: {error}"))
 }
 
-fn add_agent(
+pub(crate) fn add_agent(
     context: &CommandContext,
     file_name: &str,
     cert_der: &[u8],

@@ -33,6 +33,34 @@ pub const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
 pub const MAX_WRONG_PROOFS: u32 = 100;
 /// The most uses one code may allow.
 pub const MAX_USES: u32 = 10_000;
+/// The port enrolments are served on unless told otherwise.
+pub const DEFAULT_ENROL_PORT: u16 = 47_200;
+/// The longest a code may stay open.
+pub const MAX_EXPIRY: Duration = Duration::from_secs(30 * 86_400);
+
+/// `90s`, `30m`, `24h`, `7d` (at most [`MAX_EXPIRY`]), as the command line
+/// and the window read a code's validity.
+pub fn parse_expiry(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let mut chars = text.chars();
+    let unit = chars.next_back();
+    let number = chars.as_str();
+    let unit_secs = match unit {
+        Some('s') => 1,
+        Some('m') => 60,
+        Some('h') => 3_600,
+        Some('d') => 86_400,
+        _ => return Err(format!("{text:?}: write a number and s, m, h or d (24h)")),
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: write a number and s, m, h or d (24h)"))?;
+    let expiry = Duration::from_secs(number.saturating_mul(unit_secs));
+    if expiry.is_zero() || expiry > MAX_EXPIRY {
+        return Err(format!("{text:?}: a code stays open from 1s to 30d"));
+    }
+    Ok(expiry)
+}
 /// Days an enrolled agent's certificate is valid.
 pub const AGENT_CERT_DAYS: u32 = certs::AGENT_VALIDITY_DAYS;
 
@@ -106,21 +134,46 @@ impl Session {
     }
 
     /// Why it is over, in words (for the operator).
-    pub fn end_reason(&self, now_ms: i64) -> &'static str {
+    pub fn end_reason(&self, now_ms: i64) -> EndReason {
         if self.wrong_proofs >= MAX_WRONG_PROOFS {
-            "closed after too many wrong codes"
+            EndReason::WrongCodes
         } else if self.uses_left == 0 && self.in_flight == 0 {
-            "every use of the code was taken"
+            EndReason::UsedUp
         } else if now_ms >= self.expires_at_ms {
-            "the code expired"
+            EndReason::Expired
         } else {
-            "closed"
+            EndReason::Closed
         }
     }
 
     /// Agents enrolled so far.
     pub fn enrolled(&self) -> u32 {
         self.enrolled
+    }
+}
+
+/// Why an enrolment session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum EndReason {
+    /// [`MAX_WRONG_PROOFS`] wrong codes were presented.
+    WrongCodes,
+    /// Every use of the code was taken.
+    UsedUp,
+    /// The code expired.
+    Expired,
+    /// The manager closed it (or the process stopped).
+    Closed,
+}
+
+impl EndReason {
+    /// What the command line says.
+    pub fn describe(self) -> &'static str {
+        match self {
+            EndReason::WrongCodes => "closed after too many wrong codes",
+            EndReason::UsedUp => "every use of the code was taken",
+            EndReason::Expired => "the code expired",
+            EndReason::Closed => "closed",
+        }
     }
 }
 
@@ -411,6 +464,25 @@ impl Drop for Advert {
 mod tests {
     use super::*;
 
+    #[test]
+    fn expiries_read_as_people_write_them() {
+        assert_eq!(parse_expiry("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_expiry("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_expiry("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        for bad in [
+            "",
+            "h",
+            "0m",
+            "31d",
+            "1y",
+            "-1h",
+            "99999999999999999999d",
+            "é",
+        ] {
+            assert!(parse_expiry(bad).is_err(), "{bad}");
+        }
+    }
+
     fn code() -> EnrolmentCode {
         EnrolmentCode::generate(b"ca").expect("code")
     }
@@ -426,7 +498,7 @@ mod tests {
         session.finish(second, true);
         assert!(session.is_over(10));
         assert_eq!(session.enrolled(), 2);
-        assert_eq!(session.end_reason(10), "every use of the code was taken");
+        assert_eq!(session.end_reason(10), EndReason::UsedUp);
     }
 
     #[test]
@@ -457,7 +529,7 @@ mod tests {
             assert!(session.admit(10, false).is_err());
         }
         assert!(session.is_over(10));
-        assert_eq!(session.end_reason(10), "closed after too many wrong codes");
+        assert_eq!(session.end_reason(10), EndReason::WrongCodes);
     }
 
     #[test]

@@ -15,7 +15,9 @@ use certs::enrol::EnrolmentCode;
 use certs::{SiteCa, Validity, PASSPHRASE_ENV};
 use clap::{Args, Subcommand};
 use console_engine::commands::CliRequest;
-use console_engine::enrolment::{self, Enrolled, Host, Pending, Session, MAX_USES};
+use console_engine::enrolment::{
+    self, parse_expiry, Enrolled, Host, Pending, Session, DEFAULT_ENROL_PORT, MAX_USES,
+};
 use console_engine::settings::site_clock_of;
 use tokio::sync::watch;
 
@@ -29,11 +31,6 @@ macro_rules! show {
         let _ = writeln!(stdout, $($arg)*).and_then(|()| stdout.flush());
     }};
 }
-
-/// The port enrolments are served on unless `--listen` says otherwise.
-pub const DEFAULT_ENROL_PORT: u16 = 47_200;
-/// The longest a code may stay open.
-const MAX_EXPIRY: Duration = Duration::from_secs(30 * 86_400);
 
 #[derive(Debug, Subcommand)]
 pub enum EnrolmentCommand {
@@ -72,29 +69,6 @@ pub struct OpenArgs {
     /// --console HOST:PORT).
     #[arg(long)]
     no_mdns: bool,
-}
-
-/// `90s`, `30m`, `24h`, `7d` (at most 30 days).
-pub fn parse_expiry(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let mut chars = text.chars();
-    let unit = chars.next_back();
-    let number = chars.as_str();
-    let unit_secs = match unit {
-        Some('s') => 1,
-        Some('m') => 60,
-        Some('h') => 3_600,
-        Some('d') => 86_400,
-        _ => return Err(format!("{text:?}: write a number and s, m, h or d (24h)")),
-    };
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?}: write a number and s, m, h or d (24h)"))?;
-    let expiry = Duration::from_secs(number.saturating_mul(unit_secs));
-    if expiry.is_zero() || expiry > MAX_EXPIRY {
-        return Err(format!("{text:?}: a code stays open from 1s to 30d"));
-    }
-    Ok(expiry)
 }
 
 pub fn run(data: &Path, command: EnrolmentCommand) -> Result<()> {
@@ -210,7 +184,7 @@ fn open(data: &Path, args: OpenArgs) -> Result<()> {
     let session = session.lock().unwrap_or_else(PoisonError::into_inner);
     let now_ms = console_engine::clock::wall_now_ms();
     let reason = if session.is_over(now_ms) {
-        session.end_reason(now_ms)
+        session.end_reason(now_ms).describe()
     } else {
         "stopped"
     };
@@ -301,29 +275,5 @@ impl Host for CliHost {
         done_rx
             .recv()
             .map_err(|_| "the inventory thread stopped".to_owned())?
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn expiries_read_as_people_write_them() {
-        assert_eq!(parse_expiry("24h"), Ok(Duration::from_secs(86_400)));
-        assert_eq!(parse_expiry("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_expiry("7d"), Ok(Duration::from_secs(7 * 86_400)));
-        for bad in [
-            "",
-            "h",
-            "0m",
-            "31d",
-            "1y",
-            "-1h",
-            "99999999999999999999d",
-            "é",
-        ] {
-            assert!(parse_expiry(bad).is_err(), "{bad}");
-        }
     }
 }

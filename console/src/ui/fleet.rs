@@ -1,7 +1,7 @@
 //! Fleet: every agent with its state, last contact, address, user, current
 //! application (when the settings allow it) and health; search, filter and
 //! sort; rows are virtualised, so a thousand agents cost what fits on
-//! screen.
+//! screen. Admin consoles enrol workstations by code from here.
 
 use egui_extras::{Column, TableBuilder};
 
@@ -17,6 +17,9 @@ pub fn fleet_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
     let lang = state.lang;
     let rows = fleet_rows(state);
     ui.heading(tr(lang, "fleet.title"));
+    if state.role == Some(certs::Role::Admin) {
+        super::enrolment::enrolment_ui(ui, state, actions);
+    }
     let count = |status: Status| {
         rows.iter()
             .filter(|row| row.status == status)

@@ -5,6 +5,7 @@ mod attendance;
 mod audit;
 pub mod charts;
 mod employee;
+mod enrolment;
 pub mod fleet;
 mod gallery;
 mod health;

@@ -30,7 +30,13 @@ use crate::store::{AuditEntry, ConsoleStore, ScreenshotKey, ScreenshotMeta, Shot
 use crate::sync::{AgentSession, Backoff, Outcome, SyncConfig, SyncError, Syncer};
 use crate::views::{self, Period, ViewContext, ViewData, ViewRequest};
 
+mod enrolment;
 pub mod socket;
+
+pub use enrolment::{
+    DoneEnrolment, EnrolmentCommand, EnrolmentEnd, EnrolmentOpen, EnrolmentStatus, OpenEnrolment,
+    PendingRequest, APPROVAL_WAIT,
+};
 
 /// How long one mDNS browse of a sync pass lasts.
 pub const MDNS_BROWSE: Duration = Duration::from_secs(2);
@@ -113,6 +119,8 @@ pub enum Command {
     /// Runs a command of the command line: [`Event::Output`]s, then one
     /// [`Event::Finished`].
     Run(CliRequest),
+    /// Opens, decides on or closes the enrolment this engine hosts.
+    Enrolment(EnrolmentCommand),
 }
 
 /// The result of one sync pass.
@@ -200,6 +208,9 @@ pub enum Event {
     Output(CliOutput),
     /// The [`Command::Run`] ended: `Err` holds what the person reads.
     Finished(Result<(), String>),
+    /// The enrolment this engine hosts: open (code, pending, enrolled) or
+    /// how the last one ended.
+    Enrolment(Box<EnrolmentStatus>),
 }
 
 /// Called after each event lands (the window repaints).
@@ -393,6 +404,7 @@ struct Shared {
     /// only; "Sync now" tries everything).
     backoff: Mutex<Backoff>,
     cache: Mutex<HashMap<ViewRequest, CachedView>>,
+    enrolments: enrolment::Enrolments,
 }
 
 impl Engine {
@@ -458,6 +470,7 @@ impl Engine {
             syncing: AtomicBool::new(false),
             backoff: Mutex::new(Backoff::default()),
             cache: Mutex::new(HashMap::new()),
+            enrolments: enrolment::Enrolments::default(),
         });
         if config.background && shared.syncer.is_none() {
             shared.emit(Event::SyncUnavailable(
@@ -551,6 +564,8 @@ impl Drop for Engine {
                     .await;
                 });
             }
+            // Agents waiting on the pending list are declined at once.
+            self.handle.shared.enrolments.close();
             runtime.shutdown_timeout(Duration::from_secs(2));
         }
     }
@@ -648,6 +663,9 @@ async fn run(
 fn handle(shared: &Arc<Shared>, command: Command) {
     let shared = shared.clone();
     match command {
+        Command::Enrolment(command) => {
+            tokio::spawn(enrolment::handle(shared, command));
+        }
         Command::Sync => start_sync(&shared, false),
         Command::View(request) => {
             tokio::spawn(async move { view(&shared, request).await });
