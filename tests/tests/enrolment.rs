@@ -3,6 +3,8 @@
 //! and a console of another site are refused with a clear line and nothing
 //! written; the agents' private keys exist only in their own data
 //! directories; enrolled agents sync with no bundle and no `add-agent`.
+//! Idle connections hold one of the 32 slots for 30 s at most, a 33rd is
+//! turned away, and none of it takes a use of the code.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -392,6 +394,64 @@ fn hostile_enrolment_requests_are_refused_and_an_honest_one_still_enrols() {
         listed.contains("pc-01") && !listed.contains("intruder"),
         "{listed}"
     );
+}
+
+#[test]
+fn idle_connections_hold_a_slot_for_30_s_at_most_and_past_32_are_turned_away() {
+    let site = Site::create();
+    let open = Open::start(&site, &["--uses", "1"]);
+    let code: EnrolmentCode = open.code.parse().expect("code");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let started = Instant::now();
+    let idle = runtime.block_on(async {
+        // 32 workstations that connect and never ask anything.
+        let mut idle = Vec::new();
+        for _ in 0..console_engine::enrolment::MAX_CONNECTIONS {
+            idle.push(hostile_connection(&code, open.addr).await);
+        }
+        // The 33rd is turned away at once, not queued.
+        let tls = certs::enrol::enrolment_client_config(&code, certs::enrol::PinnedCa::default())
+            .expect("tls");
+        let config = certs::transport::client_config(tls, &certs::transport::Limits::default())
+            .expect("config");
+        let endpoint = certs::transport::client_endpoint(open.addr).expect("endpoint");
+        let refused = tokio::time::timeout(
+            Duration::from_secs(10),
+            endpoint
+                .connect_with(config, open.addr, certs::enrol::ENROLMENT_SERVER_NAME)
+                .expect("connect"),
+        )
+        .await
+        .expect("an answer within 10 s");
+        assert!(refused.is_err(), "a 33rd connection is refused");
+        idle
+    });
+    // The listener drops each idle one by its 30 s deadline…
+    runtime.block_on(async {
+        for (_endpoint, connection) in &idle {
+            let closed = tokio::time::timeout(Duration::from_secs(60), connection.closed())
+                .await
+                .expect("closed by the console");
+            assert!(
+                !matches!(closed, quinn::ConnectionError::LocallyClosed),
+                "{closed:?}"
+            );
+        }
+    });
+    let held = started.elapsed();
+    assert!(
+        held >= console_engine::enrolment::REQUEST_DEADLINE - Duration::from_secs(1),
+        "{held:?}"
+    );
+    drop(idle);
+    // …and an honest workstation then enrols: the code's use was never taken.
+    let output = enroll(&open.code, open.addr, &site.path("pc-01"), "pc-01");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(open.finish().contains("1 workstation enrolled"));
 }
 
 #[test]

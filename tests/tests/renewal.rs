@@ -3,6 +3,8 @@
 //! as if the clock had moved forward) gets a new key and certificate over
 //! the authenticated channel; the console re-pins it and syncs on; an
 //! agent not due is left alone; the renewed identity survives a restart.
+//! A certificate for another key, another id, or none asked for is
+//! refused and nothing is written.
 
 use std::process::Command;
 
@@ -129,5 +131,138 @@ fn renewal_with_another_sites_ca_or_a_viewer_console_is_refused() {
         std::fs::read(data.join(agent::IDENTITY_FILE)).expect("identity"),
         before
     );
+    agent.stop();
+}
+
+#[test]
+fn an_admin_console_cannot_install_a_certificate_for_another_key_or_id() {
+    use console_engine::model::{AgentId, DayClock};
+    use console_engine::store::ConsoleStore;
+    use console_engine::sync::{SyncConfig, Syncer};
+    use protocol::{ErrorCode, Request, Response};
+
+    let site = Site::create();
+    let data = site.add_agent("pc-01");
+    let mut agent = Agent::start(&data, "127.0.0.1:0", &["--no-mdns"]);
+    let agent_id: AgentId = agent.wait_live().agent_id.parse().expect("agent id");
+    let addr = agent.addr();
+    let before = std::fs::read(data.join(agent::IDENTITY_FILE)).expect("identity");
+    let console_data = site.console_data();
+    let store = std::sync::Arc::new(
+        ConsoleStore::open(
+            &console_data.join(console_engine::STORE_DIR),
+            DayClock::utc(),
+        )
+        .expect("console store"),
+    );
+    let identity = certs::ConsoleIdentity::read(&console_data.join(console_engine::IDENTITY_DIR))
+        .expect("console identity");
+    let syncer = Syncer::new(identity, store.clone(), SyncConfig::default());
+    let ca = SiteCa::open(&site.path("site"), None).expect("site CA");
+    let validity = ca.leaf_validity(OffsetDateTime::now_utc(), certs::AGENT_VALIDITY_DAYS);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let refused =
+        |answer: Result<Response, console_engine::sync::SyncError>, says: &str| match answer {
+            Err(console_engine::sync::SyncError::Agent(ErrorCode::BadRequest, message)) => {
+                assert!(message.contains(says), "{message}");
+            }
+            other => panic!("expected a refusal saying {says:?}, got {other:?}"),
+        };
+    runtime.block_on(async {
+        // No new key was asked for: nothing to install.
+        let stray = ca
+            .renew_agent_request(
+                &certs::enrol::AgentKeyRequest::generate()
+                    .expect("key")
+                    .csr_der,
+                agent_id,
+                (Some("pc-01"), None),
+                validity,
+            )
+            .expect("signed");
+        refused(
+            syncer
+                .request_agent(agent_id, addr, &Request::InstallCertificate(stray.to_vec()))
+                .await,
+            "no new key is waiting",
+        );
+        // A new key, then a certificate for another key under its id.
+        let Ok(Response::KeyRequest(_csr)) =
+            syncer.request_agent(agent_id, addr, &Request::NewKey).await
+        else {
+            panic!("new-key failed");
+        };
+        let other_key = ca
+            .renew_agent_request(
+                &certs::enrol::AgentKeyRequest::generate()
+                    .expect("key")
+                    .csr_der,
+                agent_id,
+                (Some("pc-01"), None),
+                validity,
+            )
+            .expect("signed");
+        refused(
+            syncer
+                .request_agent(
+                    agent_id,
+                    addr,
+                    &Request::InstallCertificate(other_key.to_vec()),
+                )
+                .await,
+            "not for this agent's new key",
+        );
+        // Its own new key under another agent's id.
+        let Ok(Response::KeyRequest(csr)) =
+            syncer.request_agent(agent_id, addr, &Request::NewKey).await
+        else {
+            panic!("new-key failed");
+        };
+        let (_, other_id) = ca
+            .sign_agent_request(&csr, Some("pc-01"), None, validity)
+            .expect("signed");
+        refused(
+            syncer
+                .request_agent(
+                    agent_id,
+                    addr,
+                    &Request::InstallCertificate(other_id.to_vec()),
+                )
+                .await,
+            "not for this agent's new key",
+        );
+        // Garbage.
+        let Ok(Response::KeyRequest(_)) =
+            syncer.request_agent(agent_id, addr, &Request::NewKey).await
+        else {
+            panic!("new-key failed");
+        };
+        refused(
+            syncer
+                .request_agent(
+                    agent_id,
+                    addr,
+                    &Request::InstallCertificate(vec![0x30; 60_000]),
+                )
+                .await,
+            "not for this agent's new key",
+        );
+    });
+    // Nothing was written, and it still serves its own certificate.
+    assert_eq!(
+        std::fs::read(data.join(agent::IDENTITY_FILE)).expect("identity"),
+        before
+    );
+    drop(syncer);
+    drop(store);
+    let synced = String::from_utf8_lossy(
+        &run_ok(&mut site.console(&["sync", "--once", "--no-mdns", "--peer", &addr.to_string()]))
+            .stdout,
+    )
+    .into_owned();
+    assert!(synced.contains("synced "), "{synced}");
     agent.stop();
 }

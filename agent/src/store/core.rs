@@ -1203,17 +1203,6 @@ mod tests {
     #[test]
     fn overflowing_screenshots_are_listed_for_their_images() {
         let mut core = StreamCore::new(StreamKind::Frames, 0, 0, 2);
-        let frame = |at_ms| {
-            Record::Frame(protocol::FrameMeta {
-                at_ms,
-                width: 1,
-                height: 1,
-                format: protocol::ImageFormat::Jpeg,
-                size_bytes: 1,
-                sha256: [0; 32],
-                blurred: false,
-            })
-        };
         for at_ms in 1..=3 {
             core.append(frame(at_ms), at_ms);
         }

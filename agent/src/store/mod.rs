@@ -1119,24 +1119,8 @@ impl Store {
             {
                 break;
             }
-            let value = backend
-                .records
-                .get(block_key(stream, first_seq))
-                .map_err(|source| sled_error(&self.path, source))?
-                .ok_or_else(|| {
-                    corrupt(
-                        &self.path,
-                        &format!("{} block {first_seq} is indexed but missing", stream.name()),
-                    )
-                })?;
-            read_bytes += value.len();
-            let (_, block) =
-                decode_block(first_seq, &value).map_err(|source| StoreError::CorruptBlock {
-                    path: self.path.clone(),
-                    stream,
-                    first_seq,
-                    source,
-                })?;
+            let (_, block, value_bytes) = self.read_block(&backend, stream, first_seq)?;
+            read_bytes += value_bytes;
             let room = limit - records.len();
             records.extend(
                 block
@@ -1299,7 +1283,7 @@ impl Store {
             .filter_map(|record| erasure.activity_ms(record))
             .collect();
         for first_seq in sessions.block_first_seqs() {
-            let (_, records) = self.read_block(backend, StreamKind::Sessions, first_seq)?;
+            let (_, records, _) = self.read_block(backend, StreamKind::Sessions, first_seq)?;
             active_ms.extend(
                 records
                     .iter()
@@ -1325,7 +1309,7 @@ impl Store {
             let mut plans = Vec::new();
             let mut write_bytes = 0_u64;
             for first_seq in first_seqs {
-                let (header, records) = self.read_block(backend, stream, *first_seq)?;
+                let (header, records, _) = self.read_block(backend, stream, *first_seq)?;
                 let plan = inner
                     .streams
                     .get(stream)
@@ -1376,13 +1360,14 @@ impl Store {
         Ok(deleted)
     }
 
-    /// Reads and decodes the stored block of `stream` at `first_seq`.
+    /// Reads and decodes the stored block of `stream` at `first_seq`; also
+    /// says how many bytes its value took.
     fn read_block(
         &self,
         backend: &Backend,
         stream: StreamKind,
         first_seq: u64,
-    ) -> Result<(BlockHeader, Vec<protocol::SeqRecord>), StoreError> {
+    ) -> Result<(BlockHeader, Vec<protocol::SeqRecord>, usize), StoreError> {
         let value = backend
             .records
             .get(block_key(stream, first_seq))
@@ -1393,12 +1378,14 @@ impl Store {
                     &format!("{} block {first_seq} is indexed but missing", stream.name()),
                 )
             })?;
-        decode_block(first_seq, &value).map_err(|source| StoreError::CorruptBlock {
-            path: self.path.clone(),
-            stream,
-            first_seq,
-            source,
-        })
+        let (header, records) =
+            decode_block(first_seq, &value).map_err(|source| StoreError::CorruptBlock {
+                path: self.path.clone(),
+                stream,
+                first_seq,
+                source,
+            })?;
+        Ok((header, records, value.len()))
     }
 
     /// Stores a small value under `key`, flushed before returning.
