@@ -310,7 +310,8 @@ pub struct PersonRow {
     pub person: Person,
     /// Each account with the name of its workstation, if it names one.
     pub accounts: Vec<(Account, Option<String>)>,
-    /// The accounts seen that resolve to them, as `user@workstation`.
+    /// The accounts seen that resolve to them, as `user@workstation`,
+    /// sorted.
     pub seen: Vec<String>,
     /// Active time over the period (0 when deactivated: not computed).
     pub active_ms: i64,
@@ -968,11 +969,15 @@ fn people(
                 .iter()
                 .map(|account| (account.clone(), account.agent.map(name_of)))
                 .collect(),
-            seen: book
-                .seen_accounts(person.id, &seen)
-                .into_iter()
-                .map(|(agent, user)| format!("{user}@{}", name_of(agent)))
-                .collect(),
+            seen: {
+                let mut accounts: Vec<String> = book
+                    .seen_accounts(person.id, &seen)
+                    .into_iter()
+                    .map(|(agent, user)| format!("{user}@{}", name_of(agent)))
+                    .collect();
+                accounts.sort();
+                accounts
+            },
             active_ms: active.get(&person.id).copied().unwrap_or(0),
             person: person.clone(),
         })

@@ -273,10 +273,13 @@ fn list(
         .filter(|person| all || person.active)
         .collect();
     let seen_of = |id: PersonId| -> Vec<String> {
-        book.seen_accounts(id, seen)
+        let mut accounts: Vec<String> = book
+            .seen_accounts(id, seen)
             .into_iter()
             .map(|(agent, user)| format!("{user}@{}", name_of(agent)))
-            .collect()
+            .collect();
+        accounts.sort();
+        accounts
     };
     let unheld: Vec<&AccountSeen> = seen
         .iter()
