@@ -41,23 +41,13 @@ pub const MAX_EXPIRY: Duration = Duration::from_secs(30 * 86_400);
 /// `90s`, `30m`, `24h`, `7d` (at most [`MAX_EXPIRY`]), as the command line
 /// and the window read a code's validity.
 pub fn parse_expiry(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let mut chars = text.chars();
-    let unit = chars.next_back();
-    let number = chars.as_str();
-    let unit_secs = match unit {
-        Some('s') => 1,
-        Some('m') => 60,
-        Some('h') => 3_600,
-        Some('d') => 86_400,
-        _ => return Err(format!("{text:?}: write a number and s, m, h or d (24h)")),
-    };
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?}: write a number and s, m, h or d (24h)"))?;
-    let expiry = Duration::from_secs(number.saturating_mul(unit_secs));
+    let expiry = crate::analytics::parse_duration(text)
+        .ok_or_else(|| format!("{:?}: write a number and s, m, h or d (24h)", text.trim()))?;
     if expiry.is_zero() || expiry > MAX_EXPIRY {
-        return Err(format!("{text:?}: a code stays open from 1s to 30d"));
+        return Err(format!(
+            "{:?}: a code stays open from 1s to 30d",
+            text.trim()
+        ));
     }
     Ok(expiry)
 }

@@ -1,5 +1,6 @@
 //! Durations as people read them: `2 h 05`, `45 min`, `30 s`, and the
-//! session tracker's `2h 30m 45s`.
+//! session tracker's `2h 30m 45s`; and as people type them: `90s`, `30m`,
+//! `24h`, `7d`.
 
 /// Splits a duration into a sign and whole hours, minutes and seconds
 /// (sub-second remainders are dropped, never rounded up).
@@ -40,4 +41,22 @@ pub fn format_hms(ms: i64) -> String {
     } else {
         format!("{sign}{seconds}s")
     }
+}
+
+/// `90s`, `30m`, `24h`, `7d` as a duration; `None` for anything else (a
+/// missing unit, a number that does not fit).
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let mut chars = text.chars();
+    let unit_secs: u64 = match chars.next_back()? {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let number: u64 = chars.as_str().parse().ok()?;
+    Some(std::time::Duration::from_secs(
+        number.checked_mul(unit_secs)?,
+    ))
 }

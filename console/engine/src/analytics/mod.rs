@@ -20,7 +20,7 @@ mod usage;
 
 pub use attendance::{attendance, attendance_by, AttendanceDay, WorkSession, SESSION_GAP_MS};
 pub(crate) use format::duration_parts;
-pub use format::{format_duration_ms, format_hms};
+pub use format::{format_duration_ms, format_hms, parse_duration};
 pub use health::{decimate, health_summary, HealthSummary, SeriesPoint};
 pub use presence::{presence_now, AgentSeen, FleetPresence, SeenAgent, RECENTLY_MS};
 pub use range::Range;
