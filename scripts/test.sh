@@ -25,3 +25,4 @@ bench gui_frames -- --frames 20
 bench store -- --records 20000
 bench sync_pull -- --records 20000
 bench enrolment -- --agents 10
+bench alerts -- --agents 1000 --runs 5

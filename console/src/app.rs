@@ -320,6 +320,8 @@ pub struct UiState {
     pub attendance_period: Period,
     pub people: PeopleScreen,
     pub enrolment: EnrolmentScreen,
+    /// Open alerts nobody acknowledged or muted (the bell).
+    pub alerts_unread: usize,
     pub health_agent: Option<AgentId>,
     pub policy: PolicyEditor,
     pub rule_draft: RuleDraft,
@@ -456,6 +458,7 @@ impl ConsoleApp {
                     clear_on_success: false,
                 },
                 enrolment: EnrolmentScreen::default(),
+                alerts_unread: 0,
                 health_agent: None,
                 policy: PolicyEditor::default(),
                 rule_draft: RuleDraft::default(),
@@ -807,6 +810,13 @@ impl ConsoleApp {
                 }
             }
             Event::Enrolment(status) => self.state.enrolment.status = *status,
+            Event::Alerts { unread, opened } => {
+                self.state.alerts_unread = unread;
+                for alert in opened {
+                    let text = ui::alert_text(&self.state, &alert);
+                    self.notice(text, true);
+                }
+            }
             Event::Finished(Err(error)) => {
                 self.state.people.clear_on_success = false;
                 self.notice(error, true);

@@ -109,6 +109,8 @@ pub enum CliRequest {
     },
     /// The people book: list, add, map, edit, deactivate.
     People(crate::people::commands::PeopleAsk),
+    /// The alert book: list, acknowledge, mute.
+    Alerts(crate::alerts::commands::AlertsAsk),
 }
 
 impl CliRequest {
@@ -119,14 +121,16 @@ impl CliRequest {
             | CliRequest::Export { .. }
             | CliRequest::Report { .. }
             | CliRequest::DenyList
-            | CliRequest::People(crate::people::commands::PeopleAsk::List { .. }) => false,
+            | CliRequest::People(crate::people::commands::PeopleAsk::List { .. })
+            | CliRequest::Alerts(crate::alerts::commands::AlertsAsk::List { .. }) => false,
             CliRequest::AddAgent { .. }
             | CliRequest::SyncOnce { .. }
             | CliRequest::Screenshot { .. }
             | CliRequest::Renew { .. }
             | CliRequest::KeepDenyList { .. }
             | CliRequest::RevokeAgent { .. }
-            | CliRequest::People(_) => true,
+            | CliRequest::People(_)
+            | CliRequest::Alerts(_) => true,
         }
     }
 }
@@ -299,6 +303,9 @@ pub async fn execute(
         }
         CliRequest::People(ask) => {
             on_store(move || crate::people::commands::run(&context, ask, &output)).await
+        }
+        CliRequest::Alerts(ask) => {
+            on_store(move || crate::alerts::commands::run(&context, ask, &output)).await
         }
     }
 }
@@ -828,6 +835,36 @@ async fn sync_once(
         ));
     }
     output(CliOutput::Data(text.into_bytes()));
+    // The alert rules over what this pass brought, as after a background one.
+    let (store, actor) = (context.store.clone(), context.actor.clone());
+    let (transitions, _) = on_store(move || {
+        crate::alerts::run(
+            &store,
+            &crate::alerts::AlertRules::default(),
+            crate::clock::wall_now_ms(),
+            &actor,
+        )
+        .map_err(|error| CommandError::Failed(format!("alert rules not evaluated: {error}")))
+    })
+    .await?;
+    for transition in transitions {
+        let (state, alert) = match transition {
+            crate::alerts::Transition::Opened(alert) => ("opened", alert),
+            crate::alerts::Transition::Cleared(alert) => ("cleared", alert),
+        };
+        let name = inventory
+            .iter()
+            .find(|record| record.agent == alert.agent)
+            .map_or_else(|| alert.agent.to_string(), |record| record.name.clone());
+        say(
+            output,
+            format!(
+                "alert #{} {state}: {name}: {}",
+                alert.id,
+                crate::alerts::commands::describe(alert.rule, alert.value)
+            ),
+        );
+    }
     if !inventory.is_empty() && missing.len() == inventory.len() {
         return Err(CommandError::Failed(format!(
             "no agent of the inventory could be synced ({} expected); see the reasons above",

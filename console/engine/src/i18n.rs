@@ -184,6 +184,13 @@ const MESSAGES: &[Entry] = &[
     ("series.score", ["Health score", "Score de santé", "Puntuación", "Оценка"]),
     ("no_health", ["No health samples in this period.", "Aucune mesure de santé sur cette période.", "Sin mediciones.", "Нет измерений."]),
     ("points_shown", ["{shown} of {raw} samples plotted (peaks kept)", "{shown} mesures tracées sur {raw} (pics conservés)", "{shown} de {raw} mediciones representadas (picos conservados)", "Показано замеров: {shown} из {raw} (пики сохранены)"]),
+    // Alerts.
+    ("alerts.bell", ["{count} alert(s)", "{count} alerte(s)", "{count} alerta(s)", "Тревог: {count}"]),
+    ("alerts.bell.hint", ["Open alerts nobody acknowledged: `smarttracker-console alerts list`, then `alerts ack N` or `alerts mute N --for 2h`.", "Alertes ouvertes que personne n'a prises en compte : `smarttracker-console alerts list`, puis `alerts ack N` ou `alerts mute N --for 2h`.", "Alertas abiertas sin reconocer: `smarttracker-console alerts list`, luego `alerts ack N` o `alerts mute N --for 2h`.", "Открытые неподтверждённые тревоги: `smarttracker-console alerts list`, затем `alerts ack N` или `alerts mute N --for 2h`."]),
+    ("alert.health_critical", ["Alert #{id}: {name}: health critical for {value} min", "Alerte n° {id} : {name} : santé critique depuis {value} min", "Alerta n.º {id}: {name}: salud crítica desde hace {value} min", "Тревога №{id}: {name}: критическое состояние {value} мин"]),
+    ("alert.disk_full", ["Alert #{id}: {name}: disk {value} % full", "Alerte n° {id} : {name} : disque plein à {value} %", "Alerta n.º {id}: {name}: disco lleno al {value} %", "Тревога №{id}: {name}: диск заполнен на {value} %"]),
+    ("alert.not_seen", ["Alert #{id}: {name}: not seen for {value} h during working hours", "Alerte n° {id} : {name} : pas vu depuis {value} h pendant les heures de travail", "Alerta n.º {id}: {name}: sin noticias desde hace {value} h en horario laboral", "Тревога №{id}: {name}: нет связи {value} ч в рабочее время"]),
+    ("alert.invalid_data", ["Alert #{id}: {name}: sent invalid data ({value} min ago)", "Alerte n° {id} : {name} : a envoyé des données invalides (il y a {value} min)", "Alerta n.º {id}: {name}: envió datos no válidos (hace {value} min)", "Тревога №{id}: {name}: прислал недопустимые данные ({value} мин назад)"]),
     // Enrolment.
     ("enrol.title", ["Enrol workstations", "Enrôler des postes", "Inscribir equipos", "Подключить компьютеры"]),
     ("enrol.site", ["Site directory", "Dossier du site", "Carpeta del sitio", "Папка сайта"]),

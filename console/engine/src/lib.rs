@@ -2,6 +2,7 @@
 //! exactly once into its own store, turns them into the numbers managers
 //! read, and runs as a service the window and the command line talk to.
 
+pub mod alerts;
 pub mod analytics;
 pub mod blocking;
 pub mod categories;

@@ -2,6 +2,7 @@
 //! Commands on the store go to the engine: to `serve` over its socket when
 //! one runs on `--data`, else to an engine started in this process.
 
+mod alerts;
 mod consoles;
 mod demo;
 mod engine;
@@ -138,6 +139,12 @@ enum Command {
         site: PathBuf,
         #[arg(long)]
         json: bool,
+    },
+    /// The alerts the rules opened (health critical, disk full, not seen
+    /// during working hours, invalid data): list, acknowledge, mute.
+    Alerts {
+        #[command(subcommand)]
+        command: alerts::AlertsCommand,
     },
     /// The persons of the site and which OS accounts and workstations are
     /// theirs: attendance and reports are per person.
@@ -379,6 +386,9 @@ fn run(cli: Cli) -> Result<()> {
         }),
         Command::Enrolment { command } => enrolment::run(&data, command),
         Command::Consoles { site, json } => consoles::list(&data, &site, json),
+        Command::Alerts { command } => {
+            engine::run(&data, StoreCommand::new(alerts::request(command)))
+        }
         Command::People { command } => {
             engine::run(&data, StoreCommand::new(people::request(command)))
         }

@@ -91,8 +91,51 @@ pub fn window_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) 
     });
 }
 
+/// `Alerte #3 : demo-pc-2 — disque plein à 93 %`, in the window's language.
+pub fn alert_text(state: &UiState, alert: &console_engine::alerts::Alert) -> String {
+    use console_engine::alerts::Rule;
+    let lang = state.lang;
+    let name = state
+        .views
+        .values()
+        .find_map(|data| match data.as_ref() {
+            console_engine::views::ViewData::Fleet(fleet) => fleet
+                .rows
+                .iter()
+                .find(|row| row.agent == alert.agent)
+                .map(|row| row.name.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| alert.agent.to_string());
+    let value = format!("{:.0}", alert.value);
+    let key = match alert.rule {
+        Rule::HealthCritical => "alert.health_critical",
+        Rule::DiskFull => "alert.disk_full",
+        Rule::NotSeen => "alert.not_seen",
+        Rule::InvalidData => "alert.invalid_data",
+    };
+    trf(
+        lang,
+        key,
+        &[
+            ("id", &alert.id.to_string()),
+            ("name", &name),
+            ("value", &value),
+        ],
+    )
+}
+
 fn sync_status_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) {
     let lang = state.lang;
+    if state.alerts_unread > 0 {
+        let count = state.alerts_unread.to_string();
+        ui.colored_label(
+            CRITICAL_COLOR,
+            trf(lang, "alerts.bell", &[("count", &count)]),
+        )
+        .on_hover_text(tr(lang, "alerts.bell.hint"));
+        ui.separator();
+    }
     if let Some(dir) = &state.sync.unavailable {
         ui.colored_label(WARN_COLOR, trf(lang, "sync.disabled", &[("dir", dir)]));
     } else {

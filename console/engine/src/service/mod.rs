@@ -211,6 +211,12 @@ pub enum Event {
     /// The enrolment this engine hosts: open (code, pending, enrolled) or
     /// how the last one ended.
     Enrolment(Box<EnrolmentStatus>),
+    /// After each sync pass: the alerts nobody acknowledged or muted, and
+    /// those that just opened (not muted ones only).
+    Alerts {
+        unread: usize,
+        opened: Vec<crate::alerts::Alert>,
+    },
 }
 
 /// Called after each event lands (the window repaints).
@@ -997,8 +1003,37 @@ fn start_sync(shared: &Arc<Shared>, periodic: bool) {
         let summary = sync_pass(&shared, &syncer, periodic).await;
         shared.syncing.store(false, Ordering::SeqCst);
         shared.emit(Event::SyncFinished(summary));
+        evaluate_alerts(&shared).await;
         shared.data_changed();
     });
+}
+
+/// The alert rules over what the pass brought; tells the windows.
+async fn evaluate_alerts(shared: &Arc<Shared>) {
+    let (store, actor) = (shared.store.clone(), shared.actor.clone());
+    let evaluated = blocking(move || {
+        crate::alerts::run(
+            &store,
+            &crate::alerts::AlertRules::default(),
+            crate::clock::wall_now_ms(),
+            &actor,
+        )
+        .map_err(|error| error.to_string())
+    })
+    .await;
+    match evaluated {
+        Ok((transitions, unread)) => {
+            let opened = transitions
+                .into_iter()
+                .filter_map(|transition| match transition {
+                    crate::alerts::Transition::Opened(alert) if !alert.muted => Some(alert),
+                    _ => None,
+                })
+                .collect();
+            shared.emit(Event::Alerts { unread, opened });
+        }
+        Err(error) => tracing::warn!(%error, "alert rules not evaluated"),
+    }
 }
 
 async fn sync_pass(shared: &Arc<Shared>, syncer: &Arc<Syncer>, periodic: bool) -> SyncSummary {
