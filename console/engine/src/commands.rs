@@ -193,6 +193,26 @@ pub struct CommandContext {
     pub actor: String,
 }
 
+impl CommandContext {
+    /// Notes in the audit log that this command's actor did `action` to
+    /// `target`, now.
+    pub(crate) fn audit(
+        &self,
+        action: &str,
+        target: String,
+        detail: String,
+    ) -> Result<(), CommandError> {
+        self.store.audit(AuditEntry {
+            at_ms: crate::clock::wall_now_ms(),
+            actor: self.actor.clone(),
+            action: action.to_owned(),
+            target,
+            detail,
+        })?;
+        Ok(())
+    }
+}
+
 impl std::fmt::Debug for CommandContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CommandContext")

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use super::{AlertError, Rule};
 use crate::analytics::format_duration_ms;
 use crate::commands::{say, CliOutput, CommandContext, CommandError, Output};
-use crate::store::AuditEntry;
 
 /// What an alerts command asks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,12 +147,5 @@ fn audit(
     id: u64,
     detail: String,
 ) -> Result<(), CommandError> {
-    context.store.audit(AuditEntry {
-        at_ms: crate::clock::wall_now_ms(),
-        actor: context.actor.clone(),
-        action: action.to_owned(),
-        target: format!("alert #{id}"),
-        detail,
-    })?;
-    Ok(())
+    context.audit(action, format!("alert #{id}"), detail)
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{check_account, describe_account, Account, BookError, PeopleBook, PersonId};
 use crate::commands::{find_agent, say, CliOutput, CommandContext, CommandError, Output};
 use crate::model::AgentId;
-use crate::store::{AccountSeen, AgentRecord, AuditEntry};
+use crate::store::{AccountSeen, AgentRecord};
 
 /// What a people command asks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,14 +225,7 @@ fn audit(
     id: PersonId,
     detail: String,
 ) -> Result<(), CommandError> {
-    context.store.audit(AuditEntry {
-        at_ms: crate::clock::wall_now_ms(),
-        actor: context.actor.clone(),
-        action: action.to_owned(),
-        target: format!("person {id}"),
-        detail,
-    })?;
-    Ok(())
+    context.audit(action, format!("person {id}"), detail)
 }
 
 /// Accounts from their typed form (see [`AccountText`]).
