@@ -179,11 +179,28 @@ pub fn run(context: &CommandContext, ask: PeopleAsk, output: &Output) -> Result<
                     "{left} live entr(ies) here still contain an account name (window titles or application names): export and check them"
                 ),
             };
+            // Only an admin console's sync hands the erasure to the
+            // workstations (they refuse it from a viewer).
+            let admin = context
+                .syncer
+                .as_ref()
+                .is_ok_and(|syncer| syncer.role() == certs::Role::Admin);
+            let workstations = if admin {
+                format!(
+                    "{} workstation(s) will drop theirs at the next sync (`sync --once` or a running console does it)",
+                    report.workstations
+                )
+            } else {
+                format!(
+                    "this console cannot ask its {} workstation(s) to drop theirs (only an admin console can): erase the person from an admin console too",
+                    report.workstations
+                )
+            };
             say(
                 output,
                 format!(
-                    "{name} ({id}) erased: {} record(s) and {} screenshot(s) deleted here, {left}; {} workstation(s) will drop theirs at the next sync (`sync --once` or a running console does it)",
-                    report.records, report.screenshots, report.workstations
+                    "{name} ({id}) erased: {} record(s) and {} screenshot(s) deleted here, {left}; {workstations}",
+                    report.records, report.screenshots
                 ),
             );
             Ok(())
