@@ -13,6 +13,7 @@
 mod attendance;
 mod format;
 mod health;
+mod intervals;
 mod presence;
 mod range;
 mod recommend;
@@ -22,6 +23,7 @@ pub use attendance::{attendance, attendance_by, AttendanceDay, WorkSession, SESS
 pub(crate) use format::duration_parts;
 pub use format::{format_duration_ms, format_hms, parse_duration};
 pub use health::{decimate, health_summary, HealthSummary, SeriesPoint};
+pub use intervals::Intervals;
 pub use presence::{presence_now, AgentSeen, FleetPresence, SeenAgent, RECENTLY_MS};
 pub use range::Range;
 pub use recommend::{

@@ -124,28 +124,21 @@ pub fn usage_of(
     activity: &[crate::model::ActivitySpan],
     theirs: &dyn Fn(&str) -> bool,
 ) -> Vec<UsageSpan> {
-    let mut windows: Vec<(UnixMillis, UnixMillis)> = activity
-        .iter()
-        .filter(|span| span.start_ms < span.end_ms && theirs(&span.user))
-        .map(|span| (span.start_ms, span.end_ms))
-        .collect();
-    windows.sort_unstable();
     // Merged, so each usage span meets each instant once.
-    let mut merged: Vec<(UnixMillis, UnixMillis)> = Vec::with_capacity(windows.len());
-    for (start_ms, end_ms) in windows {
-        match merged.last_mut() {
-            Some(last) if start_ms <= last.1 => last.1 = last.1.max(end_ms),
-            _ => merged.push((start_ms, end_ms)),
-        }
-    }
+    let theirs = super::Intervals::merge(
+        activity
+            .iter()
+            .filter(|span| span.start_ms < span.end_ms && theirs(&span.user))
+            .map(|span| (span.start_ms, span.end_ms)),
+    );
     let mut pieces = Vec::new();
     for span in usage {
-        let first = merged.partition_point(|window| window.1 <= span.start_ms);
-        for window in merged[first..]
+        for (from_ms, to_ms) in theirs
+            .from(span.start_ms)
             .iter()
-            .take_while(|window| window.0 < span.end_ms)
+            .take_while(|(from_ms, _)| *from_ms < span.end_ms)
         {
-            let (start_ms, end_ms) = (span.start_ms.max(window.0), span.end_ms.min(window.1));
+            let (start_ms, end_ms) = (span.start_ms.max(*from_ms), span.end_ms.min(*to_ms));
             if start_ms < end_ms {
                 let mut piece = span.clone();
                 (piece.start_ms, piece.end_ms) = (start_ms, end_ms);

@@ -47,6 +47,7 @@
 use std::collections::HashSet;
 use std::ops::Bound;
 
+use crate::analytics::Intervals;
 use crate::model::{ActivitySpan, AgentId, DayClock, SessionEvent, UsageSpan};
 
 use super::block::{decode_block, decode_header, BlockRecord};
@@ -86,32 +87,28 @@ pub struct ErasedAccounts {
     pub screenshots: u64,
 }
 
-/// When the erased accounts were signed in: sorted, disjoint `[start_ms,
-/// end_ms)` intervals.
+/// When the erased accounts were signed in.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct SignedIn {
-    intervals_ms: Vec<(i64, i64)>,
+    intervals: Intervals,
 }
 
 impl SignedIn {
     /// The union of `spans` (`(start_ms, end_ms)`); a span no longer than
     /// zero is its start millisecond.
     fn of(spans: impl IntoIterator<Item = (i64, i64)>) -> SignedIn {
-        let mut spans: Vec<(i64, i64)> = spans
-            .into_iter()
-            .map(|(start_ms, end_ms)| (start_ms, end_ms.max(start_ms.saturating_add(1))))
-            .collect();
-        spans.sort_unstable();
-        let mut intervals_ms: Vec<(i64, i64)> = Vec::with_capacity(spans.len());
-        for (start_ms, end_ms) in spans {
-            match intervals_ms.last_mut() {
-                Some((_, last_end_ms)) if start_ms <= *last_end_ms => {
-                    *last_end_ms = (*last_end_ms).max(end_ms);
-                }
-                _ => intervals_ms.push((start_ms, end_ms)),
-            }
+        SignedIn {
+            intervals: Intervals::merge(
+                spans
+                    .into_iter()
+                    .map(|(start_ms, end_ms)| (start_ms, end_ms.max(start_ms.saturating_add(1)))),
+            ),
         }
-        SignedIn { intervals_ms }
+    }
+
+    /// Sorted, disjoint `[start_ms, end_ms)` intervals.
+    fn intervals_ms(&self) -> &[(i64, i64)] {
+        self.intervals.as_slice()
     }
 
     /// Whether `[start_ms, end_ms)` (its start millisecond if no longer
@@ -119,11 +116,9 @@ impl SignedIn {
     fn overlaps(&self, start_ms: i64, end_ms: i64) -> bool {
         // The first interval ending after the start is the only candidate:
         // the later ones start after it ends.
-        let at = self
-            .intervals_ms
-            .partition_point(|(_, interval_end_ms)| *interval_end_ms <= start_ms);
-        self.intervals_ms
-            .get(at)
+        self.intervals
+            .from(start_ms)
+            .first()
             .is_some_and(|(from_ms, to_ms)| clip(start_ms, end_ms, *from_ms, *to_ms).is_some())
     }
 }
@@ -192,7 +187,7 @@ impl ConsoleStore {
             |span| signed_in.overlaps(span.start_ms, span.end_ms),
             RollupDelta::add_usage,
         )?;
-        for (from_ms, to_ms) in &signed_in.intervals_ms {
+        for (from_ms, to_ms) in signed_in.intervals_ms() {
             erased.screenshots += self.erase_screenshots(agent, *from_ms, *to_ms)?;
         }
         erased.records += self.erase_records::<SessionEvent>(
@@ -804,7 +799,7 @@ mod tests {
     #[test]
     fn signed_in_time_is_merged_and_overlaps_like_queries_clip() {
         let signed_in = SignedIn::of([(50, 60), (10, 20), (15, 30), (40, 40), (30, 35)]);
-        assert_eq!(signed_in.intervals_ms, vec![(10, 35), (40, 41), (50, 60)]);
+        assert_eq!(signed_in.intervals_ms(), vec![(10, 35), (40, 41), (50, 60)]);
         assert!(signed_in.overlaps(0, 11));
         assert!(!signed_in.overlaps(0, 10), "ends as hers starts");
         assert!(!signed_in.overlaps(35, 40), "between");
@@ -1194,7 +1189,7 @@ mod tests {
             )
             .expect("usage");
         let mut shots_erased = 0;
-        for (from_ms, to_ms) in &signed_in.intervals_ms {
+        for (from_ms, to_ms) in signed_in.intervals_ms() {
             shots_erased += store
                 .erase_screenshots(AGENT, *from_ms, *to_ms)
                 .expect("screenshots");
