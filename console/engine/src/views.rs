@@ -960,6 +960,7 @@ fn people(
             *active.entry(id).or_default() += line.day.active_ms;
         }
     }
+    let mut seen_as = book.seen_as(&seen, &name_of);
     let mut people: Vec<PersonRow> = book
         .people()
         .iter()
@@ -969,15 +970,7 @@ fn people(
                 .iter()
                 .map(|account| (account.clone(), account.agent.map(name_of)))
                 .collect(),
-            seen: {
-                let mut accounts: Vec<String> = book
-                    .seen_accounts(person.id, &seen)
-                    .into_iter()
-                    .map(|(agent, user)| format!("{user}@{}", name_of(agent)))
-                    .collect();
-                accounts.sort();
-                accounts
-            },
+            seen: seen_as.remove(&person.id).unwrap_or_default(),
             active_ms: active.get(&person.id).copied().unwrap_or(0),
             person: person.clone(),
         })

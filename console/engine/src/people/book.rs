@@ -297,19 +297,48 @@ impl PeopleBook {
         }
     }
 
+    /// The accounts seen, by the person each resolves to (each resolved
+    /// once), sorted; accounts no person holds are left out.
+    pub fn holdings(&self, seen: &[AccountSeen]) -> BTreeMap<PersonId, Vec<(AgentId, String)>> {
+        let mut holdings: BTreeMap<PersonId, Vec<(AgentId, String)>> = BTreeMap::new();
+        for account in seen {
+            if let Some(person) = self.resolve(account.agent, &account.user) {
+                holdings
+                    .entry(person.id)
+                    .or_default()
+                    .push((account.agent, account.user.clone()));
+            }
+        }
+        for accounts in holdings.values_mut() {
+            accounts.sort();
+            accounts.dedup();
+        }
+        holdings
+    }
+
     /// The accounts seen that resolve to `id`, sorted.
     pub fn seen_accounts(&self, id: PersonId, seen: &[AccountSeen]) -> Vec<(AgentId, String)> {
-        let mut accounts: Vec<(AgentId, String)> = seen
-            .iter()
-            .filter(|account| {
-                self.resolve(account.agent, &account.user)
-                    .is_some_and(|person| person.id == id)
+        self.holdings(seen).remove(&id).unwrap_or_default()
+    }
+
+    /// What each person was seen as, `user@workstation`, sorted: the
+    /// people screen's and `people list`'s line.
+    pub fn seen_as(
+        &self,
+        seen: &[AccountSeen],
+        name_of: &dyn Fn(AgentId) -> String,
+    ) -> BTreeMap<PersonId, Vec<String>> {
+        self.holdings(seen)
+            .into_iter()
+            .map(|(id, accounts)| {
+                let mut labels: Vec<String> = accounts
+                    .into_iter()
+                    .map(|(agent, user)| format!("{user}@{}", name_of(agent)))
+                    .collect();
+                labels.sort();
+                (id, labels)
             })
-            .map(|account| (account.agent, account.user.clone()))
-            .collect();
-        accounts.sort();
-        accounts.dedup();
-        accounts
+            .collect()
     }
 
     /// Adds a person; returns its number.

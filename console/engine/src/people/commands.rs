@@ -282,15 +282,8 @@ fn list(
         .iter()
         .filter(|person| all || person.active)
         .collect();
-    let seen_of = |id: PersonId| -> Vec<String> {
-        let mut accounts: Vec<String> = book
-            .seen_accounts(id, seen)
-            .into_iter()
-            .map(|(agent, user)| format!("{user}@{}", name_of(agent)))
-            .collect();
-        accounts.sort();
-        accounts
-    };
+    let seen_as = book.seen_as(seen, name_of);
+    let seen_of = |id: PersonId| -> Vec<String> { seen_as.get(&id).cloned().unwrap_or_default() };
     let unheld: Vec<&AccountSeen> = seen
         .iter()
         .filter(|account| book.resolve(account.agent, &account.user).is_none())
