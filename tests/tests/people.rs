@@ -265,7 +265,9 @@ fn a_person_on_two_workstations_is_one_line_a_shared_one_splits_and_erase_leaves
             .expect("inventoried")
             .agent;
         assert_eq!(
-            store.count_mentions(agent, b"camille").expect("scan"),
+            store
+                .count_mentions(&[agent], &[b"camille"], &[])
+                .expect("scan"),
             0,
             "{name}"
         );
@@ -276,7 +278,10 @@ fn a_person_on_two_workstations_is_one_line_a_shared_one_splits_and_erase_leaves
         .map(|record| record.agent)
         .expect("pc-3");
     assert!(
-        store.count_mentions(pc3, b"lucas").expect("scan") > 0,
+        store
+            .count_mentions(&[pc3], &[b"lucas"], &[])
+            .expect("scan")
+            > 0,
         "the others are kept"
     );
     assert!(store

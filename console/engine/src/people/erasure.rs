@@ -38,39 +38,36 @@ pub struct ErasureReport {
     pub mentions_left: u64,
 }
 
-/// The erasures still to hand to workstations.
-pub fn pending(store: &ConsoleStore) -> Result<Vec<PendingErasure>, BookError> {
-    match store.get_setting(PENDING_ERASURES_KEY)? {
-        None => Ok(Vec::new()),
-        Some(value) => {
-            serde_json::from_value(value).map_err(|error| BookError::Damaged(error.to_string()))
-        }
+/// The queue of erasures does not read.
+fn damaged(store: &ConsoleStore, error: &serde_json::Error) -> StoreError {
+    StoreError::Corrupt {
+        path: store.path().to_path_buf(),
+        detail: format!("the pending erasures ({PENDING_ERASURES_KEY}) do not read: {error}"),
     }
 }
 
-fn save_pending(store: &ConsoleStore, pending: &[PendingErasure]) -> Result<(), BookError> {
-    let value =
-        serde_json::to_value(pending).map_err(|error| BookError::Damaged(error.to_string()))?;
-    store.put_setting(PENDING_ERASURES_KEY, &value)?;
-    Ok(())
+/// The erasures still to hand to workstations.
+pub fn pending(store: &ConsoleStore) -> Result<Vec<PendingErasure>, StoreError> {
+    match store.get_setting(PENDING_ERASURES_KEY)? {
+        None => Ok(Vec::new()),
+        Some(value) => serde_json::from_value(value).map_err(|error| damaged(store, &error)),
+    }
+}
+
+fn save_pending(store: &ConsoleStore, pending: &[PendingErasure]) -> Result<(), StoreError> {
+    let value = serde_json::to_value(pending).map_err(|error| damaged(store, &error))?;
+    store.put_setting(PENDING_ERASURES_KEY, &value)
 }
 
 /// The pending erasures of `agent`.
-pub fn pending_for(store: &ConsoleStore, agent: AgentId) -> Result<Vec<PendingErasure>, BookError> {
+pub fn pending_for(
+    store: &ConsoleStore,
+    agent: AgentId,
+) -> Result<Vec<PendingErasure>, StoreError> {
     Ok(pending(store)?
         .into_iter()
         .filter(|erasure| erasure.agent == agent)
         .collect())
-}
-
-/// `agent` confirmed `erasure`: it is no longer pending.
-pub fn confirmed(store: &ConsoleStore, erasure: &PendingErasure) -> Result<(), BookError> {
-    let _writer = super::BOOK_WRITER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut all = pending(store)?;
-    all.retain(|held| held != erasure);
-    save_pending(store, &all)
 }
 
 /// Erases person `id` (see the module documentation): the store first,
@@ -118,20 +115,15 @@ pub fn erase_person(
         book.remove(id);
         Ok(())
     })?;
-    // Checked once the book no longer holds the person: the pending
-    // erasures still name the accounts (until the workstations confirm),
-    // so they are left out of the count.
-    let queued = pending(store)?;
-    for (agent, users) in &by_agent {
-        for user in users {
-            let in_queue = queued
-                .iter()
-                .filter(|erasure| erasure.users.contains(user))
-                .count();
-            let found = store.count_mentions(*agent, user.as_bytes())?;
-            report.mentions_left += found.saturating_sub(u64::from(in_queue > 0));
-        }
-    }
+    // Checked once the book no longer holds the person; the queued
+    // erasures name the accounts until the workstations confirm them.
+    let agents: Vec<AgentId> = by_agent.keys().copied().collect();
+    let users: Vec<&[u8]> = by_agent
+        .values()
+        .flatten()
+        .map(|user| user.as_bytes())
+        .collect();
+    report.mentions_left = store.count_mentions(&agents, &users, &[PENDING_ERASURES_KEY])?;
     store.audit(AuditEntry {
         at_ms: crate::clock::wall_now_ms(),
         actor: actor.to_owned(),
@@ -145,12 +137,36 @@ pub fn erase_person(
     Ok(report)
 }
 
-/// After `agent` confirmed an erasure: erases again here whatever a sync
-/// stored between the first erasure and the workstation's (idempotent).
-pub fn finish_on_console(
+/// The workstation confirmed `erasure`, dropping what `reply` counts:
+/// erases again here whatever a sync stored between the first erasure and
+/// the workstation's (idempotent), takes it off the queue and audits the
+/// counts.
+pub fn confirmed(
     store: &ConsoleStore,
     erasure: &PendingErasure,
-) -> Result<u64, StoreError> {
+    reply: protocol::ErasedReply,
+    actor: &str,
+) -> Result<(), StoreError> {
     let erased = store.erase_accounts(erasure.agent, &erasure.users)?;
-    Ok(erased.records + erased.screenshots)
+    {
+        let _writer = super::BOOK_WRITER
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut all = pending(store)?;
+        all.retain(|held| held != erasure);
+        save_pending(store, &all)?;
+    }
+    store.audit(AuditEntry {
+        at_ms: crate::clock::wall_now_ms(),
+        actor: actor.to_owned(),
+        action: "person-erase-agent".to_owned(),
+        target: erasure.agent.to_string(),
+        detail: format!(
+            "the workstation dropped {} record(s) and {} image(s); {} more erased here",
+            reply.records,
+            reply.images,
+            erased.records + erased.screenshots
+        ),
+    })?;
+    Ok(())
 }

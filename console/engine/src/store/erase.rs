@@ -214,17 +214,25 @@ impl ConsoleStore {
         Ok(erased)
     }
 
-    /// How many live keys and values still contain `needle` among
-    /// everything the store keeps about `agent` (every `data` key
-    /// `[prefix][agent]…`, its faults) and in the trees any agent may be
-    /// named in (settings, audit log, inventory): how an erasure is
-    /// verified. Window titles and application names count too, so a
-    /// title naming the person shows up here. Reads only.
-    pub fn count_mentions(&self, agent: AgentId, needle: &[u8]) -> Result<u64, StoreError> {
-        if needle.is_empty() {
-            return Ok(0);
-        }
-        let mentions = |bytes: &[u8]| bytes.windows(needle.len()).any(|window| window == needle);
+    /// How many live keys and values contain one of `needles` among
+    /// everything the store keeps about `agents` (every `data` key
+    /// `[prefix][agent]…`, their faults) and in the trees any agent may be
+    /// named in (settings but those under `skip_settings`, audit log,
+    /// inventory), each read once: how an erasure is verified. Window
+    /// titles and application names count too, so a title naming the
+    /// person shows up here. Reads only.
+    pub fn count_mentions(
+        &self,
+        agents: &[AgentId],
+        needles: &[&[u8]],
+        skip_settings: &[&str],
+    ) -> Result<u64, StoreError> {
+        let needles: Vec<&[u8]> = needles.iter().copied().filter(|n| !n.is_empty()).collect();
+        let mentions = |bytes: &[u8]| {
+            needles
+                .iter()
+                .any(|needle| bytes.windows(needle.len()).any(|window| window == *needle))
+        };
         let mut count = 0u64;
         let mut tally = |item: Result<(sled::IVec, sled::IVec), sled::Error>| {
             let (key, value) = item.map_err(|source| self.sled_error(source))?;
@@ -233,15 +241,24 @@ impl ConsoleStore {
             }
             Ok::<(), StoreError>(())
         };
-        for prefix in 0..=u8::MAX {
-            for item in self.data.scan_prefix(agent_prefix(prefix, agent)) {
+        for agent in agents {
+            for prefix in 0..=u8::MAX {
+                for item in self.data.scan_prefix(agent_prefix(prefix, *agent)) {
+                    tally(item)?;
+                }
+            }
+            for item in self.faults.scan_prefix(agent.as_bytes()) {
                 tally(item)?;
             }
         }
-        for item in self.faults.scan_prefix(agent.as_bytes()) {
+        for item in self.settings.iter().filter(|item| {
+            item.as_ref().map_or(true, |(key, _)| {
+                !skip_settings.iter().any(|skip| key == skip.as_bytes())
+            })
+        }) {
             tally(item)?;
         }
-        for tree in [&self.settings, &self.audit, &self.agents] {
+        for tree in [&self.audit, &self.agents] {
             for item in tree.iter() {
                 tally(item)?;
             }

@@ -1026,15 +1026,7 @@ impl Syncer {
         deadline: Deadline,
     ) {
         let pending = match self
-            .on_store(move |store| {
-                crate::people::erasure::pending_for(store, agent).map_err(|error| match error {
-                    crate::people::BookError::Store(error) => error,
-                    other => StoreError::Corrupt {
-                        path: store.path().to_path_buf(),
-                        detail: other.to_string(),
-                    },
-                })
-            })
+            .on_store(move |store| crate::people::erasure::pending_for(store, agent))
             .await
         {
             Ok(pending) => pending,
@@ -1065,24 +1057,7 @@ impl Syncer {
             let actor = self.actor();
             let done = self
                 .on_store(move |store| {
-                    let again = crate::people::erasure::finish_on_console(store, &erasure)?;
-                    crate::people::erasure::confirmed(store, &erasure).map_err(|error| {
-                        StoreError::Corrupt {
-                            path: store.path().to_path_buf(),
-                            detail: error.to_string(),
-                        }
-                    })?;
-                    store.audit(AuditEntry {
-                        at_ms: crate::clock::wall_now_ms(),
-                        actor,
-                        action: "person-erase-agent".to_owned(),
-                        target: agent.to_string(),
-                        detail: format!(
-                            "the workstation dropped {} record(s) and {} image(s); {again} more erased here",
-                            reply.records, reply.images
-                        ),
-                    })?;
-                    Ok(())
+                    crate::people::erasure::confirmed(store, &erasure, reply, &actor)
                 })
                 .await;
             if let Err(error) = done {
