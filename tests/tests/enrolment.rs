@@ -299,17 +299,26 @@ async fn hostile_connection(
     code: &EnrolmentCode,
     addr: SocketAddr,
 ) -> (quinn::Endpoint, quinn::Connection) {
+    let (endpoint, connecting) = enrolment_connect(code, addr);
+    let connection = connecting.await.expect("handshake");
+    (endpoint, connection)
+}
+
+/// A connection attempt to the enrolment at `addr` with the real
+/// enrolment TLS config for `code`.
+fn enrolment_connect(
+    code: &EnrolmentCode,
+    addr: SocketAddr,
+) -> (quinn::Endpoint, quinn::Connecting) {
     let tls = certs::enrol::enrolment_client_config(code, certs::enrol::PinnedCa::default())
         .expect("tls");
     let config =
         certs::transport::client_config(tls, &certs::transport::Limits::default()).expect("config");
     let endpoint = certs::transport::client_endpoint(addr).expect("endpoint");
-    let connection = endpoint
+    let connecting = endpoint
         .connect_with(config, addr, certs::enrol::ENROLMENT_SERVER_NAME)
-        .expect("connect")
-        .await
-        .expect("handshake");
-    (endpoint, connection)
+        .expect("connect");
+    (endpoint, connecting)
 }
 
 #[test]
@@ -414,19 +423,10 @@ fn idle_connections_hold_a_slot_for_30_s_at_most_and_past_32_are_turned_away() {
             idle.push(hostile_connection(&code, open.addr).await);
         }
         // The 33rd is turned away at once, not queued.
-        let tls = certs::enrol::enrolment_client_config(&code, certs::enrol::PinnedCa::default())
-            .expect("tls");
-        let config = certs::transport::client_config(tls, &certs::transport::Limits::default())
-            .expect("config");
-        let endpoint = certs::transport::client_endpoint(open.addr).expect("endpoint");
-        let refused = tokio::time::timeout(
-            Duration::from_secs(10),
-            endpoint
-                .connect_with(config, open.addr, certs::enrol::ENROLMENT_SERVER_NAME)
-                .expect("connect"),
-        )
-        .await
-        .expect("an answer within 10 s");
+        let (_endpoint, connecting) = enrolment_connect(&code, open.addr);
+        let refused = tokio::time::timeout(Duration::from_secs(10), connecting)
+            .await
+            .expect("an answer within 10 s");
         assert!(refused.is_err(), "a 33rd connection is refused");
         idle
     });

@@ -172,9 +172,9 @@ fn an_admin_console_cannot_install_a_certificate_for_another_key_or_id() {
             other => panic!("expected a refusal saying {says:?}, got {other:?}"),
         };
     runtime.block_on(async {
-        // No new key was asked for: nothing to install.
-        let stray = ca
-            .renew_agent_request(
+        // A certificate for a key the agent never made, under its id.
+        let for_another_key = || {
+            ca.renew_agent_request(
                 &certs::enrol::AgentKeyRequest::generate()
                     .expect("key")
                     .csr_der,
@@ -182,72 +182,44 @@ fn an_admin_console_cannot_install_a_certificate_for_another_key_or_id() {
                 (Some("pc-01"), None),
                 validity,
             )
-            .expect("signed");
-        refused(
-            syncer
-                .request_agent(agent_id, addr, &Request::InstallCertificate(stray.to_vec()))
-                .await,
-            "no new key is waiting",
-        );
-        // A new key, then a certificate for another key under its id.
-        let Ok(Response::KeyRequest(_csr)) =
-            syncer.request_agent(agent_id, addr, &Request::NewKey).await
-        else {
-            panic!("new-key failed");
+            .expect("signed")
+            .to_vec()
         };
-        let other_key = ca
-            .renew_agent_request(
-                &certs::enrol::AgentKeyRequest::generate()
-                    .expect("key")
-                    .csr_der,
-                agent_id,
-                (Some("pc-01"), None),
-                validity,
-            )
-            .expect("signed");
+        let install = |cert_der: Vec<u8>| {
+            let syncer = &syncer;
+            async move {
+                syncer
+                    .request_agent(agent_id, addr, &Request::InstallCertificate(cert_der))
+                    .await
+            }
+        };
+        let new_key = || async {
+            match syncer.request_agent(agent_id, addr, &Request::NewKey).await {
+                Ok(Response::KeyRequest(csr)) => csr,
+                other => panic!("new-key failed: {other:?}"),
+            }
+        };
+        // No new key was asked for: nothing to install.
+        refused(install(for_another_key()).await, "no new key is waiting");
+        // A new key, then a certificate for another key under its id.
+        new_key().await;
         refused(
-            syncer
-                .request_agent(
-                    agent_id,
-                    addr,
-                    &Request::InstallCertificate(other_key.to_vec()),
-                )
-                .await,
+            install(for_another_key()).await,
             "not for this agent's new key",
         );
         // Its own new key under another agent's id.
-        let Ok(Response::KeyRequest(csr)) =
-            syncer.request_agent(agent_id, addr, &Request::NewKey).await
-        else {
-            panic!("new-key failed");
-        };
+        let csr = new_key().await;
         let (_, other_id) = ca
             .sign_agent_request(&csr, Some("pc-01"), None, validity)
             .expect("signed");
         refused(
-            syncer
-                .request_agent(
-                    agent_id,
-                    addr,
-                    &Request::InstallCertificate(other_id.to_vec()),
-                )
-                .await,
+            install(other_id.to_vec()).await,
             "not for this agent's new key",
         );
         // Garbage.
-        let Ok(Response::KeyRequest(_)) =
-            syncer.request_agent(agent_id, addr, &Request::NewKey).await
-        else {
-            panic!("new-key failed");
-        };
+        new_key().await;
         refused(
-            syncer
-                .request_agent(
-                    agent_id,
-                    addr,
-                    &Request::InstallCertificate(vec![0x30; 60_000]),
-                )
-                .await,
+            install(vec![0x30; 60_000]).await,
             "not for this agent's new key",
         );
     });
