@@ -304,6 +304,15 @@ async fn hostile_connection(
     (endpoint, connection)
 }
 
+/// A runtime for the tests' own QUIC clients.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// A connection attempt to the enrolment at `addr` with the real
 /// enrolment TLS config for `code`.
 fn enrolment_connect(
@@ -326,11 +335,7 @@ fn hostile_enrolment_requests_are_refused_and_an_honest_one_still_enrols() {
     let site = Site::create();
     let open = Open::start(&site, &["--uses", "1"]);
     let code: EnrolmentCode = open.code.parse().expect("code");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = runtime();
     runtime.block_on(async {
         // 1. A length prefix of 4 GiB: refused before any allocation.
         let (_endpoint, connection) = hostile_connection(&code, open.addr).await;
@@ -410,11 +415,7 @@ fn idle_connections_hold_a_slot_for_30_s_at_most_and_past_32_are_turned_away() {
     let site = Site::create();
     let open = Open::start(&site, &["--uses", "1"]);
     let code: EnrolmentCode = open.code.parse().expect("code");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = runtime();
     let started = Instant::now();
     let idle = runtime.block_on(async {
         // 32 workstations that connect and never ask anything.
