@@ -812,8 +812,8 @@ impl ConsoleApp {
             Event::Enrolment(status) => self.state.enrolment.status = *status,
             Event::Alerts { unread, opened } => {
                 self.state.alerts_unread = unread;
-                for alert in opened {
-                    let text = ui::alert_text(&self.state, &alert);
+                for (alert, name) in opened {
+                    let text = ui::alert_text(self.state.lang, &alert, &name);
                     self.notice(text, true);
                 }
             }

@@ -857,7 +857,7 @@ async fn sync_once(
     output(CliOutput::Data(text.into_bytes()));
     // The alert rules over what this pass brought, as after a background one.
     let (store, actor) = (context.store.clone(), context.actor.clone());
-    let (transitions, _) = on_store(move || {
+    let evaluated = on_store(move || {
         crate::alerts::run(
             &store,
             &crate::alerts::AlertRules::default(),
@@ -867,20 +867,17 @@ async fn sync_once(
         .map_err(|error| CommandError::Failed(format!("alert rules not evaluated: {error}")))
     })
     .await?;
-    for transition in transitions {
+    for transition in &evaluated.transitions {
         let (state, alert) = match transition {
             crate::alerts::Transition::Opened(alert) => ("opened", alert),
             crate::alerts::Transition::Cleared(alert) => ("cleared", alert),
         };
-        let name = inventory
-            .iter()
-            .find(|record| record.agent == alert.agent)
-            .map_or_else(|| alert.agent.to_string(), |record| record.name.clone());
         say(
             output,
             format!(
-                "alert #{} {state}: {name}: {}",
+                "alert #{} {state}: {}: {}",
                 alert.id,
+                evaluated.name_of(alert.agent),
                 crate::alerts::commands::describe(alert.rule, alert.value)
             ),
         );

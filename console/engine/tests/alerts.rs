@@ -123,7 +123,11 @@ fn alerts_open_once_clear_after_the_condition_stays_away_and_are_acknowledged_or
     health(&store, 3, 20, HealthLevel::Ok, 40);
     let rules = AlertRules::default();
 
-    let (first, unread) = alerts::run(&store, &rules, NOW_MS, "test").expect("rules");
+    let alerts::Evaluated {
+        transitions: first,
+        unread,
+        ..
+    } = alerts::run(&store, &rules, NOW_MS, "test").expect("rules");
     assert_eq!(
         opened(&first),
         [
@@ -134,16 +138,24 @@ fn alerts_open_once_clear_after_the_condition_stays_away_and_are_acknowledged_or
     );
     assert_eq!(unread, 3);
     // Running again changes nothing: one alert per (rule, workstation).
-    let (again, _) = alerts::run(&store, &rules, NOW_MS + MINUTE_MS, "test").expect("rules");
+    let again = alerts::run(&store, &rules, NOW_MS + MINUTE_MS, "test")
+        .expect("rules")
+        .transitions;
     assert!(again.is_empty(), "{again:?}");
 
     // pc-1 answers again: its alert clears once it has stayed seen.
     inventory(&store, 1, NOW_MS + 2 * MINUTE_MS);
-    let (soon, _) = alerts::run(&store, &rules, NOW_MS + 2 * MINUTE_MS, "test").expect("rules");
+    let soon = alerts::run(&store, &rules, NOW_MS + 2 * MINUTE_MS, "test")
+        .expect("rules")
+        .transitions;
     assert!(soon.is_empty(), "{soon:?}");
     let later_ms = NOW_MS + 2 * MINUTE_MS + CLEAR_AFTER_MS;
     inventory(&store, 1, later_ms);
-    let (cleared, unread) = alerts::run(&store, &rules, later_ms, "test").expect("rules");
+    let alerts::Evaluated {
+        transitions: cleared,
+        unread,
+        ..
+    } = alerts::run(&store, &rules, later_ms, "test").expect("rules");
     assert!(
         matches!(&cleared[..], [Transition::Cleared(alert)] if alert.rule == Rule::NotSeen),
         "{cleared:?}"

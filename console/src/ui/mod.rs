@@ -91,22 +91,10 @@ pub fn window_ui(ui: &mut egui::Ui, state: &UiState, actions: &mut Vec<Action>) 
     });
 }
 
-/// `Alerte #3 : demo-pc-2 — disque plein à 93 %`, in the window's language.
-pub fn alert_text(state: &UiState, alert: &console_engine::alerts::Alert) -> String {
+/// `Alerte n° 3 : demo-pc-2 : disque plein à 93 %`, in `lang`, for the
+/// workstation called `name`.
+pub fn alert_text(lang: Lang, alert: &console_engine::alerts::Alert, name: &str) -> String {
     use console_engine::alerts::Rule;
-    let lang = state.lang;
-    let name = state
-        .views
-        .values()
-        .find_map(|data| match data.as_ref() {
-            console_engine::views::ViewData::Fleet(fleet) => fleet
-                .rows
-                .iter()
-                .find(|row| row.agent == alert.agent)
-                .map(|row| row.name.clone()),
-            _ => None,
-        })
-        .unwrap_or_else(|| alert.agent.to_string());
     let value = format!("{:.0}", alert.value);
     let key = match alert.rule {
         Rule::HealthCritical => "alert.health_critical",
@@ -119,7 +107,7 @@ pub fn alert_text(state: &UiState, alert: &console_engine::alerts::Alert) -> Str
         key,
         &[
             ("id", &alert.id.to_string()),
-            ("name", &name),
+            ("name", name),
             ("value", &value),
         ],
     )

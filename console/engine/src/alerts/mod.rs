@@ -470,15 +470,39 @@ pub fn facts(store: &ConsoleStore, now_ms: i64) -> Result<Vec<AgentFacts>, Store
         .collect()
 }
 
+/// What one evaluation changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluated {
+    pub transitions: Vec<Transition>,
+    /// The bell's count afterwards.
+    pub unread: usize,
+    /// Inventory names of the workstations evaluated.
+    names: BTreeMap<AgentId, String>,
+}
+
+impl Evaluated {
+    /// The inventory name of `agent`, or its id once it left the inventory.
+    pub fn name_of(&self, agent: AgentId) -> String {
+        self.names
+            .get(&agent)
+            .cloned()
+            .unwrap_or_else(|| agent.to_string())
+    }
+}
+
 /// One evaluation: the rules over the store's facts, applied to the stored
-/// book, which is saved; every opening and clearing is audited. Returns
-/// the transitions and the bell's count. Blocking.
+/// book, which is saved; every opening and clearing is audited. Blocking.
 pub fn run(
     store: &ConsoleStore,
     rules: &AlertRules,
     now_ms: i64,
     actor: &str,
-) -> Result<(Vec<Transition>, usize), AlertError> {
+) -> Result<Evaluated, AlertError> {
+    let names = store
+        .agents()?
+        .into_iter()
+        .map(|record| (record.agent, record.name))
+        .collect();
     let facts = facts(store, now_ms)?;
     let _writer = BOOK_WRITER
         .lock()
@@ -515,7 +539,11 @@ pub fn run(
             ),
         })?;
     }
-    Ok((transitions, book.unread()))
+    Ok(Evaluated {
+        transitions,
+        unread: book.unread(),
+        names,
+    })
 }
 
 /// The book as stored (empty when there is none yet).

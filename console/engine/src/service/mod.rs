@@ -212,10 +212,11 @@ pub enum Event {
     /// how the last one ended.
     Enrolment(Box<EnrolmentStatus>),
     /// After each sync pass: the alerts nobody acknowledged or muted, and
-    /// those that just opened (not muted ones only).
+    /// those that just opened (not muted ones only) with their
+    /// workstation's name.
     Alerts {
         unread: usize,
-        opened: Vec<crate::alerts::Alert>,
+        opened: Vec<(crate::alerts::Alert, String)>,
     },
 }
 
@@ -1022,15 +1023,21 @@ async fn evaluate_alerts(shared: &Arc<Shared>) {
     })
     .await;
     match evaluated {
-        Ok((transitions, unread)) => {
-            let opened = transitions
-                .into_iter()
+        Ok(evaluated) => {
+            let opened = evaluated
+                .transitions
+                .iter()
                 .filter_map(|transition| match transition {
-                    crate::alerts::Transition::Opened(alert) if !alert.muted => Some(alert),
+                    crate::alerts::Transition::Opened(alert) if !alert.muted => {
+                        Some((alert.clone(), evaluated.name_of(alert.agent)))
+                    }
                     _ => None,
                 })
                 .collect();
-            shared.emit(Event::Alerts { unread, opened });
+            shared.emit(Event::Alerts {
+                unread: evaluated.unread,
+                opened,
+            });
         }
         Err(error) => tracing::warn!(%error, "alert rules not evaluated"),
     }
